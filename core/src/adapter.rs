@@ -1,0 +1,162 @@
+//! The chat adapter trait: the one seam between the core and a chat platform.
+//!
+//! An adapter translates and nothing more. Inbound, it turns platform events into
+//! [`Inbound`](crate::message::Inbound) messages and hands them to the [`Bot`](crate::bot::Bot);
+//! outbound, it performs [`Action`]s. It holds no incident logic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::ids::{RoomRef, Transport, UserRef};
+use crate::message::{Action, Envelope, Message, RoomSpec};
+
+/// What a platform can do, so that the core can choose how to say things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Replies can go into a thread.
+    pub threads: bool,
+    /// Rooms have a topic the bot can set.
+    pub topics: bool,
+    /// The bot can create rooms.
+    pub create_rooms: bool,
+    /// The bot can message a user privately.
+    pub direct_messages: bool,
+    /// Messages can carry clickable buttons.
+    pub buttons: bool,
+    /// The longest topic the platform accepts, in characters.
+    pub max_topic_chars: usize,
+}
+
+/// Why an adapter could not perform an action.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// The platform has no such feature (see [`Capabilities`]).
+    #[error("{transport} cannot {what}")]
+    Unsupported {
+        /// The transport.
+        transport: Transport,
+        /// What was asked, e.g. "set a topic".
+        what: &'static str,
+    },
+    /// The platform asked us to slow down; try again after the given delay.
+    #[error("rate limited, retry after {0:?}")]
+    RateLimited(std::time::Duration),
+    /// Anything else the platform or the network reported.
+    #[error("{0}")]
+    Platform(String),
+}
+
+/// A chat platform as the core sees it: the outbound actions and what the platform supports.
+///
+/// Every method receives the action's stable id (`action_id`) so that a platform with
+/// idempotent sends (Matrix transaction ids) can make a retried send a no-op.
+#[async_trait]
+pub trait ChatAdapter: Send + Sync {
+    /// The transport this adapter serves.
+    fn transport(&self) -> Transport;
+
+    /// What this platform supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Posts `message` in `room`, inside `thread` when given.
+    async fn send_message(
+        &self,
+        action_id: &str,
+        room: &RoomRef,
+        message: &Message,
+        thread: Option<&str>,
+    ) -> Result<(), AdapterError>;
+
+    /// Sets the topic of `room`.
+    async fn set_topic(&self, action_id: &str, room: &RoomRef, topic: &str) -> Result<(), AdapterError> {
+        let _ = (action_id, room, topic);
+        Err(AdapterError::Unsupported { transport: self.transport(), what: "set a topic" })
+    }
+
+    /// Creates a room and returns its reference.
+    async fn create_room(&self, action_id: &str, spec: &RoomSpec) -> Result<RoomRef, AdapterError> {
+        let _ = (action_id, spec);
+        Err(AdapterError::Unsupported { transport: self.transport(), what: "create a room" })
+    }
+
+    /// Invites `user` to `room`.
+    async fn invite(&self, action_id: &str, room: &RoomRef, user: &UserRef) -> Result<(), AdapterError> {
+        let _ = (action_id, room, user);
+        Err(AdapterError::Unsupported { transport: self.transport(), what: "invite" })
+    }
+
+    /// Sends `message` privately to `user`.
+    async fn direct_message(&self, action_id: &str, user: &UserRef, message: &Message) -> Result<(), AdapterError> {
+        let _ = (action_id, user, message);
+        Err(AdapterError::Unsupported { transport: self.transport(), what: "send direct messages" })
+    }
+}
+
+/// The adapters of one bot, one per transport; routes each action to the right one.
+#[derive(Clone, Default)]
+pub struct Adapters {
+    by_transport: HashMap<Transport, Arc<dyn ChatAdapter>>,
+}
+
+impl Adapters {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the adapter for its transport.
+    pub fn with(mut self, adapter: Arc<dyn ChatAdapter>) -> Self {
+        self.by_transport.insert(adapter.transport(), adapter);
+        self
+    }
+
+    /// The adapter for `transport`, if one is configured.
+    pub fn get(&self, transport: Transport) -> Option<&Arc<dyn ChatAdapter>> {
+        self.by_transport.get(&transport)
+    }
+
+    /// Performs one action through the adapter of its transport.
+    pub async fn perform(&self, envelope: &Envelope) -> Result<(), AdapterError> {
+        let transport = envelope.action.transport();
+        let adapter = self
+            .get(transport)
+            .ok_or(AdapterError::Unsupported { transport, what: "be reached: no adapter is configured" })?;
+        let id = envelope.id.as_str();
+        match &envelope.action {
+            Action::Send { room, message, thread } => {
+                adapter.send_message(id, room, message, thread.as_deref()).await
+            }
+            Action::SetTopic { room, topic } => {
+                let topic = clip(topic, adapter.capabilities().max_topic_chars);
+                adapter.set_topic(id, room, &topic).await
+            }
+            Action::CreateRoom { spec, .. } => adapter.create_room(id, spec).await.map(|_| ()),
+            Action::Invite { room, user } => adapter.invite(id, room, user).await,
+            Action::DirectMessage { user, message } => adapter.direct_message(id, user, message).await,
+        }
+    }
+}
+
+/// Shortens `text` to at most `max` characters, ending with an ellipsis when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(max.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clip_keeps_short_text_and_marks_cut_text() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("abcdefghij", 5), "abcd…");
+        assert_eq!(clip("abcdefghij", 5).chars().count(), 5);
+    }
+}

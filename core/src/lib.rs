@@ -1,0 +1,23 @@
+//! Firebell's transport-neutral core.
+//!
+//! The core holds the incident workflow's rules and knows no chat platform. Data flows one way:
+//! an adapter hands an [`Inbound`](message::Inbound) message to the [`Bot`](bot::Bot); the
+//! [`Dispatcher`](dispatcher::Dispatcher) finds the team, parses the command, runs its
+//! [`Plugin`](plugin::Plugin), applies the plugin's writes atomically through the
+//! [`Store`](store::Store), and returns [`Action`](message::Action)s that the adapters perform.
+
+pub mod adapter;
+pub mod bot;
+pub mod clock;
+pub mod command;
+pub mod dispatcher;
+pub mod ids;
+pub mod incident;
+pub mod message;
+pub mod plugin;
+pub mod store;
+pub mod team;
+
+pub use async_trait::async_trait;
+pub use chrono;
+pub use chrono_tz;

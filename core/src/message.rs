@@ -1,0 +1,226 @@
+//! What comes in from a chat platform and what the bot sends back.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Person, RoomRef, Transport, UserRef};
+
+/// One chat message as an adapter hands it to the dispatcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The platform's stable id for this event (Matrix `event_id`, Slack `event_id` or
+    /// `trigger_id`, a console line id). Two replicas seeing the same id handle it once.
+    pub event_id: String,
+    /// The room the message was posted in.
+    pub room: RoomRef,
+    /// Who posted it.
+    pub sender: UserRef,
+    /// The sender's display name as the platform reports it, if it does.
+    pub sender_name: Option<String>,
+    /// The message text, with mentions written in the transport's mention grammar.
+    pub text: String,
+    /// When the platform says the message was sent.
+    pub ts: DateTime<Utc>,
+    /// The thread the message belongs to, when the platform has threads.
+    pub thread: Option<String>,
+}
+
+impl Inbound {
+    /// The transport this message came from.
+    pub fn transport(&self) -> Transport {
+        self.room.transport
+    }
+}
+
+/// One piece of a message: text in markdown, or a mention that notifies a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Span {
+    /// Markdown text.
+    Text(String),
+    /// A mention of a person; adapters render it so that the person is notified.
+    Mention(Person),
+}
+
+/// A button under a message; clicking it runs `command` as the clicking user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// What the button says.
+    pub label: String,
+    /// The command it runs, e.g. `!ack P12`.
+    pub command: String,
+}
+
+/// A message in a transport-neutral form: markdown text with mentions, and optional buttons.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The content, in order.
+    pub spans: Vec<Span>,
+    /// Buttons for platforms that have them; others show the commands in text instead.
+    pub buttons: Vec<Button>,
+}
+
+impl Message {
+    /// A message with one piece of markdown text.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::default().and(text)
+    }
+
+    /// Appends markdown text.
+    pub fn and(mut self, text: impl Into<String>) -> Self {
+        self.spans.push(Span::Text(text.into()));
+        self
+    }
+
+    /// Appends a mention of `person`.
+    pub fn mention(mut self, person: &Person) -> Self {
+        self.spans.push(Span::Mention(person.clone()));
+        self
+    }
+
+    /// Adds a button that runs `command`.
+    pub fn button(mut self, label: impl Into<String>, command: impl Into<String>) -> Self {
+        self.buttons.push(Button { label: label.into(), command: command.into() });
+        self
+    }
+
+    /// The people this message mentions.
+    pub fn mentioned(&self) -> impl Iterator<Item = &Person> {
+        self.spans.iter().filter_map(|span| match span {
+            Span::Mention(person) => Some(person),
+            Span::Text(_) => None,
+        })
+    }
+
+    /// The message as plain text, with each mention written as the transport writes it.
+    pub fn to_plain(&self) -> String {
+        self.spans
+            .iter()
+            .map(|span| match span {
+                Span::Text(text) => text.clone(),
+                Span::Mention(person) => person.user.transport.mention_text(&person.user.id),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_plain())
+    }
+}
+
+/// What a new room should look like, for [`Action::CreateRoom`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSpec {
+    /// A stable key for the room, unique per incident, from which adapters derive aliases.
+    pub key: String,
+    /// The human name (the status doc title for an incident room).
+    pub name: String,
+    /// The room's topic.
+    pub topic: String,
+    /// People to invite.
+    pub invite: Vec<UserRef>,
+    /// Whether the room must stay private (security incidents).
+    pub private: bool,
+}
+
+/// Something the bot does on a chat platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Posts a message in a room, in a thread when `thread` is set.
+    Send {
+        /// Where to post.
+        room: RoomRef,
+        /// What to post.
+        message: Message,
+        /// The thread to answer in, when the command came from a thread.
+        thread: Option<String>,
+    },
+    /// Sets a room's topic.
+    SetTopic {
+        /// The room.
+        room: RoomRef,
+        /// The new topic; empty clears it.
+        topic: String,
+    },
+    /// Creates a room on the transport of `like`.
+    CreateRoom {
+        /// A room on the transport where the new room is to be made.
+        like: RoomRef,
+        /// How the new room should look.
+        spec: RoomSpec,
+    },
+    /// Invites a user to a room.
+    Invite {
+        /// The room.
+        room: RoomRef,
+        /// Who to invite.
+        user: UserRef,
+    },
+    /// Sends a private message to a user.
+    DirectMessage {
+        /// Who to write to.
+        user: UserRef,
+        /// What to say.
+        message: Message,
+    },
+}
+
+impl Action {
+    /// The transport whose adapter performs this action.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Action::Send { room, .. }
+            | Action::SetTopic { room, .. }
+            | Action::Invite { room, .. }
+            | Action::CreateRoom { like: room, .. } => room.transport,
+            Action::DirectMessage { user, .. } => user.transport,
+        }
+    }
+}
+
+/// An action with the stable id derived from its cause, so that a retried send is recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// `<cause>#<index>`: the same cause always yields the same ids.
+    pub id: String,
+    /// What to do.
+    pub action: Action,
+}
+
+impl Envelope {
+    /// Gives each action of one cause its stable id.
+    pub fn number(cause: &str, actions: Vec<Action>) -> Vec<Envelope> {
+        actions
+            .into_iter()
+            .enumerate()
+            .map(|(index, action)| Envelope { id: format!("{cause}#{index}"), action })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_writes_mentions_in_the_transport_grammar() {
+        let bob = Person::console("bob");
+        let message = Message::text("hello ").mention(&bob).and("!");
+        assert_eq!(message.to_plain(), "hello @bob!");
+        assert_eq!(message.mentioned().count(), 1);
+    }
+
+    #[test]
+    fn envelopes_get_stable_ids_from_their_cause() {
+        let room = RoomRef::console("#a");
+        let actions = vec![
+            Action::SetTopic { room: room.clone(), topic: "x".into() },
+            Action::SetTopic { room, topic: "y".into() },
+        ];
+        let ids: Vec<_> = Envelope::number("console:e1", actions).into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["console:e1#0", "console:e1#1"]);
+    }
+}

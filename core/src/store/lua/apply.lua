@@ -1,0 +1,60 @@
+-- Applies one command's writes for one team atomically, together with the claim of the inbound
+-- event that caused them. Every check runs before any write, so a refusal changes nothing.
+--
+-- KEYS[1]  the team's key prefix, e.g. "firebell:{wmcs}" (every key used shares its hash tag)
+-- ARGV[1]  JSON: { claim = "<transport>:<event id>" or "", ttl = "<seconds>", ops = [...] }
+--          where each op is one of
+--            { op = "create" | "update", n = "<number>", v = "<expected version>",
+--              data = "<incident json>", open = true|false,
+--              timeline = ["<entry json>", ...] }
+--            { op = "append", n = "<number>", entry = "<entry json>" }   (only if still open)
+--            { op = "log", project = "<project>", entry = "<log entry json>" }
+-- Returns "ok", "duplicate" or "conflict:<number>".
+local prefix = KEYS[1]
+local req = cjson.decode(ARGV[1])
+local open_set = prefix .. ':open'
+local function record(n) return prefix .. ':inc:' .. n end
+
+local seen = nil
+if req.claim ~= '' then
+  seen = prefix .. ':seen:' .. req.claim
+  if redis.call('EXISTS', seen) == 1 then return 'duplicate' end
+end
+
+for _, op in ipairs(req.ops) do
+  if op.op == 'create' and redis.call('EXISTS', record(op.n)) == 1 then
+    return 'conflict:' .. op.n
+  elseif op.op == 'update' and redis.call('HGET', record(op.n), 'version') ~= op.v then
+    return 'conflict:' .. op.n
+  end
+end
+
+for _, op in ipairs(req.ops) do
+  if op.op == 'create' or op.op == 'update' then
+    local key = record(op.n)
+    redis.call('HINCRBY', key, 'version', 1)
+    redis.call('HSET', key, 'data', op.data)
+    if op.open then
+      redis.call('SADD', open_set, op.n)
+    else
+      redis.call('SREM', open_set, op.n)
+    end
+    if op.op == 'create' then
+      redis.call('ZADD', prefix .. ':all', op.n, op.n)
+    end
+    for _, entry in ipairs(op.timeline) do
+      redis.call('XADD', key .. ':timeline', '*', 'e', entry)
+    end
+  elseif op.op == 'append' then
+    if redis.call('SISMEMBER', open_set, op.n) == 1 then
+      redis.call('XADD', record(op.n) .. ':timeline', '*', 'e', op.entry)
+    end
+  elseif op.op == 'log' then
+    redis.call('XADD', prefix .. ':log:' .. op.project, 'MAXLEN', '~', '100000', '*', 'e', op.entry)
+  end
+end
+
+if seen then
+  redis.call('SET', seen, '1', 'EX', req.ttl)
+end
+return 'ok'

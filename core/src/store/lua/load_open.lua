@@ -1,0 +1,15 @@
+-- Reads a team's open incidents in one round trip.
+--
+-- KEYS[1]  the team's key prefix, e.g. "firebell:{wmcs}"
+-- Returns a flat list: number, version, data, number, version, data, ...
+local prefix = KEYS[1]
+local out = {}
+for _, n in ipairs(redis.call('SMEMBERS', prefix .. ':open')) do
+  local row = redis.call('HMGET', prefix .. ':inc:' .. n, 'version', 'data')
+  if row[1] then
+    out[#out + 1] = n
+    out[#out + 1] = row[1]
+    out[#out + 1] = row[2]
+  end
+end
+return out

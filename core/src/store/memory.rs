@@ -1,0 +1,163 @@
+//! The in-process store: the embedded default, and the model the Redis store is tested against.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use super::{ApplyError, Claim, LogEntry, Store, StoreError, TeamSnapshot, Write};
+use crate::ids::TeamId;
+use crate::incident::{Incident, TimelineEntry};
+
+#[derive(Default)]
+struct TeamState {
+    next_number: u64,
+    incidents: BTreeMap<u64, Incident>,
+    timelines: HashMap<u64, Vec<TimelineEntry>>,
+    admin_log: HashMap<String, Vec<LogEntry>>,
+}
+
+#[derive(Default)]
+struct State {
+    teams: HashMap<TeamId, TeamState>,
+    claims: HashMap<(Option<TeamId>, String), Instant>,
+}
+
+/// Keeps everything in this process's memory. One lock makes every [`Store::apply`] atomic.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+fn claim_key(team: Option<&TeamId>, claim: &Claim) -> (Option<TeamId>, String) {
+    (team.cloned(), format!("{}:{}", claim.transport, claim.event_id))
+}
+
+impl State {
+    fn team(&mut self, team: &TeamId) -> &mut TeamState {
+        self.teams.entry(team.clone()).or_default()
+    }
+
+    fn is_claimed(&mut self, key: &(Option<TeamId>, String)) -> bool {
+        let now = Instant::now();
+        self.claims.retain(|_, expires| *expires > now);
+        self.claims.contains_key(key)
+    }
+
+    /// Checks every precondition before anything is written.
+    fn check(&self, team: Option<&TeamId>, writes: &[Write]) -> Result<(), ApplyError> {
+        let state = team.and_then(|team| self.teams.get(team));
+        let stored = |number: u64| state.and_then(|s| s.incidents.get(&number));
+        for write in writes {
+            match write {
+                Write::CreateIncident { incident, .. } if stored(incident.number).is_some() => {
+                    return Err(ApplyError::Conflict(incident.number));
+                }
+                Write::UpdateIncident { incident, .. }
+                    if stored(incident.number).is_none_or(|s| s.version != incident.version) =>
+                {
+                    return Err(ApplyError::Conflict(incident.number));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, team: &TeamId, write: &Write) {
+        let state = self.team(team);
+        match write {
+            Write::CreateIncident { incident, timeline } | Write::UpdateIncident { incident, timeline } => {
+                let mut stored = incident.clone();
+                stored.version = state.incidents.get(&incident.number).map_or(1, |s| s.version + 1);
+                state.incidents.insert(incident.number, stored);
+                state.timelines.entry(incident.number).or_default().extend(timeline.iter().cloned());
+            }
+            Write::AppendToOpenTimeline { number, entry } => {
+                if state.incidents.get(number).is_some_and(Incident::is_open) {
+                    state.timelines.entry(*number).or_default().push(entry.clone());
+                }
+            }
+            Write::AppendAdminLog(entry) => {
+                state.admin_log.entry(entry.project.clone()).or_default().push(entry.clone());
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn snapshot(&self, team: Option<&TeamId>) -> Result<TeamSnapshot, StoreError> {
+        let state = self.lock();
+        let open = team
+            .and_then(|team| state.teams.get(team))
+            .map(|s| s.incidents.values().filter(|i| i.is_open()).cloned().collect())
+            .unwrap_or_default();
+        Ok(TeamSnapshot { open })
+    }
+
+    async fn apply(&self, team: Option<&TeamId>, claim: Option<&Claim>, writes: &[Write]) -> Result<(), ApplyError> {
+        let mut state = self.lock();
+        let claim = claim.map(|claim| (claim_key(team, claim), claim.ttl));
+        if let Some((key, _)) = &claim
+            && state.is_claimed(key)
+        {
+            return Err(ApplyError::Duplicate);
+        }
+        state.check(team, writes)?;
+        if let Some(team) = team {
+            for write in writes {
+                state.write(team, write);
+            }
+        }
+        if let Some((key, ttl)) = claim {
+            state.claims.insert(key, Instant::now() + ttl);
+        }
+        Ok(())
+    }
+
+    async fn reserve_incident_number(&self, team: &TeamId) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let team = state.team(team);
+        team.next_number += 1;
+        Ok(team.next_number)
+    }
+
+    async fn incident(&self, team: &TeamId, number: u64) -> Result<Option<Incident>, StoreError> {
+        Ok(self.lock().teams.get(team).and_then(|s| s.incidents.get(&number)).cloned())
+    }
+
+    async fn recent_incidents(&self, team: &TeamId, limit: usize) -> Result<Vec<Incident>, StoreError> {
+        let state = self.lock();
+        let Some(team) = state.teams.get(team) else { return Ok(Vec::new()) };
+        Ok(team.incidents.values().rev().take(limit).cloned().collect())
+    }
+
+    async fn timeline(&self, team: &TeamId, number: u64) -> Result<Vec<TimelineEntry>, StoreError> {
+        let state = self.lock();
+        Ok(state.teams.get(team).and_then(|s| s.timelines.get(&number)).cloned().unwrap_or_default())
+    }
+
+    async fn admin_log(&self, team: &TeamId, project: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let state = self.lock();
+        let entries = state.teams.get(team).and_then(|s| s.admin_log.get(project));
+        let entries = entries.map(Vec::as_slice).unwrap_or_default();
+        Ok(entries[entries.len().saturating_sub(limit)..].to_vec())
+    }
+}

@@ -1,0 +1,142 @@
+//! Shared state: the store trait and its two backends.
+//!
+//! Plugins read what they need, decide with the pure rules of [`crate::incident`], and hand the
+//! dispatcher a list of [`Write`]s. The dispatcher applies them with [`Store::apply`] in one atomic
+//! step together with the claim of the inbound event: either the event is claimed and every write
+//! lands, or nothing changes. A write made from a stale read fails with
+//! [`ApplyError::Conflict`] and the dispatcher runs the command again on fresh state; this is how
+//! two replicas racing for the IC role end with exactly one IC.
+
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Person, TeamId, Transport};
+use crate::incident::{Incident, TimelineEntry};
+
+pub use self::memory::MemoryStore;
+pub use self::redis::{RedisStore, RedisStoreError};
+
+/// One line of a team's server admin log (`!log <project> <message>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// When it was logged.
+    pub at: DateTime<Utc>,
+    /// Who logged it.
+    pub by: Person,
+    /// The project it is about (`admin`, `tools`).
+    pub project: String,
+    /// What was done.
+    pub message: String,
+}
+
+/// What a command usually needs to know about its team, read in one round trip.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TeamSnapshot {
+    /// The team's open incidents, oldest first.
+    pub open: Vec<Incident>,
+}
+
+/// The claim of one inbound event: applied at most once across every replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The transport the event came from.
+    pub transport: Transport,
+    /// The platform's stable id of the event.
+    pub event_id: String,
+    /// How long the claim is remembered (longer than any platform retries).
+    pub ttl: Duration,
+}
+
+/// One change to shared state. A list of writes is applied atomically by [`Store::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Stores a newly declared incident, whose number was reserved with
+    /// [`Store::reserve_incident_number`], and its first timeline entries.
+    CreateIncident {
+        /// The incident (its `version` is ignored).
+        incident: Incident,
+        /// Its first timeline entries.
+        timeline: Vec<TimelineEntry>,
+    },
+    /// Replaces an incident read at `incident.version`, and appends to its timeline. Fails with
+    /// [`ApplyError::Conflict`] when the stored version has moved on.
+    UpdateIncident {
+        /// The changed incident, still carrying the version it was read at.
+        incident: Incident,
+        /// Timeline entries for the change.
+        timeline: Vec<TimelineEntry>,
+    },
+    /// Appends to an incident's timeline if it is still open; skipped silently otherwise.
+    AppendToOpenTimeline {
+        /// The incident's number.
+        number: u64,
+        /// The entry.
+        entry: TimelineEntry,
+    },
+    /// Appends to the team's server admin log.
+    AppendAdminLog(LogEntry),
+}
+
+/// A store failure: the backend is unreachable or holds data it cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend did not answer or refused the request.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Why [`Store::apply`] changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The event was claimed before: it has been handled already.
+    #[error("event already handled")]
+    Duplicate,
+    /// The incident with this number changed since it was read (or already exists).
+    #[error("incident {0} changed concurrently")]
+    Conflict(u64),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Shared state for every replica. Implemented by [`MemoryStore`] (one process) and
+/// [`RedisStore`] (many replicas); the conformance suite in `firebell-testkit` holds both to the
+/// same behaviour.
+///
+/// `team` is `None` for rooms that belong to no team; such rooms only ever claim events.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Reads the team's open incidents.
+    async fn snapshot(&self, team: Option<&TeamId>) -> Result<TeamSnapshot, StoreError>;
+
+    /// Claims the event (when `claim` is given) and applies every write, atomically.
+    async fn apply(&self, team: Option<&TeamId>, claim: Option<&Claim>, writes: &[Write]) -> Result<(), ApplyError>;
+
+    /// Reserves the next incident number of `team` (1, 2, …). A reserved number that is never
+    /// used leaves a gap; numbers are never given twice.
+    async fn reserve_incident_number(&self, team: &TeamId) -> Result<u64, StoreError>;
+
+    /// One incident, open or resolved.
+    async fn incident(&self, team: &TeamId, number: u64) -> Result<Option<Incident>, StoreError>;
+
+    /// The team's latest incidents, open or resolved, highest number first.
+    async fn recent_incidents(&self, team: &TeamId, limit: usize) -> Result<Vec<Incident>, StoreError>;
+
+    /// An incident's whole timeline, oldest first.
+    async fn timeline(&self, team: &TeamId, number: u64) -> Result<Vec<TimelineEntry>, StoreError>;
+
+    /// The newest `limit` entries of the team's admin log for `project`, oldest first.
+    async fn admin_log(&self, team: &TeamId, project: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+}

@@ -1,0 +1,254 @@
+//! Teams: who owns which rooms, who is on the roster, who administers the team.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::ids::{Person, RoomRef, TeamId, UserRef};
+
+/// A configured value of a plugin setting, as written in the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    /// A string such as `"30m"`.
+    Text(String),
+    /// A whole number.
+    Integer(i64),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+impl fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettingValue::Text(text) => f.write_str(text),
+            SettingValue::Integer(n) => write!(f, "{n}"),
+            SettingValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// One person on a team's roster.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// The name the team knows them by; also accepted as `@name` in commands.
+    pub name: String,
+    /// Their IANA timezone, used to page the right people at the right hour.
+    pub timezone: Tz,
+    /// Their accounts, one per transport, written `transport:id`.
+    pub ids: Vec<UserRef>,
+    /// Whether they administer the team (enable plugins, change settings).
+    #[serde(default)]
+    pub admin: bool,
+}
+
+impl Member {
+    /// Whether `user` is one of this member's accounts.
+    pub fn has(&self, user: &UserRef) -> bool {
+        self.ids.contains(user)
+    }
+}
+
+/// A team: its rooms, roster and per-team plugin choices, as configured.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    /// The stable id (`wmcs`); incident ids are written with it in capitals (`WMCS-3`).
+    pub id: TeamId,
+    /// The name shown in status doc titles: `2024-04-15 [WMCS] Something went wrong`.
+    pub name: String,
+    /// Rooms where the team works: pages, incidents and commands land here.
+    #[serde(default)]
+    pub admin_rooms: Vec<RoomRef>,
+    /// Public rooms whose topic shows user-facing incidents (never security ones).
+    #[serde(default)]
+    pub public_rooms: Vec<RoomRef>,
+    /// The public rooms' usual topic, restored when no incident is shown.
+    #[serde(default)]
+    pub public_topic: String,
+    /// The roster. When empty, everyone in the team's rooms counts as a member.
+    #[serde(default)]
+    pub members: Vec<Member>,
+    /// The plugins enabled for this team by default; all of them when not set.
+    #[serde(default)]
+    pub plugins: Option<Vec<String>>,
+    /// Per-plugin settings: `[teams.settings.<plugin>] key = value`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, BTreeMap<String, SettingValue>>,
+}
+
+/// What a room is for, within its team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomRole {
+    /// A room where the team works; incident details may be shown here.
+    Admin,
+    /// A public room; security incidents are never shown here.
+    Public,
+}
+
+impl Team {
+    /// The prefix of this team's incident ids: the id in capitals.
+    pub fn incident_prefix(&self) -> String {
+        self.id.as_str().to_uppercase()
+    }
+
+    /// The roster entry of `user`, if they are on it.
+    pub fn member(&self, user: &UserRef) -> Option<&Member> {
+        self.members.iter().find(|member| member.has(user))
+    }
+
+    /// Whether `user` counts as a team member (on the roster, or the roster is empty).
+    pub fn is_member(&self, user: &UserRef) -> bool {
+        self.members.is_empty() || self.member(user).is_some()
+    }
+
+    /// Whether `user` administers this team.
+    pub fn is_admin(&self, user: &UserRef) -> bool {
+        self.member(user).is_some_and(|member| member.admin)
+    }
+
+    /// The roster member called `name` (case-insensitive).
+    pub fn member_named(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|member| member.name.eq_ignore_ascii_case(name))
+    }
+
+    /// `user` as a person: with the roster name when known, else `fallback`, else the id.
+    pub fn person(&self, user: &UserRef, fallback: Option<&str>) -> Person {
+        let name = self
+            .member(user)
+            .map(|member| member.name.clone())
+            .or_else(|| fallback.map(str::to_owned))
+            .unwrap_or_else(|| user.id.clone());
+        Person::new(user.clone(), name)
+    }
+
+    /// Whether the plugin `name` is enabled by this team's configuration.
+    pub fn enables_by_default(&self, name: &str) -> bool {
+        self.plugins.as_ref().is_none_or(|enabled| enabled.iter().any(|p| p == name))
+    }
+}
+
+/// Why a set of teams cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TeamsError {
+    /// Two teams share an id.
+    #[error("team id {0:?} is used twice")]
+    DuplicateId(String),
+    /// A room is listed twice, by the same team or by two.
+    #[error("room {room} belongs to both {first} and {second}")]
+    SharedRoom {
+        /// The room.
+        room: String,
+        /// The first team listing it.
+        first: String,
+        /// The second team listing it.
+        second: String,
+    },
+}
+
+/// Every configured team, with a lookup from room to team.
+#[derive(Debug, Clone, Default)]
+pub struct Teams {
+    teams: Vec<Arc<Team>>,
+    by_room: HashMap<RoomRef, (usize, RoomRole)>,
+}
+
+impl Teams {
+    /// Checks that ids and rooms are unique and builds the lookup.
+    pub fn new(teams: Vec<Team>) -> Result<Self, TeamsError> {
+        let mut by_room = HashMap::new();
+        for (index, team) in teams.iter().enumerate() {
+            if teams[..index].iter().any(|other| other.id == team.id) {
+                return Err(TeamsError::DuplicateId(team.id.to_string()));
+            }
+            let rooms = team
+                .admin_rooms
+                .iter()
+                .map(|room| (room, RoomRole::Admin))
+                .chain(team.public_rooms.iter().map(|room| (room, RoomRole::Public)));
+            for (room, role) in rooms {
+                if let Some((first, _)) = by_room.insert(room.clone(), (index, role)) {
+                    return Err(TeamsError::SharedRoom {
+                        room: room.to_string(),
+                        first: teams[first].id.to_string(),
+                        second: team.id.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Self { teams: teams.into_iter().map(Arc::new).collect(), by_room })
+    }
+
+    /// The team owning `room`, and what the room is for.
+    pub fn for_room(&self, room: &RoomRef) -> Option<(&Arc<Team>, RoomRole)> {
+        self.by_room.get(room).map(|&(index, role)| (&self.teams[index], role))
+    }
+
+    /// The team with id `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<Team>> {
+        self.teams.iter().find(|team| team.id.as_str() == id)
+    }
+
+    /// Every team, in config order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Team>> {
+        self.teams.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn team(id: &str, admin_room: &str) -> Team {
+        Team {
+            id: TeamId::new(id).unwrap(),
+            name: id.to_uppercase(),
+            admin_rooms: vec![RoomRef::console(admin_room)],
+            public_rooms: vec![],
+            public_topic: String::new(),
+            members: vec![Member {
+                name: "Alice".into(),
+                timezone: chrono_tz::Europe::Madrid,
+                ids: vec![UserRef::console("alice")],
+                admin: true,
+            }],
+            plugins: Some(vec!["incident".into()]),
+            settings: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn rooms_lead_to_their_team() {
+        let teams = Teams::new(vec![team("wmcs", "#a"), team("sre", "#b")]).unwrap();
+        let (found, role) = teams.for_room(&RoomRef::console("#b")).unwrap();
+        assert_eq!(found.id.as_str(), "sre");
+        assert_eq!(role, RoomRole::Admin);
+        assert!(teams.for_room(&RoomRef::console("#c")).is_none());
+    }
+
+    #[test]
+    fn a_room_cannot_belong_to_two_teams() {
+        let err = Teams::new(vec![team("wmcs", "#a"), team("sre", "#a")]).unwrap_err();
+        assert!(matches!(err, TeamsError::SharedRoom { .. }));
+        let err = Teams::new(vec![team("wmcs", "#a"), team("wmcs", "#b")]).unwrap_err();
+        assert_eq!(err, TeamsError::DuplicateId("wmcs".into()));
+    }
+
+    #[test]
+    fn roster_decides_names_membership_and_admins() {
+        let team = team("wmcs", "#a");
+        let alice = UserRef::console("alice");
+        let mallory = UserRef::console("mallory");
+        assert_eq!(team.person(&alice, Some("al")).name, "Alice");
+        assert_eq!(team.person(&mallory, None).name, "mallory");
+        assert!(team.is_admin(&alice) && !team.is_admin(&mallory));
+        assert!(team.is_member(&alice) && !team.is_member(&mallory));
+        assert_eq!(team.member_named("alice").unwrap().name, "Alice");
+        assert!(team.enables_by_default("incident") && !team.enables_by_default("sal"));
+        assert_eq!(team.incident_prefix(), "WMCS");
+    }
+}
