@@ -1,1 +1,14 @@
-//! placeholder
+//! Test tools for Firebell and its plugins.
+//!
+//! - [`RedisServer`]: a real `redis-server` on a free loopback port, owned by one test.
+//! - [`conformance`]: the checks every store backend must pass, run against the memory store and
+//!   Redis with [`store_conformance_suite!`].
+//! - [`Harness`]: a bot on the console adapter with a manual clock, so that a plugin's test is a
+//!   few lines: say things as users in rooms, read the bot's lines, move the clock.
+
+pub mod conformance;
+mod harness;
+mod redis_server;
+
+pub use harness::{Harness, HarnessBuilder, SRE_ADMIN, WMCS_ADMIN, WMCS_PUBLIC, sample_teams, start_time};
+pub use redis_server::RedisServer;

@@ -1,0 +1,332 @@
+//! One function per command: read the target, apply a rule of `firebell_core::incident`, and
+//! turn the result into writes and messages.
+
+use firebell_core::command::Args;
+use firebell_core::incident::{Declaration, Incident, Refusal, TimelineEntry};
+use firebell_core::message::{Action, Message};
+use firebell_core::plugin::{Context, Outcome, PluginError};
+use firebell_core::store::Write;
+use firebell_core::team::Team;
+
+use crate::format;
+use crate::report::{render_report, render_status_doc};
+use crate::target::{any_target, open_target};
+
+/// The most severe and the least severe `--sev`.
+const SEVERITIES: std::ops::RangeInclusive<u8> = 1..=5;
+
+fn refused(incident: &Incident, refusal: Refusal) -> PluginError {
+    PluginError::Refused(format!("{}: {refusal}", incident.key()))
+}
+
+fn commit(incident: Incident, timeline: Vec<TimelineEntry>) -> Write {
+    Write::UpdateIncident { incident, timeline }
+}
+
+/// One change to an incident: the write plus a reply.
+fn changed(ctx: &Context<'_>, incident: Incident, entries: Vec<TimelineEntry>, reply: Message) -> Outcome {
+    Outcome::act(ctx.reply(reply)).write(commit(incident, entries))
+}
+
+fn severity(args: &Args) -> Result<Option<u8>, PluginError> {
+    let Some(given) = args.text("sev") else { return Ok(None) };
+    let expected = || PluginError::Usage(format!("--sev expects a number from 1 (worst) to 5, got {given:?}"));
+    let level: u8 = given.parse().map_err(|_| expected())?;
+    if SEVERITIES.contains(&level) { Ok(Some(level)) } else { Err(expected()) }
+}
+
+/// The topic of the team's public rooms given the incidents now open: the user-facing, public
+/// ones are listed; with none, the team's usual topic comes back.
+pub(crate) fn public_topic<'a>(team: &Team, open: impl Iterator<Item = &'a Incident>) -> String {
+    let titles: Vec<&str> =
+        open.filter(|i| i.user_facing && i.is_public() && i.is_open()).map(|i| i.title.as_str()).collect();
+    match titles.as_slice() {
+        [] => team.public_topic.clone(),
+        [title] => format!("Ongoing incident: {title}"),
+        many => format!("Ongoing incidents: {}", many.join("; ")),
+    }
+}
+
+fn set_public_topics(team: &Team, topic: &str) -> impl Iterator<Item = Action> {
+    team.public_rooms.iter().map(move |room| Action::SetTopic { room: room.clone(), topic: topic.to_owned() })
+}
+
+/// Posts `message` in the team's admin rooms other than the one the command came from.
+fn announce_elsewhere(ctx: &Context<'_>, team: &Team, message: &Message) -> Vec<Action> {
+    team.admin_rooms
+        .iter()
+        .filter(|room| *room != ctx.room)
+        .map(|room| Action::Send { room: room.clone(), message: message.clone(), thread: None })
+        .collect()
+}
+
+pub(crate) async fn declare(ctx: &Context<'_>, team: &Team, args: &Args) -> Result<Outcome, PluginError> {
+    let severity = severity(args)?;
+    let security = args.flag("security");
+    if security && ctx.is_public_room() {
+        return Err(PluginError::Refused(
+            "security incidents are declared in the team's admin room, never in a public room".into(),
+        ));
+    }
+    let number = ctx.store.reserve_incident_number(&team.id).await?;
+    let (incident, timeline) = Incident::declare(Declaration {
+        team: team.id.clone(),
+        team_name: team.name.clone(),
+        number,
+        title: args.text("title").unwrap_or_default().to_owned(),
+        severity,
+        user_facing: args.flag("user-facing"),
+        security,
+        by: ctx.sender.clone(),
+        room: ctx.room.clone(),
+        at: ctx.now,
+        declarer_becomes_ic: team.is_member(&ctx.sender.user),
+    });
+    let message = Message::text(declared_text(&incident, ctx.prefix));
+    let mut outcome = Outcome::act(ctx.reply(message.clone()));
+    outcome.actions.extend(announce_elsewhere(ctx, team, &message));
+    if incident.user_facing && incident.is_public() {
+        let topic = public_topic(team, ctx.snapshot.open.iter().chain([&incident]));
+        outcome.actions.extend(set_public_topics(team, &topic));
+    }
+    Ok(outcome.write(Write::CreateIncident { incident, timeline }))
+}
+
+fn declared_text(incident: &Incident, prefix: &str) -> String {
+    let mut traits = Vec::new();
+    if let Some(level) = incident.severity {
+        traits.push(format!("sev {level}"));
+    }
+    if incident.user_facing {
+        traits.push("user-facing".to_owned());
+    }
+    if incident.security {
+        traits.push("security: never shown in public".to_owned());
+    }
+    let traits = if traits.is_empty() { String::new() } else { format!(" ({})", traits.join(", ")) };
+    let ic = match incident.ic() {
+        Some(ic) => format!("{ic} is the IC."),
+        None => format!("No IC yet: a team member takes the role with {prefix}ic."),
+    };
+    format!(
+        "{} declared: \"{}\"{traits}. {ic} Keep the status doc current with {prefix}incident update <text>.",
+        incident.key(),
+        incident.doc_title
+    )
+}
+
+pub(crate) async fn claim_or_show_ic(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "ic").await?;
+    let key = incident.key();
+    match incident.ic() {
+        Some(ic) if ic.user == ctx.sender.user => Ok(Outcome::act(ctx.reply(Message::text(format!("You are the IC of {key}."))))),
+        Some(ic) => Ok(Outcome::act(ctx.reply(Message::text(format!("{ic} is the IC of {key}."))))),
+        None => {
+            let entry = incident.claim_ic(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
+            let reply = Message::text(format!("{} is now the IC of {key}.", ctx.sender));
+            Ok(changed(ctx, incident, vec![entry], reply))
+        }
+    }
+}
+
+pub(crate) async fn offer_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let team = ctx.require_team()?;
+    let mut incident = open_target(ctx, args, "ic handoff").await?;
+    let to = args.user("user").cloned().ok_or_else(|| PluginError::Usage("missing @user".into()))?;
+    if !team.is_member(&to.user) {
+        return Err(PluginError::Refused(format!("{to} is not on team {}'s roster, so cannot be IC", team.name)));
+    }
+    let ttl = ctx.settings.duration("handoff_offer_ttl");
+    let entry = incident.offer_handoff(&ctx.sender, &to, ctx.now, ttl).map_err(|r| refused(&incident, r))?;
+    let key = incident.key();
+    let reply = Message::default()
+        .mention(&to)
+        .and(format!(
+            ": {} offers you the IC role for {key}. Reply {p}ic accept or {p}ic decline within {}; until then {} stays IC.",
+            ctx.sender,
+            format::span(ttl),
+            ctx.sender,
+            p = ctx.prefix,
+        ))
+        .button("Accept IC role", format!("{}ic accept {key}", ctx.prefix))
+        .button("Decline", format!("{}ic decline {key}", ctx.prefix));
+    Ok(changed(ctx, incident, vec![entry], reply))
+}
+
+pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "ic accept").await?;
+    let (entry, previous) = incident.accept_handoff(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
+    let reply = Message::text(format!("{} is now the IC of {}, taking over from ", ctx.sender, incident.key()))
+        .mention(&previous)
+        .and(".");
+    Ok(changed(ctx, incident, vec![entry], reply))
+}
+
+pub(crate) async fn decline_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "ic decline").await?;
+    let (entry, from) = incident.decline_handoff(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
+    let reply = Message::default()
+        .mention(&from)
+        .and(format!(": {} declined the IC role for {}; you are still the IC.", ctx.sender, incident.key()));
+    Ok(changed(ctx, incident, vec![entry], reply))
+}
+
+pub(crate) async fn update(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "incident update").await?;
+    let text = args.text("text").unwrap_or_default();
+    let entry = incident.update_status(&ctx.sender, text, ctx.now).map_err(|r| refused(&incident, r))?;
+    let reply = Message::text(format!("{} status doc updated.", incident.key()));
+    Ok(changed(ctx, incident, vec![entry], reply))
+}
+
+pub(crate) async fn doing(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "incident doing").await?;
+    let text = args.text("text").unwrap_or_default();
+    let entry = incident.set_doing(&ctx.sender, text, ctx.now).map_err(|r| refused(&incident, r))?;
+    let reply = Message::text(format!("{}: noted, {} is doing: {text}", incident.key(), ctx.sender));
+    Ok(changed(ctx, incident, vec![entry], reply))
+}
+
+pub(crate) async fn task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "incident task").await?;
+    let text = args.text("text").unwrap_or_default();
+    let assignee = args.user("user");
+    let (number, entry) = incident.add_task(&ctx.sender, text, assignee, ctx.now).map_err(|r| refused(&incident, r))?;
+    let reply = match assignee {
+        Some(person) => Message::text(format!("{} task {number} for ", incident.key())).mention(person).and(format!(": {text}")),
+        None => Message::text(format!("{} task {number}: {text}", incident.key())),
+    };
+    Ok(changed(ctx, incident, vec![entry], reply))
+}
+
+pub(crate) async fn done(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "incident done").await?;
+    let number = args.number("task").unwrap_or_default();
+    let number = u32::try_from(number).map_err(|_| refused(&incident, Refusal::NoSuchTask(u32::MAX)))?;
+    let entry = incident.complete_task(&ctx.sender, number, ctx.now).map_err(|r| refused(&incident, r))?;
+    let reply = Message::text(format!("{} task {number} done.", incident.key()));
+    Ok(changed(ctx, incident, vec![entry], reply))
+}
+
+pub(crate) async fn note(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let incident = any_target(ctx, args, "incident note").await?;
+    let entry = incident.note(&ctx.sender, args.text("text").unwrap_or_default(), ctx.now);
+    let reply = Message::text(format!("{}: note added to the timeline.", incident.key()));
+    Ok(changed(ctx, incident, vec![entry], reply))
+}
+
+pub(crate) async fn followup(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = any_target(ctx, args, "incident followup").await?;
+    let ticket = args.text("ticket");
+    let entry = incident.add_followup(&ctx.sender, args.text("text").unwrap_or_default(), ticket, ctx.now);
+    let reply = match ticket {
+        Some(ticket) => format!("{} follow-up recorded, tracked in {ticket}.", incident.key()),
+        None => format!(
+            "{} follow-up recorded. It has no ticket yet: file one and record it with {}incident followup <text> T123.",
+            incident.key(),
+            ctx.prefix
+        ),
+    };
+    Ok(changed(ctx, incident, vec![entry], Message::text(reply)))
+}
+
+pub(crate) async fn show(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let incident = any_target(ctx, args, "incident show").await?;
+    let timeline = ctx.store.timeline(&incident.team, incident.number).await?;
+    Ok(Outcome::act(ctx.reply(Message::text(render_status_doc(&incident, &timeline, ctx.now)))))
+}
+
+pub(crate) async fn list(ctx: &Context<'_>, team: &Team) -> Result<Outcome, PluginError> {
+    let visible = |i: &&Incident| i.is_public() || !ctx.is_public_room();
+    let open: Vec<&Incident> = ctx.visible_open_incidents().collect();
+    let recent = ctx.store.recent_incidents(&team.id, 20).await?;
+    let resolved: Vec<&Incident> = recent.iter().filter(|i| !i.is_open()).filter(visible).take(5).collect();
+    let mut lines = Vec::new();
+    if open.is_empty() {
+        lines.push(format!("Team {} has no open incident.", team.name));
+    } else {
+        lines.push(format!("Open incidents of team {}:", team.name));
+        lines.extend(open.iter().map(|i| list_line(i, ctx)));
+    }
+    if !resolved.is_empty() {
+        lines.push("Recently resolved:".to_owned());
+        lines.extend(resolved.iter().map(|i| list_line(i, ctx)));
+    }
+    Ok(Outcome::act(ctx.reply(Message::text(lines.join("\n")))))
+}
+
+fn list_line(incident: &Incident, ctx: &Context<'_>) -> String {
+    let state = match &incident.resolution {
+        Some(resolution) => format!("resolved after {}", format::duration(incident.declared_at, resolution.at)),
+        None => {
+            let ic = incident.ic().map_or("no IC".to_owned(), |ic| format!("IC {ic}"));
+            format!("{ic}, open for {}", format::duration(incident.declared_at, ctx.now))
+        }
+    };
+    format!("- {} {} ({state})", incident.key(), incident.doc_title)
+}
+
+pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "incident resolve").await?;
+    let was_ic = incident.is_ic(&ctx.sender);
+    let summary = args.text("summary");
+    let entry = incident.resolve(&ctx.sender, summary, ctx.now).map_err(|r| refused(&incident, r))?;
+    let mut timeline = ctx.store.timeline(&incident.team, incident.number).await?;
+    timeline.push(entry.clone());
+
+    let key = incident.key();
+    let took = format::duration(incident.declared_at, ctx.now);
+    let mut text = format!("{key} resolved by {} after {took}.", ctx.sender);
+    if was_ic {
+        text.push_str(" You are no longer the IC. Good job!");
+    }
+    for warning in resolve_warnings(&incident, ctx.prefix) {
+        text.push_str("\nWarning: ");
+        text.push_str(&warning);
+    }
+    text.push_str(&format!("\nThe report draft follows; {}incident report {key} shows it again.", ctx.prefix));
+    let notice = Message::text(format!("{key} \"{}\" is resolved (after {took}).", incident.title));
+
+    let mut outcome = Outcome::act(ctx.reply(Message::text(text)))
+        .and(ctx.reply(Message::text(render_report(&incident, &timeline))));
+    outcome.actions.extend(announce_elsewhere(ctx, team, &notice));
+    if incident.user_facing && incident.is_public() {
+        let still_open = ctx.snapshot.open.iter().filter(|i| i.number != incident.number);
+        let topic = public_topic(team, still_open);
+        for room in &team.public_rooms {
+            if room != ctx.room {
+                outcome.actions.push(Action::Send { room: room.clone(), message: notice.clone(), thread: None });
+            }
+        }
+        outcome.actions.extend(set_public_topics(team, &topic));
+    }
+    Ok(outcome.write(commit(incident, vec![entry])))
+}
+
+/// What resolving leaves untracked: open tasks and follow-ups without a ticket.
+fn resolve_warnings(incident: &Incident, prefix: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let open_tasks: Vec<String> = incident.open_tasks().map(|t| format!("{}. {}", t.number, t.text)).collect();
+    if !open_tasks.is_empty() {
+        warnings.push(format!(
+            "{} task(s) still open ({}); record what remains with {prefix}incident followup <text> T123.",
+            open_tasks.len(),
+            open_tasks.join("; ")
+        ));
+    }
+    let untracked: Vec<&str> = incident.untracked_followups().map(|f| f.text.as_str()).collect();
+    if !untracked.is_empty() {
+        warnings.push(format!(
+            "{} follow-up(s) have no ticket ({}); file them and add the ticket id.",
+            untracked.len(),
+            untracked.join("; ")
+        ));
+    }
+    warnings
+}
+
+pub(crate) async fn report(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let incident = any_target(ctx, args, "incident report").await?;
+    let timeline = ctx.store.timeline(&incident.team, incident.number).await?;
+    Ok(Outcome::act(ctx.reply(Message::text(render_report(&incident, &timeline)))))
+}

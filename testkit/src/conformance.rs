@@ -1,0 +1,260 @@
+//! The store conformance suite: one set of checks that every [`Store`] backend must pass.
+//!
+//! Each check takes a [`Backend`]: two handles on the same shared state, as two replicas would
+//! have. Run the whole suite for a backend with [`store_conformance_suite!`](crate::store_conformance_suite).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use firebell_core::ids::{Person, RoomRef, TeamId, Transport};
+use firebell_core::incident::{Declaration, EntryKind, Incident, TimelineEntry};
+use firebell_core::store::{ApplyError, Claim, LogEntry, MemoryStore, RedisStore, Store, Write};
+
+use crate::RedisServer;
+
+/// Two handles on one store's shared state, plus whatever keeps the backend alive.
+pub struct Backend {
+    /// The first replica's handle.
+    pub a: Arc<dyn Store>,
+    /// The second replica's handle.
+    pub b: Arc<dyn Store>,
+    _server: Option<RedisServer>,
+}
+
+/// The memory store; both handles are the same store.
+pub async fn memory_backend() -> Backend {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    Backend { a: store.clone(), b: store, _server: None }
+}
+
+/// A fresh `redis-server` and two separate client connections to it.
+pub async fn redis_backend() -> Backend {
+    let server = RedisServer::start();
+    let a = RedisStore::connect(&server.url(), "conformance").await.expect("first client connects");
+    let b = RedisStore::connect(&server.url(), "conformance").await.expect("second client connects");
+    Backend { a: Arc::new(a), b: Arc::new(b), _server: Some(server) }
+}
+
+fn team(id: &str) -> TeamId {
+    TeamId::new(id).expect("valid team id")
+}
+
+fn at(minute: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T03:00:00Z").expect("valid time").to_utc() + chrono::Duration::minutes(minute)
+}
+
+fn claim(event: &str) -> Claim {
+    Claim { transport: Transport::Console, event_id: event.to_owned(), ttl: Duration::from_secs(600) }
+}
+
+fn declare(team_id: &TeamId, number: u64, ic: bool) -> (Incident, Vec<TimelineEntry>) {
+    Incident::declare(Declaration {
+        team: team_id.clone(),
+        team_name: team_id.as_str().to_uppercase(),
+        number,
+        title: format!("incident {number}"),
+        severity: None,
+        user_facing: false,
+        security: false,
+        by: Person::console("alice"),
+        room: RoomRef::console("#admin"),
+        at: at(0),
+        declarer_becomes_ic: ic,
+    })
+}
+
+/// Reserves a number and stores a new incident; returns it as stored.
+async fn create(store: &Arc<dyn Store>, team_id: &TeamId, ic: bool) -> Incident {
+    let number = store.reserve_incident_number(team_id).await.expect("reserve");
+    let (incident, timeline) = declare(team_id, number, ic);
+    store.apply(Some(team_id), None, &[Write::CreateIncident { incident, timeline }]).await.expect("create");
+    store.incident(team_id, number).await.expect("read").expect("stored")
+}
+
+/// An event is claimed once, whichever replica sees it; other events and transports are apart.
+pub async fn claims_are_applied_once(backend: Backend) {
+    let wmcs = team("wmcs");
+    backend.a.apply(Some(&wmcs), Some(&claim("e1")), &[]).await.expect("first claim");
+    let again = backend.b.apply(Some(&wmcs), Some(&claim("e1")), &[]).await;
+    assert!(matches!(again, Err(ApplyError::Duplicate)), "second claim must be a duplicate: {again:?}");
+    backend.b.apply(Some(&wmcs), Some(&claim("e2")), &[]).await.expect("another event");
+    let slack = Claim { transport: Transport::Slack, ..claim("e1") };
+    backend.b.apply(Some(&wmcs), Some(&slack), &[]).await.expect("same id on another transport");
+    backend.a.apply(None, Some(&claim("e3")), &[]).await.expect("team-less claim");
+    assert!(matches!(backend.b.apply(None, Some(&claim("e3")), &[]).await, Err(ApplyError::Duplicate)));
+}
+
+/// The same event raced from two replicas: exactly one applies it.
+pub async fn racing_duplicates_apply_once(backend: Backend) {
+    let wmcs = team("wmcs");
+    for round in 0..20 {
+        let event = claim(&format!("race-{round}"));
+        let entry = LogEntry { at: at(round), by: Person::console("bob"), project: "admin".into(), message: format!("m{round}") };
+        let writes = [Write::AppendAdminLog(entry)];
+        let (a, b) = tokio::join!(
+            backend.a.apply(Some(&wmcs), Some(&event), &writes),
+            backend.b.apply(Some(&wmcs), Some(&event), &writes)
+        );
+        assert!(a.is_ok() != b.is_ok(), "round {round}: exactly one replica applies: {a:?} / {b:?}");
+    }
+    let log = backend.a.admin_log(&wmcs, "admin", 100).await.expect("log");
+    assert_eq!(log.len(), 20, "each event logged once");
+}
+
+/// Numbers are reserved in order and never twice, across replicas.
+pub async fn incident_numbers_are_unique(backend: Backend) {
+    let wmcs = team("wmcs");
+    let mut numbers = Vec::new();
+    for _ in 0..5 {
+        numbers.push(backend.a.reserve_incident_number(&wmcs).await.expect("reserve"));
+        numbers.push(backend.b.reserve_incident_number(&wmcs).await.expect("reserve"));
+    }
+    assert_eq!(numbers, (1..=10).collect::<Vec<u64>>());
+    assert_eq!(backend.a.reserve_incident_number(&team("sre")).await.expect("reserve"), 1, "numbers are per team");
+}
+
+/// A created incident reads back equal, at version 1, with its timeline, from both replicas.
+pub async fn created_incidents_read_back(backend: Backend) {
+    let wmcs = team("wmcs");
+    let stored = create(&backend.a, &wmcs, true).await;
+    let (expected, timeline) = declare(&wmcs, stored.number, true);
+    assert_eq!(stored.version, 1);
+    assert_eq!(Incident { version: 1, ..expected }, stored);
+    let snapshot = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
+    assert_eq!(snapshot.open, vec![stored.clone()]);
+    assert_eq!(backend.b.timeline(&wmcs, stored.number).await.expect("timeline"), timeline);
+    assert!(backend.b.snapshot(Some(&team("sre"))).await.expect("snapshot").open.is_empty(), "teams are apart");
+    assert!(backend.b.snapshot(None).await.expect("snapshot").open.is_empty());
+    assert_eq!(backend.b.incident(&wmcs, 99).await.expect("read"), None);
+    let (duplicate, timeline) = declare(&wmcs, stored.number, true);
+    let again = backend.b.apply(Some(&wmcs), None, &[Write::CreateIncident { incident: duplicate, timeline }]).await;
+    assert!(matches!(again, Err(ApplyError::Conflict(n)) if n == stored.number), "a number is created once: {again:?}");
+}
+
+/// An update made from a stale read conflicts and changes nothing.
+pub async fn stale_updates_conflict(backend: Backend) {
+    let wmcs = team("wmcs");
+    let stored = create(&backend.a, &wmcs, true).await;
+    let bob = Person::console("bob");
+    let mut first = stored.clone();
+    let entry = first.update_status(&bob, "degraded", at(1)).expect("update");
+    backend.a.apply(Some(&wmcs), None, &[Write::UpdateIncident { incident: first, timeline: vec![entry] }]).await.expect("fresh update");
+    let mut stale = stored.clone();
+    let entry = stale.update_status(&bob, "stale", at(2)).expect("update");
+    let result = backend.b.apply(Some(&wmcs), None, &[Write::UpdateIncident { incident: stale, timeline: vec![entry] }]).await;
+    assert!(matches!(result, Err(ApplyError::Conflict(n)) if n == stored.number), "stale update conflicts: {result:?}");
+    let now = backend.b.incident(&wmcs, stored.number).await.expect("read").expect("stored");
+    assert_eq!(now.version, 2);
+    assert_eq!(now.status.expect("status").text, "degraded");
+    assert_eq!(backend.b.timeline(&wmcs, stored.number).await.expect("timeline").len(), 3, "declared, IC, one update");
+}
+
+/// A refused apply writes nothing and leaves the event unclaimed, so that a retry can succeed.
+pub async fn refused_applies_change_nothing(backend: Backend) {
+    let wmcs = team("wmcs");
+    let stored = create(&backend.a, &wmcs, true).await;
+    let log = LogEntry { at: at(1), by: Person::console("bob"), project: "admin".into(), message: "restarted".into() };
+    let stale = Incident { version: 99, ..stored.clone() };
+    let writes = [Write::AppendAdminLog(log.clone()), Write::UpdateIncident { incident: stale, timeline: vec![] }];
+    let result = backend.a.apply(Some(&wmcs), Some(&claim("retry-me")), &writes).await;
+    assert!(matches!(result, Err(ApplyError::Conflict(_))), "{result:?}");
+    assert!(backend.b.admin_log(&wmcs, "admin", 10).await.expect("log").is_empty(), "nothing logged");
+    let retry = [Write::AppendAdminLog(log), Write::UpdateIncident { incident: stored, timeline: vec![] }];
+    backend.b.apply(Some(&wmcs), Some(&claim("retry-me")), &retry).await.expect("the retry may claim the event");
+    assert_eq!(backend.a.admin_log(&wmcs, "admin", 10).await.expect("log").len(), 1);
+}
+
+/// Two replicas claiming IC at the same moment: exactly one wins; the other sees the winner.
+pub async fn racing_ic_claims_have_one_winner(backend: Backend) {
+    let wmcs = team("wmcs");
+    for round in 0..20 {
+        let stored = create(&backend.a, &wmcs, false).await;
+        // Both replicas read before either writes: both see no IC and both try to claim.
+        let claim_as = |store: Arc<dyn Store>, name: &'static str| {
+            let wmcs = wmcs.clone();
+            async move {
+                let snapshot = store.snapshot(Some(&wmcs)).await.expect("snapshot");
+                let mut incident = snapshot.open.into_iter().find(|i| i.number == stored.number).expect("open");
+                let entry = incident.claim_ic(&Person::console(name), at(round)).expect("no IC yet in this read");
+                (store, Write::UpdateIncident { incident, timeline: vec![entry] })
+            }
+        };
+        let (store_a, write_a) = claim_as(backend.a.clone(), "alice").await;
+        let (store_b, write_b) = claim_as(backend.b.clone(), "bob").await;
+        let (writes_a, writes_b) = ([write_a], [write_b]);
+        let (a, b) = tokio::join!(store_a.apply(Some(&wmcs), None, &writes_a), store_b.apply(Some(&wmcs), None, &writes_b));
+        assert!(a.is_ok() != b.is_ok(), "round {round}: exactly one claim lands: {a:?} / {b:?}");
+        let winner = if a.is_ok() { "alice" } else { "bob" };
+        let now = backend.b.incident(&wmcs, stored.number).await.expect("read").expect("stored");
+        assert_eq!(now.ic().expect("an IC").name, winner);
+        assert_eq!(now.ic_terms.len(), 1);
+    }
+}
+
+/// Resolved incidents leave the open list but stay readable; appends to them are skipped.
+pub async fn resolved_incidents_leave_the_open_list(backend: Backend) {
+    let wmcs = team("wmcs");
+    let first = create(&backend.a, &wmcs, true).await;
+    let second = create(&backend.a, &wmcs, true).await;
+    let mut resolved = first.clone();
+    let entry = resolved.resolve(&Person::console("alice"), Some("fixed"), at(5)).expect("resolve");
+    backend.a.apply(Some(&wmcs), None, &[Write::UpdateIncident { incident: resolved, timeline: vec![entry] }]).await.expect("resolve");
+    let open = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot").open;
+    assert_eq!(open.iter().map(|i| i.number).collect::<Vec<_>>(), vec![second.number]);
+    let log_entry = |n: u64| TimelineEntry::new(at(6), &Person::console("bob"), EntryKind::AdminLog, format!("[admin] {n}"));
+    let appends = [
+        Write::AppendToOpenTimeline { number: first.number, entry: log_entry(first.number) },
+        Write::AppendToOpenTimeline { number: second.number, entry: log_entry(second.number) },
+    ];
+    backend.b.apply(Some(&wmcs), None, &appends).await.expect("append");
+    let first_timeline = backend.a.timeline(&wmcs, first.number).await.expect("timeline");
+    assert_eq!(first_timeline.last().expect("entries").kind, EntryKind::Resolved, "no append after resolution");
+    let second_timeline = backend.a.timeline(&wmcs, second.number).await.expect("timeline");
+    assert_eq!(second_timeline.last().expect("entries").text, format!("[admin] {}", second.number));
+    let recent = backend.a.recent_incidents(&wmcs, 10).await.expect("recent");
+    assert_eq!(recent.iter().map(|i| i.number).collect::<Vec<_>>(), vec![second.number, first.number]);
+    assert!(!recent[1].is_open());
+    assert_eq!(backend.a.recent_incidents(&wmcs, 1).await.expect("recent").len(), 1);
+}
+
+/// The admin log keeps entries per project, oldest first, returning the newest `limit`.
+pub async fn admin_log_keeps_order_per_project(backend: Backend) {
+    let wmcs = team("wmcs");
+    for n in 0..5 {
+        let project = if n % 2 == 0 { "admin" } else { "tools" };
+        let entry = LogEntry { at: at(n), by: Person::console("carol"), project: project.into(), message: format!("step {n}") };
+        backend.a.apply(Some(&wmcs), None, &[Write::AppendAdminLog(entry)]).await.expect("log");
+    }
+    let admin = backend.b.admin_log(&wmcs, "admin", 2).await.expect("log");
+    assert_eq!(admin.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["step 2", "step 4"]);
+    assert_eq!(backend.b.admin_log(&wmcs, "tools", 10).await.expect("log").len(), 2);
+    assert!(backend.b.admin_log(&team("sre"), "admin", 10).await.expect("log").is_empty());
+}
+
+/// Declares one `#[tokio::test]` per conformance check, for the backend made by `$backend`
+/// (an async function returning a [`Backend`]).
+#[macro_export]
+macro_rules! store_conformance_suite {
+    ($backend:path) => {
+        $crate::store_conformance_suite!(@tests $backend;
+            claims_are_applied_once,
+            racing_duplicates_apply_once,
+            incident_numbers_are_unique,
+            created_incidents_read_back,
+            stale_updates_conflict,
+            refused_applies_change_nothing,
+            racing_ic_claims_have_one_winner,
+            resolved_incidents_leave_the_open_list,
+            admin_log_keeps_order_per_project,
+        );
+    };
+    (@tests $backend:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                $crate::conformance::$check($backend().await).await;
+            }
+        )*
+    };
+}

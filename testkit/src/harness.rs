@@ -1,0 +1,220 @@
+//! A harness that makes a plugin test a few lines: feed messages as users in rooms, read what the
+//! bot printed (through the real console adapter), move the clock.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use std::sync::Arc;
+//! use firebell_testkit::Harness;
+//! # struct MyPlugin;
+//! # #[firebell_core::async_trait]
+//! # impl firebell_core::plugin::Plugin for MyPlugin {
+//! #     fn name(&self) -> &'static str { "mine" }
+//! #     fn description(&self) -> &'static str { "mine" }
+//! #     fn commands(&self) -> &'static [firebell_core::command::CommandSpec] { &[] }
+//! #     async fn run(&self, _: &firebell_core::plugin::Context<'_>, _: &firebell_core::plugin::Invocation)
+//! #         -> Result<firebell_core::plugin::Outcome, firebell_core::plugin::PluginError> { unimplemented!() }
+//! # }
+//! let bot = Harness::builder().plugin(Arc::new(MyPlugin)).build();
+//! let lines = bot.say("alice", "#wikimedia-cloud-admin", "!help").await;
+//! assert!(lines[0].starts_with("[#wikimedia-cloud-admin] firebell:"));
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use firebell_console::ConsoleAdapter;
+use firebell_core::adapter::Adapters;
+use firebell_core::bot::Bot;
+use firebell_core::chrono_tz::Tz;
+use firebell_core::clock::{Clock, ManualClock};
+use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
+use firebell_core::ids::{RoomRef, TeamId, UserRef};
+use firebell_core::message::Inbound;
+use firebell_core::plugin::{Plugin, Registry};
+use firebell_core::store::{MemoryStore, Store};
+use firebell_core::team::{Member, Team, Teams};
+
+/// The admin room of the sample team `wmcs`.
+pub const WMCS_ADMIN: &str = "#wikimedia-cloud-admin";
+/// The public room of the sample team `wmcs`.
+pub const WMCS_PUBLIC: &str = "#wikimedia-cloud";
+/// The admin room of the sample team `sre`.
+pub const SRE_ADMIN: &str = "#sre";
+
+/// Where the harness clock starts: 2026-11-21 03:00 UTC, the hour pages like to come.
+pub fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T03:00:00Z").expect("valid time").to_utc()
+}
+
+fn member(name: &str, timezone: Tz, admin: bool) -> Member {
+    Member { name: name.to_owned(), timezone, ids: vec![UserRef::console(name)], admin }
+}
+
+/// Two sample teams. `wmcs` (admin room `#wikimedia-cloud-admin`, public room
+/// `#wikimedia-cloud`) has alice (admin), bob, carol and dave; `sre` (room `#sre`) has erin
+/// (admin) and frank. Anyone else, like `visitor`, is on no roster.
+pub fn sample_teams() -> Vec<Team> {
+    use firebell_core::chrono_tz::{America, Asia, Europe};
+    let wmcs = Team {
+        id: TeamId::new("wmcs").expect("valid id"),
+        name: "WMCS".into(),
+        admin_rooms: vec![RoomRef::console(WMCS_ADMIN)],
+        public_rooms: vec![RoomRef::console(WMCS_PUBLIC)],
+        public_topic: "Wikimedia Cloud Services | status: all systems normal".into(),
+        members: vec![
+            member("alice", Europe::Madrid, true),
+            member("bob", America::New_York, false),
+            member("carol", Europe::Madrid, false),
+            member("dave", Asia::Kolkata, false),
+        ],
+        plugins: None,
+        settings: BTreeMap::new(),
+    };
+    let sre = Team {
+        id: TeamId::new("sre").expect("valid id"),
+        name: "SRE".into(),
+        admin_rooms: vec![RoomRef::console(SRE_ADMIN)],
+        public_rooms: vec![],
+        public_topic: String::new(),
+        members: vec![member("erin", Europe::Berlin, true), member("frank", America::Los_Angeles, false)],
+        plugins: None,
+        settings: BTreeMap::new(),
+    };
+    vec![wmcs, sre]
+}
+
+/// Collects what the console adapter prints.
+#[derive(Clone, Default)]
+struct Output(Arc<Mutex<Vec<u8>>>);
+
+impl Output {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Builds a [`Harness`].
+pub struct HarnessBuilder {
+    plugins: Vec<Arc<dyn Plugin>>,
+    teams: Vec<Team>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl HarnessBuilder {
+    /// Adds a plugin.
+    pub fn plugin(mut self, plugin: Arc<dyn Plugin>) -> Self {
+        self.plugins.push(plugin);
+        self
+    }
+
+    /// Replaces the sample teams.
+    pub fn teams(mut self, teams: Vec<Team>) -> Self {
+        self.teams = teams;
+        self
+    }
+
+    /// Uses `store` instead of a fresh memory store (e.g. a Redis store shared with another
+    /// harness, as a second replica).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Builds the harness.
+    ///
+    /// # Panics
+    /// When two plugins declare the same command or the teams share a room.
+    pub fn build(self) -> Harness {
+        let clock = ManualClock::new(start_time());
+        let output = Output::default();
+        let console = Arc::new(ConsoleAdapter::new(Box::new(output.clone()), "firebell"));
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let mut registry = Registry::new();
+        for plugin in self.plugins {
+            registry.register(plugin).expect("plugins declare distinct commands");
+        }
+        let teams = Teams::new(self.teams).expect("valid teams");
+        let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());
+        let dispatcher = Dispatcher::new(store, clock_handle, teams, registry, DispatchOptions::default());
+        let bot = Bot::new(dispatcher, Adapters::new().with(console));
+        Harness { bot, clock, output, events: AtomicU64::new(0) }
+    }
+}
+
+/// A bot on the console adapter with a manual clock, for tests.
+pub struct Harness {
+    bot: Bot,
+    clock: ManualClock,
+    output: Output,
+    events: AtomicU64,
+}
+
+impl Harness {
+    /// Starts building a harness with the sample teams and a memory store.
+    pub fn builder() -> HarnessBuilder {
+        HarnessBuilder { plugins: Vec::new(), teams: sample_teams(), store: None }
+    }
+
+    /// Sends `text` as `user` in `room` and returns the console lines the bot printed in answer.
+    pub async fn say(&self, user: &str, room: &str, text: &str) -> Vec<String> {
+        let event = self.events.fetch_add(1, Ordering::Relaxed);
+        self.send(Inbound {
+            event_id: format!("harness-{event}"),
+            room: RoomRef::console(room),
+            sender: UserRef::console(user),
+            sender_name: None,
+            text: text.to_owned(),
+            ts: self.clock.now(),
+            thread: None,
+        })
+        .await
+    }
+
+    /// Hands a prepared message to the bot and returns the console lines it printed in answer.
+    pub async fn send(&self, inbound: Inbound) -> Vec<String> {
+        let before = self.output.text().len();
+        self.bot.handle(inbound).await;
+        self.output.text()[before..].lines().map(str::to_owned).collect()
+    }
+
+    /// Everything printed so far.
+    pub fn transcript(&self) -> String {
+        self.output.text()
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+
+    /// The bot.
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.bot.dispatcher().store()
+    }
+}
