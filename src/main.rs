@@ -1,1 +1,103 @@
-fn main() {}
+//! The `firebell` binary: reads the config, opens the store, wires plugins and adapters, runs.
+
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use firebell_console::{ConsoleAdapter, ConsoleOptions};
+use firebell_core::adapter::Adapters;
+use firebell_core::bot::Bot;
+use firebell_core::clock::{Clock, ManualClock, SystemClock};
+use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
+use firebell_core::plugin::Registry;
+use firebell_core::store::{MemoryStore, RedisStore, Store};
+
+/// Firebell: a chatops bot for incident response.
+#[derive(Debug, Parser)]
+#[command(name = "firebell", version, about)]
+struct Cli {
+    /// The configuration file (see config.example.toml).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Where shared state lives: memory:// or redis://HOST:PORT[/DB]; overrides [store] url.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// Runs on a manual clock starting at this UTC time (RFC 3339); the console's /sleep then
+    /// moves it forward instead of waiting. For demos and reproducible transcripts.
+    #[arg(long, value_name = "TIME")]
+    clock: Option<DateTime<Utc>>,
+}
+
+/// Every plugin that ships with Firebell.
+pub(crate) fn standard_plugins() -> Registry {
+    let mut registry = Registry::new();
+    let plugins: [Arc<dyn firebell_core::plugin::Plugin>; 4] = [
+        Arc::new(firebell_plugin_admin::AdminPlugin),
+        Arc::new(firebell_plugin_incident::IncidentPlugin),
+        Arc::new(firebell_plugin_sal::SalPlugin),
+        Arc::new(firebell_plugin_status::StatusPlugin),
+    ];
+    for plugin in plugins {
+        registry.register(plugin).expect("the standard plugins declare distinct commands");
+    }
+    registry
+}
+
+async fn open_store(url: &str, namespace: &str) -> anyhow::Result<Arc<dyn Store>> {
+    config::check_store_url(url).map_err(|message| anyhow::anyhow!("--store: {message}"))?;
+    if url == "memory://" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    Ok(Arc::new(RedisStore::connect(url, namespace).await?))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("firebell: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREBELL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let cli = Cli::parse();
+    let registry = standard_plugins();
+    let (config, teams) = config::load(&cli.config, &registry)?;
+    let url = cli.store.as_deref().unwrap_or(&config.store.url);
+    let store = open_store(url, &config.store.namespace).await?;
+
+    let manual_clock = cli.clock.map(ManualClock::new);
+    let clock: Arc<dyn Clock> = match &manual_clock {
+        Some(clock) => Arc::new(clock.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let options = DispatchOptions {
+        prefix: config.bot.command_prefix.clone(),
+        claim_ttl: config.bot.dedup_window,
+        answer_unknown_commands: config.bot.answer_unknown_commands,
+        ..DispatchOptions::default()
+    };
+    let dispatcher = Dispatcher::new(store, clock, teams, registry, options);
+
+    if !config.console.enabled {
+        bail!("{}: no adapter is enabled; set [console] enabled = true", cli.config.display());
+    }
+    let console = Arc::new(ConsoleAdapter::stdout(config.bot.name.clone()));
+    let bot = Bot::new(dispatcher, Adapters::new().with(console.clone()));
+    let console_options = ConsoleOptions { user: config.console.user, room: config.console.room, manual_clock };
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    firebell_console::run(&bot, &console, stdin, console_options).await.context("console stopped")?;
+    Ok(())
+}

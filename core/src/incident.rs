@@ -275,7 +275,7 @@ impl Incident {
         let mut ic_terms = Vec::new();
         if d.declarer_becomes_ic {
             ic_terms.push(IcTerm { person: d.by.clone(), since: d.at, until: None });
-            timeline.push(TimelineEntry::new(d.at, &d.by, EntryKind::IcChange, format!("{} is the IC", d.by)));
+            timeline.push(TimelineEntry::new(d.at, &d.by, EntryKind::IcChange, "became the IC"));
         }
         let incident = Incident {
             team: d.team,
@@ -348,7 +348,7 @@ impl Incident {
             None => {}
         }
         self.start_term(person, at);
-        Ok(TimelineEntry::new(at, person, EntryKind::IcChange, format!("{person} is the IC")))
+        Ok(TimelineEntry::new(at, person, EntryKind::IcChange, "became the IC"))
     }
 
     /// The IC `from` offers the role to `to`; the offer lapses after `ttl`.
@@ -381,7 +381,7 @@ impl Incident {
         let from = self.pending_offer_for(person, at)?.from.clone();
         self.offer = None;
         self.start_term(person, at);
-        let text = format!("{person} accepted the IC role from {from}; {person} is the IC");
+        let text = format!("accepted the IC role from {from} and became the IC");
         Ok((TimelineEntry::new(at, person, EntryKind::IcChange, text), from))
     }
 

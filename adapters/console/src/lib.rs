@@ -45,11 +45,11 @@ impl ConsoleAdapter {
     fn print(&self, target: &str, label: &str, text: &str) -> Result<(), AdapterError> {
         let mut out = self.out.lock().unwrap_or_else(|poison| poison.into_inner());
         let mut write = || -> std::io::Result<()> {
-            for line in text.lines() {
-                writeln!(out, "[{target}] {label}: {line}")?;
-            }
-            if text.is_empty() {
-                writeln!(out, "[{target}] {label}:")?;
+            for line in text.lines().chain(text.is_empty().then_some("")) {
+                match line {
+                    "" => writeln!(out, "[{target}] {label}:")?,
+                    line => writeln!(out, "[{target}] {label}: {line}")?,
+                }
             }
             out.flush()
         };

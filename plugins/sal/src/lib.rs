@@ -67,9 +67,9 @@ fn log(ctx: &Context<'_>, project: &str, message: &str) -> Outcome {
     let shown: Vec<String> = ctx.visible_open_incidents().map(|i| i.key()).collect();
     let also = match shown.as_slice() {
         [] => String::new(),
-        keys => format!(", and in the timeline of {}", keys.join(", ")),
+        keys => format!("; also in the timeline of {}", keys.join(", ")),
     };
-    outcome.and(ctx.reply(Message::text(format!("Logged in the {project} admin log{also}."))))
+    outcome.and(ctx.reply(Message::text(format!("Logged in the server admin log for {project}{also}."))))
 }
 
 async fn show(ctx: &Context<'_>, project: &str) -> Result<Outcome, PluginError> {

@@ -1,0 +1,246 @@
+//! The configuration file: reading it, and refusing it with an error that names the file, the
+//! key and what was expected.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use firebell_core::plugin::Registry;
+use firebell_core::team::{Team, Teams};
+use serde::{Deserialize, Deserializer};
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How the bot presents itself and reads commands.
+    #[serde(default)]
+    pub bot: BotConfig,
+    /// Where shared state lives.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The console adapter.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+    /// The teams.
+    #[serde(default)]
+    pub teams: Vec<Team>,
+}
+
+/// `[bot]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotConfig {
+    /// The name the bot signs its messages with.
+    pub name: String,
+    /// The prefix of commands in messages.
+    pub command_prefix: String,
+    /// Whether an unknown command gets an answer.
+    pub answer_unknown_commands: bool,
+    /// How long an event id is remembered to drop platform retries and other replicas' copies.
+    #[serde(deserialize_with = "duration")]
+    pub dedup_window: Duration,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        Self {
+            name: "firebell".into(),
+            command_prefix: "!".into(),
+            answer_unknown_commands: true,
+            dedup_window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `memory://` or `redis://HOST:PORT[/DB]`.
+    pub url: String,
+    /// The prefix of every Redis key, so that several bots can share one server.
+    pub namespace: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: "memory://".into(), namespace: "firebell".into() }
+    }
+}
+
+/// `[console]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Whether the console adapter reads stdin.
+    pub enabled: bool,
+    /// Who plain lines come from at first.
+    pub user: String,
+    /// Which room plain lines go to at first.
+    pub room: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self { enabled: true, user: "alice".into(), room: "#wikimedia-cloud-admin".into() }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text)
+        .map_err(|_| serde::de::Error::custom(format!("expected a duration like 30m or 24h, got {text:?}")))
+}
+
+/// A configuration the bot cannot run with.
+#[derive(Debug)]
+pub struct ConfigError {
+    file: PathBuf,
+    key: Option<String>,
+    line: Option<usize>,
+    message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, " line {line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn new(file: &Path, key: Option<String>, message: impl Into<String>) -> Self {
+        Self { file: file.to_owned(), key, line: None, message: message.into() }
+    }
+}
+
+/// Reads and checks the configuration in `file` against the plugins in `registry`.
+pub fn load(file: &Path, registry: &Registry) -> Result<(Config, Teams), ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|err| ConfigError::new(file, None, format!("cannot read the config file: {err}")))?;
+    let config = parse(file, &text)?;
+    let teams = check(file, &config, registry)?;
+    Ok((config, teams))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|err| ConfigError {
+        line: err.span().map(|span| line_of(text, span.start)),
+        ..ConfigError::new(file, None, format!("not valid TOML: {}", err.message()))
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let key = err.path().to_string();
+        let inner = err.into_inner();
+        ConfigError {
+            line: inner.span().map(|span| line_of(text, span.start)),
+            ..ConfigError::new(file, (key != ".").then_some(key), inner.message().to_owned())
+        }
+    })
+}
+
+/// Checks what the types alone cannot: known plugins and settings, rooms, URLs.
+fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, ConfigError> {
+    let fail = |key: String, message: String| ConfigError::new(file, Some(key), message);
+    let known: Vec<&str> = registry.plugins().iter().map(|p| p.name()).collect();
+    check_store_url(&config.store.url).map_err(|message| fail("store.url".into(), message))?;
+    if !config.console.room.starts_with('#') {
+        return Err(fail("console.room".into(), format!("expected a room like \"#wikimedia-cloud-admin\", got {:?}", config.console.room)));
+    }
+    for (index, team) in config.teams.iter().enumerate() {
+        for name in team.plugins.iter().flatten() {
+            if !known.contains(&name.as_str()) {
+                let message = format!("unknown plugin {name:?}; expected one of {}", known.join(", "));
+                return Err(fail(format!("teams[{index}].plugins"), message));
+            }
+        }
+        for (plugin, values) in &team.settings {
+            let key = |rest: &str| format!("teams[{index}].settings.{plugin}{rest}");
+            let Some(plugin) = registry.plugin(plugin) else {
+                return Err(fail(key(""), format!("unknown plugin; expected one of {}", known.join(", "))));
+            };
+            for (name, value) in values {
+                let Some(spec) = plugin.settings().iter().find(|s| s.key == name) else {
+                    let declared: Vec<&str> = plugin.settings().iter().map(|s| s.key).collect();
+                    let expected = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
+                    return Err(fail(key(&format!(".{name}")), format!("unknown setting; {} has: {expected}", plugin.name())));
+                };
+                spec.kind.check(&value.to_string()).map_err(|message| fail(key(&format!(".{name}")), message))?;
+            }
+        }
+    }
+    Teams::new(config.teams.clone()).map_err(|err| fail("teams".into(), err.to_string()))
+}
+
+/// Checks a store URL's scheme; the error says what was expected.
+pub fn check_store_url(url: &str) -> Result<(), String> {
+    let known = url == "memory://" || url.starts_with("redis://") || url.starts_with("rediss://");
+    if known { Ok(()) } else { Err(format!("expected memory:// or redis://HOST:PORT[/DB], got {url:?}")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> Registry {
+        crate::standard_plugins()
+    }
+
+    fn load_text(text: &str) -> Result<Teams, String> {
+        let file = Path::new("test.toml");
+        let config = parse(file, text).map_err(|e| e.to_string())?;
+        check(file, &config, &registry()).map_err(|e| e.to_string())
+    }
+
+    const TEAM: &str = r##"
+[[teams]]
+id = "wmcs"
+name = "WMCS"
+admin_rooms = ["console:#admin"]
+"##;
+
+    #[test]
+    fn the_example_config_loads() {
+        let (config, teams) = load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml")), &registry())
+            .expect("config.example.toml is valid");
+        assert_eq!(config.store.url, "memory://");
+        assert!(config.console.enabled);
+        let (team, _) = teams.for_room(&"console:#wikimedia-cloud-admin".parse().unwrap()).expect("admin room");
+        assert_eq!(team.id.as_str(), "wmcs");
+        assert!(teams.for_room(&"console:#wikimedia-cloud".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn errors_name_the_file_the_key_and_what_was_expected() {
+        let err = load_text("[store]\nurl = \"postgres://x\"\n").unwrap_err();
+        assert_eq!(err, "test.toml, key `store.url`: expected memory:// or redis://HOST:PORT[/DB], got \"postgres://x\"");
+        let err = load_text(&format!("{TEAM}[[teams.members]]\nname = \"a\"\ntimezone = \"Mars/Base\"\nids = [\"console:a\"]\n")).unwrap_err();
+        assert!(err.starts_with("test.toml line 8, key `teams[0].members[0].timezone`:"), "{err}");
+        let err = load_text(&format!("{TEAM}plugins = [\"pager\"]\n")).unwrap_err();
+        assert!(err.contains("key `teams[0].plugins`: unknown plugin \"pager\"; expected one of"), "{err}");
+        let err = load_text(&format!("{TEAM}[teams.settings.incident]\nhandoff_offer_ttl = \"soon\"\n")).unwrap_err();
+        assert!(err.contains("key `teams[0].settings.incident.handoff_offer_ttl`: expected a duration"), "{err}");
+        let err = load_text("[bot]\ndedup_window = 5\n").unwrap_err();
+        assert!(err.contains("key `bot.dedup_window`"), "{err}");
+        let err = load_text("[bot]\nnmae = \"x\"\n").unwrap_err();
+        assert!(err.contains("unknown field `nmae`"), "{err}");
+        let err = load_text("[[teams]]\nid = \"WMCS\"\nname = \"x\"\n").unwrap_err();
+        assert!(err.contains("key `teams[0].id`: expected a team id"), "{err}");
+        let err = load_text(&format!("{TEAM}public_rooms = [\"irc:#x\"]\n")).unwrap_err();
+        assert!(err.contains("key `teams[0].public_rooms[0]`: unknown transport \"irc\""), "{err}");
+        let err = load_text("not = [toml").unwrap_err();
+        assert!(err.starts_with("test.toml line 1: not valid TOML"), "{err}");
+    }
+}
