@@ -1,6 +1,5 @@
 //! The `firebell` binary: reads the config, opens the store, wires plugins and adapters, runs.
-
-mod config;
+//! Errors end the process with one line on stderr and exit code 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,8 +13,7 @@ use firebell_core::adapter::Adapters;
 use firebell_core::bot::Bot;
 use firebell_core::clock::{Clock, ManualClock, SystemClock};
 use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
-use firebell_core::plugin::Registry;
-use firebell_core::store::{MemoryStore, RedisStore, Store};
+use firebell::{config, open_store, standard_plugins};
 
 /// Firebell: a chatops bot for incident response.
 #[derive(Debug, Parser)]
@@ -31,29 +29,6 @@ struct Cli {
     /// moves it forward instead of waiting. For demos and reproducible transcripts.
     #[arg(long, value_name = "TIME")]
     clock: Option<DateTime<Utc>>,
-}
-
-/// Every plugin that ships with Firebell.
-pub(crate) fn standard_plugins() -> Registry {
-    let mut registry = Registry::new();
-    let plugins: [Arc<dyn firebell_core::plugin::Plugin>; 4] = [
-        Arc::new(firebell_plugin_admin::AdminPlugin),
-        Arc::new(firebell_plugin_incident::IncidentPlugin),
-        Arc::new(firebell_plugin_sal::SalPlugin),
-        Arc::new(firebell_plugin_status::StatusPlugin),
-    ];
-    for plugin in plugins {
-        registry.register(plugin).expect("the standard plugins declare distinct commands");
-    }
-    registry
-}
-
-async fn open_store(url: &str, namespace: &str) -> anyhow::Result<Arc<dyn Store>> {
-    config::check_store_url(url).map_err(|message| anyhow::anyhow!("--store: {message}"))?;
-    if url == "memory://" {
-        return Ok(Arc::new(MemoryStore::new()));
-    }
-    Ok(Arc::new(RedisStore::connect(url, namespace).await?))
 }
 
 #[tokio::main]

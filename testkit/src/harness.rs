@@ -88,6 +88,18 @@ pub fn sample_teams() -> Vec<Team> {
     vec![wmcs, sre]
 }
 
+/// The text of a console line, without its `[target] label: ` prefix.
+pub fn body(line: &str) -> &str {
+    let after_target = line.split_once("] ").map_or(line, |(_, rest)| rest);
+    let after_label = after_target.split_once(':').map_or(after_target, |(_, rest)| rest);
+    after_label.strip_prefix(' ').unwrap_or(after_label)
+}
+
+/// The bodies of console lines, joined with newlines: a multi-line message as it was sent.
+pub fn text(lines: &[String]) -> String {
+    lines.iter().map(|line| body(line)).collect::<Vec<_>>().join("\n")
+}
+
 /// Collects what the console adapter prints.
 #[derive(Clone, Default)]
 struct Output(Arc<Mutex<Vec<u8>>>);
@@ -153,7 +165,9 @@ impl HarnessBuilder {
         let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());
         let dispatcher = Dispatcher::new(store, clock_handle, teams, registry, DispatchOptions::default());
         let bot = Bot::new(dispatcher, Adapters::new().with(console));
-        Harness { bot, clock, output, events: AtomicU64::new(0) }
+        static INSTANCES: AtomicU64 = AtomicU64::new(0);
+        let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+        Harness { bot, clock, output, instance, events: AtomicU64::new(0) }
     }
 }
 
@@ -162,6 +176,7 @@ pub struct Harness {
     bot: Bot,
     clock: ManualClock,
     output: Output,
+    instance: u64,
     events: AtomicU64,
 }
 
@@ -175,7 +190,7 @@ impl Harness {
     pub async fn say(&self, user: &str, room: &str, text: &str) -> Vec<String> {
         let event = self.events.fetch_add(1, Ordering::Relaxed);
         self.send(Inbound {
-            event_id: format!("harness-{event}"),
+            event_id: format!("harness{}-{event}", self.instance),
             room: RoomRef::console(room),
             sender: UserRef::console(user),
             sender_name: None,

@@ -10,5 +10,5 @@ pub mod conformance;
 mod harness;
 mod redis_server;
 
-pub use harness::{Harness, HarnessBuilder, SRE_ADMIN, WMCS_ADMIN, WMCS_PUBLIC, sample_teams, start_time};
+pub use harness::{Harness, HarnessBuilder, SRE_ADMIN, WMCS_ADMIN, WMCS_PUBLIC, body, sample_teams, start_time, text};
 pub use redis_server::RedisServer;

@@ -76,10 +76,10 @@ async fn show(ctx: &Context<'_>, project: &str) -> Result<Outcome, PluginError> 
     let team = ctx.require_team()?;
     let entries = ctx.store.admin_log(&team.id, project, SHOWN_ENTRIES).await?;
     if entries.is_empty() {
-        let text = format!("The {project} admin log is empty; add to it with {}log {project} <message>.", ctx.prefix);
+        let text = format!("The server admin log for {project} is empty; add to it with {}log {project} <message>.", ctx.prefix);
         return Ok(Outcome::act(ctx.reply(Message::text(text))));
     }
-    let mut lines = vec![format!("Latest {project} admin log entries (UTC):")];
+    let mut lines = vec![format!("Latest server admin log entries for {project} (UTC):")];
     lines.extend(entries.iter().map(|e| format!("- {} {}: {}", e.at.format("%Y-%m-%d %H:%M"), e.by, e.message)));
     Ok(Outcome::act(ctx.reply(Message::text(lines.join("\n")))))
 }

@@ -1,0 +1,261 @@
+//! The incident workflow, driven through the real dispatcher and console adapter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use firebell_plugin_incident::IncidentPlugin;
+use firebell_testkit::{Harness, WMCS_ADMIN, WMCS_PUBLIC, body, text};
+
+fn bot() -> Harness {
+    Harness::builder().plugin(Arc::new(IncidentPlugin)).build()
+}
+
+fn admin(text: &str) -> String {
+    format!("[{WMCS_ADMIN}] firebell: {text}")
+}
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+#[tokio::test]
+async fn a_member_declares_becomes_ic_and_the_public_topic_shows_it() {
+    let bot = bot();
+    let lines = bot.say("alice", WMCS_ADMIN, "!incident declare Ceph cluster down --user-facing --sev 2").await;
+    assert_eq!(
+        lines,
+        [
+            admin(
+                "WMCS-1 declared: \"2026-11-21 [WMCS] Ceph cluster down\" (sev 2, user-facing). alice is the IC. \
+                 Keep the status doc current with !incident update <text>."
+            ),
+            format!("[{WMCS_PUBLIC}] topic: Ongoing incident: Ceph cluster down"),
+        ]
+    );
+    assert_eq!(bot.say("bob", WMCS_ADMIN, "!ic").await, [admin("alice is the IC of WMCS-1.")]);
+    assert_eq!(bot.say("alice", WMCS_ADMIN, "!ic").await, [admin("You are the IC of WMCS-1.")]);
+}
+
+#[tokio::test]
+async fn a_visitor_may_declare_but_only_a_member_becomes_ic() {
+    let bot = bot();
+    let lines = bot.say("visitor", WMCS_PUBLIC, "!incident declare Tools are slow --user-facing").await;
+    assert!(lines[0].contains("No IC yet: a team member takes the role with !ic."), "{lines:?}");
+    let refused = bot.say("visitor", WMCS_PUBLIC, "!ic").await;
+    assert_eq!(refused, [format!("[{WMCS_PUBLIC}] firebell: only team members may run !ic; you are not on team wmcs's roster")]);
+    assert_eq!(bot.say("carol", WMCS_ADMIN, "!ic").await, [admin("carol is now the IC of WMCS-1.")]);
+    assert_eq!(bot.say("dave", WMCS_ADMIN, "!ic").await, [admin("carol is the IC of WMCS-1.")]);
+}
+
+#[tokio::test]
+async fn a_handoff_needs_both_sides() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    let refused = bot.say("bob", WMCS_ADMIN, "!ic handoff @carol").await;
+    assert_eq!(refused, [admin("WMCS-1: only the IC may do this; the IC is alice")]);
+    let offer = bot.say("alice", WMCS_ADMIN, "!ic handoff @bob").await;
+    assert_eq!(
+        offer,
+        [admin("@bob: alice offers you the IC role for WMCS-1. Reply !ic accept or !ic decline within 10m; until then alice stays IC.")]
+    );
+    assert_eq!(bot.say("carol", WMCS_ADMIN, "!ic").await, [admin("alice is the IC of WMCS-1.")], "the old IC stays IC");
+    assert_eq!(bot.say("carol", WMCS_ADMIN, "!ic accept").await, [admin("WMCS-1: the pending handoff is for bob, not you")]);
+    assert_eq!(bot.say("bob", WMCS_ADMIN, "!ic accept").await, [admin("bob is now the IC of WMCS-1, taking over from @alice.")]);
+    assert_eq!(bot.say("carol", WMCS_ADMIN, "!ic").await, [admin("bob is the IC of WMCS-1.")]);
+    assert_eq!(bot.say("bob", WMCS_ADMIN, "!ic accept").await, [admin("WMCS-1: there is no pending IC handoff")]);
+}
+
+#[tokio::test]
+async fn a_declined_or_lapsed_offer_leaves_the_ic_in_place() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    bot.say("alice", WMCS_ADMIN, "!ic handoff @bob").await;
+    let declined = bot.say("bob", WMCS_ADMIN, "!ic decline").await;
+    assert_eq!(declined, [admin("@alice: bob declined the IC role for WMCS-1; you are still the IC.")]);
+    bot.say("alice", WMCS_ADMIN, "!ic handoff @carol").await;
+    bot.advance(minutes(11));
+    let late = bot.say("carol", WMCS_ADMIN, "!ic accept").await;
+    assert_eq!(late, [admin("WMCS-1: the handoff offer from alice expired; ask for a new one")]);
+    assert_eq!(bot.say("dave", WMCS_ADMIN, "!ic").await, [admin("alice is the IC of WMCS-1.")]);
+}
+
+#[tokio::test]
+async fn handoff_targets_must_be_on_the_roster() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    let lines = bot.say("alice", WMCS_ADMIN, "!ic handoff @visitor").await;
+    assert_eq!(lines, [admin("visitor is not on team WMCS's roster, so cannot be IC")]);
+    let lines = bot.say("alice", WMCS_ADMIN, "!ic handoff @alice").await;
+    assert_eq!(lines, [admin("WMCS-1: you cannot hand the IC role to yourself")]);
+}
+
+#[tokio::test]
+async fn security_incidents_never_show_in_public() {
+    let bot = bot();
+    let refused = bot.say("alice", WMCS_PUBLIC, "!incident declare Leaked keys --security").await;
+    assert_eq!(
+        refused,
+        [format!("[{WMCS_PUBLIC}] firebell: security incidents are declared in the team's admin room, never in a public room")]
+    );
+    let lines = bot.say("alice", WMCS_ADMIN, "!incident declare Leaked keys --security --user-facing").await;
+    assert_eq!(lines.len(), 1, "no topic change: {lines:?}");
+    assert!(lines[0].contains("security: never shown in public"));
+    let listed = bot.say("visitor", WMCS_PUBLIC, "!incident list").await;
+    assert_eq!(listed, [format!("[{WMCS_PUBLIC}] firebell: Team WMCS has no open incident.")]);
+    let shown = bot.say("visitor", WMCS_PUBLIC, "!incident show WMCS-1").await;
+    assert_eq!(shown, [format!("[{WMCS_PUBLIC}] firebell: there is no incident WMCS-1")]);
+    let report = bot.say("visitor", WMCS_PUBLIC, "!incident report").await;
+    assert_eq!(report, [format!("[{WMCS_PUBLIC}] firebell: team WMCS has no incidents yet")]);
+    let resolved = bot.say("alice", WMCS_ADMIN, "!incident resolve contained").await;
+    let public = format!("[{WMCS_PUBLIC}]");
+    assert!(resolved.iter().all(|line| !line.starts_with(&public)), "nothing public on resolve: {resolved:?}");
+}
+
+#[tokio::test]
+async fn with_several_open_incidents_commands_name_one() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    bot.say("bob", WMCS_ADMIN, "!incident declare ToolsDB read-only").await;
+    let lines = bot.say("bob", WMCS_ADMIN, "!incident update failing over").await;
+    assert_eq!(
+        lines,
+        [admin("there are several open incidents (WMCS-1, WMCS-2); name one, e.g. !incident update WMCS-2 …")]
+    );
+    assert_eq!(bot.say("bob", WMCS_ADMIN, "!incident update wmcs-2 failing over").await, [admin("WMCS-2 status doc updated.")]);
+    let doc = bot.say("bob", WMCS_ADMIN, "!incident show WMCS-2").await.join("\n");
+    assert!(doc.contains("Status (03:00 UTC, bob): failing over"), "{doc}");
+    let other = bot.say("bob", WMCS_ADMIN, "!incident show 1").await.join("\n");
+    assert!(other.contains("Status: no update yet"), "{other}");
+    assert_eq!(bot.say("bob", WMCS_ADMIN, "!incident show WMCS-7").await, [admin("there is no incident WMCS-7")]);
+}
+
+#[tokio::test]
+async fn bad_input_gets_one_line_with_usage_and_changes_nothing() {
+    let bot = bot();
+    let cases = [
+        ("!incident declare", "error: missing <title>; usage: !incident declare <title> [--user-facing] [--security] [--sev N]"),
+        (
+            "!incident declare Ceph --sev 9",
+            "error: --sev expects a number from 1 (worst) to 5, got \"9\"; usage: !incident declare <title> [--user-facing] [--security] [--sev N]",
+        ),
+        (
+            "!incident declare Ceph --urgent",
+            "error: unknown option --urgent (expected --user-facing, --security, --sev N); usage: !incident declare <title> [--user-facing] [--security] [--sev N]",
+        ),
+        ("!ic handoff bob", "error: expected @user, got \"bob\"; usage: !ic handoff [ID] @user"),
+        ("!incident show later", "error: expected an incident id like WMCS-3, got \"later\"; usage: !incident show [ID]"),
+        ("!incident update text", "team WMCS has no open incident; declare one with !incident declare <title>"),
+    ];
+    for (command, answer) in cases {
+        assert_eq!(bot.say("alice", WMCS_ADMIN, command).await, [admin(answer)], "{command}");
+    }
+    assert_eq!(bot.say("alice", WMCS_ADMIN, "!incident list").await, [admin("Team WMCS has no open incident.")]);
+    let team = firebell_core::ids::TeamId::new("wmcs").unwrap();
+    assert!(bot.store().recent_incidents(&team, 10).await.unwrap().is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn the_status_doc_tracks_who_does_what() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    bot.advance(minutes(5));
+    bot.say("alice", WMCS_ADMIN, "!incident update OSDs flapping").await;
+    assert_eq!(
+        bot.say("carol", WMCS_ADMIN, "!incident doing restarting osd.12").await,
+        [admin("WMCS-1: noted, carol is doing: restarting osd.12")]
+    );
+    bot.say("carol", WMCS_ADMIN, "!incident doing checking the journal disk").await;
+    assert_eq!(
+        bot.say("alice", WMCS_ADMIN, "!incident task check the switch @dave").await,
+        [admin("WMCS-1 task 1 for @dave: check the switch")]
+    );
+    bot.say("alice", WMCS_ADMIN, "!incident task call the vendor").await;
+    assert_eq!(bot.say("dave", WMCS_ADMIN, "!incident done 1").await, [admin("WMCS-1 task 1 done.")]);
+    assert_eq!(bot.say("dave", WMCS_ADMIN, "!incident done 1").await, [admin("WMCS-1: task 1 is already done")]);
+    assert_eq!(bot.say("dave", WMCS_ADMIN, "!incident done 9").await, [admin("WMCS-1: there is no task 9")]);
+    bot.say("bob", WMCS_ADMIN, "!incident note vendor ticket 4711 opened").await;
+    bot.advance(minutes(10));
+    let doc = bot.say("bob", WMCS_ADMIN, "!incident show").await;
+    let expected = [
+        "WMCS-1 · 2026-11-21 [WMCS] Ceph down",
+        "State: open · declared 2026-11-21 03:00 UTC by alice",
+        "IC: alice (since 03:00 UTC)",
+        "Status (03:05 UTC, alice): OSDs flapping",
+        "Open for 15m",
+        "Doing:",
+        "- carol: checking the journal disk (since 03:05 UTC)",
+        "Tasks:",
+        "- [x] 1. check the switch (dave)",
+        "- [ ] 2. call the vendor",
+        "Timeline (UTC):",
+    ];
+    let doc: Vec<&str> = doc.iter().map(|line| body(line)).collect();
+    assert_eq!(&doc[..expected.len()], expected);
+    assert_eq!(doc.last().copied(), Some("- 03:05 bob: vendor ticket 4711 opened"));
+}
+
+#[tokio::test]
+async fn resolving_checks_follow_ups_restores_the_topic_and_drafts_the_report() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down --user-facing --sev 1").await;
+    bot.say("alice", WMCS_ADMIN, "!ic handoff @bob").await;
+    bot.advance(minutes(2));
+    bot.say("bob", WMCS_ADMIN, "!ic accept").await;
+    bot.say("bob", WMCS_ADMIN, "!incident task replace disk").await;
+    bot.say("bob", WMCS_ADMIN, "!incident followup tune the alert T12345").await;
+    bot.say("bob", WMCS_ADMIN, "!incident followup add a dashboard").await;
+    assert_eq!(
+        bot.say("alice", WMCS_ADMIN, "!incident resolve").await,
+        [admin("WMCS-1: only the IC may do this; the IC is bob")]
+    );
+    bot.advance(Duration::from_secs(2 * 3600 + 8 * 60));
+    let lines = bot.say("bob", WMCS_ADMIN, "!incident resolve journal disk failed").await;
+    assert_eq!(lines[0], admin("WMCS-1 resolved by bob after 2h 10m. You are no longer the IC. Good job!"));
+    assert!(lines[1].contains("Warning: 1 task(s) still open (1. replace disk)"), "{lines:?}");
+    assert!(lines[2].contains("Warning: 1 follow-up(s) have no ticket (add a dashboard)"), "{lines:?}");
+    assert!(lines.contains(&admin("# Incident report (draft): 2026-11-21 [WMCS] Ceph down")));
+    assert!(lines.contains(&format!("[{WMCS_PUBLIC}] firebell: WMCS-1 \"Ceph down\" is resolved (after 2h 10m).")));
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("[{WMCS_PUBLIC}] topic: Wikimedia Cloud Services | status: all systems normal")
+    );
+    assert_eq!(bot.say("bob", WMCS_ADMIN, "!incident resolve").await[0], admin("team WMCS has no open incident; declare one with !incident declare <title>"));
+    assert_eq!(bot.say("bob", WMCS_ADMIN, "!incident resolve WMCS-1").await, [admin("WMCS-1 is already resolved")]);
+    let later = bot.say("bob", WMCS_ADMIN, "!incident followup WMCS-1 add a dashboard T777").await;
+    assert_eq!(later, [admin("WMCS-1 follow-up recorded, tracked in T777.")], "follow-ups may come after resolution");
+
+    let report = text(&bot.say("carol", WMCS_ADMIN, "!incident report WMCS-1").await);
+    for expected in [
+        "## Summary\n\njournal disk failed",
+        "- Incident: WMCS-1 · resolved · sev 1 · user-facing",
+        "- Declared: 2026-11-21 03:00 UTC by alice",
+        "- Resolved: 2026-11-21 05:10 UTC by bob (duration 2h 10m)",
+        "## Incident coordinators\n\n- alice: 2026-11-21 03:00 UTC – 2026-11-21 03:02 UTC\n- bob: 2026-11-21 03:02 UTC – 2026-11-21 05:10 UTC",
+        "- 2026-11-21 03:00 alice: offered the IC role to bob",
+        "- 2026-11-21 03:02 bob: accepted the IC role from alice and became the IC",
+        "- 2026-11-21 05:10 bob: resolved the incident: journal disk failed",
+        "## Admin log\n\n- no admin log entries during the incident",
+        "## Follow-ups\n\n- [ ] tune the alert (T12345)\n- [ ] add a dashboard (not tracked yet: needs a ticket)\n- [ ] add a dashboard (T777)",
+    ] {
+        assert!(report.contains(expected), "report lacks {expected:?}:\n{report}");
+    }
+}
+
+#[tokio::test]
+async fn the_list_shows_open_and_recently_resolved_incidents() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    bot.say("alice", WMCS_ADMIN, "!incident resolve").await;
+    bot.say("visitor", WMCS_PUBLIC, "!incident declare Toolforge 502s --user-facing").await;
+    bot.advance(minutes(30));
+    let lines = bot.say("bob", WMCS_ADMIN, "!incident list").await;
+    assert_eq!(
+        lines,
+        [
+            admin("Open incidents of team WMCS:"),
+            admin("- WMCS-2 2026-11-21 [WMCS] Toolforge 502s (no IC, open for 30m)"),
+            admin("Recently resolved:"),
+            admin("- WMCS-1 2026-11-21 [WMCS] Ceph down (resolved after <1m)"),
+        ]
+    );
+}

@@ -1,0 +1,44 @@
+//! The Firebell application: the configuration file and the wiring of the shipped plugins and
+//! stores. The `firebell` binary is a thin shell around it; tests and benchmarks use it too.
+
+pub mod config;
+
+use std::sync::Arc;
+
+use firebell_core::plugin::{Plugin, Registry};
+use firebell_core::store::{MemoryStore, RedisStore, RedisStoreError, Store};
+
+/// Every plugin that ships with Firebell.
+pub fn standard_plugins() -> Registry {
+    let mut registry = Registry::new();
+    let plugins: [Arc<dyn Plugin>; 4] = [
+        Arc::new(firebell_plugin_admin::AdminPlugin),
+        Arc::new(firebell_plugin_incident::IncidentPlugin),
+        Arc::new(firebell_plugin_sal::SalPlugin),
+        Arc::new(firebell_plugin_status::StatusPlugin),
+    ];
+    for plugin in plugins {
+        registry.register(plugin).expect("the standard plugins declare distinct commands");
+    }
+    registry
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenStoreError {
+    /// The URL has an unknown scheme.
+    #[error("store URL: {0}")]
+    Url(String),
+    /// Redis could not be reached.
+    #[error(transparent)]
+    Redis(#[from] RedisStoreError),
+}
+
+/// Opens the store at `url`: `memory://` or `redis://HOST:PORT[/DB]` (keys under `namespace`).
+pub async fn open_store(url: &str, namespace: &str) -> Result<Arc<dyn Store>, OpenStoreError> {
+    config::check_store_url(url).map_err(OpenStoreError::Url)?;
+    if url == "memory://" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    Ok(Arc::new(RedisStore::connect(url, namespace).await?))
+}

@@ -1,0 +1,5 @@
+//! End-to-end scenarios across crates: the `firebell` binary driven through its console, and
+//! several replicas sharing one real `redis-server`.
+
+mod console;
+mod replicas;

@@ -1,0 +1,78 @@
+//! Several replicas on one real `redis-server`: each event is handled once, and two people
+//! claiming the IC role at the same moment on two replicas end with exactly one IC.
+
+use std::sync::Arc;
+
+use firebell_core::ids::{RoomRef, UserRef};
+use firebell_core::message::Inbound;
+use firebell_core::store::RedisStore;
+use firebell_testkit::{Harness, RedisServer, WMCS_ADMIN, WMCS_PUBLIC, start_time, text};
+
+/// A replica: the standard plugins on its own connection to the shared Redis.
+async fn replica(server: &RedisServer) -> Harness {
+    let store = RedisStore::connect(&server.url(), "replicas").await.expect("redis reachable");
+    let mut builder = Harness::builder().store(Arc::new(store));
+    for plugin in firebell::standard_plugins().plugins() {
+        builder = builder.plugin(plugin.clone());
+    }
+    builder.build()
+}
+
+fn event(id: &str, user: &str, text: &str) -> Inbound {
+    Inbound {
+        event_id: id.to_owned(),
+        room: RoomRef::console(WMCS_ADMIN),
+        sender: UserRef::console(user),
+        sender_name: None,
+        text: text.to_owned(),
+        ts: start_time(),
+        thread: None,
+    }
+}
+
+#[tokio::test]
+async fn an_event_seen_by_two_replicas_is_answered_once() {
+    let server = RedisServer::start();
+    let (a, b) = (replica(&server).await, replica(&server).await);
+    a.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    for round in 0..20 {
+        let command = if round % 2 == 0 { format!("!incident note observation {round}") } else { "!incident show".to_owned() };
+        let seen = event(&format!("$event{round}"), "bob", &command);
+        let (from_a, from_b) = tokio::join!(a.send(seen.clone()), b.send(seen));
+        assert!(
+            from_a.is_empty() != from_b.is_empty(),
+            "round {round}: exactly one replica answers: {from_a:?} / {from_b:?}"
+        );
+    }
+    let report = text(&a.say("carol", WMCS_ADMIN, "!incident report").await);
+    let notes = report.lines().filter(|line| line.contains("bob: observation")).count();
+    assert_eq!(notes, 10, "each note recorded once:\n{report}");
+}
+
+#[tokio::test]
+async fn racing_ic_claims_on_two_replicas_leave_exactly_one_ic() {
+    let server = RedisServer::start();
+    let (a, b) = (replica(&server).await, replica(&server).await);
+    for number in 1..=10 {
+        a.say("visitor", WMCS_PUBLIC, &format!("!incident declare outage {number}")).await;
+        let claim = format!("!ic WMCS-{number}");
+        let (alice, bob) = tokio::join!(a.say("alice", WMCS_ADMIN, &claim), b.say("bob", WMCS_ADMIN, &claim));
+        let (alice, bob) = (text(&alice), text(&bob));
+        let winners = [&alice, &bob].iter().filter(|reply| reply.contains("is now the IC")).count();
+        assert_eq!(winners, 1, "incident {number}: one claim wins: {alice:?} / {bob:?}");
+        let loser = if alice.contains("is now the IC") { &bob } else { &alice };
+        let winner = if alice.contains("is now the IC") { "alice" } else { "bob" };
+        assert_eq!(loser, &format!("{winner} is the IC of WMCS-{number}."), "the other is told who won");
+    }
+}
+
+#[tokio::test]
+async fn a_log_entry_on_one_replica_lands_in_the_report_on_another() {
+    let server = RedisServer::start();
+    let (a, b) = (replica(&server).await, replica(&server).await);
+    a.say("alice", WMCS_ADMIN, "!incident declare NFS stuck").await;
+    b.say("carol", WMCS_ADMIN, "!log admin rebooted clouddumps1001").await;
+    b.say("alice", WMCS_ADMIN, "!incident resolve").await;
+    let report = text(&a.say("dave", WMCS_ADMIN, "!incident report WMCS-1").await);
+    assert!(report.contains("## Admin log\n\n- 2026-11-21 03:00 carol: [admin] rebooted clouddumps1001"), "{report}");
+}
