@@ -1,13 +1,17 @@
 //! The dispatcher: from one inbound message to the actions that answer it.
 //!
 //! For each message it finds the room's team, parses the command against its declaration,
-//! checks that the plugin is enabled and the sender allowed, runs the plugin on a fresh snapshot,
-//! and applies the plugin's writes together with the claim of the event in one atomic store step.
-//! When the writes meet a concurrent change, the command runs again on fresh state; when the event
-//! was claimed already (another replica, a platform retry) nothing is sent.
+//! checks that the plugin is enabled and the sender allowed, runs the plugin on the team's
+//! snapshot, and applies the plugin's writes together with the claim of the event and the
+//! snapshot's revision in one atomic store step. When the team changed in between (another
+//! replica, another command), the command runs again on a fresh snapshot; when the event was
+//! claimed already (another replica, a platform retry) nothing is sent.
+//!
+//! The dispatcher keeps each team's latest snapshot. Using it is safe because the store refuses
+//! writes decided on a stale revision, and it saves a round trip on almost every command.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::Clock;
@@ -15,7 +19,8 @@ use crate::command::{CommandLine, CommandSpec, Permission, Resolve};
 use crate::ids::{Person, Transport};
 use crate::message::{Action, Envelope, Inbound, Message};
 use crate::plugin::{Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Registry, Settings};
-use crate::store::{ApplyError, Claim, Store, StoreError};
+use crate::ids::TeamId;
+use crate::store::{ApplyError, Claim, Guard, Store, StoreError, TeamSnapshot};
 use crate::team::{Team, Teams};
 
 /// How the dispatcher behaves.
@@ -61,6 +66,7 @@ pub struct Dispatcher {
     registry: Registry,
     options: DispatchOptions,
     settings: HashMap<(String, &'static str), Settings>,
+    snapshots: Mutex<HashMap<TeamId, Arc<TeamSnapshot>>>,
 }
 
 /// Resolves mentions and incident ids in the room's context.
@@ -113,7 +119,7 @@ impl Dispatcher {
                 settings.insert((team.id.to_string(), plugin.name()), resolved);
             }
         }
-        Self { store, clock, teams, registry, options, settings }
+        Self { store, clock, teams, registry, options, settings, snapshots: Mutex::new(HashMap::new()) }
     }
 
     /// The store this dispatcher writes to.
@@ -160,12 +166,13 @@ impl Dispatcher {
             None => Person::new(inbound.sender.clone(), inbound.sender_name.clone().unwrap_or(inbound.sender.id.clone())),
         };
         let claim = Claim { transport: inbound.transport(), event_id: inbound.event_id.clone(), ttl: self.options.claim_ttl };
+        let cause = format!("{}:{}", claim.transport, claim.event_id);
         let actions = match self.accept(&line, place, &sender, inbound) {
-            Ok(accepted) => self.run(accepted, place, sender, inbound, &claim).await?,
+            Ok(accepted) => self.run(accepted, place, sender, inbound, &claim, &cause).await?,
             Err(None) => return Ok(Vec::new()),
             Err(Some(refusal)) => self.claim_and(team, &claim, vec![reply_to(inbound, refusal)]).await?,
         };
-        Ok(Envelope::number(&format!("{}:{}", claim.transport, claim.event_id), actions))
+        Ok(Envelope::number(&cause, actions))
     }
 
     /// Checks a command line before its plugin runs. `Err(Some(text))` is a refusal to send;
@@ -242,6 +249,7 @@ impl Dispatcher {
         sender: Person,
         inbound: &Inbound,
         claim: &Claim,
+        cause: &str,
     ) -> Result<Vec<Action>, DispatchError> {
         let team = match place {
             Place::Team { team, .. } => Some(team),
@@ -253,9 +261,13 @@ impl Dispatcher {
             .and_then(|t| self.settings.get(&(t.id.to_string(), accepted.plugin.name())))
             .unwrap_or(&default_settings);
         let may_run = |spec: &CommandSpec| self.may_run(place, &sender, spec);
+        let mut snapshot = match self.remembered(team_id) {
+            Some(snapshot) => snapshot,
+            None => self.read_snapshot(team_id).await?,
+        };
         for _ in 0..self.options.max_attempts {
-            let snapshot = self.store.snapshot(team_id).await?;
             let ctx = Context {
+                cause,
                 now: self.clock.now(),
                 sender: sender.clone(),
                 room: &inbound.room,
@@ -274,24 +286,60 @@ impl Dispatcher {
                 Err(PluginError::Refused(reason)) => Outcome::act(ctx.reply(Message::text(reason))),
                 Err(PluginError::Store(err)) => return Err(err.into()),
             };
-            match self.store.apply(team_id, Some(claim), &outcome.writes).await {
-                Ok(()) => return Ok(outcome.actions),
-                Err(ApplyError::Duplicate) => return Ok(Vec::new()),
-                Err(ApplyError::Conflict(number)) => {
-                    tracing::debug!(number, event = %inbound.event_id, "concurrent change, running the command again");
+            let guard = Guard::claim(claim).at(&snapshot.revision);
+            match self.store.apply(team_id, guard, &outcome.writes).await {
+                Ok(revision) => {
+                    self.remember(team_id, snapshot.after(&outcome.writes, revision));
+                    return Ok(outcome.actions);
                 }
-                Err(ApplyError::Store(err)) => return Err(err.into()),
+                Err(ApplyError::Duplicate) => return Ok(Vec::new()),
+                Err(err @ (ApplyError::Conflict(_) | ApplyError::Stale)) => {
+                    tracing::debug!(event = %inbound.event_id, reason = %err, "state moved on, running the command again");
+                    snapshot = self.read_snapshot(team_id).await?;
+                }
+                Err(ApplyError::Store(err)) => {
+                    self.forget(team_id);
+                    return Err(err.into());
+                }
             }
         }
         Err(DispatchError::Contended(self.options.max_attempts))
     }
 
+    /// The team's snapshot as this dispatcher last saw it.
+    fn remembered(&self, team: Option<&TeamId>) -> Option<Arc<TeamSnapshot>> {
+        let Some(team) = team else { return Some(Arc::default()) };
+        self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).get(team).cloned()
+    }
+
+    fn remember(&self, team: Option<&TeamId>, snapshot: TeamSnapshot) {
+        if let Some(team) = team {
+            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).insert(team.clone(), Arc::new(snapshot));
+        }
+    }
+
+    fn forget(&self, team: Option<&TeamId>) {
+        if let Some(team) = team {
+            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).remove(team);
+        }
+    }
+
+    /// Reads the team's snapshot from the store and remembers it.
+    async fn read_snapshot(&self, team: Option<&TeamId>) -> Result<Arc<TeamSnapshot>, DispatchError> {
+        let snapshot = self.store.snapshot(team).await.inspect_err(|_| self.forget(team))?;
+        let snapshot = Arc::new(snapshot);
+        if let Some(team) = team {
+            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).insert(team.clone(), snapshot.clone());
+        }
+        Ok(snapshot)
+    }
+
     /// Claims the event with no writes, then returns `actions` (or none for a duplicate).
     async fn claim_and(&self, team: Option<&Team>, claim: &Claim, actions: Vec<Action>) -> Result<Vec<Action>, DispatchError> {
-        match self.store.apply(team.map(|t| &t.id), Some(claim), &[]).await {
-            Ok(()) => Ok(actions),
+        match self.store.apply(team.map(|t| &t.id), Guard::claim(claim), &[]).await {
+            Ok(_) => Ok(actions),
             Err(ApplyError::Duplicate) => Ok(Vec::new()),
-            Err(ApplyError::Conflict(_)) => Ok(actions),
+            Err(ApplyError::Conflict(_) | ApplyError::Stale) => Ok(actions),
             Err(ApplyError::Store(err)) => Err(err.into()),
         }
     }

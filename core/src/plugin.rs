@@ -146,6 +146,8 @@ pub enum Place<'a> {
 
 /// Everything a plugin may look at while it runs one command.
 pub struct Context<'a> {
+    /// The command's cause: `transport:event id`, stable across retries and replicas.
+    pub cause: &'a str,
     /// The time of the command, from the bot's clock.
     pub now: DateTime<Utc>,
     /// Who sent it.

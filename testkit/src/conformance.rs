@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use firebell_core::ids::{Person, RoomRef, TeamId, Transport};
 use firebell_core::incident::{Declaration, EntryKind, Incident, TimelineEntry};
-use firebell_core::store::{ApplyError, Claim, LogEntry, MemoryStore, RedisStore, Store, Write};
+use firebell_core::store::{ApplyError, Claim, Guard, LogEntry, MemoryStore, RedisStore, Store, Write};
 
 use crate::RedisServer;
 
@@ -66,23 +66,25 @@ fn declare(team_id: &TeamId, number: u64, ic: bool) -> (Incident, Vec<TimelineEn
 
 /// Reserves a number and stores a new incident; returns it as stored.
 async fn create(store: &Arc<dyn Store>, team_id: &TeamId, ic: bool) -> Incident {
-    let number = store.reserve_incident_number(team_id).await.expect("reserve");
+    static RESERVATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let reservation = format!("r{}", RESERVATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let number = store.reserve_incident_number(team_id, &reservation).await.expect("reserve");
     let (incident, timeline) = declare(team_id, number, ic);
-    store.apply(Some(team_id), None, &[Write::CreateIncident { incident, timeline }]).await.expect("create");
+    store.apply(Some(team_id), Guard::NONE, &[Write::CreateIncident { incident, timeline }]).await.expect("create");
     store.incident(team_id, number).await.expect("read").expect("stored")
 }
 
 /// An event is claimed once, whichever replica sees it; other events and transports are apart.
 pub async fn claims_are_applied_once(backend: Backend) {
     let wmcs = team("wmcs");
-    backend.a.apply(Some(&wmcs), Some(&claim("e1")), &[]).await.expect("first claim");
-    let again = backend.b.apply(Some(&wmcs), Some(&claim("e1")), &[]).await;
+    backend.a.apply(Some(&wmcs), Guard::claim(&claim("e1")), &[]).await.expect("first claim");
+    let again = backend.b.apply(Some(&wmcs), Guard::claim(&claim("e1")), &[]).await;
     assert!(matches!(again, Err(ApplyError::Duplicate)), "second claim must be a duplicate: {again:?}");
-    backend.b.apply(Some(&wmcs), Some(&claim("e2")), &[]).await.expect("another event");
+    backend.b.apply(Some(&wmcs), Guard::claim(&claim("e2")), &[]).await.expect("another event");
     let slack = Claim { transport: Transport::Slack, ..claim("e1") };
-    backend.b.apply(Some(&wmcs), Some(&slack), &[]).await.expect("same id on another transport");
-    backend.a.apply(None, Some(&claim("e3")), &[]).await.expect("team-less claim");
-    assert!(matches!(backend.b.apply(None, Some(&claim("e3")), &[]).await, Err(ApplyError::Duplicate)));
+    backend.b.apply(Some(&wmcs), Guard::claim(&slack), &[]).await.expect("same id on another transport");
+    backend.a.apply(None, Guard::claim(&claim("e3")), &[]).await.expect("team-less claim");
+    assert!(matches!(backend.b.apply(None, Guard::claim(&claim("e3")), &[]).await, Err(ApplyError::Duplicate)));
 }
 
 /// The same event raced from two replicas: exactly one applies it.
@@ -93,8 +95,8 @@ pub async fn racing_duplicates_apply_once(backend: Backend) {
         let entry = LogEntry { at: at(round), by: Person::console("bob"), project: "admin".into(), message: format!("m{round}") };
         let writes = [Write::AppendAdminLog(entry)];
         let (a, b) = tokio::join!(
-            backend.a.apply(Some(&wmcs), Some(&event), &writes),
-            backend.b.apply(Some(&wmcs), Some(&event), &writes)
+            backend.a.apply(Some(&wmcs), Guard::claim(&event), &writes),
+            backend.b.apply(Some(&wmcs), Guard::claim(&event), &writes)
         );
         assert!(a.is_ok() != b.is_ok(), "round {round}: exactly one replica applies: {a:?} / {b:?}");
     }
@@ -102,16 +104,18 @@ pub async fn racing_duplicates_apply_once(backend: Backend) {
     assert_eq!(log.len(), 20, "each event logged once");
 }
 
-/// Numbers are reserved in order and never twice, across replicas.
+/// Numbers are reserved in order, never twice, and once per reservation, across replicas.
 pub async fn incident_numbers_are_unique(backend: Backend) {
     let wmcs = team("wmcs");
     let mut numbers = Vec::new();
-    for _ in 0..5 {
-        numbers.push(backend.a.reserve_incident_number(&wmcs).await.expect("reserve"));
-        numbers.push(backend.b.reserve_incident_number(&wmcs).await.expect("reserve"));
+    for n in 0..5 {
+        numbers.push(backend.a.reserve_incident_number(&wmcs, &format!("a{n}")).await.expect("reserve"));
+        numbers.push(backend.b.reserve_incident_number(&wmcs, &format!("b{n}")).await.expect("reserve"));
     }
     assert_eq!(numbers, (1..=10).collect::<Vec<u64>>());
-    assert_eq!(backend.a.reserve_incident_number(&team("sre")).await.expect("reserve"), 1, "numbers are per team");
+    assert_eq!(backend.b.reserve_incident_number(&wmcs, "a3").await.expect("reserve"), 7, "same reservation, same number");
+    assert_eq!(backend.a.reserve_incident_number(&wmcs, "c").await.expect("reserve"), 11);
+    assert_eq!(backend.a.reserve_incident_number(&team("sre"), "a0").await.expect("reserve"), 1, "numbers are per team");
 }
 
 /// A created incident reads back equal, at version 1, with its timeline, from both replicas.
@@ -128,7 +132,7 @@ pub async fn created_incidents_read_back(backend: Backend) {
     assert!(backend.b.snapshot(None).await.expect("snapshot").open.is_empty());
     assert_eq!(backend.b.incident(&wmcs, 99).await.expect("read"), None);
     let (duplicate, timeline) = declare(&wmcs, stored.number, true);
-    let again = backend.b.apply(Some(&wmcs), None, &[Write::CreateIncident { incident: duplicate, timeline }]).await;
+    let again = backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::CreateIncident { incident: duplicate, timeline }]).await;
     assert!(matches!(again, Err(ApplyError::Conflict(n)) if n == stored.number), "a number is created once: {again:?}");
 }
 
@@ -139,10 +143,10 @@ pub async fn stale_updates_conflict(backend: Backend) {
     let bob = Person::console("bob");
     let mut first = stored.clone();
     let entry = first.update_status(&bob, "degraded", at(1)).expect("update");
-    backend.a.apply(Some(&wmcs), None, &[Write::UpdateIncident { incident: first, timeline: vec![entry] }]).await.expect("fresh update");
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: first, timeline: vec![entry] }]).await.expect("fresh update");
     let mut stale = stored.clone();
     let entry = stale.update_status(&bob, "stale", at(2)).expect("update");
-    let result = backend.b.apply(Some(&wmcs), None, &[Write::UpdateIncident { incident: stale, timeline: vec![entry] }]).await;
+    let result = backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: stale, timeline: vec![entry] }]).await;
     assert!(matches!(result, Err(ApplyError::Conflict(n)) if n == stored.number), "stale update conflicts: {result:?}");
     let now = backend.b.incident(&wmcs, stored.number).await.expect("read").expect("stored");
     assert_eq!(now.version, 2);
@@ -157,11 +161,11 @@ pub async fn refused_applies_change_nothing(backend: Backend) {
     let log = LogEntry { at: at(1), by: Person::console("bob"), project: "admin".into(), message: "restarted".into() };
     let stale = Incident { version: 99, ..stored.clone() };
     let writes = [Write::AppendAdminLog(log.clone()), Write::UpdateIncident { incident: stale, timeline: vec![] }];
-    let result = backend.a.apply(Some(&wmcs), Some(&claim("retry-me")), &writes).await;
+    let result = backend.a.apply(Some(&wmcs), Guard::claim(&claim("retry-me")), &writes).await;
     assert!(matches!(result, Err(ApplyError::Conflict(_))), "{result:?}");
     assert!(backend.b.admin_log(&wmcs, "admin", 10).await.expect("log").is_empty(), "nothing logged");
     let retry = [Write::AppendAdminLog(log), Write::UpdateIncident { incident: stored, timeline: vec![] }];
-    backend.b.apply(Some(&wmcs), Some(&claim("retry-me")), &retry).await.expect("the retry may claim the event");
+    backend.b.apply(Some(&wmcs), Guard::claim(&claim("retry-me")), &retry).await.expect("the retry may claim the event");
     assert_eq!(backend.a.admin_log(&wmcs, "admin", 10).await.expect("log").len(), 1);
 }
 
@@ -183,7 +187,7 @@ pub async fn racing_ic_claims_have_one_winner(backend: Backend) {
         let (store_a, write_a) = claim_as(backend.a.clone(), "alice").await;
         let (store_b, write_b) = claim_as(backend.b.clone(), "bob").await;
         let (writes_a, writes_b) = ([write_a], [write_b]);
-        let (a, b) = tokio::join!(store_a.apply(Some(&wmcs), None, &writes_a), store_b.apply(Some(&wmcs), None, &writes_b));
+        let (a, b) = tokio::join!(store_a.apply(Some(&wmcs), Guard::NONE, &writes_a), store_b.apply(Some(&wmcs), Guard::NONE, &writes_b));
         assert!(a.is_ok() != b.is_ok(), "round {round}: exactly one claim lands: {a:?} / {b:?}");
         let winner = if a.is_ok() { "alice" } else { "bob" };
         let now = backend.b.incident(&wmcs, stored.number).await.expect("read").expect("stored");
@@ -199,7 +203,7 @@ pub async fn resolved_incidents_leave_the_open_list(backend: Backend) {
     let second = create(&backend.a, &wmcs, true).await;
     let mut resolved = first.clone();
     let entry = resolved.resolve(&Person::console("alice"), Some("fixed"), at(5)).expect("resolve");
-    backend.a.apply(Some(&wmcs), None, &[Write::UpdateIncident { incident: resolved, timeline: vec![entry] }]).await.expect("resolve");
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: resolved, timeline: vec![entry] }]).await.expect("resolve");
     let open = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot").open;
     assert_eq!(open.iter().map(|i| i.number).collect::<Vec<_>>(), vec![second.number]);
     let log_entry = |n: u64| TimelineEntry::new(at(6), &Person::console("bob"), EntryKind::AdminLog, format!("[admin] {n}"));
@@ -207,7 +211,7 @@ pub async fn resolved_incidents_leave_the_open_list(backend: Backend) {
         Write::AppendToOpenTimeline { number: first.number, entry: log_entry(first.number) },
         Write::AppendToOpenTimeline { number: second.number, entry: log_entry(second.number) },
     ];
-    backend.b.apply(Some(&wmcs), None, &appends).await.expect("append");
+    backend.b.apply(Some(&wmcs), Guard::NONE, &appends).await.expect("append");
     let first_timeline = backend.a.timeline(&wmcs, first.number).await.expect("timeline");
     assert_eq!(first_timeline.last().expect("entries").kind, EntryKind::Resolved, "no append after resolution");
     let second_timeline = backend.a.timeline(&wmcs, second.number).await.expect("timeline");
@@ -224,12 +228,65 @@ pub async fn admin_log_keeps_order_per_project(backend: Backend) {
     for n in 0..5 {
         let project = if n % 2 == 0 { "admin" } else { "tools" };
         let entry = LogEntry { at: at(n), by: Person::console("carol"), project: project.into(), message: format!("step {n}") };
-        backend.a.apply(Some(&wmcs), None, &[Write::AppendAdminLog(entry)]).await.expect("log");
+        backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::AppendAdminLog(entry)]).await.expect("log");
     }
     let admin = backend.b.admin_log(&wmcs, "admin", 2).await.expect("log");
     assert_eq!(admin.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["step 2", "step 4"]);
     assert_eq!(backend.b.admin_log(&wmcs, "tools", 10).await.expect("log").len(), 2);
     assert!(backend.b.admin_log(&team("sre"), "admin", 10).await.expect("log").is_empty());
+}
+
+/// A guard with an old revision is refused, changes nothing and leaves the event unclaimed.
+pub async fn stale_revisions_are_refused(backend: Backend) {
+    let wmcs = team("wmcs");
+    let before = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
+    let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&before.revision), &[]).await.expect("current");
+    assert_eq!(revision, before.revision, "a claim-only apply keeps the revision");
+    create(&backend.b, &wmcs, true).await;
+    let log = LogEntry { at: at(1), by: Person::console("bob"), project: "admin".into(), message: "x".into() };
+    let late = claim("late");
+    let guard = Guard::claim(&late).at(&before.revision);
+    let result = backend.a.apply(Some(&wmcs), guard, &[Write::AppendAdminLog(log.clone())]).await;
+    assert!(matches!(result, Err(ApplyError::Stale)), "old revision refused: {result:?}");
+    assert!(backend.a.admin_log(&wmcs, "admin", 10).await.expect("log").is_empty(), "nothing logged");
+    let now = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
+    assert_ne!(now.revision, before.revision);
+    let guard = Guard::claim(&late).at(&now.revision);
+    backend.a.apply(Some(&wmcs), guard, &[Write::AppendAdminLog(log)]).await.expect("fresh revision accepted");
+    assert_eq!(backend.b.snapshot(Some(&wmcs)).await.expect("snapshot").revision, now.revision, "logs keep the revision");
+}
+
+/// [`TeamSnapshot::after`](firebell_core::store::TeamSnapshot::after) predicts exactly what the
+/// store returns after each apply, so a remembered snapshot is as good as a fresh read.
+pub async fn snapshots_after_writes_match_the_store(backend: Backend) {
+    let wmcs = team("wmcs");
+    let mut known = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
+    let alice = Person::console("alice");
+    let mut steps: Vec<Vec<Write>> = Vec::new();
+    for number in 1..=2 {
+        let (incident, timeline) = declare(&wmcs, number, number == 1);
+        steps.push(vec![Write::CreateIncident { incident, timeline }]);
+    }
+    for step in 0..4 {
+        let writes = match step {
+            0 => steps.remove(0),
+            1 => steps.remove(0),
+            2 => {
+                let mut second = known.open[1].clone();
+                let entry = second.claim_ic(&alice, at(2)).expect("claim");
+                vec![Write::UpdateIncident { incident: second, timeline: vec![entry] }]
+            }
+            _ => {
+                let mut first = known.open[0].clone();
+                let entry = first.resolve(&alice, None, at(3)).expect("resolve");
+                vec![Write::UpdateIncident { incident: first, timeline: vec![entry] }]
+            }
+        };
+        let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&known.revision), &writes).await.expect("apply");
+        known = known.after(&writes, revision);
+        assert_eq!(backend.b.snapshot(Some(&wmcs)).await.expect("snapshot"), known, "after step {step}");
+    }
+    assert_eq!(known.open.len(), 1);
 }
 
 /// Declares one `#[tokio::test]` per conformance check, for the backend made by `$backend`
@@ -247,6 +304,8 @@ macro_rules! store_conformance_suite {
             racing_ic_claims_have_one_winner,
             resolved_incidents_leave_the_open_list,
             admin_log_keeps_order_per_project,
+            stale_revisions_are_refused,
+            snapshots_after_writes_match_the_store,
         );
     };
     (@tests $backend:path; $($check:ident),* $(,)?) => {

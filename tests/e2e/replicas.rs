@@ -76,3 +76,15 @@ async fn a_log_entry_on_one_replica_lands_in_the_report_on_another() {
     let report = text(&a.say("dave", WMCS_ADMIN, "!incident report WMCS-1").await);
     assert!(report.contains("## Admin log\n\n- 2026-11-21 03:00 carol: [admin] rebooted clouddumps1001"), "{report}");
 }
+
+#[tokio::test]
+async fn incidents_declared_on_alternating_replicas_are_numbered_without_gaps() {
+    let server = RedisServer::start();
+    let (a, b) = (replica(&server).await, replica(&server).await);
+    for number in 1..=6 {
+        let replica = if number % 2 == 1 { &a } else { &b };
+        replica.say("alice", WMCS_ADMIN, "!incident note warming the other replica's cache").await;
+        let declared = text(&replica.say("bob", WMCS_ADMIN, &format!("!incident declare outage {number}")).await);
+        assert!(declared.starts_with(&format!("WMCS-{number} declared")), "{declared}");
+    }
+}

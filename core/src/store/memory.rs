@@ -6,13 +6,15 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{ApplyError, Claim, LogEntry, Store, StoreError, TeamSnapshot, Write};
+use super::{ApplyError, Claim, Guard, LogEntry, Store, StoreError, TeamSnapshot, Write};
 use crate::ids::TeamId;
 use crate::incident::{Incident, TimelineEntry};
 
 #[derive(Default)]
 struct TeamState {
+    revision: u64,
     next_number: u64,
+    reservations: HashMap<String, u64>,
     incidents: BTreeMap<u64, Incident>,
     timelines: HashMap<u64, Vec<TimelineEntry>>,
     admin_log: HashMap<String, Vec<LogEntry>>,
@@ -56,8 +58,15 @@ impl State {
         self.claims.contains_key(key)
     }
 
+    fn revision(&self, team: Option<&TeamId>) -> String {
+        team.and_then(|team| self.teams.get(team)).map_or(0, |s| s.revision).to_string()
+    }
+
     /// Checks every precondition before anything is written.
-    fn check(&self, team: Option<&TeamId>, writes: &[Write]) -> Result<(), ApplyError> {
+    fn check(&self, team: Option<&TeamId>, revision: Option<&str>, writes: &[Write]) -> Result<(), ApplyError> {
+        if revision.is_some_and(|revision| revision != self.revision(team)) {
+            return Err(ApplyError::Stale);
+        }
         let state = team.and_then(|team| self.teams.get(team));
         let stored = |number: u64| state.and_then(|s| s.incidents.get(&number));
         for write in writes {
@@ -80,6 +89,7 @@ impl State {
         let state = self.team(team);
         match write {
             Write::CreateIncident { incident, timeline } | Write::UpdateIncident { incident, timeline } => {
+                state.revision += 1;
                 let mut stored = incident.clone();
                 stored.version = state.incidents.get(&incident.number).map_or(1, |s| s.version + 1);
                 state.incidents.insert(incident.number, stored);
@@ -109,18 +119,18 @@ impl Store for MemoryStore {
             .and_then(|team| state.teams.get(team))
             .map(|s| s.incidents.values().filter(|i| i.is_open()).cloned().collect())
             .unwrap_or_default();
-        Ok(TeamSnapshot { open })
+        Ok(TeamSnapshot { revision: state.revision(team), open })
     }
 
-    async fn apply(&self, team: Option<&TeamId>, claim: Option<&Claim>, writes: &[Write]) -> Result<(), ApplyError> {
+    async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<String, ApplyError> {
         let mut state = self.lock();
-        let claim = claim.map(|claim| (claim_key(team, claim), claim.ttl));
+        let claim = guard.claim.map(|claim| (claim_key(team, claim), claim.ttl));
         if let Some((key, _)) = &claim
             && state.is_claimed(key)
         {
             return Err(ApplyError::Duplicate);
         }
-        state.check(team, writes)?;
+        state.check(team, guard.revision, writes)?;
         if let Some(team) = team {
             for write in writes {
                 state.write(team, write);
@@ -129,13 +139,17 @@ impl Store for MemoryStore {
         if let Some((key, ttl)) = claim {
             state.claims.insert(key, Instant::now() + ttl);
         }
-        Ok(())
+        Ok(state.revision(team))
     }
 
-    async fn reserve_incident_number(&self, team: &TeamId) -> Result<u64, StoreError> {
+    async fn reserve_incident_number(&self, team: &TeamId, reservation: &str) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let team = state.team(team);
+        if let Some(&number) = team.reservations.get(reservation) {
+            return Ok(number);
+        }
         team.next_number += 1;
+        team.reservations.insert(reservation.to_owned(), team.next_number);
         Ok(team.next_number)
     }
 

@@ -2,10 +2,14 @@
 //!
 //! Plugins read what they need, decide with the pure rules of [`crate::incident`], and hand the
 //! dispatcher a list of [`Write`]s. The dispatcher applies them with [`Store::apply`] in one atomic
-//! step together with the claim of the inbound event: either the event is claimed and every write
-//! lands, or nothing changes. A write made from a stale read fails with
-//! [`ApplyError::Conflict`] and the dispatcher runs the command again on fresh state; this is how
-//! two replicas racing for the IC role end with exactly one IC.
+//! step together with its [`Guard`]: the claim of the inbound event, and the revision of the team
+//! snapshot the plugin decided on. Either the event is claimed, the snapshot is still current and
+//! every write lands, or nothing changes. A decision made on stale state fails with
+//! [`ApplyError::Stale`] (or [`ApplyError::Conflict`]) and the dispatcher runs the command again
+//! on fresh state; this is how two replicas racing for the IC role end with exactly one IC.
+//!
+//! Because the revision check makes a stale snapshot harmless, the dispatcher keeps each team's
+//! latest snapshot between commands: a command usually costs one round trip to the store.
 
 mod memory;
 mod redis;
@@ -38,8 +42,56 @@ pub struct LogEntry {
 /// What a command usually needs to know about its team, read in one round trip.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TeamSnapshot {
-    /// The team's open incidents, oldest first.
+    /// An opaque token that changes whenever an incident of the team is written. A [`Guard`]
+    /// carrying it makes [`Store::apply`] refuse writes decided on an older state.
+    pub revision: String,
+    /// The team's open incidents, by number.
     pub open: Vec<Incident>,
+}
+
+impl TeamSnapshot {
+    /// The snapshot as it is after `writes` were applied on it and the store answered with
+    /// `revision`: what the store itself would now return.
+    pub fn after(&self, writes: &[Write], revision: String) -> TeamSnapshot {
+        let mut open = self.open.clone();
+        for write in writes {
+            let (Write::CreateIncident { incident, .. } | Write::UpdateIncident { incident, .. }) = write else {
+                continue;
+            };
+            let version = if matches!(write, Write::CreateIncident { .. }) { 1 } else { incident.version + 1 };
+            open.retain(|i| i.number != incident.number);
+            if incident.is_open() {
+                open.push(Incident { version, ..incident.clone() });
+            }
+        }
+        open.sort_by_key(|incident| incident.number);
+        TeamSnapshot { revision, open }
+    }
+}
+
+/// What must hold for [`Store::apply`] to write anything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Guard<'a> {
+    /// The inbound event to claim; the apply fails with [`ApplyError::Duplicate`] if it was.
+    pub claim: Option<&'a Claim>,
+    /// The snapshot revision the writes were decided on; the apply fails with
+    /// [`ApplyError::Stale`] if the team has moved on since.
+    pub revision: Option<&'a str>,
+}
+
+impl<'a> Guard<'a> {
+    /// No precondition.
+    pub const NONE: Guard<'static> = Guard { claim: None, revision: None };
+
+    /// Claims `claim`.
+    pub fn claim(claim: &'a Claim) -> Self {
+        Self { claim: Some(claim), revision: None }
+    }
+
+    /// Also requires the team to still be at `revision`.
+    pub fn at(self, revision: &'a str) -> Self {
+        Self { revision: Some(revision), ..self }
+    }
 }
 
 /// The claim of one inbound event: applied at most once across every replica.
@@ -103,6 +155,9 @@ pub enum ApplyError {
     /// The incident with this number changed since it was read (or already exists).
     #[error("incident {0} changed concurrently")]
     Conflict(u64),
+    /// The team's state changed since the snapshot the writes were decided on.
+    #[error("the team's state changed concurrently")]
+    Stale,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -118,15 +173,17 @@ pub trait Store: Send + Sync {
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Reads the team's open incidents.
+    /// Reads the team's open incidents and revision.
     async fn snapshot(&self, team: Option<&TeamId>) -> Result<TeamSnapshot, StoreError>;
 
-    /// Claims the event (when `claim` is given) and applies every write, atomically.
-    async fn apply(&self, team: Option<&TeamId>, claim: Option<&Claim>, writes: &[Write]) -> Result<(), ApplyError>;
+    /// Checks the guard and applies every write, atomically; returns the team's new revision.
+    async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<String, ApplyError>;
 
-    /// Reserves the next incident number of `team` (1, 2, …). A reserved number that is never
-    /// used leaves a gap; numbers are never given twice.
-    async fn reserve_incident_number(&self, team: &TeamId) -> Result<u64, StoreError>;
+    /// Reserves the next incident number of `team` (1, 2, …) for `reservation` (the id of the
+    /// event that declares it). Asking again with the same reservation gives the same number, so
+    /// a command that runs again after a concurrent change, or the same event on another replica,
+    /// does not use up a second number. Numbers are never given to two reservations.
+    async fn reserve_incident_number(&self, team: &TeamId, reservation: &str) -> Result<u64, StoreError>;
 
     /// One incident, open or resolved.
     async fn incident(&self, team: &TeamId, number: u64) -> Result<Option<Incident>, StoreError>;

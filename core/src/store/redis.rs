@@ -5,7 +5,9 @@
 //!
 //! | key                                   | type   | holds                                    |
 //! |---------------------------------------|--------|------------------------------------------|
+//! | `{ns}:{team}:rev`                     | string | the team's revision (see `TeamSnapshot`)  |
 //! | `{ns}:{team}:seq`                     | string | the last reserved incident number        |
+//! | `{ns}:{team}:resv:{reservation}`      | string | the number reserved for an event (1 day) |
 //! | `{ns}:{team}:open`                    | set    | numbers of open incidents                |
 //! | `{ns}:{team}:all`                     | zset   | every incident number (score: number)    |
 //! | `{ns}:{team}:inc:{n}`                 | hash   | `version`, `data` (the incident as JSON)  |
@@ -15,6 +17,8 @@
 //!
 //! Rooms without a team use `~` as their team tag.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,7 +27,7 @@ use redis::{AsyncCommands, Script};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{ApplyError, Claim, LogEntry, Store, StoreError, TeamSnapshot, Write};
+use super::{ApplyError, Guard, LogEntry, Store, StoreError, TeamSnapshot, Write};
 use crate::ids::TeamId;
 use crate::incident::{Incident, TimelineEntry};
 
@@ -54,10 +58,30 @@ pub struct RedisStore {
     connection: ConnectionManager,
     namespace: String,
     scripts: &'static Scripts,
+    revisions: Arc<Revisions>,
+}
+
+/// Makes revision tokens no other client makes: a random prefix and a counter.
+struct Revisions {
+    prefix: String,
+    counter: AtomicU64,
+}
+
+impl Revisions {
+    fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        Self { prefix: format!("{random:016x}"), counter: AtomicU64::new(0) }
+    }
+
+    fn next(&self) -> String {
+        format!("{}.{}", self.prefix, self.counter.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 struct Scripts {
     apply: Script,
+    reserve: Script,
     load_open: Script,
     load_recent: Script,
 }
@@ -66,6 +90,7 @@ fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
         apply: Script::new(include_str!("lua/apply.lua")),
+        reserve: Script::new(include_str!("lua/reserve.lua")),
         load_open: Script::new(include_str!("lua/load_open.lua")),
         load_recent: Script::new(include_str!("lua/load_recent.lua")),
     })
@@ -106,6 +131,9 @@ fn decode_incidents(rows: Vec<String>) -> Result<Vec<Incident>, StoreError> {
 struct ApplyRequest<'a> {
     claim: String,
     ttl: String,
+    check_rev: bool,
+    rev: &'a str,
+    next_rev: String,
     ops: Vec<Op<'a>>,
 }
 
@@ -155,7 +183,12 @@ impl RedisStore {
             .set_max_delay(Duration::from_secs(2));
         let unreachable = |err: redis::RedisError| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() };
         let connection = ConnectionManager::new_with_config(client, config).await.map_err(unreachable)?;
-        let store = Self { connection, namespace: namespace.to_owned(), scripts: scripts() };
+        let store = Self {
+            connection,
+            namespace: namespace.to_owned(),
+            scripts: scripts(),
+            revisions: Arc::new(Revisions::new()),
+        };
         store.ping().await.map_err(|err| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() })?;
         Ok(store)
     }
@@ -181,24 +214,35 @@ impl Store for RedisStore {
             return Ok(TeamSnapshot::default());
         }
         let invocation = self.scripts.load_open.key(self.prefix(team));
-        let rows: Vec<String> = invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        let mut rows: Vec<String> = invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        if rows.is_empty() {
+            return Err(corrupt("load_open.lua returned no revision"));
+        }
+        let revision = rows.remove(0);
         let mut open = decode_incidents(rows)?;
         open.sort_by_key(|incident| incident.number);
-        Ok(TeamSnapshot { open })
+        Ok(TeamSnapshot { revision, open })
     }
 
-    async fn apply(&self, team: Option<&TeamId>, claim: Option<&Claim>, writes: &[Write]) -> Result<(), ApplyError> {
+    async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<String, ApplyError> {
+        let claim = guard.claim;
         let request = ApplyRequest {
             claim: claim.map(|c| format!("{}:{}", c.transport, c.event_id)).unwrap_or_default(),
             ttl: claim.map_or(1, |c| c.ttl.as_secs().max(1)).to_string(),
+            check_rev: guard.revision.is_some(),
+            rev: guard.revision.unwrap_or_default(),
+            next_rev: self.revisions.next(),
             ops: if team.is_some() { writes.iter().map(Op::from_write).collect() } else { Vec::new() },
         };
         let mut invocation = self.scripts.apply.key(self.prefix(team));
         invocation.arg(to_json(&request));
         let outcome: String = invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        if let Some(revision) = outcome.strip_prefix("ok:") {
+            return Ok(revision.to_owned());
+        }
         match outcome.as_str() {
-            "ok" => Ok(()),
             "duplicate" => Err(ApplyError::Duplicate),
+            "stale" => Err(ApplyError::Stale),
             other => match other.strip_prefix("conflict:").and_then(|n| n.parse().ok()) {
                 Some(number) => Err(ApplyError::Conflict(number)),
                 None => Err(ApplyError::Store(corrupt(format!("apply.lua answered {other:?}")))),
@@ -206,9 +250,10 @@ impl Store for RedisStore {
         }
     }
 
-    async fn reserve_incident_number(&self, team: &TeamId) -> Result<u64, StoreError> {
-        let key = format!("{}:seq", self.prefix(Some(team)));
-        self.connection().incr(key, 1).await.map_err(unavailable)
+    async fn reserve_incident_number(&self, team: &TeamId, reservation: &str) -> Result<u64, StoreError> {
+        let mut invocation = self.scripts.reserve.key(self.prefix(Some(team)));
+        invocation.arg(reservation);
+        invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)
     }
 
     async fn incident(&self, team: &TeamId, number: u64) -> Result<Option<Incident>, StoreError> {

@@ -2,23 +2,32 @@
 -- event that caused them. Every check runs before any write, so a refusal changes nothing.
 --
 -- KEYS[1]  the team's key prefix, e.g. "firebell:{wmcs}" (every key used shares its hash tag)
--- ARGV[1]  JSON: { claim = "<transport>:<event id>" or "", ttl = "<seconds>", ops = [...] }
+-- ARGV[1]  JSON: { claim = "<transport>:<event id>" or "", ttl = "<seconds>",
+--                  check_rev = true|false, rev = "<expected revision>", next_rev = "<new revision>",
+--                  ops = [...] }
 --          where each op is one of
 --            { op = "create" | "update", n = "<number>", v = "<expected version>",
 --              data = "<incident json>", open = true|false,
 --              timeline = ["<entry json>", ...] }
 --            { op = "append", n = "<number>", entry = "<entry json>" }   (only if still open)
 --            { op = "log", project = "<project>", entry = "<log entry json>" }
--- Returns "ok", "duplicate" or "conflict:<number>".
+-- The team's revision (key ":rev") changes to next_rev whenever an incident is written, so a
+-- caller holding an older snapshot is refused with "stale".
+-- Returns "ok:<revision>", "duplicate", "stale" or "conflict:<number>".
 local prefix = KEYS[1]
 local req = cjson.decode(ARGV[1])
 local open_set = prefix .. ':open'
+local rev_key = prefix .. ':rev'
 local function record(n) return prefix .. ':inc:' .. n end
 
 local seen = nil
 if req.claim ~= '' then
   seen = prefix .. ':seen:' .. req.claim
   if redis.call('EXISTS', seen) == 1 then return 'duplicate' end
+end
+
+if req.check_rev and (redis.call('GET', rev_key) or '') ~= req.rev then
+  return 'stale'
 end
 
 for _, op in ipairs(req.ops) do
@@ -29,8 +38,10 @@ for _, op in ipairs(req.ops) do
   end
 end
 
+local wrote = false
 for _, op in ipairs(req.ops) do
   if op.op == 'create' or op.op == 'update' then
+    wrote = true
     local key = record(op.n)
     redis.call('HINCRBY', key, 'version', 1)
     redis.call('HSET', key, 'data', op.data)
@@ -54,7 +65,10 @@ for _, op in ipairs(req.ops) do
   end
 end
 
+if wrote then
+  redis.call('SET', rev_key, req.next_rev)
+end
 if seen then
   redis.call('SET', seen, '1', 'EX', req.ttl)
 end
-return 'ok'
+return 'ok:' .. (redis.call('GET', rev_key) or '')
