@@ -31,7 +31,12 @@ const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "dave"];
 fn team(index: usize) -> Team {
     let members = PEOPLE
         .iter()
-        .map(|name| Member { name: (*name).into(), timezone: Europe::Madrid, ids: vec![UserRef::console(*name)], admin: false })
+        .map(|name| Member {
+            name: (*name).into(),
+            timezone: Europe::Madrid,
+            ids: vec![UserRef::console(*name)],
+            admin: false,
+        })
         .collect();
     Team {
         id: TeamId::new(format!("team{index}")).expect("valid id"),
@@ -80,7 +85,7 @@ fn ms(duration: Duration) -> f64 {
 async fn time_each<F, Fut>(samples: usize, mut one: F) -> Vec<Duration>
 where
     F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: Future<Output = ()>,
 {
     let mut times = Vec::with_capacity(samples);
     for n in 0..samples {
@@ -142,8 +147,15 @@ async fn main() {
     let ratio = |d: Duration| d.as_secs_f64() / floor_p50.as_secs_f64();
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
 
-    println!("Firebell dispatch benchmark: Redis store on {url}, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
-    println!("  Redis round trip (PING, the floor): p50 {:.3} ms, p99 {:.3} ms", ms(floor_p50), ms(percentile(&floor, 0.99)));
+    println!(
+        "Firebell dispatch benchmark: Redis store on {url}, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "  Redis round trip (PING, the floor): p50 {:.3} ms, p99 {:.3} ms",
+        ms(floor_p50),
+        ms(percentile(&floor, 0.99))
+    );
     println!("  Command latency (!incident doing, {LATENCY_SAMPLES} in one room, one at a time):");
     println!("    p50 {:.3} ms = {:.2}x floor", ms(p50), ratio(p50));
     println!("    p99 {:.3} ms = {:.2}x floor", ms(p99), ratio(p99));

@@ -157,7 +157,10 @@ fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, Con
     let known: Vec<&str> = registry.plugins().iter().map(|p| p.name()).collect();
     check_store_url(&config.store.url).map_err(|message| fail("store.url".into(), message))?;
     if !config.console.room.starts_with('#') {
-        return Err(fail("console.room".into(), format!("expected a room like \"#wikimedia-cloud-admin\", got {:?}", config.console.room)));
+        return Err(fail(
+            "console.room".into(),
+            format!("expected a room like \"#wikimedia-cloud-admin\", got {:?}", config.console.room),
+        ));
     }
     for (index, team) in config.teams.iter().enumerate() {
         for name in team.plugins.iter().flatten() {
@@ -175,7 +178,10 @@ fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, Con
                 let Some(spec) = plugin.settings().iter().find(|s| s.key == name) else {
                     let declared: Vec<&str> = plugin.settings().iter().map(|s| s.key).collect();
                     let expected = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
-                    return Err(fail(key(&format!(".{name}")), format!("unknown setting; {} has: {expected}", plugin.name())));
+                    return Err(fail(
+                        key(&format!(".{name}")),
+                        format!("unknown setting; {} has: {expected}", plugin.name()),
+                    ));
                 };
                 spec.kind.check(&value.to_string()).map_err(|message| fail(key(&format!(".{name}")), message))?;
             }
@@ -225,9 +231,18 @@ admin_rooms = ["console:#admin"]
     #[test]
     fn errors_name_the_file_the_key_and_what_was_expected() {
         let err = load_text("[store]\nurl = \"postgres://x\"\n").unwrap_err();
-        assert_eq!(err, "test.toml, key `store.url`: expected memory:// or redis://HOST:PORT[/DB], got \"postgres://x\"");
-        let err = load_text(&format!("{TEAM}[[teams.members]]\nname = \"a\"\ntimezone = \"Mars/Base\"\nids = [\"console:a\"]\n")).unwrap_err();
-        assert!(err.starts_with("test.toml line 8, key `teams[0].members[0].timezone`:"), "{err}");
+        assert_eq!(
+            err,
+            "test.toml, key `store.url`: expected memory:// or redis://HOST:PORT[/DB], got \"postgres://x\""
+        );
+        let err = load_text(&format!(
+            "{TEAM}[[teams.members]]\nname = \"a\"\ntimezone = \"Mars/Base\"\nids = [\"console:a\"]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("test.toml line 8, key `teams[0].members[0].timezone`: expected an IANA timezone like \"Europe/Madrid\", got \"Mars/Base\""),
+            "{err}"
+        );
         let err = load_text(&format!("{TEAM}plugins = [\"pager\"]\n")).unwrap_err();
         assert!(err.contains("key `teams[0].plugins`: unknown plugin \"pager\"; expected one of"), "{err}");
         let err = load_text(&format!("{TEAM}[teams.settings.incident]\nhandoff_offer_ttl = \"soon\"\n")).unwrap_err();

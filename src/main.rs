@@ -8,12 +8,12 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use clap::Parser;
+use firebell::{config, open_store, standard_plugins};
 use firebell_console::{ConsoleAdapter, ConsoleOptions};
 use firebell_core::adapter::Adapters;
 use firebell_core::bot::Bot;
 use firebell_core::clock::{Clock, ManualClock, SystemClock};
 use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
-use firebell::{config, open_store, standard_plugins};
 
 /// Firebell: a chatops bot for incident response.
 #[derive(Debug, Parser)]

@@ -125,9 +125,7 @@ impl Adapters {
             .ok_or(AdapterError::Unsupported { transport, what: "be reached: no adapter is configured" })?;
         let id = envelope.id.as_str();
         match &envelope.action {
-            Action::Send { room, message, thread } => {
-                adapter.send_message(id, room, message, thread.as_deref()).await
-            }
+            Action::Send { room, message, thread } => adapter.send_message(id, room, message, thread.as_deref()).await,
             Action::SetTopic { room, topic } => {
                 let topic = clip(topic, adapter.capabilities().max_topic_chars);
                 adapter.set_topic(id, room, &topic).await

@@ -71,6 +71,7 @@ impl Bot {
 
 fn failure_notice(inbound: &Inbound, err: &DispatchError) -> Envelope {
     let text = format!("error: your command was not applied ({err}); please try again");
-    let action = Action::Send { room: inbound.room.clone(), message: Message::text(text), thread: inbound.thread.clone() };
+    let action =
+        Action::Send { room: inbound.room.clone(), message: Message::text(text), thread: inbound.thread.clone() };
     Envelope { id: format!("{}:{}#failure", inbound.transport(), inbound.event_id), action }
 }

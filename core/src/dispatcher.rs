@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::command::{CommandLine, CommandSpec, Permission, Resolve};
+use crate::ids::TeamId;
 use crate::ids::{Person, Transport};
 use crate::message::{Action, Envelope, Inbound, Message};
 use crate::plugin::{Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Registry, Settings};
-use crate::ids::TeamId;
 use crate::store::{ApplyError, Claim, Guard, Store, StoreError, TeamSnapshot};
 use crate::team::{Team, Teams};
 
@@ -163,9 +163,12 @@ impl Dispatcher {
         };
         let sender = match team {
             Some(team) => team.person(&inbound.sender, inbound.sender_name.as_deref()),
-            None => Person::new(inbound.sender.clone(), inbound.sender_name.clone().unwrap_or(inbound.sender.id.clone())),
+            None => {
+                Person::new(inbound.sender.clone(), inbound.sender_name.clone().unwrap_or(inbound.sender.id.clone()))
+            }
         };
-        let claim = Claim { transport: inbound.transport(), event_id: inbound.event_id.clone(), ttl: self.options.claim_ttl };
+        let claim =
+            Claim { transport: inbound.transport(), event_id: inbound.event_id.clone(), ttl: self.options.claim_ttl };
         let cause = format!("{}:{}", claim.transport, claim.event_id);
         let actions = match self.accept(&line, place, &sender, inbound) {
             Ok(accepted) => self.run(accepted, place, sender, inbound, &claim, &cause).await?,
@@ -282,7 +285,9 @@ impl Dispatcher {
             };
             let outcome = match accepted.plugin.run(&ctx, &accepted.invocation).await {
                 Ok(outcome) => outcome,
-                Err(PluginError::Usage(error)) => Outcome::act(ctx.reply(Message::text(self.usage_error(&error, accepted.invocation.spec)))),
+                Err(PluginError::Usage(error)) => {
+                    Outcome::act(ctx.reply(Message::text(self.usage_error(&error, accepted.invocation.spec))))
+                }
                 Err(PluginError::Refused(reason)) => Outcome::act(ctx.reply(Message::text(reason))),
                 Err(PluginError::Store(err)) => return Err(err.into()),
             };
@@ -335,7 +340,12 @@ impl Dispatcher {
     }
 
     /// Claims the event with no writes, then returns `actions` (or none for a duplicate).
-    async fn claim_and(&self, team: Option<&Team>, claim: &Claim, actions: Vec<Action>) -> Result<Vec<Action>, DispatchError> {
+    async fn claim_and(
+        &self,
+        team: Option<&Team>,
+        claim: &Claim,
+        actions: Vec<Action>,
+    ) -> Result<Vec<Action>, DispatchError> {
         match self.store.apply(team.map(|t| &t.id), Guard::claim(claim), &[]).await {
             Ok(_) => Ok(actions),
             Err(ApplyError::Duplicate) => Ok(Vec::new()),
@@ -351,7 +361,9 @@ impl Dispatcher {
         };
         match place {
             Place::Unconfigured => spec.permission == Permission::Anyone,
-            Place::Team { team, .. } => team.enables_by_default(plugin.name()) && permits(spec.permission, team, sender),
+            Place::Team { team, .. } => {
+                team.enables_by_default(plugin.name()) && permits(spec.permission, team, sender)
+            }
         }
     }
 }

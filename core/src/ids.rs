@@ -246,10 +246,7 @@ mod tests {
 
     #[test]
     fn bad_references_say_what_was_expected() {
-        assert_eq!(
-            "irc:#foo".parse::<RoomRef>().unwrap_err(),
-            ParseRefError::UnknownTransport("irc".into())
-        );
+        assert_eq!("irc:#foo".parse::<RoomRef>().unwrap_err(), ParseRefError::UnknownTransport("irc".into()));
         assert!(matches!("alice".parse::<UserRef>(), Err(ParseRefError::Malformed(_))));
         assert!(matches!("console:".parse::<UserRef>(), Err(ParseRefError::Malformed(_))));
     }
@@ -259,10 +256,7 @@ mod tests {
         assert_eq!(Transport::Console.user_id_from_mention("@bob"), Some("bob".into()));
         assert_eq!(Transport::Console.user_id_from_mention("bob"), None);
         assert_eq!(Transport::Console.user_id_from_mention("@"), None);
-        assert_eq!(
-            Transport::Matrix.user_id_from_mention("@bob:example.org"),
-            Some("@bob:example.org".into())
-        );
+        assert_eq!(Transport::Matrix.user_id_from_mention("@bob:example.org"), Some("@bob:example.org".into()));
         assert_eq!(Transport::Matrix.user_id_from_mention("@bob"), None);
         assert_eq!(Transport::Slack.user_id_from_mention("<@U012|bob>"), Some("U012".into()));
         assert_eq!(Transport::Slack.user_id_from_mention("<@U012>"), Some("U012".into()));

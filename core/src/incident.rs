@@ -271,7 +271,8 @@ impl Incident {
     /// Declares a new incident, with the declarer as IC when they qualify.
     pub fn declare(d: Declaration) -> (Incident, Vec<TimelineEntry>) {
         let doc_title = format!("{} [{}] {}", d.at.format("%Y-%m-%d"), d.team_name, d.title);
-        let mut timeline = vec![TimelineEntry::new(d.at, &d.by, EntryKind::Declared, format!("declared \"{}\"", d.title))];
+        let mut timeline =
+            vec![TimelineEntry::new(d.at, &d.by, EntryKind::Declared, format!("declared \"{}\"", d.title))];
         let mut ic_terms = Vec::new();
         if d.declarer_becomes_ic {
             ic_terms.push(IcTerm { person: d.by.clone(), since: d.at, until: None });
@@ -457,12 +458,7 @@ impl Incident {
 
     /// Adds a follow-up, with its ticket if known. Allowed after resolution too.
     pub fn add_followup(&mut self, by: &Person, text: &str, ticket: Option<&str>, at: DateTime<Utc>) -> TimelineEntry {
-        self.followups.push(Followup {
-            text: text.to_owned(),
-            ticket: ticket.map(str::to_owned),
-            by: by.clone(),
-            at,
-        });
+        self.followups.push(Followup { text: text.to_owned(), ticket: ticket.map(str::to_owned), by: by.clone(), at });
         let tracked = ticket.map(|t| format!(" ({t})")).unwrap_or_default();
         TimelineEntry::new(at, by, EntryKind::Followup, format!("follow-up: {text}{tracked}"))
     }

@@ -441,6 +441,9 @@ mod tests {
         let settings = Settings::resolve(&SPECS, Some(&configured));
         assert_eq!(settings.duration("ttl"), Duration::from_secs(600));
         assert!(settings.flag("loud"));
-        assert_eq!(SettingKind::Duration.check("soon").unwrap_err(), "expected a duration like 30m or 1h, got \"soon\"");
+        assert_eq!(
+            SettingKind::Duration.check("soon").unwrap_err(),
+            "expected a duration like 30m or 1h, got \"soon\""
+        );
     }
 }

@@ -31,6 +31,13 @@ impl fmt::Display for SettingValue {
     }
 }
 
+fn timezone<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format!("expected an IANA timezone like \"Europe/Madrid\", got {name:?}"))
+    })
+}
+
 /// One person on a team's roster.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +45,7 @@ pub struct Member {
     /// The name the team knows them by; also accepted as `@name` in commands.
     pub name: String,
     /// Their IANA timezone, used to page the right people at the right hour.
+    #[serde(deserialize_with = "timezone")]
     pub timezone: Tz,
     /// Their accounts, one per transport, written `transport:id`.
     pub ids: Vec<UserRef>,

@@ -41,7 +41,8 @@ fn team(id: &str) -> TeamId {
 }
 
 fn at(minute: i64) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-21T03:00:00Z").expect("valid time").to_utc() + chrono::Duration::minutes(minute)
+    DateTime::parse_from_rfc3339("2026-11-21T03:00:00Z").expect("valid time").to_utc()
+        + chrono::Duration::minutes(minute)
 }
 
 fn claim(event: &str) -> Claim {
@@ -92,7 +93,12 @@ pub async fn racing_duplicates_apply_once(backend: Backend) {
     let wmcs = team("wmcs");
     for round in 0..20 {
         let event = claim(&format!("race-{round}"));
-        let entry = LogEntry { at: at(round), by: Person::console("bob"), project: "admin".into(), message: format!("m{round}") };
+        let entry = LogEntry {
+            at: at(round),
+            by: Person::console("bob"),
+            project: "admin".into(),
+            message: format!("m{round}"),
+        };
         let writes = [Write::AppendAdminLog(entry)];
         let (a, b) = tokio::join!(
             backend.a.apply(Some(&wmcs), Guard::claim(&event), &writes),
@@ -113,9 +119,17 @@ pub async fn incident_numbers_are_unique(backend: Backend) {
         numbers.push(backend.b.reserve_incident_number(&wmcs, &format!("b{n}")).await.expect("reserve"));
     }
     assert_eq!(numbers, (1..=10).collect::<Vec<u64>>());
-    assert_eq!(backend.b.reserve_incident_number(&wmcs, "a3").await.expect("reserve"), 7, "same reservation, same number");
+    assert_eq!(
+        backend.b.reserve_incident_number(&wmcs, "a3").await.expect("reserve"),
+        7,
+        "same reservation, same number"
+    );
     assert_eq!(backend.a.reserve_incident_number(&wmcs, "c").await.expect("reserve"), 11);
-    assert_eq!(backend.a.reserve_incident_number(&team("sre"), "a0").await.expect("reserve"), 1, "numbers are per team");
+    assert_eq!(
+        backend.a.reserve_incident_number(&team("sre"), "a0").await.expect("reserve"),
+        1,
+        "numbers are per team"
+    );
 }
 
 /// A created incident reads back equal, at version 1, with its timeline, from both replicas.
@@ -132,7 +146,8 @@ pub async fn created_incidents_read_back(backend: Backend) {
     assert!(backend.b.snapshot(None).await.expect("snapshot").open.is_empty());
     assert_eq!(backend.b.incident(&wmcs, 99).await.expect("read"), None);
     let (duplicate, timeline) = declare(&wmcs, stored.number, true);
-    let again = backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::CreateIncident { incident: duplicate, timeline }]).await;
+    let again =
+        backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::CreateIncident { incident: duplicate, timeline }]).await;
     assert!(matches!(again, Err(ApplyError::Conflict(n)) if n == stored.number), "a number is created once: {again:?}");
 }
 
@@ -143,10 +158,17 @@ pub async fn stale_updates_conflict(backend: Backend) {
     let bob = Person::console("bob");
     let mut first = stored.clone();
     let entry = first.update_status(&bob, "degraded", at(1)).expect("update");
-    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: first, timeline: vec![entry] }]).await.expect("fresh update");
+    backend
+        .a
+        .apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: first, timeline: vec![entry] }])
+        .await
+        .expect("fresh update");
     let mut stale = stored.clone();
     let entry = stale.update_status(&bob, "stale", at(2)).expect("update");
-    let result = backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: stale, timeline: vec![entry] }]).await;
+    let result = backend
+        .b
+        .apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: stale, timeline: vec![entry] }])
+        .await;
     assert!(matches!(result, Err(ApplyError::Conflict(n)) if n == stored.number), "stale update conflicts: {result:?}");
     let now = backend.b.incident(&wmcs, stored.number).await.expect("read").expect("stored");
     assert_eq!(now.version, 2);
@@ -165,7 +187,11 @@ pub async fn refused_applies_change_nothing(backend: Backend) {
     assert!(matches!(result, Err(ApplyError::Conflict(_))), "{result:?}");
     assert!(backend.b.admin_log(&wmcs, "admin", 10).await.expect("log").is_empty(), "nothing logged");
     let retry = [Write::AppendAdminLog(log), Write::UpdateIncident { incident: stored, timeline: vec![] }];
-    backend.b.apply(Some(&wmcs), Guard::claim(&claim("retry-me")), &retry).await.expect("the retry may claim the event");
+    backend
+        .b
+        .apply(Some(&wmcs), Guard::claim(&claim("retry-me")), &retry)
+        .await
+        .expect("the retry may claim the event");
     assert_eq!(backend.a.admin_log(&wmcs, "admin", 10).await.expect("log").len(), 1);
 }
 
@@ -187,7 +213,10 @@ pub async fn racing_ic_claims_have_one_winner(backend: Backend) {
         let (store_a, write_a) = claim_as(backend.a.clone(), "alice").await;
         let (store_b, write_b) = claim_as(backend.b.clone(), "bob").await;
         let (writes_a, writes_b) = ([write_a], [write_b]);
-        let (a, b) = tokio::join!(store_a.apply(Some(&wmcs), Guard::NONE, &writes_a), store_b.apply(Some(&wmcs), Guard::NONE, &writes_b));
+        let (a, b) = tokio::join!(
+            store_a.apply(Some(&wmcs), Guard::NONE, &writes_a),
+            store_b.apply(Some(&wmcs), Guard::NONE, &writes_b)
+        );
         assert!(a.is_ok() != b.is_ok(), "round {round}: exactly one claim lands: {a:?} / {b:?}");
         let winner = if a.is_ok() { "alice" } else { "bob" };
         let now = backend.b.incident(&wmcs, stored.number).await.expect("read").expect("stored");
@@ -203,10 +232,15 @@ pub async fn resolved_incidents_leave_the_open_list(backend: Backend) {
     let second = create(&backend.a, &wmcs, true).await;
     let mut resolved = first.clone();
     let entry = resolved.resolve(&Person::console("alice"), Some("fixed"), at(5)).expect("resolve");
-    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: resolved, timeline: vec![entry] }]).await.expect("resolve");
+    backend
+        .a
+        .apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: resolved, timeline: vec![entry] }])
+        .await
+        .expect("resolve");
     let open = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot").open;
     assert_eq!(open.iter().map(|i| i.number).collect::<Vec<_>>(), vec![second.number]);
-    let log_entry = |n: u64| TimelineEntry::new(at(6), &Person::console("bob"), EntryKind::AdminLog, format!("[admin] {n}"));
+    let log_entry =
+        |n: u64| TimelineEntry::new(at(6), &Person::console("bob"), EntryKind::AdminLog, format!("[admin] {n}"));
     let appends = [
         Write::AppendToOpenTimeline { number: first.number, entry: log_entry(first.number) },
         Write::AppendToOpenTimeline { number: second.number, entry: log_entry(second.number) },
@@ -227,7 +261,8 @@ pub async fn admin_log_keeps_order_per_project(backend: Backend) {
     let wmcs = team("wmcs");
     for n in 0..5 {
         let project = if n % 2 == 0 { "admin" } else { "tools" };
-        let entry = LogEntry { at: at(n), by: Person::console("carol"), project: project.into(), message: format!("step {n}") };
+        let entry =
+            LogEntry { at: at(n), by: Person::console("carol"), project: project.into(), message: format!("step {n}") };
         backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::AppendAdminLog(entry)]).await.expect("log");
     }
     let admin = backend.b.admin_log(&wmcs, "admin", 2).await.expect("log");
@@ -253,7 +288,11 @@ pub async fn stale_revisions_are_refused(backend: Backend) {
     assert_ne!(now.revision, before.revision);
     let guard = Guard::claim(&late).at(&now.revision);
     backend.a.apply(Some(&wmcs), guard, &[Write::AppendAdminLog(log)]).await.expect("fresh revision accepted");
-    assert_eq!(backend.b.snapshot(Some(&wmcs)).await.expect("snapshot").revision, now.revision, "logs keep the revision");
+    assert_eq!(
+        backend.b.snapshot(Some(&wmcs)).await.expect("snapshot").revision,
+        now.revision,
+        "logs keep the revision"
+    );
 }
 
 /// [`TeamSnapshot::after`](firebell_core::store::TeamSnapshot::after) predicts exactly what the
@@ -282,7 +321,8 @@ pub async fn snapshots_after_writes_match_the_store(backend: Backend) {
                 vec![Write::UpdateIncident { incident: first, timeline: vec![entry] }]
             }
         };
-        let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&known.revision), &writes).await.expect("apply");
+        let revision =
+            backend.a.apply(Some(&wmcs), Guard::default().at(&known.revision), &writes).await.expect("apply");
         known = known.after(&writes, revision);
         assert_eq!(backend.b.snapshot(Some(&wmcs)).await.expect("snapshot"), known, "after step {step}");
     }

@@ -45,12 +45,8 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments, e.g. `["--appendonly", "yes"]`.
     pub fn start_with(args: &[&str]) -> Self {
-        let mut server = Self {
-            child: None,
-            port: 0,
-            dir: fresh_dir(),
-            extra: args.iter().map(|a| (*a).to_owned()).collect(),
-        };
+        let mut server =
+            Self { child: None, port: 0, dir: fresh_dir(), extra: args.iter().map(|a| (*a).to_owned()).collect() };
         for _ in 0..5 {
             server.port = free_port();
             if server.launch() {

@@ -15,12 +15,8 @@ fn firebell(store: Option<&str>, script: &str) -> String {
     if let Some(url) = store {
         command.args(["--store", url]);
     }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("firebell starts");
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("firebell starts");
     child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("script written");
     let output = child.wait_with_output().expect("firebell ends");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -46,7 +42,9 @@ fn a_whole_incident_runs_through_the_console() {
         &output,
         &[
             "[#wikimedia-cloud] firebell: WMCS-1 declared: \"2026-11-21 [WMCS] Toolforge webservices return 502\" (sev 2, user-facing). No IC yet: a team member takes the role with !ic. Keep the status doc current with !incident update <text>.",
-            &admin("WMCS-1 declared: \"2026-11-21 [WMCS] Toolforge webservices return 502\" (sev 2, user-facing). No IC yet: a team member takes the role with !ic. Keep the status doc current with !incident update <text>."),
+            &admin(
+                "WMCS-1 declared: \"2026-11-21 [WMCS] Toolforge webservices return 502\" (sev 2, user-facing). No IC yet: a team member takes the role with !ic. Keep the status doc current with !incident update <text>.",
+            ),
             "[#wikimedia-cloud] topic: Ongoing incident: Toolforge webservices return 502",
             &admin("alice is now the IC of WMCS-1."),
             &admin("alice is the IC of WMCS-1."),
@@ -55,12 +53,16 @@ fn a_whole_incident_runs_through_the_console() {
             &admin("WMCS-1 task 1 for @dave: check the k8s ingress pods"),
             &admin("Logged in the server admin log for tools; also in the timeline of WMCS-1."),
             &admin("error: expected @user, got \"bob\"; usage: !ic handoff [ID] @user"),
-            &admin("@bob: alice offers you the IC role for WMCS-1. Reply !ic accept or !ic decline within 10m; until then alice stays IC."),
+            &admin(
+                "@bob: alice offers you the IC role for WMCS-1. Reply !ic accept or !ic decline within 10m; until then alice stays IC.",
+            ),
             &admin("bob is now the IC of WMCS-1, taking over from @alice."),
             &admin("You are the IC of WMCS-1."),
             &admin("WMCS-1 task 1 done."),
             &admin("WMCS-1 follow-up recorded, tracked in T12345."),
-            &admin("error: unknown subcommand \"frobnicate\"; expected one of: !incident declare, !incident update, !incident doing, !incident task, !incident done, !incident note, !incident followup, !incident show, !incident list, !incident resolve, !incident report"),
+            &admin(
+                "error: unknown subcommand \"frobnicate\"; expected one of: !incident declare, !incident update, !incident doing, !incident task, !incident done, !incident note, !incident followup, !incident show, !incident list, !incident resolve, !incident report",
+            ),
             &admin("WMCS-1 · 2026-11-21 [WMCS] Toolforge webservices return 502"),
             &admin("IC: bob (since 03:03 UTC)"),
             &admin("Status (03:43 UTC, bob): webservices answering again; monitoring"),

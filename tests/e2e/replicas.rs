@@ -36,7 +36,8 @@ async fn an_event_seen_by_two_replicas_is_answered_once() {
     let (a, b) = (replica(&server).await, replica(&server).await);
     a.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
     for round in 0..20 {
-        let command = if round % 2 == 0 { format!("!incident note observation {round}") } else { "!incident show".to_owned() };
+        let command =
+            if round % 2 == 0 { format!("!incident note observation {round}") } else { "!incident show".to_owned() };
         let seen = event(&format!("$event{round}"), "bob", &command);
         let (from_a, from_b) = tokio::join!(a.send(seen.clone()), b.send(seen));
         assert!(

@@ -78,7 +78,13 @@ impl ChatAdapter for ConsoleAdapter {
         }
     }
 
-    async fn send_message(&self, _: &str, room: &RoomRef, message: &Message, _: Option<&str>) -> Result<(), AdapterError> {
+    async fn send_message(
+        &self,
+        _: &str,
+        room: &RoomRef,
+        message: &Message,
+        _: Option<&str>,
+    ) -> Result<(), AdapterError> {
         self.say(&room.id, message)
     }
 
@@ -226,7 +232,10 @@ mod tests {
     #[test]
     fn lines_are_messages_or_directives() {
         assert_eq!(parse_line("!ic"), Line::Message { from: None, text: "!ic".into() });
-        assert_eq!(parse_line("bob: !ic accept"), Line::Message { from: Some("bob".into()), text: "!ic accept".into() });
+        assert_eq!(
+            parse_line("bob: !ic accept"),
+            Line::Message { from: Some("bob".into()), text: "!ic accept".into() }
+        );
         assert_eq!(
             parse_line("!incident update status: degraded"),
             Line::Message { from: None, text: "!incident update status: degraded".into() }

@@ -61,8 +61,8 @@ pub fn tokenize(input: &str) -> Vec<Token> {
 /// Reads a quoted word starting at `start`, if the quote there is closed at the end of a word.
 fn quoted_word(chars: &[char], start: usize) -> Option<(Token, usize)> {
     let close = closing_quote(chars[start])?;
-    let end = (start + 1..chars.len())
-        .find(|&i| chars[i] == close && chars.get(i + 1).is_none_or(|c| c.is_whitespace()))?;
+    let end =
+        (start + 1..chars.len()).find(|&i| chars[i] == close && chars.get(i + 1).is_none_or(|c| c.is_whitespace()))?;
     let text = chars[start + 1..end].iter().collect();
     Some((Token { text, quoted: true }, end + 1))
 }

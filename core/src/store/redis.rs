@@ -163,7 +163,9 @@ impl<'a> Op<'a> {
                 open: incident.is_open(),
                 timeline: entries(timeline),
             },
-            Write::AppendToOpenTimeline { number, entry } => Op::Append { n: number.to_string(), entry: to_json(entry) },
+            Write::AppendToOpenTimeline { number, entry } => {
+                Op::Append { n: number.to_string(), entry: to_json(entry) }
+            }
             Write::AppendAdminLog(entry) => Op::Log { project: &entry.project, entry: to_json(entry) },
         }
     }
@@ -181,7 +183,8 @@ impl RedisStore {
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(3)
             .set_max_delay(Duration::from_secs(2));
-        let unreachable = |err: redis::RedisError| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() };
+        let unreachable =
+            |err: redis::RedisError| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() };
         let connection = ConnectionManager::new_with_config(client, config).await.map_err(unreachable)?;
         let store = Self {
             connection,
@@ -189,7 +192,10 @@ impl RedisStore {
             scripts: scripts(),
             revisions: Arc::new(Revisions::new()),
         };
-        store.ping().await.map_err(|err| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() })?;
+        store
+            .ping()
+            .await
+            .map_err(|err| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() })?;
         Ok(store)
     }
 
@@ -258,8 +264,13 @@ impl Store for RedisStore {
 
     async fn incident(&self, team: &TeamId, number: u64) -> Result<Option<Incident>, StoreError> {
         let key = format!("{}:inc:{number}", self.prefix(Some(team)));
-        let (version, data): (Option<String>, Option<String>) =
-            redis::cmd("HMGET").arg(key).arg("version").arg("data").query_async(&mut self.connection()).await.map_err(unavailable)?;
+        let (version, data): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(key)
+            .arg("version")
+            .arg("data")
+            .query_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
         match (version, data) {
             (Some(version), Some(data)) => decode_incident(&number.to_string(), &version, &data).map(Some),
             _ => Ok(None),
@@ -275,8 +286,7 @@ impl Store for RedisStore {
 
     async fn timeline(&self, team: &TeamId, number: u64) -> Result<Vec<TimelineEntry>, StoreError> {
         let key = format!("{}:inc:{number}:timeline", self.prefix(Some(team)));
-        let reply: redis::streams::StreamRangeReply =
-            self.connection().xrange_all(key).await.map_err(unavailable)?;
+        let reply: redis::streams::StreamRangeReply = self.connection().xrange_all(key).await.map_err(unavailable)?;
         decode_stream(reply)
     }
 
@@ -296,7 +306,8 @@ fn decode_stream<T: DeserializeOwned>(reply: redis::streams::StreamRangeReply) -
         .ids
         .iter()
         .map(|entry| {
-            let json: String = entry.get("e").ok_or_else(|| corrupt(format!("stream entry {} has no field e", entry.id)))?;
+            let json: String =
+                entry.get("e").ok_or_else(|| corrupt(format!("stream entry {} has no field e", entry.id)))?;
             from_json(&json)
         })
         .collect()

@@ -71,7 +71,10 @@ fn explain(ctx: &Context<'_>, topic: &str) -> Result<String, PluginError> {
         .filter(|spec| spec.name() == topic || spec.word == topic)
         .collect();
     if matching.is_empty() {
-        return Err(PluginError::Refused(format!("no command {}{topic}; {}help lists them all", ctx.prefix, ctx.prefix)));
+        return Err(PluginError::Refused(format!(
+            "no command {}{topic}; {}help lists them all",
+            ctx.prefix, ctx.prefix
+        )));
     }
     let lines: Vec<String> = matching
         .iter()

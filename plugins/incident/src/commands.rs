@@ -119,7 +119,9 @@ pub(crate) async fn claim_or_show_ic(ctx: &Context<'_>, args: &Args) -> Result<O
     let mut incident = open_target(ctx, args, "ic").await?;
     let key = incident.key();
     match incident.ic() {
-        Some(ic) if ic.user == ctx.sender.user => Ok(Outcome::act(ctx.reply(Message::text(format!("You are the IC of {key}."))))),
+        Some(ic) if ic.user == ctx.sender.user => {
+            Ok(Outcome::act(ctx.reply(Message::text(format!("You are the IC of {key}.")))))
+        }
         Some(ic) => Ok(Outcome::act(ctx.reply(Message::text(format!("{ic} is the IC of {key}."))))),
         None => {
             let entry = incident.claim_ic(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
@@ -165,9 +167,11 @@ pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: &Args) -> Result<Out
 pub(crate) async fn decline_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
     let mut incident = open_target(ctx, args, "ic decline").await?;
     let (entry, from) = incident.decline_handoff(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
-    let reply = Message::default()
-        .mention(&from)
-        .and(format!(": {} declined the IC role for {}; you are still the IC.", ctx.sender, incident.key()));
+    let reply = Message::default().mention(&from).and(format!(
+        ": {} declined the IC role for {}; you are still the IC.",
+        ctx.sender,
+        incident.key()
+    ));
     Ok(changed(ctx, incident, vec![entry], reply))
 }
 
@@ -193,7 +197,9 @@ pub(crate) async fn task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, Plug
     let assignee = args.user("user");
     let (number, entry) = incident.add_task(&ctx.sender, text, assignee, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = match assignee {
-        Some(person) => Message::text(format!("{} task {number} for ", incident.key())).mention(person).and(format!(": {text}")),
+        Some(person) => {
+            Message::text(format!("{} task {number} for ", incident.key())).mention(person).and(format!(": {text}"))
+        }
         None => Message::text(format!("{} task {number}: {text}", incident.key())),
     };
     Ok(changed(ctx, incident, vec![entry], reply))
@@ -287,8 +293,8 @@ pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: &Args) -> Resu
     text.push_str(&format!("\nThe report draft follows; {}incident report {key} shows it again.", ctx.prefix));
     let notice = Message::text(format!("{key} \"{}\" is resolved (after {took}).", incident.title));
 
-    let mut outcome = Outcome::act(ctx.reply(Message::text(text)))
-        .and(ctx.reply(Message::text(render_report(&incident, &timeline))));
+    let mut outcome =
+        Outcome::act(ctx.reply(Message::text(text))).and(ctx.reply(Message::text(render_report(&incident, &timeline))));
     outcome.actions.extend(announce_elsewhere(ctx, team, &notice));
     if incident.user_facing && incident.is_public() {
         let still_open = ctx.snapshot.open.iter().filter(|i| i.number != incident.number);

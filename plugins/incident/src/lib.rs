@@ -21,7 +21,13 @@ pub use report::render_report;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IncidentPlugin;
 
-const fn command(word: &'static str, sub: Option<&'static str>, params: &'static [Param], summary: &'static str, permission: Permission) -> CommandSpec {
+const fn command(
+    word: &'static str,
+    sub: Option<&'static str>,
+    params: &'static [Param],
+    summary: &'static str,
+    permission: Permission,
+) -> CommandSpec {
     CommandSpec { word, sub, params, summary, permission }
 }
 
@@ -29,11 +35,22 @@ static COMMANDS: &[CommandSpec] = &[
     command(
         "incident",
         Some("declare"),
-        &[Param::text("title").required(), Param::flag("user-facing"), Param::flag("security"), Param::option("sev", "N")],
+        &[
+            Param::text("title").required(),
+            Param::flag("user-facing"),
+            Param::flag("security"),
+            Param::option("sev", "N"),
+        ],
         "Declares an incident; you become IC if you are on the team and there is none.",
         Permission::TeamRooms,
     ),
-    command("ic", None, &[Param::incident()], "Makes you the IC if there is none; else says who is.", Permission::TeamMembers),
+    command(
+        "ic",
+        None,
+        &[Param::incident()],
+        "Makes you the IC if there is none; else says who is.",
+        Permission::TeamMembers,
+    ),
     command(
         "ic",
         Some("handoff"),
@@ -42,7 +59,13 @@ static COMMANDS: &[CommandSpec] = &[
         Permission::IncidentCoordinator,
     ),
     command("ic", Some("accept"), &[Param::incident()], "Accepts the IC role offered to you.", Permission::TeamMembers),
-    command("ic", Some("decline"), &[Param::incident()], "Declines the IC role offered to you.", Permission::TeamMembers),
+    command(
+        "ic",
+        Some("decline"),
+        &[Param::incident()],
+        "Declines the IC role offered to you.",
+        Permission::TeamMembers,
+    ),
     command(
         "incident",
         Some("update"),
@@ -94,7 +117,13 @@ static COMMANDS: &[CommandSpec] = &[
         "Resolves the incident and drafts its report.",
         Permission::IncidentCoordinator,
     ),
-    command("incident", Some("report"), &[Param::incident()], "Drafts the incident report in markdown.", Permission::TeamRooms),
+    command(
+        "incident",
+        Some("report"),
+        &[Param::incident()],
+        "Drafts the incident report in markdown.",
+        Permission::TeamRooms,
+    ),
 ];
 
 static SETTINGS: &[SettingSpec] = &[SettingSpec {

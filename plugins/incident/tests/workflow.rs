@@ -42,7 +42,10 @@ async fn a_visitor_may_declare_but_only_a_member_becomes_ic() {
     let lines = bot.say("visitor", WMCS_PUBLIC, "!incident declare Tools are slow --user-facing").await;
     assert!(lines[0].contains("No IC yet: a team member takes the role with !ic."), "{lines:?}");
     let refused = bot.say("visitor", WMCS_PUBLIC, "!ic").await;
-    assert_eq!(refused, [format!("[{WMCS_PUBLIC}] firebell: only team members may run !ic; you are not on team wmcs's roster")]);
+    assert_eq!(
+        refused,
+        [format!("[{WMCS_PUBLIC}] firebell: only team members may run !ic; you are not on team wmcs's roster")]
+    );
     assert_eq!(bot.say("carol", WMCS_ADMIN, "!ic").await, [admin("carol is now the IC of WMCS-1.")]);
     assert_eq!(bot.say("dave", WMCS_ADMIN, "!ic").await, [admin("carol is the IC of WMCS-1.")]);
 }
@@ -56,11 +59,19 @@ async fn a_handoff_needs_both_sides() {
     let offer = bot.say("alice", WMCS_ADMIN, "!ic handoff @bob").await;
     assert_eq!(
         offer,
-        [admin("@bob: alice offers you the IC role for WMCS-1. Reply !ic accept or !ic decline within 10m; until then alice stays IC.")]
+        [admin(
+            "@bob: alice offers you the IC role for WMCS-1. Reply !ic accept or !ic decline within 10m; until then alice stays IC."
+        )]
     );
     assert_eq!(bot.say("carol", WMCS_ADMIN, "!ic").await, [admin("alice is the IC of WMCS-1.")], "the old IC stays IC");
-    assert_eq!(bot.say("carol", WMCS_ADMIN, "!ic accept").await, [admin("WMCS-1: the pending handoff is for bob, not you")]);
-    assert_eq!(bot.say("bob", WMCS_ADMIN, "!ic accept").await, [admin("bob is now the IC of WMCS-1, taking over from @alice.")]);
+    assert_eq!(
+        bot.say("carol", WMCS_ADMIN, "!ic accept").await,
+        [admin("WMCS-1: the pending handoff is for bob, not you")]
+    );
+    assert_eq!(
+        bot.say("bob", WMCS_ADMIN, "!ic accept").await,
+        [admin("bob is now the IC of WMCS-1, taking over from @alice.")]
+    );
     assert_eq!(bot.say("carol", WMCS_ADMIN, "!ic").await, [admin("bob is the IC of WMCS-1.")]);
     assert_eq!(bot.say("bob", WMCS_ADMIN, "!ic accept").await, [admin("WMCS-1: there is no pending IC handoff")]);
 }
@@ -95,7 +106,9 @@ async fn security_incidents_never_show_in_public() {
     let refused = bot.say("alice", WMCS_PUBLIC, "!incident declare Leaked keys --security").await;
     assert_eq!(
         refused,
-        [format!("[{WMCS_PUBLIC}] firebell: security incidents are declared in the team's admin room, never in a public room")]
+        [format!(
+            "[{WMCS_PUBLIC}] firebell: security incidents are declared in the team's admin room, never in a public room"
+        )]
     );
     let lines = bot.say("alice", WMCS_ADMIN, "!incident declare Leaked keys --security --user-facing").await;
     assert_eq!(lines.len(), 1, "no topic change: {lines:?}");
@@ -121,7 +134,10 @@ async fn with_several_open_incidents_commands_name_one() {
         lines,
         [admin("there are several open incidents (WMCS-1, WMCS-2); name one, e.g. !incident update WMCS-2 …")]
     );
-    assert_eq!(bot.say("bob", WMCS_ADMIN, "!incident update wmcs-2 failing over").await, [admin("WMCS-2 status doc updated.")]);
+    assert_eq!(
+        bot.say("bob", WMCS_ADMIN, "!incident update wmcs-2 failing over").await,
+        [admin("WMCS-2 status doc updated.")]
+    );
     let doc = bot.say("bob", WMCS_ADMIN, "!incident show WMCS-2").await.join("\n");
     assert!(doc.contains("Status (03:00 UTC, bob): failing over"), "{doc}");
     let other = bot.say("bob", WMCS_ADMIN, "!incident show 1").await.join("\n");
@@ -133,7 +149,10 @@ async fn with_several_open_incidents_commands_name_one() {
 async fn bad_input_gets_one_line_with_usage_and_changes_nothing() {
     let bot = bot();
     let cases = [
-        ("!incident declare", "error: missing <title>; usage: !incident declare <title> [--user-facing] [--security] [--sev N]"),
+        (
+            "!incident declare",
+            "error: missing <title>; usage: !incident declare <title> [--user-facing] [--security] [--sev N]",
+        ),
         (
             "!incident declare Ceph --sev 9",
             "error: --sev expects a number from 1 (worst) to 5, got \"9\"; usage: !incident declare <title> [--user-facing] [--security] [--sev N]",
@@ -143,7 +162,10 @@ async fn bad_input_gets_one_line_with_usage_and_changes_nothing() {
             "error: unknown option --urgent (expected --user-facing, --security, --sev N); usage: !incident declare <title> [--user-facing] [--security] [--sev N]",
         ),
         ("!ic handoff bob", "error: expected @user, got \"bob\"; usage: !ic handoff [ID] @user"),
-        ("!incident show later", "error: expected an incident id like WMCS-3, got \"later\"; usage: !incident show [ID]"),
+        (
+            "!incident show later",
+            "error: expected an incident id like WMCS-3, got \"later\"; usage: !incident show [ID]",
+        ),
         ("!incident update text", "team WMCS has no open incident; declare one with !incident declare <title>"),
     ];
     for (command, answer) in cases {
@@ -219,7 +241,10 @@ async fn resolving_checks_follow_ups_restores_the_topic_and_drafts_the_report() 
         lines.last().unwrap(),
         &format!("[{WMCS_PUBLIC}] topic: Wikimedia Cloud Services | status: all systems normal")
     );
-    assert_eq!(bot.say("bob", WMCS_ADMIN, "!incident resolve").await[0], admin("team WMCS has no open incident; declare one with !incident declare <title>"));
+    assert_eq!(
+        bot.say("bob", WMCS_ADMIN, "!incident resolve").await[0],
+        admin("team WMCS has no open incident; declare one with !incident declare <title>")
+    );
     assert_eq!(bot.say("bob", WMCS_ADMIN, "!incident resolve WMCS-1").await, [admin("WMCS-1 is already resolved")]);
     let later = bot.say("bob", WMCS_ADMIN, "!incident followup WMCS-1 add a dashboard T777").await;
     assert_eq!(later, [admin("WMCS-1 follow-up recorded, tracked in T777.")], "follow-ups may come after resolution");

@@ -57,7 +57,8 @@ impl Plugin for SalPlugin {
 }
 
 fn log(ctx: &Context<'_>, project: &str, message: &str) -> Outcome {
-    let entry = LogEntry { at: ctx.now, by: ctx.sender.clone(), project: project.to_owned(), message: message.to_owned() };
+    let entry =
+        LogEntry { at: ctx.now, by: ctx.sender.clone(), project: project.to_owned(), message: message.to_owned() };
     let mut outcome = Outcome::default().write(Write::AppendAdminLog(entry));
     for incident in &ctx.snapshot.open {
         let text = format!("[{project}] {message}");
@@ -76,7 +77,10 @@ async fn show(ctx: &Context<'_>, project: &str) -> Result<Outcome, PluginError> 
     let team = ctx.require_team()?;
     let entries = ctx.store.admin_log(&team.id, project, SHOWN_ENTRIES).await?;
     if entries.is_empty() {
-        let text = format!("The server admin log for {project} is empty; add to it with {}log {project} <message>.", ctx.prefix);
+        let text = format!(
+            "The server admin log for {project} is empty; add to it with {}log {project} <message>.",
+            ctx.prefix
+        );
         return Ok(Outcome::act(ctx.reply(Message::text(text))));
     }
     let mut lines = vec![format!("Latest server admin log entries for {project} (UTC):")];

@@ -35,7 +35,10 @@ impl Plugin for StatusPlugin {
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
         let team = ctx.require_team()?;
         if team.public_rooms.is_empty() {
-            return Err(PluginError::Refused(format!("team {} has no public rooms configured (public_rooms)", team.name)));
+            return Err(PluginError::Refused(format!(
+                "team {} has no public rooms configured (public_rooms)",
+                team.name
+            )));
         }
         let text = command.args.text("text").unwrap_or_default();
         let topic = if text.eq_ignore_ascii_case("clear") { team.public_topic.clone() } else { text.to_owned() };

@@ -34,7 +34,10 @@ async fn status_sets_and_clears_the_public_topic() {
 async fn only_members_set_the_status_and_only_where_there_is_a_public_room() {
     let bot = bot();
     let lines = bot.say("visitor", WMCS_PUBLIC, "!status all good").await;
-    assert_eq!(lines, [format!("[{WMCS_PUBLIC}] firebell: only team members may run !status; you are not on team wmcs's roster")]);
+    assert_eq!(
+        lines,
+        [format!("[{WMCS_PUBLIC}] firebell: only team members may run !status; you are not on team wmcs's roster")]
+    );
     let lines = bot.say("erin", SRE_ADMIN, "!status all good").await;
     assert_eq!(lines, [format!("[{SRE_ADMIN}] firebell: team SRE has no public rooms configured (public_rooms)")]);
     let lines = bot.say("alice", WMCS_ADMIN, "!status").await;
