@@ -89,3 +89,21 @@ async fn incidents_declared_on_alternating_replicas_are_numbered_without_gaps() 
         assert!(declared.starts_with(&format!("WMCS-{number} declared")), "{declared}");
     }
 }
+
+#[tokio::test]
+async fn without_redis_the_sender_is_told_and_after_a_restart_work_goes_on() {
+    let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--save", ""]);
+    let a = replica(&server).await;
+    a.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    server.kill();
+    let started = std::time::Instant::now();
+    let lines = text(&a.say("alice", WMCS_ADMIN, "!incident update nobody hears this").await);
+    assert!(lines.starts_with("error: your command was not applied (store unavailable:"), "{lines}");
+    assert!(lines.ends_with("please try again"), "{lines}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "the error comes in time: {:?}", started.elapsed());
+    server.restart();
+    let lines = text(&a.say("alice", WMCS_ADMIN, "!incident update back after the restart").await);
+    assert_eq!(lines, "WMCS-1 status doc updated.");
+    let doc = text(&a.say("bob", WMCS_ADMIN, "!incident show").await);
+    assert!(doc.contains("back after the restart") && !doc.contains("nobody hears this"), "{doc}");
+}
