@@ -60,6 +60,7 @@ fn inbound(room_index: usize, n: usize, text: String) -> Inbound {
         room: room(room_index),
         sender: UserRef::console(PEOPLE[n % PEOPLE.len()]),
         sender_name: None,
+        sender_is_platform_admin: false,
         text,
         ts: Utc::now(),
         thread: None,

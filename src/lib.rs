@@ -11,9 +11,10 @@ use firebell_core::store::{MemoryStore, RedisStore, RedisStoreError, Store};
 /// Every plugin that ships with Firebell.
 pub fn standard_plugins() -> Registry {
     let mut registry = Registry::new();
-    let plugins: [Arc<dyn Plugin>; 4] = [
+    let plugins: [Arc<dyn Plugin>; 5] = [
         Arc::new(firebell_plugin_admin::AdminPlugin),
         Arc::new(firebell_plugin_incident::IncidentPlugin),
+        Arc::new(firebell_plugin_oncall::OncallPlugin),
         Arc::new(firebell_plugin_sal::SalPlugin),
         Arc::new(firebell_plugin_status::StatusPlugin),
     ];

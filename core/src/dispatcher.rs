@@ -1,11 +1,11 @@
 //! The dispatcher: from one inbound message to the actions that answer it.
 //!
-//! For each message it finds the room's team, parses the command against its declaration,
-//! checks that the plugin is enabled and the sender allowed, runs the plugin on the team's
-//! snapshot, and applies the plugin's writes together with the claim of the event and the
-//! snapshot's revision in one atomic store step. When the team changed in between (another
-//! replica, another command), the command runs again on a fresh snapshot; when the event was
-//! claimed already (another replica, a platform retry) nothing is sent.
+//! For each message it finds the room's team and the command's declaration, then, on the team's
+//! snapshot, checks that the plugin is enabled for the team and the sender allowed, parses the
+//! arguments, runs the plugin, and applies the plugin's writes together with the claim of the
+//! event and the snapshot's revision in one atomic store step. When the team changed in between
+//! (another replica, another command), the command runs again on a fresh snapshot; when the
+//! event was claimed already (another replica, a platform retry) nothing is sent.
 //!
 //! The dispatcher keeps each team's latest snapshot. Using it is safe because the store refuses
 //! writes decided on a stale revision, and it saves a round trip on almost every command.
@@ -15,11 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::command::{CommandLine, CommandSpec, Permission, Resolve};
-use crate::ids::TeamId;
-use crate::ids::{Person, Transport};
+use crate::command::{CommandLine, CommandSpec, Permission, Resolve, Token};
+use crate::ids::{Person, TeamId, Transport, UserRef};
 use crate::message::{Action, Envelope, Inbound, Message};
-use crate::plugin::{Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Registry, Settings};
+use crate::plugin::{Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Registry, Settings, is_enabled};
 use crate::store::{ApplyError, Claim, Guard, Store, StoreError, TeamSnapshot};
 use crate::team::{Team, Teams};
 
@@ -53,8 +52,8 @@ pub enum DispatchError {
     /// The store failed; nothing was applied.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The incident kept changing under the command.
-    #[error("gave up after {0} attempts: the incident kept changing concurrently")]
+    /// The team's state kept changing under the command.
+    #[error("gave up after {0} attempts: the team's state kept changing concurrently")]
     Contended(u32),
 }
 
@@ -65,8 +64,21 @@ pub struct Dispatcher {
     teams: Teams,
     registry: Registry,
     options: DispatchOptions,
-    settings: HashMap<(String, &'static str), Settings>,
     snapshots: Mutex<HashMap<TeamId, Arc<TeamSnapshot>>>,
+}
+
+/// Who sent a command, and what the platform says about them.
+#[derive(Debug, Clone)]
+struct Sender {
+    person: Person,
+    platform_admin: bool,
+}
+
+/// A command word that names a command of some plugin, in a room where it may be looked at.
+struct Found<'a, 't> {
+    plugin: &'a Arc<dyn Plugin>,
+    spec: &'static CommandSpec,
+    rest: &'t [Token],
 }
 
 /// Resolves mentions and incident ids in the room's context.
@@ -83,7 +95,7 @@ impl Resolve for RoomResolver<'_> {
             Some(Person::new(user.clone(), member.name.clone()))
         });
         by_name.or_else(|| {
-            let user = crate::ids::UserRef::new(self.transport, self.transport.user_id_from_mention(mention)?);
+            let user = UserRef::new(self.transport, self.transport.user_id_from_mention(mention)?);
             Some(match self.team {
                 Some(team) => team.person(&user, None),
                 None => Person::new(user.clone(), user.id.clone()),
@@ -96,14 +108,15 @@ impl Resolve for RoomResolver<'_> {
     }
 }
 
-/// A command that passed every check before its plugin runs.
-struct Accepted<'a> {
-    plugin: &'a Arc<dyn Plugin>,
-    invocation: Invocation,
+fn team_of(place: Place<'_>) -> Option<&Team> {
+    match place {
+        Place::Team { team, .. } => Some(team),
+        Place::Unconfigured => None,
+    }
 }
 
 impl Dispatcher {
-    /// A dispatcher over `store`, with every team's plugin settings resolved once.
+    /// A dispatcher over `store`.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -111,15 +124,7 @@ impl Dispatcher {
         registry: Registry,
         options: DispatchOptions,
     ) -> Self {
-        let mut settings = HashMap::new();
-        for team in teams.iter() {
-            for plugin in registry.plugins() {
-                let configured = team.settings.get(plugin.name());
-                let resolved = Settings::resolve(plugin.settings(), configured);
-                settings.insert((team.id.to_string(), plugin.name()), resolved);
-            }
-        }
-        Self { store, clock, teams, registry, options, settings, snapshots: Mutex::new(HashMap::new()) }
+        Self { store, clock, teams, registry, options, snapshots: Mutex::new(HashMap::new()) }
     }
 
     /// The store this dispatcher writes to.
@@ -157,36 +162,26 @@ impl Dispatcher {
             Some((team, role)) => Place::Team { team, role },
             None => Place::Unconfigured,
         };
-        let team = match place {
-            Place::Team { team, .. } => Some(team),
-            Place::Unconfigured => None,
+        let fallback_name = inbound.sender_name.as_deref();
+        let person = match team_of(place) {
+            Some(team) => team.person(&inbound.sender, fallback_name),
+            None => Person::new(inbound.sender.clone(), fallback_name.unwrap_or(&inbound.sender.id)),
         };
-        let sender = match team {
-            Some(team) => team.person(&inbound.sender, inbound.sender_name.as_deref()),
-            None => {
-                Person::new(inbound.sender.clone(), inbound.sender_name.clone().unwrap_or(inbound.sender.id.clone()))
-            }
-        };
+        let sender = Sender { person, platform_admin: inbound.sender_is_platform_admin };
         let claim =
             Claim { transport: inbound.transport(), event_id: inbound.event_id.clone(), ttl: self.options.claim_ttl };
         let cause = format!("{}:{}", claim.transport, claim.event_id);
-        let actions = match self.accept(&line, place, &sender, inbound) {
-            Ok(accepted) => self.run(accepted, place, sender, inbound, &claim, &cause).await?,
+        let actions = match self.find(&line, place) {
+            Ok(found) => self.run(found, place, &sender, inbound, &claim, &cause).await?,
             Err(None) => return Ok(Vec::new()),
-            Err(Some(refusal)) => self.claim_and(team, &claim, vec![reply_to(inbound, refusal)]).await?,
+            Err(Some(refusal)) => self.claim_and(team_of(place), &claim, vec![reply_to(inbound, refusal)]).await?,
         };
         Ok(Envelope::number(&cause, actions))
     }
 
-    /// Checks a command line before its plugin runs. `Err(Some(text))` is a refusal to send;
-    /// `Err(None)` means the line is silently ignored.
-    fn accept<'a>(
-        &'a self,
-        line: &CommandLine,
-        place: Place<'_>,
-        sender: &Person,
-        inbound: &Inbound,
-    ) -> Result<Accepted<'a>, Option<String>> {
+    /// Finds the command a line names. `Err(Some(text))` is a refusal to send; `Err(None)`
+    /// means the line is silently ignored.
+    fn find<'a, 't>(&'a self, line: &'t CommandLine, place: Place<'_>) -> Result<Found<'a, 't>, Option<String>> {
         let prefix = &self.options.prefix;
         let (plugin, spec, rest) = match self.registry.find(&line.word, &line.tokens) {
             Lookup::Found { plugin, spec, rest } => (plugin, spec, rest),
@@ -200,97 +195,69 @@ impl Dispatcher {
             }
             Lookup::Unknown => return Err(None),
         };
-        let team = match place {
-            Place::Team { team, .. } => team,
-            Place::Unconfigured if spec.permission == Permission::Anyone => {
-                return self.parse(plugin, spec, rest, None, inbound.transport());
-            }
-            Place::Unconfigured => {
-                return Err(Some(format!(
-                    "this room is not configured for any team, so only {prefix}help works here; \
-                     an admin can add it to a team's admin_rooms or public_rooms in the config"
-                )));
-            }
-        };
-        if !team.enables_by_default(plugin.name()) {
-            return Err(Some(format!("plugin {} is disabled for team {}", plugin.name(), team.id)));
-        }
-        if !permits(spec.permission, team, sender) {
+        if matches!(place, Place::Unconfigured) && spec.permission != Permission::Anyone {
             return Err(Some(format!(
-                "only {} may run {prefix}{}; you are not on team {}'s roster{}",
-                spec.permission.describe(),
-                spec.name(),
-                team.id,
-                if spec.permission == Permission::TeamAdmins { " as an admin" } else { "" },
+                "this room is not configured for any team, so only {prefix}help works here; \
+                 an admin can add it to a team's admin_rooms or public_rooms in the config"
             )));
         }
-        self.parse(plugin, spec, rest, Some(team), inbound.transport())
+        Ok(Found { plugin, spec, rest })
     }
 
-    fn parse<'a>(
-        &'a self,
-        plugin: &'a Arc<dyn Plugin>,
-        spec: &'static CommandSpec,
-        rest: &[crate::command::Token],
-        team: Option<&Team>,
+    /// Checks a found command against the team's snapshot and parses its arguments; the error
+    /// is the refusal to send.
+    fn check(
+        &self,
+        found: &Found<'_, '_>,
+        place: Place<'_>,
+        sender: &Sender,
+        snapshot: &TeamSnapshot,
         transport: Transport,
-    ) -> Result<Accepted<'a>, Option<String>> {
+    ) -> Result<Invocation, String> {
+        let prefix = &self.options.prefix;
+        let team = team_of(place);
+        if let Some(team) = team {
+            if !is_enabled(found.plugin.as_ref(), team, snapshot) {
+                return Err(format!(
+                    "plugin {} is disabled for team {}; a team admin can turn it on with {prefix}plugins enable {}",
+                    found.plugin.name(),
+                    team.id,
+                    found.plugin.name()
+                ));
+            }
+            if !permits(found.spec.permission, team, sender) {
+                return Err(denial(found.spec, team, prefix));
+            }
+        }
         let resolver = RoomResolver { team, transport };
-        let args = spec.parse(rest, &resolver).map_err(|err| Some(self.usage_error(&err.to_string(), spec)))?;
-        Ok(Accepted { plugin, invocation: Invocation { spec, args } })
+        let args =
+            found.spec.parse(found.rest, &resolver).map_err(|err| self.usage_error(&err.to_string(), found.spec))?;
+        Ok(Invocation { spec: found.spec, args })
     }
 
     fn usage_error(&self, error: &str, spec: &CommandSpec) -> String {
         format!("error: {error}; usage: {}", spec.usage(&self.options.prefix))
     }
 
-    /// Runs the plugin and applies its outcome, retrying on concurrent changes.
+    /// Checks and runs the command on the team's snapshot and applies its outcome, again on a
+    /// fresh snapshot when the team changed meanwhile.
     async fn run(
         &self,
-        accepted: Accepted<'_>,
+        found: Found<'_, '_>,
         place: Place<'_>,
-        sender: Person,
+        sender: &Sender,
         inbound: &Inbound,
         claim: &Claim,
         cause: &str,
     ) -> Result<Vec<Action>, DispatchError> {
-        let team = match place {
-            Place::Team { team, .. } => Some(team),
-            Place::Unconfigured => None,
-        };
+        let team = team_of(place);
         let team_id = team.map(|t| &t.id);
-        let default_settings = Settings::default();
-        let settings = team
-            .and_then(|t| self.settings.get(&(t.id.to_string(), accepted.plugin.name())))
-            .unwrap_or(&default_settings);
-        let may_run = |spec: &CommandSpec| self.may_run(place, &sender, spec);
         let mut snapshot = match self.remembered(team_id) {
             Some(snapshot) => snapshot,
             None => self.read_snapshot(team_id).await?,
         };
         for _ in 0..self.options.max_attempts {
-            let ctx = Context {
-                cause,
-                now: self.clock.now(),
-                sender: sender.clone(),
-                room: &inbound.room,
-                thread: inbound.thread.as_deref(),
-                place,
-                snapshot: &snapshot,
-                store: self.store.as_ref(),
-                settings,
-                registry: &self.registry,
-                prefix: &self.options.prefix,
-                may_run: &may_run,
-            };
-            let outcome = match accepted.plugin.run(&ctx, &accepted.invocation).await {
-                Ok(outcome) => outcome,
-                Err(PluginError::Usage(error)) => {
-                    Outcome::act(ctx.reply(Message::text(self.usage_error(&error, accepted.invocation.spec))))
-                }
-                Err(PluginError::Refused(reason)) => Outcome::act(ctx.reply(Message::text(reason))),
-                Err(PluginError::Store(err)) => return Err(err.into()),
-            };
+            let outcome = self.outcome(&found, place, sender, inbound, cause, &snapshot).await?;
             let guard = Guard::claim(claim).at(&snapshot.revision);
             match self.store.apply(team_id, guard, &outcome.writes).await {
                 Ok(revision) => {
@@ -309,6 +276,78 @@ impl Dispatcher {
             }
         }
         Err(DispatchError::Contended(self.options.max_attempts))
+    }
+
+    /// What the command decides on `snapshot`: its plugin's outcome, or a refusal to send.
+    async fn outcome(
+        &self,
+        found: &Found<'_, '_>,
+        place: Place<'_>,
+        sender: &Sender,
+        inbound: &Inbound,
+        cause: &str,
+        snapshot: &TeamSnapshot,
+    ) -> Result<Outcome, DispatchError> {
+        let invocation = match self.check(found, place, sender, snapshot, inbound.transport()) {
+            Ok(invocation) => invocation,
+            Err(refusal) => return Ok(Outcome::act(reply_to(inbound, refusal))),
+        };
+        let settings = match team_of(place) {
+            Some(team) => Settings::of(found.plugin.as_ref(), team, snapshot),
+            None => Settings::default(),
+        };
+        let may_run = |spec: &CommandSpec| self.may_run(place, sender, snapshot, spec);
+        let ctx = Context {
+            cause,
+            now: self.clock.now(),
+            sender: sender.person.clone(),
+            room: &inbound.room,
+            thread: inbound.thread.as_deref(),
+            place,
+            snapshot,
+            store: self.store.as_ref(),
+            settings: &settings,
+            registry: &self.registry,
+            teams: &self.teams,
+            prefix: &self.options.prefix,
+            sender_is_admin: team_of(place).is_some_and(|team| permits(Permission::TeamAdmins, team, sender)),
+            may_run: &may_run,
+        };
+        match found.plugin.run(&ctx, &invocation).await {
+            Ok(outcome) => Ok(outcome),
+            Err(PluginError::Usage(error)) => {
+                Ok(Outcome::act(ctx.reply(Message::text(self.usage_error(&error, invocation.spec)))))
+            }
+            Err(PluginError::Refused(reason)) => Ok(Outcome::act(ctx.reply(Message::text(reason)))),
+            Err(PluginError::Store(err)) => Err(err.into()),
+        }
+    }
+
+    /// Whether `sender` may run `spec` here: its plugin is enabled and its permission passes.
+    fn may_run(&self, place: Place<'_>, sender: &Sender, snapshot: &TeamSnapshot, spec: &CommandSpec) -> bool {
+        let Some((plugin, _)) = self.registry.commands().find(|(_, s)| std::ptr::eq(*s, spec)) else {
+            return false;
+        };
+        match place {
+            Place::Unconfigured => spec.permission == Permission::Anyone,
+            Place::Team { team, .. } => {
+                is_enabled(plugin.as_ref(), team, snapshot) && permits(spec.permission, team, sender)
+            }
+        }
+    }
+
+    /// Claims the event with no writes, then returns `actions` (or none for a duplicate).
+    async fn claim_and(
+        &self,
+        team: Option<&Team>,
+        claim: &Claim,
+        actions: Vec<Action>,
+    ) -> Result<Vec<Action>, DispatchError> {
+        match self.store.apply(team.map(|t| &t.id), Guard::claim(claim), &[]).await {
+            Ok(_) | Err(ApplyError::Conflict(_) | ApplyError::Stale) => Ok(actions),
+            Err(ApplyError::Duplicate) => Ok(Vec::new()),
+            Err(ApplyError::Store(err)) => Err(err.into()),
+        }
     }
 
     /// The team's snapshot as this dispatcher last saw it.
@@ -331,50 +370,38 @@ impl Dispatcher {
 
     /// Reads the team's snapshot from the store and remembers it.
     async fn read_snapshot(&self, team: Option<&TeamId>) -> Result<Arc<TeamSnapshot>, DispatchError> {
-        let snapshot = self.store.snapshot(team).await.inspect_err(|_| self.forget(team))?;
-        let snapshot = Arc::new(snapshot);
+        let snapshot = Arc::new(self.store.snapshot(team).await.inspect_err(|_| self.forget(team))?);
         if let Some(team) = team {
             self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).insert(team.clone(), snapshot.clone());
         }
         Ok(snapshot)
     }
+}
 
-    /// Claims the event with no writes, then returns `actions` (or none for a duplicate).
-    async fn claim_and(
-        &self,
-        team: Option<&Team>,
-        claim: &Claim,
-        actions: Vec<Action>,
-    ) -> Result<Vec<Action>, DispatchError> {
-        match self.store.apply(team.map(|t| &t.id), Guard::claim(claim), &[]).await {
-            Ok(_) => Ok(actions),
-            Err(ApplyError::Duplicate) => Ok(Vec::new()),
-            Err(ApplyError::Conflict(_) | ApplyError::Stale) => Ok(actions),
-            Err(ApplyError::Store(err)) => Err(err.into()),
-        }
-    }
-
-    /// Whether `sender` may run `spec` in a room with this place (for help listings).
-    pub fn may_run(&self, place: Place<'_>, sender: &Person, spec: &CommandSpec) -> bool {
-        let Some((plugin, _)) = self.registry.commands().find(|(_, s)| std::ptr::eq(*s, spec)) else {
-            return false;
-        };
-        match place {
-            Place::Unconfigured => spec.permission == Permission::Anyone,
-            Place::Team { team, .. } => {
-                team.enables_by_default(plugin.name()) && permits(spec.permission, team, sender)
-            }
-        }
+/// Whether `sender` passes `permission` in one of `team`'s rooms. Whether someone is the IC
+/// depends on the incident, so plugins check that; here it counts as a member check.
+fn permits(permission: Permission, team: &Team, sender: &Sender) -> bool {
+    let admin = sender.platform_admin || team.is_admin(&sender.person.user);
+    match permission {
+        Permission::Anyone | Permission::TeamRooms => true,
+        Permission::TeamMembers | Permission::IncidentCoordinator => admin || team.is_member(&sender.person.user),
+        Permission::TeamAdmins => admin,
     }
 }
 
-/// Whether `sender` passes `permission` in one of `team`'s rooms. The IC check needs the
-/// incident, so plugins make it; here it counts as a member check.
-fn permits(permission: Permission, team: &Team, sender: &Person) -> bool {
-    match permission {
-        Permission::Anyone | Permission::TeamRooms => true,
-        Permission::TeamMembers | Permission::IncidentCoordinator => team.is_member(&sender.user),
-        Permission::TeamAdmins => team.is_admin(&sender.user),
+/// The refusal for a sender who may not run `spec`: who may, and who that is.
+fn denial(spec: &CommandSpec, team: &Team, prefix: &str) -> String {
+    let command = format!("{prefix}{}", spec.name());
+    match spec.permission {
+        Permission::TeamAdmins => {
+            let admins: Vec<&str> = team.members.iter().filter(|m| m.admin).map(|m| m.name.as_str()).collect();
+            let ask =
+                if admins.is_empty() { String::new() } else { format!(" (team {}: {})", team.id, admins.join(", ")) };
+            format!("only team admins may run {command}{ask}")
+        }
+        permission => {
+            format!("only {} may run {command}; you are not on team {}'s roster", permission.describe(), team.id)
+        }
     }
 }
 

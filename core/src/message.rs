@@ -19,6 +19,10 @@ pub struct Inbound {
     pub sender: UserRef,
     /// The sender's display name as the platform reports it, if it does.
     pub sender_name: Option<String>,
+    /// Whether the platform says the sender administers this room or workspace (a Matrix power
+    /// level at or above the configured threshold, a Slack workspace admin). Such senders count
+    /// as team admins in the room's team.
+    pub sender_is_platform_admin: bool,
     /// The message text, with mentions written in the transport's mention grammar.
     pub text: String,
     /// When the platform says the message was sent.

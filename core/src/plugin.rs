@@ -18,7 +18,7 @@ use crate::ids::{Person, RoomRef};
 use crate::incident::Incident;
 use crate::message::{Action, Message};
 use crate::store::{Store, StoreError, TeamSnapshot, Write};
-use crate::team::{RoomRole, SettingValue, Team};
+use crate::team::{RoomRole, SettingValue, Team, Teams};
 
 /// The type of a plugin setting's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,33 +69,64 @@ pub struct SettingSpec {
     pub description: &'static str,
 }
 
-/// A plugin's effective settings for one team: declared defaults, overridden by the config.
+/// Where a setting's effective value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingSource {
+    /// The plugin's declared default.
+    Default,
+    /// The team's section of the config file.
+    Config,
+    /// A team admin, in chat (`!plugins config`); wins until `!plugins reset`.
+    Chat,
+}
+
+/// A plugin's effective settings for one team: declared defaults, overridden by the config file,
+/// overridden by what the team's admins chose in chat.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
-    values: BTreeMap<&'static str, String>,
+    values: BTreeMap<&'static str, (String, SettingSource)>,
 }
 
 impl Settings {
-    /// The effective settings from the declarations and the team's configured values. Values
-    /// that do not fit their declaration are ignored here (the config loader refuses them).
-    pub fn resolve(specs: &'static [SettingSpec], configured: Option<&BTreeMap<String, SettingValue>>) -> Self {
+    /// The effective settings. Values that do not fit their declaration are skipped (the config
+    /// loader and `!plugins config` refuse them before they are kept).
+    pub fn resolve(
+        specs: &'static [SettingSpec],
+        configured: Option<&BTreeMap<String, SettingValue>>,
+        chosen: Option<&BTreeMap<String, String>>,
+    ) -> Self {
         let values = specs
             .iter()
             .map(|spec| {
-                let value = configured
-                    .and_then(|values| values.get(spec.key))
-                    .map(SettingValue::to_string)
-                    .filter(|value| spec.kind.check(value).is_ok())
-                    .unwrap_or_else(|| spec.default.to_owned());
+                let fits = |value: &String| spec.kind.check(value).is_ok();
+                let from_chat = chosen.and_then(|values| values.get(spec.key)).cloned().filter(fits);
+                let from_config =
+                    configured.and_then(|values| values.get(spec.key)).map(SettingValue::to_string).filter(fits);
+                let value = match (from_chat, from_config) {
+                    (Some(value), _) => (value, SettingSource::Chat),
+                    (None, Some(value)) => (value, SettingSource::Config),
+                    (None, None) => (spec.default.to_owned(), SettingSource::Default),
+                };
                 (spec.key, value)
             })
             .collect();
         Self { values }
     }
 
+    /// The effective settings of `plugin` for `team`, given the team's snapshot.
+    pub fn of(plugin: &dyn Plugin, team: &Team, snapshot: &TeamSnapshot) -> Self {
+        let chosen = snapshot.plugin(plugin.name()).map(|state| &state.settings);
+        Self::resolve(plugin.settings(), team.settings.get(plugin.name()), chosen)
+    }
+
     /// A setting as text.
     pub fn text(&self, key: &str) -> &str {
-        self.values.get(key).map(String::as_str).unwrap_or_default()
+        self.values.get(key).map(|(value, _)| value.as_str()).unwrap_or_default()
+    }
+
+    /// Where a setting's value comes from (`Default` when undeclared).
+    pub fn source(&self, key: &str) -> SettingSource {
+        self.values.get(key).map_or(SettingSource::Default, |(_, source)| *source)
     }
 
     /// A duration setting (zero when undeclared).
@@ -166,6 +197,10 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// Every plugin and command, for help.
     pub registry: &'a Registry,
+    /// Every team, for commands that reach across teams.
+    pub teams: &'a Teams,
+    /// Whether the sender administers the room's team (roster admin or platform admin).
+    pub sender_is_admin: bool,
     /// The command prefix (`!`).
     pub prefix: &'a str,
     /// Whether the sender may run a command; used by help to list only what applies.
@@ -245,7 +280,65 @@ pub enum PluginError {
     Store(#[from] StoreError),
 }
 
+/// Whether `plugin` is enabled for `team`: what the team's admins chose in chat, else the config
+/// file. Plugins that cannot be disabled always are.
+pub fn is_enabled(plugin: &dyn Plugin, team: &Team, snapshot: &TeamSnapshot) -> bool {
+    if !plugin.can_be_disabled() {
+        return true;
+    }
+    let chosen = snapshot.plugin(plugin.name()).and_then(|state| state.enabled);
+    chosen.unwrap_or_else(|| team.enables_by_default(plugin.name()))
+}
+
 /// A set of commands for Firebell, switched on and off per team.
+///
+/// The contract: declare commands and settings; in [`Plugin::run`], read from the [`Context`]
+/// (the team's snapshot, the store for anything else, the clock, the settings), decide, and
+/// return an [`Outcome`]. Never write to the store or send anything directly: the dispatcher
+/// applies the outcome's writes atomically (running the command again on fresh state if the team
+/// changed meanwhile, so `run` must be free of side effects) and then performs its actions.
+/// Return [`PluginError::Usage`] for arguments that make no sense (the usage line is added) and
+/// [`PluginError::Refused`] for a well-formed command that cannot be done now.
+///
+/// The full example is `plugins/oncall` (`!oncall`), with its test in `plugins/oncall/tests`.
+///
+/// ```
+/// use firebell_core::async_trait;
+/// use firebell_core::command::{CommandSpec, Param, Permission};
+/// use firebell_core::message::Message;
+/// use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
+///
+/// /// `!echo <text>`: says the text back.
+/// struct Echo;
+///
+/// static COMMANDS: &[CommandSpec] = &[CommandSpec {
+///     word: "echo",
+///     sub: None,
+///     params: &[Param::text("text").required()],
+///     summary: "Says the text back.",
+///     permission: Permission::TeamRooms,
+/// }];
+///
+/// #[async_trait]
+/// impl Plugin for Echo {
+///     fn name(&self) -> &'static str {
+///         "echo"
+///     }
+///
+///     fn description(&self) -> &'static str {
+///         "Says things back."
+///     }
+///
+///     fn commands(&self) -> &'static [CommandSpec] {
+///         COMMANDS
+///     }
+///
+///     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
+///         let text = command.args.text("text").unwrap_or_default();
+///         Ok(Outcome::act(ctx.reply(Message::text(text))))
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Plugin: Send + Sync + 'static {
     /// The plugin's name, as used in `!plugins enable <name>` and the config.
@@ -303,6 +396,18 @@ pub enum Lookup<'r, 't> {
     Unknown,
 }
 
+/// One slash command as a platform (Slack) registers it: one per command word, with every
+/// subcommand in its usage hint. Generated from the declarations, like parsing and help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlashCommand {
+    /// The command with its slash: `/incident`.
+    pub command: String,
+    /// What it is for.
+    pub description: String,
+    /// The arguments it takes: `declare <title> [--user-facing] … | update [ID] <text> | …`.
+    pub usage_hint: String,
+}
+
 /// Every plugin the bot has, in registration order.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -339,6 +444,30 @@ impl Registry {
     /// Every command with its plugin.
     pub fn commands(&self) -> impl Iterator<Item = (&Arc<dyn Plugin>, &'static CommandSpec)> {
         self.plugins.iter().flat_map(|plugin| plugin.commands().iter().map(move |spec| (plugin, spec)))
+    }
+
+    /// One slash command per command word, for platforms that register them (Slack's manifest).
+    pub fn slash_commands(&self) -> Vec<SlashCommand> {
+        let mut words: Vec<(&'static str, &Arc<dyn Plugin>)> = Vec::new();
+        for (plugin, spec) in self.commands() {
+            if !words.iter().any(|(word, _)| *word == spec.word) {
+                words.push((spec.word, plugin));
+            }
+        }
+        words
+            .into_iter()
+            .map(|(word, plugin)| {
+                let specs: Vec<&CommandSpec> = self.commands().map(|(_, s)| s).filter(|s| s.word == word).collect();
+                let bare = specs.iter().find(|s| s.sub.is_none());
+                let description = bare.map_or(plugin.description(), |s| s.summary).to_owned();
+                let hints: Vec<String> = specs
+                    .iter()
+                    .map(|s| s.usage("").trim_start_matches(word).trim().to_owned())
+                    .filter(|hint| !hint.is_empty())
+                    .collect();
+                SlashCommand { command: format!("/{word}"), description, usage_hint: hints.join(" | ") }
+            })
+            .collect()
     }
 
     /// Finds the command for `word` followed by `tokens`: a subcommand when the first token
@@ -424,6 +553,22 @@ mod tests {
     }
 
     #[test]
+    fn slash_commands_come_from_the_declarations() {
+        let slash = registry().slash_commands();
+        assert_eq!(
+            slash,
+            [
+                SlashCommand { command: "/ic".into(), description: "x".into(), usage_hint: "accept".into() },
+                SlashCommand {
+                    command: "/page".into(),
+                    description: "x".into(),
+                    usage_hint: "@user | falsealarm".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn two_plugins_cannot_share_a_command() {
         let mut registry = registry();
         let err = registry.register(Arc::new(Fake("copy", &IC))).unwrap_err();
@@ -438,9 +583,16 @@ mod tests {
             SettingSpec { key: "loud", kind: SettingKind::Bool, default: "false", description: "x" },
         ];
         let configured = BTreeMap::from([("loud".to_owned(), SettingValue::Bool(true))]);
-        let settings = Settings::resolve(&SPECS, Some(&configured));
+        let settings = Settings::resolve(&SPECS, Some(&configured), None);
         assert_eq!(settings.duration("ttl"), Duration::from_secs(600));
+        assert_eq!(settings.source("ttl"), SettingSource::Default);
         assert!(settings.flag("loud"));
+        assert_eq!(settings.source("loud"), SettingSource::Config);
+        let chosen = BTreeMap::from([("loud".to_owned(), "false".to_owned()), ("ttl".to_owned(), "later".to_owned())]);
+        let settings = Settings::resolve(&SPECS, Some(&configured), Some(&chosen));
+        assert!(!settings.flag("loud"), "chat wins over the file");
+        assert_eq!(settings.source("loud"), SettingSource::Chat);
+        assert_eq!(settings.duration("ttl"), Duration::from_secs(600), "values that do not fit are skipped");
         assert_eq!(
             SettingKind::Duration.check("soon").unwrap_err(),
             "expected a duration like 30m or 1h, got \"soon\""

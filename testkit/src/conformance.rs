@@ -9,7 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use firebell_core::ids::{Person, RoomRef, TeamId, Transport};
 use firebell_core::incident::{Declaration, EntryKind, Incident, TimelineEntry};
-use firebell_core::store::{ApplyError, Claim, Guard, LogEntry, MemoryStore, RedisStore, Store, Write};
+use firebell_core::store::{
+    ApplyError, AuditEntry, Claim, Guard, LogEntry, MemoryStore, PluginState, RedisStore, Store, Write,
+};
 
 use crate::RedisServer;
 
@@ -329,6 +331,41 @@ pub async fn snapshots_after_writes_match_the_store(backend: Backend) {
     assert_eq!(known.open.len(), 1);
 }
 
+/// Plugin choices are shared by every replica, move the revision, are predicted by
+/// `TeamSnapshot::after`, and can be dropped; the audit stream keeps admin actions in order.
+pub async fn plugin_choices_are_shared_and_audited(backend: Backend) {
+    let wmcs = team("wmcs");
+    let before = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
+    let audit = |n: i64, action: &str| AuditEntry {
+        at: at(n),
+        by: Person::console("alice"),
+        action: action.to_owned(),
+        before: "enabled".into(),
+        after: "disabled".into(),
+    };
+    let choices = PluginState { enabled: Some(false), settings: [("ttl".to_owned(), "5m".to_owned())].into() };
+    let writes = [
+        Write::SetPluginState { plugin: "sal".into(), state: Some(choices.clone()) },
+        Write::AppendAudit(audit(1, "disable sal")),
+    ];
+    let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&before.revision), &writes).await.expect("apply");
+    let seen = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
+    assert_eq!(seen, before.after(&writes, revision));
+    assert_eq!(seen.plugin("sal"), Some(&choices));
+    assert_ne!(seen.revision, before.revision, "plugin choices are part of the snapshot");
+    assert!(backend.b.snapshot(Some(&team("sre"))).await.expect("snapshot").plugins.is_empty(), "teams are apart");
+
+    let writes =
+        [Write::SetPluginState { plugin: "sal".into(), state: None }, Write::AppendAudit(audit(2, "reset sal"))];
+    let revision = backend.b.apply(Some(&wmcs), Guard::default().at(&seen.revision), &writes).await.expect("apply");
+    let reset = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
+    assert_eq!(reset, seen.after(&writes, revision));
+    assert!(reset.plugins.is_empty());
+    let actions = |entries: Vec<AuditEntry>| entries.into_iter().map(|e| e.action).collect::<Vec<_>>();
+    assert_eq!(actions(backend.a.audit_log(&wmcs, 10).await.expect("audit")), ["disable sal", "reset sal"]);
+    assert_eq!(actions(backend.a.audit_log(&wmcs, 1).await.expect("audit")), ["reset sal"]);
+}
+
 /// Declares one `#[tokio::test]` per conformance check, for the backend made by `$backend`
 /// (an async function returning a [`Backend`]).
 #[macro_export]
@@ -346,6 +383,7 @@ macro_rules! store_conformance_suite {
             admin_log_keeps_order_per_project,
             stale_revisions_are_refused,
             snapshots_after_writes_match_the_store,
+            plugin_choices_are_shared_and_audited,
         );
     };
     (@tests $backend:path; $($check:ident),* $(,)?) => {

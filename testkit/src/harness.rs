@@ -34,7 +34,7 @@ use firebell_core::chrono_tz::Tz;
 use firebell_core::clock::{Clock, ManualClock};
 use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::ids::{RoomRef, TeamId, UserRef};
-use firebell_core::message::Inbound;
+use firebell_core::message::{Action, Inbound};
 use firebell_core::plugin::{Plugin, Registry};
 use firebell_core::store::{MemoryStore, Store};
 use firebell_core::team::{Member, Team, Teams};
@@ -186,19 +186,36 @@ impl Harness {
         HarnessBuilder { plugins: Vec::new(), teams: sample_teams(), store: None }
     }
 
-    /// Sends `text` as `user` in `room` and returns the console lines the bot printed in answer.
-    pub async fn say(&self, user: &str, room: &str, text: &str) -> Vec<String> {
+    /// A message from `user` in `room`, with a fresh event id, for [`Harness::send`] when a
+    /// test needs to change something about it (say, `sender_is_platform_admin`).
+    pub fn message(&self, user: &str, room: &str, text: &str) -> Inbound {
         let event = self.events.fetch_add(1, Ordering::Relaxed);
-        self.send(Inbound {
+        Inbound {
             event_id: format!("harness{}-{event}", self.instance),
             room: RoomRef::console(room),
             sender: UserRef::console(user),
             sender_name: None,
+            sender_is_platform_admin: false,
             text: text.to_owned(),
             ts: self.clock.now(),
             thread: None,
-        })
-        .await
+        }
+    }
+
+    /// Sends `text` as `user` in `room` and returns the console lines the bot printed in answer.
+    pub async fn say(&self, user: &str, room: &str, text: &str) -> Vec<String> {
+        self.send(self.message(user, room, text)).await
+    }
+
+    /// Sends `text` as `user` in `room` and returns the actions the bot performed in answer
+    /// (they are printed to the transcript as well).
+    ///
+    /// # Panics
+    /// When the store fails.
+    pub async fn act(&self, user: &str, room: &str, text: &str) -> Vec<Action> {
+        let envelopes = self.bot.dispatcher().dispatch(&self.message(user, room, text)).await.expect("dispatch");
+        self.bot.deliver(&envelopes).await;
+        envelopes.into_iter().map(|envelope| envelope.action).collect()
     }
 
     /// Hands a prepared message to the bot and returns the console lines it printed in answer.

@@ -9,7 +9,7 @@ const SESSION: &str = include_str!("session.txt");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
 
 /// Runs `firebell` on the example config with a manual clock, feeding `script` to stdin.
-fn firebell(store: Option<&str>, script: &str) -> String {
+pub(crate) fn firebell(store: Option<&str>, script: &str) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_firebell"));
     command.args(["--config", CONFIG, "--clock", "2026-11-21T03:00:00Z"]);
     if let Some(url) = store {

@@ -2,4 +2,5 @@
 //! several replicas sharing one real `redis-server`.
 
 mod console;
+mod plugins;
 mod replicas;

@@ -24,6 +24,7 @@ fn event(id: &str, user: &str, text: &str) -> Inbound {
         room: RoomRef::console(WMCS_ADMIN),
         sender: UserRef::console(user),
         sender_name: None,
+        sender_is_platform_admin: false,
         text: text.to_owned(),
         ts: start_time(),
         thread: None,

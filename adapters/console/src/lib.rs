@@ -214,6 +214,7 @@ pub async fn run(
                     room: RoomRef::console(room.clone()),
                     sender: UserRef::console(sender),
                     sender_name: None,
+                    sender_is_platform_admin: false,
                     text,
                     ts: Utc::now(),
                     thread: None,

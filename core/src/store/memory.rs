@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{ApplyError, Claim, Guard, LogEntry, Store, StoreError, TeamSnapshot, Write};
+use super::{ApplyError, AuditEntry, Claim, Guard, LogEntry, PluginState, Store, StoreError, TeamSnapshot, Write};
 use crate::ids::TeamId;
 use crate::incident::{Incident, TimelineEntry};
 
@@ -18,6 +18,8 @@ struct TeamState {
     incidents: BTreeMap<u64, Incident>,
     timelines: HashMap<u64, Vec<TimelineEntry>>,
     admin_log: HashMap<String, Vec<LogEntry>>,
+    plugins: BTreeMap<String, PluginState>,
+    audit: Vec<AuditEntry>,
 }
 
 #[derive(Default)]
@@ -103,6 +105,14 @@ impl State {
             Write::AppendAdminLog(entry) => {
                 state.admin_log.entry(entry.project.clone()).or_default().push(entry.clone());
             }
+            Write::SetPluginState { plugin, state: choices } => {
+                state.revision += 1;
+                match choices {
+                    Some(choices) => state.plugins.insert(plugin.clone(), choices.clone()),
+                    None => state.plugins.remove(plugin),
+                };
+            }
+            Write::AppendAudit(entry) => state.audit.push(entry.clone()),
         }
     }
 }
@@ -115,11 +125,14 @@ impl Store for MemoryStore {
 
     async fn snapshot(&self, team: Option<&TeamId>) -> Result<TeamSnapshot, StoreError> {
         let state = self.lock();
-        let open = team
-            .and_then(|team| state.teams.get(team))
-            .map(|s| s.incidents.values().filter(|i| i.is_open()).cloned().collect())
-            .unwrap_or_default();
-        Ok(TeamSnapshot { revision: state.revision(team), open })
+        let Some(team_state) = team.and_then(|team| state.teams.get(team)) else {
+            return Ok(TeamSnapshot { revision: state.revision(team), ..TeamSnapshot::default() });
+        };
+        Ok(TeamSnapshot {
+            revision: state.revision(team),
+            open: team_state.incidents.values().filter(|i| i.is_open()).cloned().collect(),
+            plugins: team_state.plugins.clone(),
+        })
     }
 
     async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<String, ApplyError> {
@@ -171,7 +184,16 @@ impl Store for MemoryStore {
     async fn admin_log(&self, team: &TeamId, project: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         let state = self.lock();
         let entries = state.teams.get(team).and_then(|s| s.admin_log.get(project));
-        let entries = entries.map(Vec::as_slice).unwrap_or_default();
-        Ok(entries[entries.len().saturating_sub(limit)..].to_vec())
+        Ok(newest(entries.map(Vec::as_slice).unwrap_or_default(), limit))
     }
+
+    async fn audit_log(&self, team: &TeamId, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let state = self.lock();
+        Ok(newest(state.teams.get(team).map(|s| s.audit.as_slice()).unwrap_or_default(), limit))
+    }
+}
+
+/// The last `limit` entries, oldest first.
+fn newest<T: Clone>(entries: &[T], limit: usize) -> Vec<T> {
+    entries[entries.len().saturating_sub(limit)..].to_vec()
 }

@@ -14,6 +14,7 @@
 mod memory;
 mod redis;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,6 +40,33 @@ pub struct LogEntry {
     pub message: String,
 }
 
+/// A team's choices for one plugin, made in chat by its admins. They win over the config file
+/// until the plugin is reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginState {
+    /// Enabled (`true`) or disabled (`false`) by an admin; `None` follows the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Settings an admin changed, by key, as text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// One admin action, as kept in the team's audit stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Person,
+    /// What, e.g. `disable sal` or `config incident handoff_offer_ttl`.
+    pub action: String,
+    /// The value before.
+    pub before: String,
+    /// The value after.
+    pub after: String,
+}
+
 /// What a command usually needs to know about its team, read in one round trip.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TeamSnapshot {
@@ -47,25 +75,40 @@ pub struct TeamSnapshot {
     pub revision: String,
     /// The team's open incidents, by number.
     pub open: Vec<Incident>,
+    /// Plugin choices made in chat, by plugin name.
+    pub plugins: BTreeMap<String, PluginState>,
 }
 
 impl TeamSnapshot {
     /// The snapshot as it is after `writes` were applied on it and the store answered with
     /// `revision`: what the store itself would now return.
     pub fn after(&self, writes: &[Write], revision: String) -> TeamSnapshot {
-        let mut open = self.open.clone();
+        let mut next = TeamSnapshot { revision, ..self.clone() };
         for write in writes {
-            let (Write::CreateIncident { incident, .. } | Write::UpdateIncident { incident, .. }) = write else {
-                continue;
-            };
-            let version = if matches!(write, Write::CreateIncident { .. }) { 1 } else { incident.version + 1 };
-            open.retain(|i| i.number != incident.number);
-            if incident.is_open() {
-                open.push(Incident { version, ..incident.clone() });
+            match write {
+                Write::CreateIncident { incident, .. } | Write::UpdateIncident { incident, .. } => {
+                    let version = if matches!(write, Write::CreateIncident { .. }) { 1 } else { incident.version + 1 };
+                    next.open.retain(|i| i.number != incident.number);
+                    if incident.is_open() {
+                        next.open.push(Incident { version, ..incident.clone() });
+                    }
+                }
+                Write::SetPluginState { plugin, state: Some(state) } => {
+                    next.plugins.insert(plugin.clone(), state.clone());
+                }
+                Write::SetPluginState { plugin, state: None } => {
+                    next.plugins.remove(plugin);
+                }
+                Write::AppendToOpenTimeline { .. } | Write::AppendAdminLog(_) | Write::AppendAudit(_) => {}
             }
         }
-        open.sort_by_key(|incident| incident.number);
-        TeamSnapshot { revision, open }
+        next.open.sort_by_key(|incident| incident.number);
+        next
+    }
+
+    /// The chat-made choices for `plugin`, if any.
+    pub fn plugin(&self, plugin: &str) -> Option<&PluginState> {
+        self.plugins.get(plugin)
     }
 }
 
@@ -133,6 +176,15 @@ pub enum Write {
     },
     /// Appends to the team's server admin log.
     AppendAdminLog(LogEntry),
+    /// Replaces the team's chat-made choices for a plugin; `None` drops them (back to the file).
+    SetPluginState {
+        /// The plugin's name.
+        plugin: String,
+        /// The new choices.
+        state: Option<PluginState>,
+    },
+    /// Appends to the team's audit stream of admin actions.
+    AppendAudit(AuditEntry),
 }
 
 /// A store failure: the backend is unreachable or holds data it cannot read.
@@ -173,7 +225,7 @@ pub trait Store: Send + Sync {
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Reads the team's open incidents and revision.
+    /// Reads the team's revision, open incidents and plugin choices.
     async fn snapshot(&self, team: Option<&TeamId>) -> Result<TeamSnapshot, StoreError>;
 
     /// Checks the guard and applies every write, atomically; returns the team's new revision.
@@ -196,4 +248,7 @@ pub trait Store: Send + Sync {
 
     /// The newest `limit` entries of the team's admin log for `project`, oldest first.
     async fn admin_log(&self, team: &TeamId, project: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+
+    /// The newest `limit` entries of the team's audit stream, oldest first.
+    async fn audit_log(&self, team: &TeamId, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }

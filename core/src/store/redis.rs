@@ -13,6 +13,8 @@
 //! | `{ns}:{team}:inc:{n}`                 | hash   | `version`, `data` (the incident as JSON)  |
 //! | `{ns}:{team}:inc:{n}:timeline`        | stream | timeline entries, field `e` (JSON)       |
 //! | `{ns}:{team}:log:{project}`           | stream | admin log entries, field `e` (JSON)      |
+//! | `{ns}:{team}:plugins`                 | hash   | plugin name → chat-made choices (JSON)   |
+//! | `{ns}:{team}:audit`                   | stream | admin actions, field `e` (JSON)          |
 //! | `{ns}:{team}:seen:{transport}:{id}`   | string | the claim of an inbound event (with TTL) |
 //!
 //! Rooms without a team use `~` as their team tag.
@@ -27,7 +29,7 @@ use redis::{AsyncCommands, Script};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{ApplyError, Guard, LogEntry, Store, StoreError, TeamSnapshot, Write};
+use super::{ApplyError, AuditEntry, Guard, LogEntry, PluginState, Store, StoreError, TeamSnapshot, Write};
 use crate::ids::TeamId;
 use crate::incident::{Incident, TimelineEntry};
 
@@ -144,6 +146,8 @@ enum Op<'a> {
     Update { n: String, v: String, data: String, open: bool, timeline: Vec<String> },
     Append { n: String, entry: String },
     Log { project: &'a str, entry: String },
+    Plugin { name: &'a str, state: String },
+    Audit { entry: String },
 }
 
 impl<'a> Op<'a> {
@@ -167,6 +171,10 @@ impl<'a> Op<'a> {
                 Op::Append { n: number.to_string(), entry: to_json(entry) }
             }
             Write::AppendAdminLog(entry) => Op::Log { project: &entry.project, entry: to_json(entry) },
+            Write::SetPluginState { plugin, state } => {
+                Op::Plugin { name: plugin, state: state.as_ref().map(to_json).unwrap_or_default() }
+            }
+            Write::AppendAudit(entry) => Op::Audit { entry: to_json(entry) },
         }
     }
 }
@@ -220,14 +228,15 @@ impl Store for RedisStore {
             return Ok(TeamSnapshot::default());
         }
         let invocation = self.scripts.load_open.key(self.prefix(team));
-        let mut rows: Vec<String> = invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
-        if rows.is_empty() {
-            return Err(corrupt("load_open.lua returned no revision"));
-        }
-        let revision = rows.remove(0);
-        let mut open = decode_incidents(rows)?;
+        let (revision, plugins, open): (String, Vec<String>, Vec<String>) =
+            invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        let plugins = plugins
+            .chunks_exact(2)
+            .map(|pair| Ok((pair[0].clone(), from_json::<PluginState>(&pair[1])?)))
+            .collect::<Result<_, StoreError>>()?;
+        let mut open = decode_incidents(open)?;
         open.sort_by_key(|incident| incident.number);
-        Ok(TeamSnapshot { revision, open })
+        Ok(TeamSnapshot { revision, open, plugins })
     }
 
     async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<String, ApplyError> {
@@ -295,6 +304,15 @@ impl Store for RedisStore {
         let reply: redis::streams::StreamRangeReply =
             self.connection().xrevrange_count(key, "+", "-", limit).await.map_err(unavailable)?;
         let mut entries: Vec<LogEntry> = decode_stream(reply)?;
+        entries.reverse();
+        Ok(entries)
+    }
+
+    async fn audit_log(&self, team: &TeamId, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let key = format!("{}:audit", self.prefix(Some(team)));
+        let reply: redis::streams::StreamRangeReply =
+            self.connection().xrevrange_count(key, "+", "-", limit).await.map_err(unavailable)?;
+        let mut entries: Vec<AuditEntry> = decode_stream(reply)?;
         entries.reverse();
         Ok(entries)
     }

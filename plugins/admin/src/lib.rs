@@ -1,22 +1,49 @@
-//! Help, generated from the command declarations: `!help` lists what the sender may run in this
-//! room, `!help <command>` shows its usage, what it does and who may run it.
+//! Help and per-team plugin administration.
+//!
+//! `!help` lists what the sender may run in this room and `!help <command>` explains one, both
+//! generated from the command declarations. Team admins switch plugins on and off for their team
+//! and change their settings with `!plugins …`; what they choose is kept in the store (shared by
+//! every replica, surviving restarts) and wins over the config file until `!plugins reset`. Every
+//! change is written to the team's audit stream, read back with `!plugins audit`.
+
+mod help;
+mod plugins;
 
 use firebell_core::async_trait;
 use firebell_core::command::{CommandSpec, Param, Permission};
-use firebell_core::message::Message;
-use firebell_core::plugin::{Context, Invocation, Outcome, Place, Plugin, PluginError};
+use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
 
-/// The admin plugin: help, and (per team) plugin administration. It cannot be disabled.
+/// The admin plugin. It cannot be disabled.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AdminPlugin;
 
-static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    word: "help",
-    sub: None,
-    params: &[Param::text("command")],
-    summary: "Lists the commands you can run here, or explains one.",
-    permission: Permission::Anyone,
-}];
+const fn admin_command(sub: Option<&'static str>, params: &'static [Param], summary: &'static str) -> CommandSpec {
+    CommandSpec { word: "plugins", sub, params, summary, permission: Permission::TeamAdmins }
+}
+
+static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        word: "help",
+        sub: None,
+        params: &[Param::text("command")],
+        summary: "Lists the commands you can run here, or explains one.",
+        permission: Permission::Anyone,
+    },
+    admin_command(None, &[], "Lists the plugins and whether they are enabled for this team."),
+    admin_command(Some("enable"), &[Param::word("name").required()], "Enables a plugin for this team."),
+    admin_command(Some("disable"), &[Param::word("name").required()], "Disables a plugin for this team."),
+    admin_command(
+        Some("config"),
+        &[Param::word("name").required(), Param::word("key"), Param::text("value")],
+        "Shows a plugin's settings for this team, or changes one.",
+    ),
+    admin_command(
+        Some("reset"),
+        &[Param::word("name").required()],
+        "Drops the changes made in chat; the config file applies again.",
+    ),
+    admin_command(Some("audit"), &[], "Shows the latest admin actions of this team."),
+];
 
 #[async_trait]
 impl Plugin for AdminPlugin {
@@ -25,7 +52,7 @@ impl Plugin for AdminPlugin {
     }
 
     fn description(&self) -> &'static str {
-        "Help and plugin administration."
+        "Help, and switching plugins on and off per team."
     }
 
     fn commands(&self) -> &'static [CommandSpec] {
@@ -37,48 +64,17 @@ impl Plugin for AdminPlugin {
     }
 
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
-        let text = match command.args.text("command") {
-            Some(topic) => explain(ctx, topic)?,
-            None => overview(ctx),
-        };
-        Ok(Outcome::act(ctx.reply(Message::text(text))))
+        let args = &command.args;
+        let name = || args.text("name").unwrap_or_default();
+        match command.name().as_str() {
+            "help" => Ok(help::run(ctx, args.text("command"))?),
+            "plugins" => plugins::list(ctx),
+            "plugins enable" => plugins::switch(ctx, name(), true),
+            "plugins disable" => plugins::switch(ctx, name(), false),
+            "plugins config" => plugins::config(ctx, name(), args.text("key"), args.text("value")),
+            "plugins reset" => plugins::reset(ctx, name()),
+            "plugins audit" => plugins::show_audit(ctx).await,
+            other => Err(PluginError::Refused(format!("the admin plugin has no command {other}"))),
+        }
     }
-}
-
-fn overview(ctx: &Context<'_>) -> String {
-    let mut lines = Vec::new();
-    match ctx.place {
-        Place::Team { team, .. } => lines.push(format!("Commands you can run here (team {}):", team.name)),
-        Place::Unconfigured => lines.push(
-            "This room is not configured for any team, so only help works here. \
-             An admin can add it to a team's admin_rooms or public_rooms in the config."
-                .to_owned(),
-        ),
-    }
-    for (_, spec) in ctx.registry.commands().filter(|(_, spec)| (ctx.may_run)(spec)) {
-        lines.push(format!("- {}: {}", spec.usage(ctx.prefix), spec.summary));
-    }
-    lines.push(format!("{}help <command> explains one command.", ctx.prefix));
-    lines.join("\n")
-}
-
-fn explain(ctx: &Context<'_>, topic: &str) -> Result<String, PluginError> {
-    let topic = topic.trim_start_matches(ctx.prefix).to_lowercase();
-    let matching: Vec<&CommandSpec> = ctx
-        .registry
-        .commands()
-        .map(|(_, spec)| spec)
-        .filter(|spec| spec.name() == topic || spec.word == topic)
-        .collect();
-    if matching.is_empty() {
-        return Err(PluginError::Refused(format!(
-            "no command {}{topic}; {}help lists them all",
-            ctx.prefix, ctx.prefix
-        )));
-    }
-    let lines: Vec<String> = matching
-        .iter()
-        .map(|spec| format!("{}\n  {} Who: {}.", spec.usage(ctx.prefix), spec.summary, spec.permission.describe()))
-        .collect();
-    Ok(lines.join("\n"))
 }

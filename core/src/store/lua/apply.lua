@@ -11,7 +11,10 @@
 --              timeline = ["<entry json>", ...] }
 --            { op = "append", n = "<number>", entry = "<entry json>" }   (only if still open)
 --            { op = "log", project = "<project>", entry = "<log entry json>" }
--- The team's revision (key ":rev") changes to next_rev whenever an incident is written, so a
+--            { op = "plugin", name = "<plugin>", state = "<plugin state json>" or "" (drop) }
+--            { op = "audit", entry = "<audit entry json>" }
+-- The team's revision (key ":rev") changes to next_rev whenever an incident or a plugin's state
+-- is written (everything a snapshot holds), so a
 -- caller holding an older snapshot is refused with "stale".
 -- Returns "ok:<revision>", "duplicate", "stale" or "conflict:<number>".
 local prefix = KEYS[1]
@@ -62,6 +65,15 @@ for _, op in ipairs(req.ops) do
     end
   elseif op.op == 'log' then
     redis.call('XADD', prefix .. ':log:' .. op.project, 'MAXLEN', '~', '100000', '*', 'e', op.entry)
+  elseif op.op == 'plugin' then
+    wrote = true
+    if op.state == '' then
+      redis.call('HDEL', prefix .. ':plugins', op.name)
+    else
+      redis.call('HSET', prefix .. ':plugins', op.name, op.state)
+    end
+  elseif op.op == 'audit' then
+    redis.call('XADD', prefix .. ':audit', 'MAXLEN', '~', '10000', '*', 'e', op.entry)
   end
 end
 

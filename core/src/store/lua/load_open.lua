@@ -1,15 +1,18 @@
--- Reads a team's revision and open incidents in one round trip.
+-- Reads what a command needs to know about a team, in one round trip: its revision, its
+-- plugin choices and its open incidents.
 --
 -- KEYS[1]  the team's key prefix, e.g. "firebell:{wmcs}"
--- Returns a flat list: revision, then number, version, data, number, version, data, ...
+-- Returns { revision, { plugin, state json, ... }, { number, version, data, ... } }.
 local prefix = KEYS[1]
-local out = { redis.call('GET', prefix .. ':rev') or '' }
+local revision = redis.call('GET', prefix .. ':rev') or ''
+local plugins = redis.call('HGETALL', prefix .. ':plugins')
+local open = {}
 for _, n in ipairs(redis.call('SMEMBERS', prefix .. ':open')) do
   local row = redis.call('HMGET', prefix .. ':inc:' .. n, 'version', 'data')
   if row[1] then
-    out[#out + 1] = n
-    out[#out + 1] = row[1]
-    out[#out + 1] = row[2]
+    open[#open + 1] = n
+    open[#open + 1] = row[1]
+    open[#open + 1] = row[2]
   end
 end
-return out
+return { revision, plugins, open }

@@ -1,0 +1,170 @@
+//! `!plugins …`: team admins switch plugins on and off and change their settings, in chat.
+
+use firebell_core::message::Message;
+use firebell_core::plugin::{Context, Outcome, Plugin, PluginError, SettingSource, Settings, is_enabled};
+use firebell_core::store::{AuditEntry, PluginState, Write};
+use firebell_core::team::Team;
+
+/// How many audit entries `!plugins audit` shows.
+const AUDIT_SHOWN: usize = 20;
+
+fn reply(ctx: &Context<'_>, text: String) -> Outcome {
+    Outcome::act(ctx.reply(Message::text(text)))
+}
+
+fn plugin<'c>(ctx: &'c Context<'_>, name: &str) -> Result<&'c dyn Plugin, PluginError> {
+    ctx.registry.plugin(name).map(|p| p.as_ref()).ok_or_else(|| {
+        let known: Vec<&str> = ctx.registry.plugins().iter().map(|p| p.name()).collect();
+        PluginError::Usage(format!("unknown plugin {name:?}; expected one of {}", known.join(", ")))
+    })
+}
+
+fn state(ctx: &Context<'_>, name: &str) -> PluginState {
+    ctx.snapshot.plugin(name).cloned().unwrap_or_default()
+}
+
+fn enabled_word(enabled: bool) -> &'static str {
+    if enabled { "enabled" } else { "disabled" }
+}
+
+/// The write that keeps `state` for `name`, dropping it when nothing is left.
+fn keep(name: &str, state: PluginState) -> Write {
+    let state = (state != PluginState::default()).then_some(state);
+    Write::SetPluginState { plugin: name.to_owned(), state }
+}
+
+fn audited(ctx: &Context<'_>, action: String, before: String, after: String) -> Write {
+    Write::AppendAudit(AuditEntry { at: ctx.now, by: ctx.sender.clone(), action, before, after })
+}
+
+/// `!plugins`: every plugin, enabled or not for this team, and why.
+pub(crate) fn list(ctx: &Context<'_>) -> Result<Outcome, PluginError> {
+    let team = ctx.require_team()?;
+    let mut lines = vec![format!("Plugins of team {}:", team.id)];
+    for plugin in ctx.registry.plugins() {
+        let enabled = enabled_word(is_enabled(plugin.as_ref(), team, ctx.snapshot));
+        let why = if !plugin.can_be_disabled() {
+            "always"
+        } else if ctx.snapshot.plugin(plugin.name()).and_then(|s| s.enabled).is_some() {
+            "set in chat"
+        } else {
+            "config file"
+        };
+        lines.push(format!("- {}: {enabled} ({why}). {}", plugin.name(), plugin.description()));
+    }
+    Ok(reply(ctx, lines.join("\n")))
+}
+
+/// `!plugins enable|disable <name>`.
+pub(crate) fn switch(ctx: &Context<'_>, name: &str, enable: bool) -> Result<Outcome, PluginError> {
+    let team = ctx.require_team()?;
+    let plugin = plugin(ctx, name)?;
+    if !plugin.can_be_disabled() {
+        return Err(PluginError::Refused(format!("the {name} plugin cannot be disabled")));
+    }
+    let was = is_enabled(plugin, team, ctx.snapshot);
+    if was == enable {
+        return Ok(reply(ctx, format!("Plugin {name} is already {} for team {}.", enabled_word(enable), team.id)));
+    }
+    let mut state = state(ctx, name);
+    state.enabled = Some(enable);
+    let action = format!("{} {name}", if enable { "enable" } else { "disable" });
+    let text = format!("Plugin {name} {} for team {}.", enabled_word(enable), team.id);
+    Ok(reply(ctx, text).write(keep(name, state)).write(audited(
+        ctx,
+        action,
+        enabled_word(was).into(),
+        enabled_word(enable).into(),
+    )))
+}
+
+/// `!plugins config <name> [key [value]]`.
+pub(crate) fn config(
+    ctx: &Context<'_>,
+    name: &str,
+    key: Option<&str>,
+    value: Option<&str>,
+) -> Result<Outcome, PluginError> {
+    let team = ctx.require_team()?;
+    let plugin = plugin(ctx, name)?;
+    if plugin.settings().is_empty() {
+        return Ok(reply(ctx, format!("Plugin {name} has no settings.")));
+    }
+    let settings = Settings::of(plugin, team, ctx.snapshot);
+    let Some(key) = key else {
+        let mut lines = vec![format!("Settings of {name} for team {}:", team.id)];
+        lines.extend(plugin.settings().iter().map(|spec| describe(&settings, spec.key, spec.description)));
+        return Ok(reply(ctx, lines.join("\n")));
+    };
+    let spec = plugin.settings().iter().find(|spec| spec.key == key).ok_or_else(|| {
+        let keys: Vec<&str> = plugin.settings().iter().map(|s| s.key).collect();
+        PluginError::Usage(format!("{name} has no setting {key:?}; expected one of {}", keys.join(", ")))
+    })?;
+    let Some(value) = value else {
+        return Ok(reply(ctx, describe(&settings, spec.key, spec.description)));
+    };
+    spec.kind.check(value).map_err(|err| PluginError::Usage(format!("{name} {key}: {err}")))?;
+    let before = settings.text(key).to_owned();
+    let mut state = state(ctx, name);
+    state.settings.insert(key.to_owned(), value.to_owned());
+    let text = format!("Plugin {name} setting {key} is now {value} for team {} (was {before}).", team.id);
+    Ok(reply(ctx, text).write(keep(name, state)).write(audited(
+        ctx,
+        format!("config {name} {key}"),
+        before,
+        value.into(),
+    )))
+}
+
+fn describe(settings: &Settings, key: &str, description: &str) -> String {
+    let source = match settings.source(key) {
+        SettingSource::Default => "default",
+        SettingSource::Config => "config file",
+        SettingSource::Chat => "set in chat",
+    };
+    format!("- {key} = {} ({source}): {description}", settings.text(key))
+}
+
+/// `!plugins reset <name>`: drops what was chosen in chat.
+pub(crate) fn reset(ctx: &Context<'_>, name: &str) -> Result<Outcome, PluginError> {
+    let team = ctx.require_team()?;
+    plugin(ctx, name)?;
+    let Some(state) = ctx.snapshot.plugin(name) else {
+        return Ok(reply(ctx, format!("Plugin {name} has no changes made in chat for team {}.", team.id)));
+    };
+    let text =
+        format!("Plugin {name} follows the config file again for team {}: {}.", team.id, file_state(ctx, team, name));
+    Ok(reply(ctx, text).write(Write::SetPluginState { plugin: name.to_owned(), state: None }).write(audited(
+        ctx,
+        format!("reset {name}"),
+        summarize(state),
+        "config file".into(),
+    )))
+}
+
+fn file_state(ctx: &Context<'_>, team: &Team, name: &str) -> &'static str {
+    let enabled = ctx.registry.plugin(name).is_some_and(|p| !p.can_be_disabled()) || team.enables_by_default(name);
+    enabled_word(enabled)
+}
+
+fn summarize(state: &PluginState) -> String {
+    let mut parts: Vec<String> = state.enabled.map(|e| enabled_word(e).to_owned()).into_iter().collect();
+    parts.extend(state.settings.iter().map(|(key, value)| format!("{key}={value}")));
+    parts.join(", ")
+}
+
+/// `!plugins audit`: the latest admin actions.
+pub(crate) async fn show_audit(ctx: &Context<'_>) -> Result<Outcome, PluginError> {
+    let team = ctx.require_team()?;
+    let entries = ctx.store.audit_log(&team.id, AUDIT_SHOWN).await?;
+    if entries.is_empty() {
+        return Ok(reply(ctx, format!("No admin actions recorded for team {} yet.", team.id)));
+    }
+    let mut lines = vec![format!("Latest admin actions of team {} (UTC):", team.id)];
+    lines.extend(
+        entries.iter().map(|e| {
+            format!("- {} {}: {} ({} → {})", e.at.format("%Y-%m-%d %H:%M"), e.by, e.action, e.before, e.after)
+        }),
+    );
+    Ok(reply(ctx, lines.join("\n")))
+}

@@ -1,0 +1,159 @@
+//! `!oncall`: who on the team's roster is inside working hours right now, by each person's own
+//! timezone; when nobody is, who comes on next.
+//!
+//! This is Firebell's example plugin: it uses only the public plugin API (a command declaration,
+//! two per-team settings, the roster and the clock from the [`Context`]) and changes no state, so
+//! it is a good place to start reading before writing a plugin. Its test, in `tests/oncall.rs`,
+//! shows the `firebell_testkit::Harness`.
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use firebell_core::async_trait;
+use firebell_core::command::{CommandSpec, Permission};
+use firebell_core::message::Message;
+use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, SettingKind, SettingSpec};
+use firebell_core::team::Member;
+
+/// The `!oncall` plugin.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OncallPlugin;
+
+static COMMANDS: &[CommandSpec] = &[CommandSpec {
+    word: "oncall",
+    sub: None,
+    params: &[],
+    summary: "Shows who on the roster is inside working hours now, in their own timezone.",
+    permission: Permission::TeamRooms,
+}];
+
+static SETTINGS: &[SettingSpec] = &[
+    SettingSpec {
+        key: "workday_start",
+        kind: SettingKind::Integer,
+        default: "9",
+        description: "The local hour (0-23) a working day starts.",
+    },
+    SettingSpec {
+        key: "workday_end",
+        kind: SettingKind::Integer,
+        default: "17",
+        description: "The local hour (1-24) a working day ends.",
+    },
+    SettingSpec {
+        key: "weekends",
+        kind: SettingKind::Bool,
+        default: "false",
+        description: "Whether Saturdays and Sundays are working days.",
+    },
+];
+
+/// The team's working hours, from the plugin's settings.
+#[derive(Debug, Clone, Copy)]
+struct Hours {
+    start: u32,
+    end: u32,
+    weekends: bool,
+}
+
+impl Hours {
+    fn from(ctx: &Context<'_>) -> Self {
+        let start = ctx.settings.integer("workday_start").clamp(0, 23) as u32;
+        let end = ctx.settings.integer("workday_end").clamp(i64::from(start) + 1, 24) as u32;
+        Self { start, end, weekends: ctx.settings.flag("weekends") }
+    }
+
+    fn is_working_day(self, day: Weekday) -> bool {
+        self.weekends || !matches!(day, Weekday::Sat | Weekday::Sun)
+    }
+
+    /// Whether `member` is inside working hours at `now`.
+    fn covers(self, member: &Member, now: DateTime<Utc>) -> bool {
+        let local = now.with_timezone(&member.timezone);
+        self.is_working_day(local.weekday()) && (self.start..self.end).contains(&local.hour_of_day())
+    }
+
+    /// When `member`'s next working day starts, after `now`.
+    fn next_start(self, member: &Member, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = now.with_timezone(&member.timezone).date_naive();
+        let opening = NaiveTime::from_hms_opt(self.start, 0, 0)?;
+        (0..8)
+            .map(|days| local + Duration::days(days))
+            .filter(|day| self.is_working_day(day.weekday()))
+            .filter_map(|day| member.timezone.from_local_datetime(&day.and_time(opening)).earliest())
+            .map(|start| start.with_timezone(&Utc))
+            .find(|start| *start > now)
+    }
+
+    fn describe(self) -> String {
+        let days = if self.weekends { "every day" } else { "weekdays" };
+        format!("{}:00-{}:00 local time, {days}", self.start, self.end)
+    }
+}
+
+/// The hour of a local time, as a small extension for readability.
+trait HourOfDay {
+    fn hour_of_day(&self) -> u32;
+}
+
+impl<T: chrono::Timelike> HourOfDay for T {
+    fn hour_of_day(&self) -> u32 {
+        self.hour()
+    }
+}
+
+fn local_clock(member: &Member, at: DateTime<Utc>) -> String {
+    format!("{} in {}", at.with_timezone(&member.timezone).format("%H:%M %a"), member.timezone)
+}
+
+fn wait(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let minutes = (to - from).num_minutes();
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h {m}m"),
+    }
+}
+
+#[async_trait]
+impl Plugin for OncallPlugin {
+    fn name(&self) -> &'static str {
+        "oncall"
+    }
+
+    fn description(&self) -> &'static str {
+        "Who on the roster is working now, by their own timezone."
+    }
+
+    fn commands(&self) -> &'static [CommandSpec] {
+        COMMANDS
+    }
+
+    fn settings(&self) -> &'static [SettingSpec] {
+        SETTINGS
+    }
+
+    async fn run(&self, ctx: &Context<'_>, _: &Invocation) -> Result<Outcome, PluginError> {
+        let team = ctx.require_team()?;
+        if team.members.is_empty() {
+            return Err(PluginError::Refused(format!("team {} has no roster in the config", team.name)));
+        }
+        let hours = Hours::from(ctx);
+        let (on, off): (Vec<&Member>, Vec<&Member>) = team.members.iter().partition(|m| hours.covers(m, ctx.now));
+        let mut lines = Vec::new();
+        if on.is_empty() {
+            lines.push(format!("Nobody on team {} is inside working hours ({}) now.", team.name, hours.describe()));
+            let next = off.iter().filter_map(|m| Some((hours.next_start(m, ctx.now)?, *m))).min_by_key(|(at, _)| *at);
+            if let Some((at, member)) = next {
+                lines.push(format!("Next: {} at {} (in {}).", member.name, local_clock(member, at), wait(ctx.now, at)));
+            }
+        } else {
+            lines.push(format!("On call now for team {} ({}):", team.name, hours.describe()));
+            lines.extend(on.iter().map(|m| format!("- {}: {}", m.name, local_clock(m, ctx.now))));
+            if !off.is_empty() {
+                let rest: Vec<String> =
+                    off.iter().map(|m| format!("{} ({})", m.name, local_clock(m, ctx.now))).collect();
+                lines.push(format!("Off hours: {}", rest.join(", ")));
+            }
+        }
+        Ok(Outcome::act(ctx.reply(Message::text(lines.join("\n")))))
+    }
+}
