@@ -13,8 +13,10 @@ pub mod command;
 pub mod dispatcher;
 pub mod ids;
 pub mod incident;
+pub mod job;
 pub mod message;
 pub mod plugin;
+pub mod scheduler;
 pub mod store;
 pub mod team;
 

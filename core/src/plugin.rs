@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::command::{Args, CommandSpec, Token};
 use crate::ids::{Person, RoomRef};
 use crate::incident::Incident;
+use crate::job::Job;
 use crate::message::{Action, Message};
 use crate::store::{Store, StoreError, TeamSnapshot, Write};
 use crate::team::{RoomRole, SettingValue, Team, Teams};
@@ -238,6 +239,44 @@ impl Context<'_> {
     }
 }
 
+/// What a plugin sees when it runs a job or handles an event: its team and the team's state, but
+/// no sender and no room.
+pub struct TeamContext<'a> {
+    /// What is being done: `job:<id>:<token>` or the event's id; stable across retries.
+    pub cause: &'a str,
+    /// The time, from the bot's clock.
+    pub now: DateTime<Utc>,
+    /// The team.
+    pub team: &'a Team,
+    /// The team's snapshot.
+    pub snapshot: &'a TeamSnapshot,
+    /// The store, for reads beyond the snapshot.
+    pub store: &'a dyn Store,
+    /// The plugin's settings for this team.
+    pub settings: &'a Settings,
+    /// Every team.
+    pub teams: &'a Teams,
+    /// The command prefix (`!`), for messages that suggest commands.
+    pub prefix: &'a str,
+}
+
+/// Something that happened outside the chat (an alert from Alertmanager), for one plugin of one
+/// team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// A stable id: the same happening always has the same id, so that a retried delivery is
+    /// handled once.
+    pub id: String,
+    /// The team it is for.
+    pub team: crate::ids::TeamId,
+    /// The plugin that handles it.
+    pub plugin: String,
+    /// What kind of event it is, for the plugin (`alert`).
+    pub kind: String,
+    /// The event's data, usually JSON.
+    pub data: String,
+}
+
 /// What a plugin decided: writes to apply atomically, then actions to perform.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -362,6 +401,20 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Runs one command.
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError>;
+
+    /// Runs one of the plugin's jobs, when it is due. Like `run`, it only decides: the
+    /// scheduler applies the writes (which may schedule the next job) and sends the actions,
+    /// once, even if a replica dies on the way.
+    async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+        let _ = (ctx, job);
+        Ok(Outcome::default())
+    }
+
+    /// Handles an event from outside the chat addressed to this plugin.
+    async fn on_event(&self, ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
+        let _ = (ctx, event);
+        Ok(Outcome::default())
+    }
 }
 
 /// The error for two plugins claiming the same command.

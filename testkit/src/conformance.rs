@@ -9,8 +9,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use firebell_core::ids::{Person, RoomRef, TeamId, Transport};
 use firebell_core::incident::{Declaration, EntryKind, Incident, TimelineEntry};
+use firebell_core::job::Job;
+use firebell_core::message::{Action, Envelope, Message};
 use firebell_core::store::{
-    ApplyError, AuditEntry, Claim, Guard, LogEntry, MemoryStore, PluginState, RedisStore, Store, Write,
+    ApplyError, AuditEntry, Claim, Guard, LogEntry, MemoryStore, PluginState, Record, RedisStore, Store, TakeJobs,
+    Write,
 };
 
 use crate::RedisServer;
@@ -48,7 +51,7 @@ fn at(minute: i64) -> DateTime<Utc> {
 }
 
 fn claim(event: &str) -> Claim {
-    Claim { transport: Transport::Console, event_id: event.to_owned(), ttl: Duration::from_secs(600) }
+    Claim::event(Transport::Console, event, Duration::from_secs(600))
 }
 
 fn declare(team_id: &TeamId, number: u64, ic: bool) -> (Incident, Vec<TimelineEntry>) {
@@ -71,7 +74,7 @@ fn declare(team_id: &TeamId, number: u64, ic: bool) -> (Incident, Vec<TimelineEn
 async fn create(store: &Arc<dyn Store>, team_id: &TeamId, ic: bool) -> Incident {
     static RESERVATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let reservation = format!("r{}", RESERVATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let number = store.reserve_incident_number(team_id, &reservation).await.expect("reserve");
+    let number = store.reserve_number(team_id, "incident", &reservation).await.expect("reserve");
     let (incident, timeline) = declare(team_id, number, ic);
     store.apply(Some(team_id), Guard::NONE, &[Write::CreateIncident { incident, timeline }]).await.expect("create");
     store.incident(team_id, number).await.expect("read").expect("stored")
@@ -84,7 +87,7 @@ pub async fn claims_are_applied_once(backend: Backend) {
     let again = backend.b.apply(Some(&wmcs), Guard::claim(&claim("e1")), &[]).await;
     assert!(matches!(again, Err(ApplyError::Duplicate)), "second claim must be a duplicate: {again:?}");
     backend.b.apply(Some(&wmcs), Guard::claim(&claim("e2")), &[]).await.expect("another event");
-    let slack = Claim { transport: Transport::Slack, ..claim("e1") };
+    let slack = Claim::event(Transport::Slack, "e1", Duration::from_secs(600));
     backend.b.apply(Some(&wmcs), Guard::claim(&slack), &[]).await.expect("same id on another transport");
     backend.a.apply(None, Guard::claim(&claim("e3")), &[]).await.expect("team-less claim");
     assert!(matches!(backend.b.apply(None, Guard::claim(&claim("e3")), &[]).await, Err(ApplyError::Duplicate)));
@@ -117,18 +120,18 @@ pub async fn incident_numbers_are_unique(backend: Backend) {
     let wmcs = team("wmcs");
     let mut numbers = Vec::new();
     for n in 0..5 {
-        numbers.push(backend.a.reserve_incident_number(&wmcs, &format!("a{n}")).await.expect("reserve"));
-        numbers.push(backend.b.reserve_incident_number(&wmcs, &format!("b{n}")).await.expect("reserve"));
+        numbers.push(backend.a.reserve_number(&wmcs, "incident", &format!("a{n}")).await.expect("reserve"));
+        numbers.push(backend.b.reserve_number(&wmcs, "incident", &format!("b{n}")).await.expect("reserve"));
     }
     assert_eq!(numbers, (1..=10).collect::<Vec<u64>>());
     assert_eq!(
-        backend.b.reserve_incident_number(&wmcs, "a3").await.expect("reserve"),
+        backend.b.reserve_number(&wmcs, "incident", "a3").await.expect("reserve"),
         7,
         "same reservation, same number"
     );
-    assert_eq!(backend.a.reserve_incident_number(&wmcs, "c").await.expect("reserve"), 11);
+    assert_eq!(backend.a.reserve_number(&wmcs, "incident", "c").await.expect("reserve"), 11);
     assert_eq!(
-        backend.a.reserve_incident_number(&team("sre"), "a0").await.expect("reserve"),
+        backend.a.reserve_number(&team("sre"), "incident", "a0").await.expect("reserve"),
         1,
         "numbers are per team"
     );
@@ -366,6 +369,156 @@ pub async fn plugin_choices_are_shared_and_audited(backend: Backend) {
     assert_eq!(actions(backend.a.audit_log(&wmcs, 1).await.expect("audit")), ["reset sal"]);
 }
 
+fn record(id: &str, version: u64, open: bool, data: &str) -> Record {
+    Record { id: id.to_owned(), version, open, data: data.to_owned() }
+}
+
+/// Plugin records are created once, updated by compare-and-set, come with the snapshot while
+/// open, and stay readable once closed.
+pub async fn records_are_compared_and_set(backend: Backend) {
+    let wmcs = team("wmcs");
+    let put = |record: Record| [Write::PutRecord { kind: "page".into(), record }];
+    let before = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
+    let writes = put(record("1", 0, true, "first"));
+    let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&before.revision), &writes).await.expect("create");
+    let seen = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
+    assert_eq!(seen, before.after(&writes, revision));
+    assert_eq!(seen.records("page"), [record("1", 1, true, "first")]);
+    let again = backend.b.apply(Some(&wmcs), Guard::NONE, &put(record("1", 0, true, "again"))).await;
+    assert!(matches!(again, Err(ApplyError::RecordConflict { .. })), "created once: {again:?}");
+    backend.b.apply(Some(&wmcs), Guard::NONE, &put(record("1", 1, true, "second"))).await.expect("update");
+    let stale = backend.a.apply(Some(&wmcs), Guard::NONE, &put(record("1", 1, true, "stale"))).await;
+    assert!(
+        matches!(stale, Err(ApplyError::RecordConflict { ref kind, ref id }) if kind == "page" && id == "1"),
+        "{stale:?}"
+    );
+    backend.a.apply(Some(&wmcs), Guard::NONE, &put(record("2", 0, true, "other"))).await.expect("create");
+    let closed = put(record("1", 2, false, "closed"));
+    let at = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
+    let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&at.revision), &closed).await.expect("close");
+    let now = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
+    assert_eq!(now, at.after(&closed, revision));
+    assert_eq!(now.records("page"), [record("2", 1, true, "other")], "closed records leave the snapshot");
+    assert_eq!(backend.b.record(&wmcs, "page", "1").await.expect("read"), Some(record("1", 3, false, "closed")));
+    assert_eq!(backend.b.record(&wmcs, "page", "9").await.expect("read"), None);
+    let recent = backend.b.recent_records(&wmcs, "page", 10).await.expect("recent");
+    assert_eq!(recent.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["2", "1"]);
+    assert!(!recent[1].open);
+    assert!(backend.b.snapshot(Some(&team("sre"))).await.expect("snapshot").records.is_empty());
+}
+
+fn job(id: &str, minute: i64) -> Job {
+    Job::new(id, "incident", at(minute), format!("data of {id}"))
+}
+
+const TAKE: TakeJobs = TakeJobs { limit: 10, reclaim_after: Duration::from_secs(60), max_attempts: 3 };
+
+/// Jobs wait until due, are queued once, are handed to one scheduler, and are consumed by the
+/// run that applies them.
+pub async fn due_jobs_are_handed_out_once(backend: Backend) {
+    let wmcs = team("wmcs");
+    let jobs = [job("c", 3), job("a", 1), job("b", 2)];
+    let writes: Vec<Write> = jobs.iter().cloned().map(Write::Schedule).collect();
+    backend.a.apply(Some(&wmcs), Guard::NONE, &writes).await.expect("schedule");
+    let waiting = backend.b.scheduled_jobs(&wmcs).await.expect("jobs");
+    assert_eq!(waiting.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(waiting[0], jobs[1], "jobs read back whole");
+    let (a, b) =
+        tokio::join!(backend.a.promote_due_jobs(&wmcs, at(2), 10), backend.b.promote_due_jobs(&wmcs, at(2), 10));
+    assert_eq!(a.expect("promote") + b.expect("promote"), 2, "each due job is queued once");
+    assert_eq!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").len(), 1);
+    let first = backend.a.take_jobs(&wmcs, "replica-a", TAKE).await.expect("take");
+    let second = backend.b.take_jobs(&wmcs, "replica-b", TAKE).await.expect("take");
+    assert_eq!(first.ready.iter().map(|r| r.job.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert!(first.ready.iter().all(|r| r.attempts == 1));
+    assert!(second.ready.is_empty() && second.dead.is_empty(), "taken jobs are not handed out twice");
+    for ready in &first.ready {
+        let cause = Claim { key: ready.job.cause(), ttl: Duration::from_secs(600) };
+        backend.a.apply(Some(&wmcs), Guard::claim(&cause).running(&ready.job), &[]).await.expect("run");
+        let twice = backend.b.apply(Some(&wmcs), Guard::default().running(&ready.job), &[]).await;
+        assert!(matches!(twice, Err(ApplyError::JobGone)), "a run consumes its job: {twice:?}");
+        backend.a.finish_job(&wmcs, &ready.entry, &ready.job.cause()).await.expect("finish");
+    }
+    let later = backend.b.take_jobs(&wmcs, "replica-b", TakeJobs { reclaim_after: Duration::ZERO, ..TAKE }).await;
+    assert!(later.expect("take").ready.is_empty(), "finished jobs are gone");
+}
+
+/// A job rescheduled or cancelled after it became due is recognised by its old token.
+pub async fn rescheduled_and_cancelled_jobs_are_gone(backend: Backend) {
+    let wmcs = team("wmcs");
+    let old = job("remind", 1);
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::Schedule(old.clone())]).await.expect("schedule");
+    backend.a.promote_due_jobs(&wmcs, at(1), 10).await.expect("promote");
+    let taken = backend.a.take_jobs(&wmcs, "replica-a", TAKE).await.expect("take");
+    assert_eq!(taken.ready[0].job, old);
+    let new = job("remind", 30);
+    backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::Schedule(new.clone())]).await.expect("reschedule");
+    let stale = backend.a.apply(Some(&wmcs), Guard::default().running(&old), &[]).await;
+    assert!(matches!(stale, Err(ApplyError::JobGone)), "{stale:?}");
+    assert_eq!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs"), [new.clone()]);
+    backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::Cancel("remind".into())]).await.expect("cancel");
+    assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty());
+    let cancelled = backend.a.apply(Some(&wmcs), Guard::default().running(&new), &[]).await;
+    assert!(matches!(cancelled, Err(ApplyError::JobGone)), "{cancelled:?}");
+}
+
+/// A job left unfinished by a scheduler that went quiet is taken over; one that keeps failing
+/// goes to the dead-letter queue.
+pub async fn quiet_schedulers_jobs_are_taken_over_then_dead_lettered(backend: Backend) {
+    let wmcs = team("wmcs");
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::Schedule(job("flaky", 0))]).await.expect("schedule");
+    backend.a.promote_due_jobs(&wmcs, at(0), 10).await.expect("promote");
+    let quick = TakeJobs { reclaim_after: Duration::from_millis(50), ..TAKE };
+    let first = backend.a.take_jobs(&wmcs, "replica-a", quick).await.expect("take");
+    assert_eq!(first.ready.len(), 1);
+    assert!(backend.b.take_jobs(&wmcs, "replica-b", quick).await.expect("take").ready.is_empty(), "not idle yet");
+    for attempt in 2..=3 {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let taken = backend.b.take_jobs(&wmcs, "replica-b", quick).await.expect("take");
+        assert_eq!(taken.ready.len(), 1, "attempt {attempt}: taken over");
+        assert_eq!(taken.ready[0].attempts, attempt);
+        assert_eq!(taken.ready[0].entry, first.ready[0].entry);
+    }
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let taken = backend.a.take_jobs(&wmcs, "replica-a", quick).await.expect("take");
+    assert!(taken.ready.is_empty());
+    assert_eq!(taken.dead.len(), 1, "past the most attempts it is dead-lettered");
+    assert_eq!(backend.b.dead_jobs(&wmcs, 10).await.expect("dead")[0].id, "flaky");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        backend.b.take_jobs(&wmcs, "replica-b", quick).await.expect("take"),
+        Default::default(),
+        "gone for good"
+    );
+}
+
+/// A job run's outbox is kept with its writes, survives a duplicate run, and goes with the job;
+/// sends are recorded.
+pub async fn outboxes_and_sends_are_kept_for_the_run(backend: Backend) {
+    let wmcs = team("wmcs");
+    let run = job("remind", 0);
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::Schedule(run.clone())]).await.expect("schedule");
+    let cause = run.cause();
+    let room = RoomRef::console("#admin");
+    let actions = vec![Action::Send { room, message: Message::text("reminder"), thread: None }];
+    let envelopes = Envelope::number(&cause, actions);
+    let claim = Claim { key: cause.clone(), ttl: Duration::from_secs(600) };
+    let writes = [Write::Outbox { cause: cause.clone(), envelopes: envelopes.clone() }];
+    backend.a.apply(Some(&wmcs), Guard::claim(&claim).running(&run), &writes).await.expect("run");
+    let again = backend.b.apply(Some(&wmcs), Guard::claim(&claim).running(&run), &writes).await;
+    assert!(matches!(again, Err(ApplyError::Duplicate)), "the run was applied: {again:?}");
+    assert_eq!(
+        backend.b.outbox(&wmcs, &cause).await.expect("outbox"),
+        envelopes,
+        "the other replica finds what to send"
+    );
+    assert!(!backend.b.is_sent(&wmcs, &envelopes[0].id).await.expect("sent?"));
+    backend.a.mark_sent(&wmcs, &envelopes[0].id).await.expect("mark");
+    assert!(backend.b.is_sent(&wmcs, &envelopes[0].id).await.expect("sent?"));
+    backend.b.finish_job(&wmcs, "0-0", &cause).await.expect("finish");
+    assert!(backend.a.outbox(&wmcs, &cause).await.expect("outbox").is_empty());
+}
+
 /// Declares one `#[tokio::test]` per conformance check, for the backend made by `$backend`
 /// (an async function returning a [`Backend`]).
 #[macro_export]
@@ -384,6 +537,11 @@ macro_rules! store_conformance_suite {
             stale_revisions_are_refused,
             snapshots_after_writes_match_the_store,
             plugin_choices_are_shared_and_audited,
+            records_are_compared_and_set,
+            due_jobs_are_handed_out_once,
+            rescheduled_and_cancelled_jobs_are_gone,
+            quiet_schedulers_jobs_are_taken_over_then_dead_lettered,
+            outboxes_and_sends_are_kept_for_the_run,
         );
     };
     (@tests $backend:path; $($check:ident),* $(,)?) => {

@@ -10,6 +10,12 @@
 //!
 //! Because the revision check makes a stale snapshot harmless, the dispatcher keeps each team's
 //! latest snapshot between commands: a command usually costs one round trip to the store.
+//!
+//! The store also holds the job queue of the [`Scheduler`](crate::scheduler::Scheduler): jobs are
+//! scheduled and cancelled by writes, promoted when due into a queue, handed to one scheduler at
+//! a time, taken over from a scheduler that went quiet, and moved to a dead-letter queue when
+//! they keep failing. What a job sends is kept in an outbox with its writes, and each send is
+//! recorded, so that a job taken over from a dead replica sends what is left and nothing twice.
 
 mod memory;
 mod redis;
@@ -23,6 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{Person, TeamId, Transport};
 use crate::incident::{Incident, TimelineEntry};
+use crate::job::{Job, TakenJobs};
+use crate::message::Envelope;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, RedisStoreError};
@@ -67,6 +75,20 @@ pub struct AuditEntry {
     pub after: String,
 }
 
+/// A plugin's own record (a page, say): JSON data under an id, with a version for compare-and-set.
+/// Open records of every kind are part of the team snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Unique within its kind and team.
+    pub id: String,
+    /// The stored version; 0 for a record not stored yet. Every write increments it.
+    pub version: u64,
+    /// Whether the record is open (open records come with every snapshot).
+    pub open: bool,
+    /// The plugin's data, usually JSON.
+    pub data: String,
+}
+
 /// What a command usually needs to know about its team, read in one round trip.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TeamSnapshot {
@@ -77,6 +99,8 @@ pub struct TeamSnapshot {
     pub open: Vec<Incident>,
     /// Plugin choices made in chat, by plugin name.
     pub plugins: BTreeMap<String, PluginState>,
+    /// Open plugin records, by kind, by id.
+    pub records: BTreeMap<String, Vec<Record>>,
 }
 
 impl TeamSnapshot {
@@ -99,11 +123,32 @@ impl TeamSnapshot {
                 Write::SetPluginState { plugin, state: None } => {
                     next.plugins.remove(plugin);
                 }
-                Write::AppendToOpenTimeline { .. } | Write::AppendAdminLog(_) | Write::AppendAudit(_) => {}
+                Write::PutRecord { kind, record } => {
+                    let records = next.records.entry(kind.clone()).or_default();
+                    records.retain(|r| r.id != record.id);
+                    if record.open {
+                        records.push(Record { version: record.version + 1, ..record.clone() });
+                        records.sort_by(|a, b| a.id.cmp(&b.id));
+                    }
+                    if records.is_empty() {
+                        next.records.remove(kind);
+                    }
+                }
+                Write::AppendToOpenTimeline { .. }
+                | Write::AppendAdminLog(_)
+                | Write::AppendAudit(_)
+                | Write::Schedule(_)
+                | Write::Cancel(_)
+                | Write::Outbox { .. } => {}
             }
         }
         next.open.sort_by_key(|incident| incident.number);
         next
+    }
+
+    /// The open records of `kind`, by id.
+    pub fn records(&self, kind: &str) -> &[Record] {
+        self.records.get(kind).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// The chat-made choices for `plugin`, if any.
@@ -115,37 +160,51 @@ impl TeamSnapshot {
 /// What must hold for [`Store::apply`] to write anything.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Guard<'a> {
-    /// The inbound event to claim; the apply fails with [`ApplyError::Duplicate`] if it was.
+    /// The cause to claim; the apply fails with [`ApplyError::Duplicate`] if it was.
     pub claim: Option<&'a Claim>,
     /// The snapshot revision the writes were decided on; the apply fails with
     /// [`ApplyError::Stale`] if the team has moved on since.
     pub revision: Option<&'a str>,
+    /// The job being run: it must still be scheduled with this token (else
+    /// [`ApplyError::JobGone`]), and the apply consumes it.
+    pub job: Option<&'a Job>,
 }
 
 impl<'a> Guard<'a> {
     /// No precondition.
-    pub const NONE: Guard<'static> = Guard { claim: None, revision: None };
+    pub const NONE: Guard<'static> = Guard { claim: None, revision: None, job: None };
 
     /// Claims `claim`.
     pub fn claim(claim: &'a Claim) -> Self {
-        Self { claim: Some(claim), revision: None }
+        Self { claim: Some(claim), ..Self::default() }
     }
 
     /// Also requires the team to still be at `revision`.
     pub fn at(self, revision: &'a str) -> Self {
         Self { revision: Some(revision), ..self }
     }
+
+    /// Also requires `job` to still be scheduled as it was, and consumes it.
+    pub fn running(self, job: &'a Job) -> Self {
+        Self { job: Some(job), ..self }
+    }
 }
 
-/// The claim of one inbound event: applied at most once across every replica.
+/// The claim of one cause (an inbound event, a job run): applied at most once across every
+/// replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
-    /// The transport the event came from.
-    pub transport: Transport,
-    /// The platform's stable id of the event.
-    pub event_id: String,
+    /// What is claimed: `console:<event id>`, `alertmanager:<alert>`, `job:<id>:<token>`.
+    pub key: String,
     /// How long the claim is remembered (longer than any platform retries).
     pub ttl: Duration,
+}
+
+impl Claim {
+    /// The claim of a platform event with a stable id.
+    pub fn event(transport: Transport, event_id: &str, ttl: Duration) -> Self {
+        Self { key: format!("{transport}:{event_id}"), ttl }
+    }
 }
 
 /// One change to shared state. A list of writes is applied atomically by [`Store::apply`].
@@ -185,6 +244,26 @@ pub enum Write {
     },
     /// Appends to the team's audit stream of admin actions.
     AppendAudit(AuditEntry),
+    /// Creates or replaces a plugin record of `kind`. `record.version` is the version it was
+    /// read at (0 for a new one); fails with [`ApplyError::RecordConflict`] when the stored
+    /// version differs.
+    PutRecord {
+        /// The record kind (`page`).
+        kind: String,
+        /// The record.
+        record: Record,
+    },
+    /// Schedules a job, replacing any job of the team with the same id.
+    Schedule(Job),
+    /// Cancels the team's job with this id, if any.
+    Cancel(String),
+    /// Keeps what a job run sends, so that whoever finishes the run sends the same.
+    Outbox {
+        /// The job run (`job:<id>:<token>`).
+        cause: String,
+        /// The actions with their ids.
+        envelopes: Vec<Envelope>,
+    },
 }
 
 /// A store failure: the backend is unreachable or holds data it cannot read.
@@ -210,6 +289,17 @@ pub enum ApplyError {
     /// The team's state changed since the snapshot the writes were decided on.
     #[error("the team's state changed concurrently")]
     Stale,
+    /// A plugin record changed since it was read (or already exists).
+    #[error("record {kind} {id} changed concurrently")]
+    RecordConflict {
+        /// The record kind.
+        kind: String,
+        /// The record id.
+        id: String,
+    },
+    /// The job being run was cancelled or rescheduled meanwhile.
+    #[error("the job was cancelled or rescheduled")]
+    JobGone,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -231,11 +321,11 @@ pub trait Store: Send + Sync {
     /// Checks the guard and applies every write, atomically; returns the team's new revision.
     async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<String, ApplyError>;
 
-    /// Reserves the next incident number of `team` (1, 2, …) for `reservation` (the id of the
-    /// event that declares it). Asking again with the same reservation gives the same number, so
-    /// a command that runs again after a concurrent change, or the same event on another replica,
-    /// does not use up a second number. Numbers are never given to two reservations.
-    async fn reserve_incident_number(&self, team: &TeamId, reservation: &str) -> Result<u64, StoreError>;
+    /// Reserves the next number of the team's `sequence` (`incident`, `page`: 1, 2, …) for
+    /// `reservation` (the cause that needs it). Asking again with the same reservation gives the
+    /// same number, so a command that runs again after a concurrent change, or the same event on
+    /// another replica, does not use up a second number. Numbers are never given twice.
+    async fn reserve_number(&self, team: &TeamId, sequence: &str, reservation: &str) -> Result<u64, StoreError>;
 
     /// One incident, open or resolved.
     async fn incident(&self, team: &TeamId, number: u64) -> Result<Option<Incident>, StoreError>;
@@ -251,4 +341,50 @@ pub trait Store: Send + Sync {
 
     /// The newest `limit` entries of the team's audit stream, oldest first.
     async fn audit_log(&self, team: &TeamId, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// One plugin record, open or closed.
+    async fn record(&self, team: &TeamId, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
+
+    /// The team's latest records of `kind`, open or closed, newest first.
+    async fn recent_records(&self, team: &TeamId, kind: &str, limit: usize) -> Result<Vec<Record>, StoreError>;
+
+    // The job queue.
+
+    /// The team's jobs that are not due yet, soonest first.
+    async fn scheduled_jobs(&self, team: &TeamId) -> Result<Vec<Job>, StoreError>;
+
+    /// Moves up to `limit` jobs due by `now` into the queue; returns how many.
+    async fn promote_due_jobs(&self, team: &TeamId, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError>;
+
+    /// Hands `consumer` up to `limit` queued jobs: jobs no scheduler has taken, and jobs taken by
+    /// a scheduler that has not finished them within `reclaim_after` (it probably died). A job
+    /// handed out more than `max_attempts` times goes to the dead-letter queue instead.
+    async fn take_jobs(&self, team: &TeamId, consumer: &str, take: TakeJobs) -> Result<TakenJobs, StoreError>;
+
+    /// Removes a finished job from the queue, with its outbox.
+    async fn finish_job(&self, team: &TeamId, entry: &str, cause: &str) -> Result<(), StoreError>;
+
+    /// The dead-letter queue, oldest first.
+    async fn dead_jobs(&self, team: &TeamId, limit: usize) -> Result<Vec<Job>, StoreError>;
+
+    /// What a job run keeps to send (see [`Write::Outbox`]).
+    async fn outbox(&self, team: &TeamId, cause: &str) -> Result<Vec<Envelope>, StoreError>;
+
+    /// Whether the action with this id was recorded as sent.
+    async fn is_sent(&self, team: &TeamId, action: &str) -> Result<bool, StoreError>;
+
+    /// Records that the action with this id was sent.
+    async fn mark_sent(&self, team: &TeamId, action: &str) -> Result<(), StoreError>;
+}
+
+/// How [`Store::take_jobs`] hands out jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TakeJobs {
+    /// The most jobs to hand out.
+    pub limit: usize,
+    /// How long a taken, unfinished job waits before another scheduler may take it over. Longer
+    /// than the slowest job takes.
+    pub reclaim_after: Duration,
+    /// How many times a job is handed out before it goes to the dead-letter queue.
+    pub max_attempts: u32,
 }

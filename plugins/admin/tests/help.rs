@@ -20,7 +20,10 @@ async fn help_lists_commands_and_explains_one() {
          !help <command> explains one command."
     );
     let one = text(&bot.say("bob", WMCS_ADMIN, "!help !help").await);
-    assert_eq!(one, "!help [command]\n  Lists the commands you can run here, or explains one. Who: anyone. Plugin: admin.");
+    assert_eq!(
+        one,
+        "!help [command]\n  Lists the commands you can run here, or explains one. Who: anyone. Plugin: admin."
+    );
     let missing = text(&bot.say("bob", WMCS_ADMIN, "!help frobnicate").await);
     assert_eq!(missing, "no command !frobnicate; !help lists them all");
 }

@@ -68,7 +68,7 @@ pub(crate) async fn declare(ctx: &Context<'_>, team: &Team, args: &Args) -> Resu
             "security incidents are declared in the team's admin room, never in a public room".into(),
         ));
     }
-    let number = ctx.store.reserve_incident_number(&team.id, ctx.cause).await?;
+    let number = ctx.store.reserve_number(&team.id, "incident", ctx.cause).await?;
     let (incident, timeline) = Incident::declare(Declaration {
         team: team.id.clone(),
         team_name: team.name.clone(),

@@ -1,0 +1,340 @@
+//! The dispatcher: from a cause (a chat message, a due job, an outside event) to the actions that
+//! answer it.
+//!
+//! Every cause goes through the same loop: take the team's snapshot, let the plugin decide, and
+//! apply its writes through the store in one atomic step guarded by the cause's claim, the
+//! snapshot's revision and, for a job, the job's token. When the team changed in between
+//! (another replica, another command), the plugin decides again on a fresh snapshot; when the
+//! cause was claimed already (another replica, a platform retry) nothing is sent again.
+//!
+//! The dispatcher keeps each team's latest snapshot. Using it is safe because the store refuses
+//! writes decided on a stale revision, and it saves a round trip on almost every command.
+
+mod command;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::command::CommandLine;
+use crate::ids::{Person, TeamId};
+use crate::job::Job;
+use crate::message::{Action, Envelope, Inbound, Message};
+use crate::plugin::{Event, Outcome, Place, PluginError, Registry, Settings, TeamContext, is_enabled};
+use crate::store::{ApplyError, Claim, Guard, Store, StoreError, TeamSnapshot, Write};
+use crate::team::{Team, Teams};
+
+use self::command::{Found, Sender};
+
+/// How the dispatcher behaves.
+#[derive(Debug, Clone)]
+pub struct DispatchOptions {
+    /// The command prefix in messages (`!`).
+    pub prefix: String,
+    /// How long a cause's claim is remembered.
+    pub claim_ttl: Duration,
+    /// Whether an unknown `!word` gets an answer (off when other bots share the rooms).
+    pub answer_unknown_commands: bool,
+    /// How many times a cause is decided again on concurrent changes before giving up.
+    pub max_attempts: u32,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "!".into(),
+            claim_ttl: Duration::from_secs(24 * 3600),
+            answer_unknown_commands: true,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// Why a cause could not be handled. Nothing was applied; a command's sender should be told to
+/// try again, a job is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The team's state kept changing under the cause.
+    #[error("gave up after {0} attempts: the team's state kept changing concurrently")]
+    Contended(u32),
+}
+
+/// What is being decided, with what it needs.
+enum Cause<'a, 'f> {
+    Command { found: Found<'a, 'f>, place: Place<'a>, sender: Sender, inbound: &'a Inbound },
+    Job { team: &'a Team, job: &'a Job },
+    Event { team: &'a Team, event: &'a Event },
+}
+
+/// How a guarded apply ended.
+enum Settled {
+    Applied(Vec<Envelope>),
+    Duplicate,
+    JobGone,
+}
+
+/// Turns causes into the actions that answer them.
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    teams: Teams,
+    registry: Registry,
+    options: DispatchOptions,
+    snapshots: Mutex<HashMap<TeamId, Arc<TeamSnapshot>>>,
+}
+
+fn team_of(place: Place<'_>) -> Option<&Team> {
+    match place {
+        Place::Team { team, .. } => Some(team),
+        Place::Unconfigured => None,
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher over `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        teams: Teams,
+        registry: Registry,
+        options: DispatchOptions,
+    ) -> Self {
+        Self { store, clock, teams, registry, options, snapshots: Mutex::new(HashMap::new()) }
+    }
+
+    /// The store this dispatcher writes to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The teams.
+    pub fn teams(&self) -> &Teams {
+        &self.teams
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The options.
+    pub fn options(&self) -> &DispatchOptions {
+        &self.options
+    }
+
+    /// Handles one chat message and returns the actions to perform, each with a stable id
+    /// derived from the event. Messages that are not commands, and events handled before, give
+    /// none.
+    pub async fn dispatch(&self, inbound: &Inbound) -> Result<Vec<Envelope>, DispatchError> {
+        let Some(line) = CommandLine::parse(&inbound.text, &self.options.prefix) else {
+            return Ok(Vec::new());
+        };
+        let place = match self.teams.for_room(&inbound.room) {
+            Some((team, role)) => Place::Team { team, role },
+            None => Place::Unconfigured,
+        };
+        let fallback_name = inbound.sender_name.as_deref();
+        let person = match team_of(place) {
+            Some(team) => team.person(&inbound.sender, fallback_name),
+            None => Person::new(inbound.sender.clone(), fallback_name.unwrap_or(&inbound.sender.id)),
+        };
+        let sender = Sender { person, platform_admin: inbound.sender_is_platform_admin };
+        let claim = Claim::event(inbound.transport(), &inbound.event_id, self.options.claim_ttl);
+        let team = team_of(place);
+        match self.find(&line, place) {
+            Ok(found) => {
+                let cause = Cause::Command { found, place, sender, inbound };
+                match self.settle(team, &claim, None, &cause).await? {
+                    Settled::Applied(envelopes) => Ok(envelopes),
+                    Settled::Duplicate | Settled::JobGone => Ok(Vec::new()),
+                }
+            }
+            Err(None) => Ok(Vec::new()),
+            Err(Some(refusal)) => {
+                let reply = reply_to(inbound, refusal);
+                self.claim_and(team.map(|t| &t.id), &claim, vec![reply]).await
+            }
+        }
+    }
+
+    /// Handles an event from outside the chat: the plugin it names decides, once per event id.
+    /// Events for unknown teams or plugins give nothing.
+    pub async fn dispatch_event(&self, event: &Event) -> Result<Vec<Envelope>, DispatchError> {
+        let Some(team) = self.teams.get(event.team.as_str()) else {
+            tracing::warn!(team = %event.team, event = %event.id, "event for an unknown team");
+            return Ok(Vec::new());
+        };
+        let claim = Claim { key: event.id.clone(), ttl: self.options.claim_ttl };
+        match self.settle(Some(team), &claim, None, &Cause::Event { team, event }).await? {
+            Settled::Applied(envelopes) => Ok(envelopes),
+            Settled::Duplicate | Settled::JobGone => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs one due job of `team` and returns what it sends. The writes and the actions are
+    /// kept together, so a run that was applied before (by a replica that died before sending)
+    /// gives the same actions again; a job cancelled or rescheduled meanwhile gives none.
+    pub async fn run_job(&self, team: &TeamId, job: &Job) -> Result<Vec<Envelope>, DispatchError> {
+        let cause_id = job.cause();
+        let claim = Claim { key: cause_id.clone(), ttl: self.options.claim_ttl };
+        let Some(team) = self.teams.get(team.as_str()) else {
+            tracing::warn!(%team, job = %job.id, "job of an unknown team dropped");
+            self.store.apply(Some(team), Guard::claim(&claim).running(job), &[]).await.ok();
+            return Ok(Vec::new());
+        };
+        match self.settle(Some(team), &claim, Some(job), &Cause::Job { team, job }).await? {
+            Settled::Applied(envelopes) => Ok(envelopes),
+            Settled::Duplicate => Ok(self.store.outbox(&team.id, &cause_id).await?),
+            Settled::JobGone => Ok(Vec::new()),
+        }
+    }
+
+    /// Sends `actions` once for `key` across every replica (notices that belong to no team,
+    /// such as an alert for an unknown team). Gives nothing when `key` was claimed before.
+    pub async fn announce(&self, key: &str, actions: Vec<Action>) -> Result<Vec<Envelope>, DispatchError> {
+        let claim = Claim { key: key.to_owned(), ttl: self.options.claim_ttl };
+        self.claim_and(None, &claim, actions).await
+    }
+
+    /// Decides `cause` on the team's snapshot and applies the outcome under `claim` (and `job`),
+    /// deciding again on a fresh snapshot when the team changed meanwhile.
+    async fn settle(
+        &self,
+        team: Option<&Team>,
+        claim: &Claim,
+        job: Option<&Job>,
+        cause: &Cause<'_, '_>,
+    ) -> Result<Settled, DispatchError> {
+        let team_id = team.map(|t| &t.id);
+        let mut snapshot = match self.remembered(team_id) {
+            Some(snapshot) => snapshot,
+            None => self.read_snapshot(team_id).await?,
+        };
+        for _ in 0..self.options.max_attempts {
+            let outcome = self.decide(cause, &claim.key, &snapshot).await?;
+            let envelopes = Envelope::number(&claim.key, outcome.actions);
+            let mut writes = outcome.writes;
+            if job.is_some() && !envelopes.is_empty() {
+                writes.push(Write::Outbox { cause: claim.key.clone(), envelopes: envelopes.clone() });
+            }
+            let mut guard = Guard::claim(claim).at(&snapshot.revision);
+            guard.job = job;
+            match self.store.apply(team_id, guard, &writes).await {
+                Ok(revision) => {
+                    self.remember(team_id, snapshot.after(&writes, revision));
+                    return Ok(Settled::Applied(envelopes));
+                }
+                Err(ApplyError::Duplicate) => return Ok(Settled::Duplicate),
+                Err(ApplyError::JobGone) => return Ok(Settled::JobGone),
+                Err(err @ (ApplyError::Conflict(_) | ApplyError::Stale | ApplyError::RecordConflict { .. })) => {
+                    tracing::debug!(cause = %claim.key, reason = %err, "state moved on, deciding again");
+                    snapshot = self.read_snapshot(team_id).await?;
+                }
+                Err(ApplyError::Store(err)) => {
+                    self.forget(team_id);
+                    return Err(err.into());
+                }
+            }
+        }
+        Err(DispatchError::Contended(self.options.max_attempts))
+    }
+
+    /// What the plugin of `cause` decides on `snapshot`.
+    async fn decide(
+        &self,
+        cause: &Cause<'_, '_>,
+        cause_id: &str,
+        snapshot: &TeamSnapshot,
+    ) -> Result<Outcome, DispatchError> {
+        let (team, plugin_name) = match cause {
+            Cause::Command { found, place, sender, inbound } => {
+                return self.decide_command(found, *place, sender, inbound, cause_id, snapshot).await;
+            }
+            Cause::Job { team, job } => (*team, job.plugin.as_str()),
+            Cause::Event { team, event } => (*team, event.plugin.as_str()),
+        };
+        let Some(plugin) = self.registry.plugin(plugin_name).filter(|p| is_enabled(p.as_ref(), team, snapshot)) else {
+            tracing::info!(plugin = plugin_name, team = %team.id, cause = cause_id, "no enabled plugin for it; dropped");
+            return Ok(Outcome::default());
+        };
+        let settings = Settings::of(plugin.as_ref(), team, snapshot);
+        let ctx = TeamContext {
+            cause: cause_id,
+            now: self.clock.now(),
+            team,
+            snapshot,
+            store: self.store.as_ref(),
+            settings: &settings,
+            teams: &self.teams,
+            prefix: &self.options.prefix,
+        };
+        let decided = match cause {
+            Cause::Job { job, .. } => plugin.run_job(&ctx, job).await,
+            Cause::Event { event, .. } => plugin.on_event(&ctx, event).await,
+            Cause::Command { .. } => unreachable!("commands are decided above"),
+        };
+        match decided {
+            Ok(outcome) => Ok(outcome),
+            Err(PluginError::Store(err)) => Err(err.into()),
+            Err(refusal) => {
+                tracing::warn!(plugin = plugin_name, cause = cause_id, reason = %refusal, "plugin refused; dropped");
+                Ok(Outcome::default())
+            }
+        }
+    }
+
+    /// Claims `claim` with no writes, then returns `actions` (or none for a duplicate).
+    async fn claim_and(
+        &self,
+        team: Option<&TeamId>,
+        claim: &Claim,
+        actions: Vec<Action>,
+    ) -> Result<Vec<Envelope>, DispatchError> {
+        match self.store.apply(team, Guard::claim(claim), &[]).await {
+            Ok(_) => Ok(Envelope::number(&claim.key, actions)),
+            Err(ApplyError::Duplicate) => Ok(Vec::new()),
+            Err(ApplyError::Store(err)) => Err(err.into()),
+            Err(other) => unreachable!("a bare claim cannot fail with {other}"),
+        }
+    }
+
+    /// The team's snapshot as this dispatcher last saw it.
+    fn remembered(&self, team: Option<&TeamId>) -> Option<Arc<TeamSnapshot>> {
+        let Some(team) = team else { return Some(Arc::default()) };
+        self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).get(team).cloned()
+    }
+
+    fn remember(&self, team: Option<&TeamId>, snapshot: TeamSnapshot) {
+        if let Some(team) = team {
+            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).insert(team.clone(), Arc::new(snapshot));
+        }
+    }
+
+    fn forget(&self, team: Option<&TeamId>) {
+        if let Some(team) = team {
+            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).remove(team);
+        }
+    }
+
+    /// Reads the team's snapshot from the store and remembers it.
+    async fn read_snapshot(&self, team: Option<&TeamId>) -> Result<Arc<TeamSnapshot>, DispatchError> {
+        let snapshot = Arc::new(self.store.snapshot(team).await.inspect_err(|_| self.forget(team))?);
+        if let Some(team) = team {
+            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).insert(team.clone(), snapshot.clone());
+        }
+        Ok(snapshot)
+    }
+}
+
+fn reply_to(inbound: &Inbound, text: String) -> Action {
+    Action::Send { room: inbound.room.clone(), message: Message::text(text), thread: inbound.thread.clone() }
+}

@@ -1,0 +1,85 @@
+//! Timed work: reminders, escalations, expiries. A plugin schedules a [`Job`] with a
+//! [`Write::Schedule`](crate::store::Write::Schedule) in the same atomic step as the change that
+//! calls for it; the [`Scheduler`](crate::scheduler::Scheduler) runs it once, on one replica,
+//! when it is due, through the plugin's [`Plugin::run_job`](crate::plugin::Plugin::run_job).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A piece of work due at a given time, owned by a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Unique within the team, and stable for one purpose (`incident:3:remind`), so that
+    /// scheduling it again replaces it and cancelling it needs only the id.
+    pub id: String,
+    /// The plugin whose `run_job` runs it.
+    pub plugin: String,
+    /// When it is due.
+    pub due: DateTime<Utc>,
+    /// Whatever the plugin needs to run it.
+    pub data: String,
+    /// Unique per scheduling: a job that was rescheduled or cancelled after it became due is
+    /// recognised by its old token and dropped.
+    pub token: String,
+}
+
+impl Job {
+    /// A job with a fresh token.
+    pub fn new(id: impl Into<String>, plugin: impl Into<String>, due: DateTime<Utc>, data: impl Into<String>) -> Self {
+        Self { id: id.into(), plugin: plugin.into(), due, data: data.into(), token: unique_token() }
+    }
+
+    /// The cause of everything this run of the job does: stable across replicas and retries.
+    pub fn cause(&self) -> String {
+        format!("job:{}:{}", self.id, self.token)
+    }
+}
+
+/// A due job handed to one scheduler, with its place in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyJob {
+    /// The queue entry's id, to finish it with.
+    pub entry: String,
+    /// The job.
+    pub job: Job,
+    /// How many times it has been handed out, this time included.
+    pub attempts: u32,
+}
+
+/// What [`Store::take_jobs`](crate::store::Store::take_jobs) hands out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TakenJobs {
+    /// Jobs to run now: new ones, and ones whose scheduler went quiet for too long.
+    pub ready: Vec<ReadyJob>,
+    /// Jobs that failed too often and were moved to the dead-letter queue instead.
+    pub dead: Vec<ReadyJob>,
+}
+
+/// A token no other process makes: a random prefix per process and a counter.
+pub fn unique_token() -> String {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        format!("{random:016x}")
+    });
+    format!("{prefix}.{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scheduling_gets_its_own_token() {
+        let due = DateTime::<Utc>::UNIX_EPOCH;
+        let (a, b) = (Job::new("x", "p", due, ""), Job::new("x", "p", due, ""));
+        assert_ne!(a.token, b.token);
+        assert_ne!(a.cause(), b.cause());
+        assert!(a.cause().starts_with("job:x:"));
+    }
+}

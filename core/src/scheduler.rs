@@ -1,0 +1,163 @@
+//! The scheduler: runs every replica's share of due jobs, each exactly once.
+//!
+//! It runs on every replica; no leader is needed. Each pass promotes the due jobs of every team
+//! into the team's queue (one atomic step, so a job is queued once whoever promotes it), takes a
+//! batch from the queue (including jobs another replica took and left unfinished for longer than
+//! `reclaim_after`, which means it died), and runs each through the [`Bot`]: the plugin decides,
+//! the writes and the actions are applied together, the actions are sent and each send is
+//! recorded, and only then the job is finished. A job that keeps failing goes to the dead-letter
+//! queue after `max_attempts` and is logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::bot::Bot;
+use crate::clock::{Clock, ManualClock};
+use crate::ids::TeamId;
+use crate::job::ReadyJob;
+use crate::store::{StoreError, TakeJobs};
+
+/// How the scheduler paces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerOptions {
+    /// How often it looks for due jobs.
+    pub tick: Duration,
+    /// The most jobs it takes per team per pass.
+    pub batch: usize,
+    /// How long a job taken by a replica may stay unfinished before another takes it over.
+    /// Longer than the slowest job takes.
+    pub reclaim_after: Duration,
+    /// How many times a job is tried before it goes to the dead-letter queue.
+    pub max_attempts: u32,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        Self { tick: Duration::from_millis(500), batch: 32, reclaim_after: Duration::from_secs(30), max_attempts: 5 }
+    }
+}
+
+/// Runs due jobs through a bot.
+pub struct Scheduler {
+    bot: Arc<Bot>,
+    consumer: String,
+    options: SchedulerOptions,
+}
+
+/// A name for this replica's scheduler that no other replica uses.
+pub fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+    format!("{host}-{}-{}", std::process::id(), crate::job::unique_token())
+}
+
+impl Scheduler {
+    /// A scheduler for `bot`, taking jobs as `consumer` (unique per replica, see
+    /// [`replica_name`]).
+    pub fn new(bot: Arc<Bot>, consumer: impl Into<String>, options: SchedulerOptions) -> Self {
+        Self { bot, consumer: consumer.into(), options }
+    }
+
+    /// One pass over every team. Returns how many jobs ran to the end.
+    pub async fn tick(&self) -> Result<usize, StoreError> {
+        let mut finished = 0;
+        let mut failure = None;
+        for team in self.bot.dispatcher().teams().iter() {
+            match self.tick_team(&team.id).await {
+                Ok(count) => finished += count,
+                Err(err) => failure = Some(err),
+            }
+        }
+        failure.map_or(Ok(finished), Err)
+    }
+
+    async fn tick_team(&self, team: &TeamId) -> Result<usize, StoreError> {
+        let store = self.bot.dispatcher().store();
+        let now = self.bot.dispatcher().clock().now();
+        store.promote_due_jobs(team, now, self.options.batch).await?;
+        let take = TakeJobs {
+            limit: self.options.batch,
+            reclaim_after: self.options.reclaim_after,
+            max_attempts: self.options.max_attempts,
+        };
+        let taken = store.take_jobs(team, &self.consumer, take).await?;
+        for dead in &taken.dead {
+            tracing::error!(%team, job = %dead.job.id, attempts = dead.attempts, "job failed too often; moved to the dead-letter queue");
+        }
+        let mut finished = 0;
+        for ready in taken.ready {
+            if self.run_one(team, &ready).await {
+                finished += 1;
+            }
+        }
+        Ok(finished)
+    }
+
+    /// Runs one job; finishes it on success, else leaves it to be taken again later.
+    async fn run_one(&self, team: &TeamId, ready: &ReadyJob) -> bool {
+        if ready.attempts > 1 {
+            tracing::info!(%team, job = %ready.job.id, attempts = ready.attempts, "running a job again");
+        }
+        if let Err(err) = self.bot.run_job(team, &ready.job).await {
+            tracing::warn!(%team, job = %ready.job.id, error = %err, "job failed; it will be tried again");
+            return false;
+        }
+        let store = self.bot.dispatcher().store();
+        match store.finish_job(team, &ready.entry, &ready.job.cause()).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(%team, job = %ready.job.id, error = %err, "job done but not finished in the store");
+                false
+            }
+        }
+    }
+
+    /// Runs passes every `tick` until `stop` turns true; a pass in progress is completed first.
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            if let Err(err) = self.tick().await {
+                tracing::warn!(error = %err, "scheduler pass failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.options.tick) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// With a manual clock: moves the clock to `until`, stopping at each job's due time on the
+    /// way to run it, as if the time had passed for real.
+    pub async fn run_until(&self, clock: &ManualClock, until: DateTime<Utc>) -> Result<(), StoreError> {
+        const MOST_STEPS: usize = 100_000;
+        for _ in 0..MOST_STEPS {
+            match self.next_due().await? {
+                Some(due) if due <= until => {
+                    if due > clock.now() {
+                        clock.set(due);
+                    }
+                    self.tick().await?;
+                }
+                _ => break,
+            }
+        }
+        if until > clock.now() {
+            clock.set(until);
+        }
+        self.tick().await.map(|_| ())
+    }
+
+    /// The earliest due time of any team's waiting jobs.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for team in self.bot.dispatcher().teams().iter() {
+            let first = self.bot.dispatcher().store().scheduled_jobs(&team.id).await?.first().map(|job| job.due);
+            next = match (next, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(next)
+    }
+}
