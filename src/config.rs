@@ -22,6 +22,9 @@ pub struct Config {
     /// The console adapter.
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// The scheduler of timed work.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
     /// The teams.
     #[serde(default)]
     pub teams: Vec<Team>,
@@ -84,6 +87,39 @@ pub struct ConsoleConfig {
 impl Default for ConsoleConfig {
     fn default() -> Self {
         Self { enabled: true, user: "alice".into(), room: "#wikimedia-cloud-admin".into() }
+    }
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// How often each replica looks for due jobs.
+    #[serde(deserialize_with = "duration")]
+    pub tick: Duration,
+    /// How long a job taken by a replica may stay unfinished before another replica takes it over.
+    #[serde(deserialize_with = "duration")]
+    pub reclaim_after: Duration,
+    /// How many times a failing job is tried before it goes to the dead-letter queue.
+    pub max_attempts: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        let defaults = firebell_core::scheduler::SchedulerOptions::default();
+        Self { tick: defaults.tick, reclaim_after: defaults.reclaim_after, max_attempts: defaults.max_attempts }
+    }
+}
+
+impl SchedulerConfig {
+    /// The scheduler's options.
+    pub fn options(&self) -> firebell_core::scheduler::SchedulerOptions {
+        firebell_core::scheduler::SchedulerOptions {
+            tick: self.tick,
+            reclaim_after: self.reclaim_after,
+            max_attempts: self.max_attempts,
+            ..Default::default()
+        }
     }
 }
 
@@ -156,6 +192,9 @@ fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, Con
     let fail = |key: String, message: String| ConfigError::new(file, Some(key), message);
     let known: Vec<&str> = registry.plugins().iter().map(|p| p.name()).collect();
     check_store_url(&config.store.url).map_err(|message| fail("store.url".into(), message))?;
+    if config.scheduler.tick.is_zero() || config.scheduler.max_attempts == 0 {
+        return Err(fail("scheduler".into(), "expected a tick above 0s and max_attempts of at least 1".into()));
+    }
     if !config.console.room.starts_with('#') {
         return Err(fail(
             "console.room".into(),

@@ -14,6 +14,8 @@ use firebell_core::adapter::Adapters;
 use firebell_core::bot::Bot;
 use firebell_core::clock::{Clock, ManualClock, SystemClock};
 use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
+use firebell_core::scheduler::{Scheduler, replica_name};
+use tokio::sync::watch;
 
 /// Firebell: a chatops bot for incident response.
 #[derive(Debug, Parser)]
@@ -70,9 +72,26 @@ async fn run() -> anyhow::Result<()> {
         bail!("{}: no adapter is enabled; set [console] enabled = true", cli.config.display());
     }
     let console = Arc::new(ConsoleAdapter::stdout(config.bot.name.clone()));
-    let bot = Bot::new(dispatcher, Adapters::new().with(console.clone()));
-    let console_options = ConsoleOptions { user: config.console.user, room: config.console.room, manual_clock };
+    let bot = Arc::new(Bot::new(dispatcher, Adapters::new().with(console.clone())));
+    let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
+    let (stop, stopped) = watch::channel(false);
+    let background = match &manual_clock {
+        Some(_) => None,
+        None => {
+            let scheduler = scheduler.clone();
+            Some(tokio::spawn(async move { scheduler.run(stopped).await }))
+        }
+    };
+    let console_options = ConsoleOptions {
+        user: config.console.user,
+        room: config.console.room,
+        manual_clock: manual_clock.map(|clock| (clock, scheduler)),
+    };
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    firebell_console::run(&bot, &console, stdin, console_options).await.context("console stopped")?;
-    Ok(())
+    let result = firebell_console::run(&bot, &console, stdin, console_options).await.context("console stopped");
+    let _ = stop.send(true);
+    if let Some(background) = background {
+        background.await.context("the scheduler stopped abnormally")?;
+    }
+    result
 }

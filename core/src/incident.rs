@@ -139,6 +139,12 @@ pub struct Incident {
     pub followups: Vec<Followup>,
     /// Set once resolved.
     pub resolution: Option<Resolution>,
+    /// How many status reminders were sent.
+    #[serde(default)]
+    pub reminders: u32,
+    /// Reminders wait until then (`!incident snooze`).
+    #[serde(default)]
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 /// What kind of event a timeline entry records.
@@ -297,6 +303,8 @@ impl Incident {
             tasks: Vec::new(),
             followups: Vec::new(),
             resolution: None,
+            reminders: 0,
+            snoozed_until: None,
         };
         (incident, timeline)
     }
@@ -481,6 +489,34 @@ impl Incident {
         Ok(TimelineEntry::new(at, by, EntryKind::Resolved, text))
     }
 
+    /// The IC postpones reminders until `until`.
+    pub fn snooze(&mut self, by: &Person, until: DateTime<Utc>, at: DateTime<Utc>) -> Result<TimelineEntry, Refusal> {
+        self.ensure_open()?;
+        self.ensure_ic(by)?;
+        self.snoozed_until = Some(until);
+        let text = format!("snoozed reminders until {} UTC", until.format("%H:%M"));
+        Ok(TimelineEntry::new(at, by, EntryKind::Status, text))
+    }
+
+    /// Counts a status reminder sent at `at` (ending any snooze) and returns its number.
+    pub fn count_reminder(&mut self, at: DateTime<Utc>) -> u32 {
+        if self.snoozed_until.is_some_and(|until| until <= at) {
+            self.snoozed_until = None;
+        }
+        self.reminders += 1;
+        self.reminders
+    }
+
+    /// Whether reminders are snoozed at `at`.
+    pub fn is_snoozed(&self, at: DateTime<Utc>) -> bool {
+        self.snoozed_until.is_some_and(|until| until > at)
+    }
+
+    /// When the current IC took the role.
+    pub fn ic_since(&self) -> Option<DateTime<Utc>> {
+        self.ic_terms.last().filter(|term| term.until.is_none()).map(|term| term.since)
+    }
+
     /// Follow-ups without a ticket: work not yet tracked.
     pub fn untracked_followups(&self) -> impl Iterator<Item = &Followup> {
         self.followups.iter().filter(|f| f.ticket.is_none())
@@ -620,6 +656,18 @@ mod tests {
     fn anyone_may_resolve_an_incident_without_ic() {
         let mut incident = declare("visitor", false);
         assert!(incident.resolve(&Person::console("bob"), None, at(1)).is_ok());
+    }
+
+    #[test]
+    fn only_the_ic_snoozes_and_a_reminder_ends_the_snooze() {
+        let mut incident = declare("alice", true);
+        let (alice, bob) = (Person::console("alice"), Person::console("bob"));
+        assert_eq!(incident.snooze(&bob, at(30), at(0)), Err(Refusal::NotIc(alice.clone())));
+        incident.snooze(&alice, at(30), at(0)).unwrap();
+        assert!(incident.is_snoozed(at(29)) && !incident.is_snoozed(at(30)));
+        assert_eq!(incident.count_reminder(at(30)), 1);
+        assert_eq!(incident.snoozed_until, None);
+        assert_eq!(incident.count_reminder(at(45)), 2);
     }
 
     #[test]

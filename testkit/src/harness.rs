@@ -1,5 +1,5 @@
 //! A harness that makes a plugin test a few lines: feed messages as users in rooms, read what the
-//! bot printed (through the real console adapter), move the clock.
+//! bot printed (through the real console adapter), move the clock (running the jobs that fall due).
 //!
 //! ```no_run
 //! # async fn example() {
@@ -36,6 +36,7 @@ use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::ids::{RoomRef, TeamId, UserRef};
 use firebell_core::message::{Action, Inbound};
 use firebell_core::plugin::{Plugin, Registry};
+use firebell_core::scheduler::{Scheduler, SchedulerOptions};
 use firebell_core::store::{MemoryStore, Store};
 use firebell_core::team::{Member, Team, Teams};
 
@@ -164,16 +165,18 @@ impl HarnessBuilder {
         let teams = Teams::new(self.teams).expect("valid teams");
         let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());
         let dispatcher = Dispatcher::new(store, clock_handle, teams, registry, DispatchOptions::default());
-        let bot = Bot::new(dispatcher, Adapters::new().with(console));
+        let bot = Arc::new(Bot::new(dispatcher, Adapters::new().with(console)));
         static INSTANCES: AtomicU64 = AtomicU64::new(0);
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
-        Harness { bot, clock, output, instance, events: AtomicU64::new(0) }
+        let scheduler = Scheduler::new(bot.clone(), format!("harness{instance}"), SchedulerOptions::default());
+        Harness { bot, scheduler, clock, output, instance, events: AtomicU64::new(0) }
     }
 }
 
 /// A bot on the console adapter with a manual clock, for tests.
 pub struct Harness {
-    bot: Bot,
+    bot: Arc<Bot>,
+    scheduler: Scheduler,
     clock: ManualClock,
     output: Output,
     instance: u64,
@@ -230,9 +233,24 @@ impl Harness {
         self.output.text()
     }
 
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        self.clock.advance(by);
+    /// Moves the clock forward by `by`, running every job that falls due on the way at its due
+    /// time, and returns the console lines the bot printed meanwhile.
+    ///
+    /// # Panics
+    /// When the store fails.
+    pub async fn advance(&self, by: Duration) -> Vec<String> {
+        let before = self.output.text().len();
+        let until = self.clock.now() + chrono::Duration::from_std(by).expect("a sane duration");
+        self.scheduler.run_until(&self.clock, until).await.expect("scheduler pass");
+        self.output.text()[before..].lines().map(str::to_owned).collect()
+    }
+
+    /// Runs the jobs due now, and returns the console lines the bot printed.
+    ///
+    /// # Panics
+    /// When the store fails.
+    pub async fn run_due(&self) -> Vec<String> {
+        self.advance(Duration::ZERO).await
     }
 
     /// The clock.
@@ -241,8 +259,13 @@ impl Harness {
     }
 
     /// The bot.
-    pub fn bot(&self) -> &Bot {
+    pub fn bot(&self) -> &Arc<Bot> {
         &self.bot
+    }
+
+    /// The scheduler, which runs due jobs when the clock is advanced.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
     }
 
     /// The store.

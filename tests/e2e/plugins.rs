@@ -96,9 +96,13 @@ async fn help_shows_each_person_what_they_may_run() {
 #[tokio::test]
 async fn settings_change_in_chat_win_until_reset_and_are_audited() {
     let bot = bot();
-    assert_eq!(
-        text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident").await),
-        "Settings of incident for team wmcs:\n- handoff_offer_ttl = 10m (default): How long an IC handoff offer waits to be accepted."
+    let settings = text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident").await);
+    assert!(
+        settings.starts_with(
+            "Settings of incident for team wmcs:\n- handoff_offer_ttl = 10m (default): How long an IC handoff offer waits to be accepted.\n\
+             - reminder_interval = 30m (default): "
+        ),
+        "{settings}"
     );
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident handoff_offer_ttl soon").await),
@@ -106,7 +110,7 @@ async fn settings_change_in_chat_win_until_reset_and_are_audited() {
     );
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident offer_ttl 5m").await),
-        "error: incident has no setting \"offer_ttl\"; expected one of handoff_offer_ttl; usage: !plugins config <name> [key] [value]"
+        "error: incident has no setting \"offer_ttl\"; expected one of handoff_offer_ttl, reminder_interval, followup_after, handoff_after, snooze_max; usage: !plugins config <name> [key] [value]"
     );
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident handoff_offer_ttl 5m").await),

@@ -5,23 +5,25 @@
 //! - a plain line is a message from the current user in the current room;
 //! - `alice: text` is one message from `alice` in the current room;
 //! - `/user NAME` and `/room #NAME` switch the current user and room;
-//! - `/sleep 2s` pauses reading (or, with a manual clock, moves the clock forward).
+//! - `/sleep 2s` pauses reading while timed work (reminders, pages) goes on; with a manual clock
+//!   it moves the clock forward instead, running what falls due on the way.
 //!
 //! Output: every line starts with its target, `[#room] firebell: text` for a message,
 //! `[#room] topic: text` for a topic change, `[@user] firebell: text` for a direct message.
 //! Console users and rooms are `console:alice` and `console:#room` in the config.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
 use firebell_core::async_trait;
 use firebell_core::bot::Bot;
 use firebell_core::chrono::Utc;
-use firebell_core::clock::ManualClock;
+use firebell_core::clock::{Clock, ManualClock};
 use firebell_core::ids::{RoomRef, Transport, UserRef};
 use firebell_core::message::{Inbound, Message, RoomSpec};
+use firebell_core::scheduler::Scheduler;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Writes what the bot does as console lines.
@@ -109,14 +111,15 @@ impl ChatAdapter for ConsoleAdapter {
 }
 
 /// Where console input starts, and how `/sleep` treats time.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleOptions {
     /// Who plain lines come from at first.
     pub user: String,
     /// Which room plain lines go to at first.
     pub room: String,
-    /// With a manual clock, `/sleep` moves it forward instead of waiting.
-    pub manual_clock: Option<ManualClock>,
+    /// With a manual clock, `/sleep` moves it forward instead of waiting, running the jobs that
+    /// fall due on the way through the scheduler.
+    pub manual_clock: Option<(ManualClock, Arc<Scheduler>)>,
 }
 
 /// Why the console stopped early.
@@ -199,7 +202,12 @@ pub async fn run(
             Line::User(name) => user = name,
             Line::Room(name) => room = name,
             Line::Sleep(duration) => match &options.manual_clock {
-                Some(clock) => clock.advance(duration),
+                Some((clock, scheduler)) => {
+                    let until = clock.now() + firebell_core::chrono::Duration::from_std(duration).unwrap_or_default();
+                    if let Err(err) = scheduler.run_until(clock, until).await {
+                        let _ = console.print("console", "error", &format!("timed work failed: {err}"));
+                    }
+                }
                 None => tokio::time::sleep(duration).await,
             },
             Line::Invalid(error) => {

@@ -11,6 +11,7 @@ use firebell_core::team::Team;
 use crate::format;
 use crate::report::{render_report, render_status_doc};
 use crate::target::{any_target, open_target};
+use crate::timers::{self, Timer};
 
 /// The most severe and the least severe `--sev`.
 const SEVERITIES: std::ops::RangeInclusive<u8> = 1..=5;
@@ -89,6 +90,7 @@ pub(crate) async fn declare(ctx: &Context<'_>, team: &Team, args: &Args) -> Resu
         let topic = public_topic(team, ctx.snapshot.open.iter().chain([&incident]));
         outcome.actions.extend(set_public_topics(team, &topic));
     }
+    outcome.writes.extend(timers::on_declare(&incident, ctx.settings, ctx.now));
     Ok(outcome.write(Write::CreateIncident { incident, timeline }))
 }
 
@@ -126,7 +128,8 @@ pub(crate) async fn claim_or_show_ic(ctx: &Context<'_>, args: &Args) -> Result<O
         None => {
             let entry = incident.claim_ic(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
             let reply = Message::text(format!("{} is now the IC of {key}.", ctx.sender));
-            Ok(changed(ctx, incident, vec![entry], reply))
+            let timer = timers::on_new_ic(&incident, ctx.settings, ctx.now);
+            Ok(changed(ctx, incident, vec![entry], reply).write(timer))
         }
     }
 }
@@ -152,7 +155,8 @@ pub(crate) async fn offer_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outc
         ))
         .button("Accept IC role", format!("{}ic accept {key}", ctx.prefix))
         .button("Decline", format!("{}ic decline {key}", ctx.prefix));
-    Ok(changed(ctx, incident, vec![entry], reply))
+    let expiry = Timer::OfferExpiry.at(&incident, ctx.now + chrono::Duration::from_std(ttl).unwrap_or_default());
+    Ok(changed(ctx, incident, vec![entry], reply).write(expiry))
 }
 
 pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
@@ -161,7 +165,9 @@ pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: &Args) -> Result<Out
     let reply = Message::text(format!("{} is now the IC of {}, taking over from ", ctx.sender, incident.key()))
         .mention(&previous)
         .and(".");
-    Ok(changed(ctx, incident, vec![entry], reply))
+    let cancel = Timer::OfferExpiry.cancel(&incident);
+    let handoff = timers::on_new_ic(&incident, ctx.settings, ctx.now);
+    Ok(changed(ctx, incident, vec![entry], reply).write(cancel).write(handoff))
 }
 
 pub(crate) async fn decline_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
@@ -180,7 +186,32 @@ pub(crate) async fn update(ctx: &Context<'_>, args: &Args) -> Result<Outcome, Pl
     let text = args.text("text").unwrap_or_default();
     let entry = incident.update_status(&ctx.sender, text, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = Message::text(format!("{} status doc updated.", incident.key()));
-    Ok(changed(ctx, incident, vec![entry], reply))
+    let restart = incident.is_ic(&ctx.sender).then(|| timers::on_ic_update(&incident, ctx.settings, ctx.now));
+    let outcome = changed(ctx, incident, vec![entry], reply);
+    Ok(match restart {
+        Some(timer) => outcome.write(timer),
+        None => outcome,
+    })
+}
+
+pub(crate) async fn snooze(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args, "incident snooze").await?;
+    let span = args.duration("for").unwrap_or_default();
+    let longest = ctx.settings.duration("snooze_max");
+    if span.is_zero() || span > longest {
+        let most = format::span(longest);
+        return Err(PluginError::Usage(format!("snooze for a duration up to {most}, like 1h or 30m")));
+    }
+    let until = ctx.now + chrono::Duration::from_std(span).unwrap_or_default();
+    let entry = incident.snooze(&ctx.sender, until, ctx.now).map_err(|r| refused(&incident, r))?;
+    let reply = Message::text(format!(
+        "Reminders for {} snoozed for {}, until {} UTC.",
+        incident.key(),
+        format::span(span),
+        format::time(until)
+    ));
+    let timer = Timer::Reminder.at(&incident, until);
+    Ok(changed(ctx, incident, vec![entry], reply).write(timer))
 }
 
 pub(crate) async fn doing(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
@@ -306,6 +337,7 @@ pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: &Args) -> Resu
         }
         outcome.actions.extend(set_public_topics(team, &topic));
     }
+    outcome.writes.extend(timers::on_resolve(&incident));
     Ok(outcome.write(commit(incident, vec![entry])))
 }
 

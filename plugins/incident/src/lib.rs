@@ -10,10 +10,12 @@ mod commands;
 mod format;
 mod report;
 mod target;
+mod timers;
 
 use firebell_core::async_trait;
 use firebell_core::command::{CommandSpec, Param, Permission};
-use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, SettingKind, SettingSpec};
+use firebell_core::job::Job;
+use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, SettingKind, SettingSpec, TeamContext};
 
 pub use report::render_report;
 
@@ -75,6 +77,13 @@ static COMMANDS: &[CommandSpec] = &[
     ),
     command(
         "incident",
+        Some("snooze"),
+        &[Param::incident(), Param::duration("for").required()],
+        "Postpones the status reminders, e.g. for 1h.",
+        Permission::IncidentCoordinator,
+    ),
+    command(
+        "incident",
         Some("doing"),
         &[Param::incident(), Param::text("text").required()],
         "Tells everyone what you are working on.",
@@ -126,12 +135,21 @@ static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-static SETTINGS: &[SettingSpec] = &[SettingSpec {
-    key: "handoff_offer_ttl",
-    kind: SettingKind::Duration,
-    default: "10m",
-    description: "How long an IC handoff offer waits to be accepted.",
-}];
+const fn duration(key: &'static str, default: &'static str, description: &'static str) -> SettingSpec {
+    SettingSpec { key, kind: SettingKind::Duration, default, description }
+}
+
+static SETTINGS: &[SettingSpec] = &[
+    duration("handoff_offer_ttl", "10m", "How long an IC handoff offer waits to be accepted."),
+    duration(
+        "reminder_interval",
+        "30m",
+        "How often the IC is reminded to update the status doc and the announcement list.",
+    ),
+    duration("followup_after", "3h", "How long unresolved before the IC is reminded to send a follow-up."),
+    duration("handoff_after", "4h", "How long as IC before a handoff is suggested."),
+    duration("snooze_max", "24h", "The longest the IC may snooze reminders."),
+];
 
 #[async_trait]
 impl Plugin for IncidentPlugin {
@@ -161,6 +179,7 @@ impl Plugin for IncidentPlugin {
             "ic accept" => commands::accept_handoff(ctx, args).await,
             "ic decline" => commands::decline_handoff(ctx, args).await,
             "incident update" => commands::update(ctx, args).await,
+            "incident snooze" => commands::snooze(ctx, args).await,
             "incident doing" => commands::doing(ctx, args).await,
             "incident task" => commands::task(ctx, args).await,
             "incident done" => commands::done(ctx, args).await,
@@ -172,5 +191,9 @@ impl Plugin for IncidentPlugin {
             "incident report" => commands::report(ctx, args).await,
             other => Err(PluginError::Refused(format!("the incident plugin has no command {other}"))),
         }
+    }
+
+    async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+        timers::run(ctx, job)
     }
 }

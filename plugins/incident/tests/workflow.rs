@@ -84,9 +84,10 @@ async fn a_declined_or_lapsed_offer_leaves_the_ic_in_place() {
     let declined = bot.say("bob", WMCS_ADMIN, "!ic decline").await;
     assert_eq!(declined, [admin("@alice: bob declined the IC role for WMCS-1; you are still the IC.")]);
     bot.say("alice", WMCS_ADMIN, "!ic handoff @carol").await;
-    bot.advance(minutes(11));
+    let lapsed = bot.advance(minutes(11)).await;
+    assert_eq!(lapsed, [admin("@alice: your IC handoff offer to carol for WMCS-1 expired; you are still the IC.")]);
     let late = bot.say("carol", WMCS_ADMIN, "!ic accept").await;
-    assert_eq!(late, [admin("WMCS-1: the handoff offer from alice expired; ask for a new one")]);
+    assert_eq!(late, [admin("WMCS-1: there is no pending IC handoff")]);
     assert_eq!(bot.say("dave", WMCS_ADMIN, "!ic").await, [admin("alice is the IC of WMCS-1.")]);
 }
 
@@ -180,7 +181,7 @@ async fn bad_input_gets_one_line_with_usage_and_changes_nothing() {
 async fn the_status_doc_tracks_who_does_what() {
     let bot = bot();
     bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
-    bot.advance(minutes(5));
+    bot.advance(minutes(5)).await;
     bot.say("alice", WMCS_ADMIN, "!incident update OSDs flapping").await;
     assert_eq!(
         bot.say("carol", WMCS_ADMIN, "!incident doing restarting osd.12").await,
@@ -196,7 +197,7 @@ async fn the_status_doc_tracks_who_does_what() {
     assert_eq!(bot.say("dave", WMCS_ADMIN, "!incident done 1").await, [admin("WMCS-1: task 1 is already done")]);
     assert_eq!(bot.say("dave", WMCS_ADMIN, "!incident done 9").await, [admin("WMCS-1: there is no task 9")]);
     bot.say("bob", WMCS_ADMIN, "!incident note vendor ticket 4711 opened").await;
-    bot.advance(minutes(10));
+    bot.advance(minutes(10)).await;
     let doc = bot.say("bob", WMCS_ADMIN, "!incident show").await;
     let expected = [
         "WMCS-1 · 2026-11-21 [WMCS] Ceph down",
@@ -221,7 +222,7 @@ async fn resolving_checks_follow_ups_restores_the_topic_and_drafts_the_report() 
     let bot = bot();
     bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down --user-facing --sev 1").await;
     bot.say("alice", WMCS_ADMIN, "!ic handoff @bob").await;
-    bot.advance(minutes(2));
+    bot.advance(minutes(2)).await;
     bot.say("bob", WMCS_ADMIN, "!ic accept").await;
     bot.say("bob", WMCS_ADMIN, "!incident task replace disk").await;
     bot.say("bob", WMCS_ADMIN, "!incident followup tune the alert T12345").await;
@@ -230,7 +231,7 @@ async fn resolving_checks_follow_ups_restores_the_topic_and_drafts_the_report() 
         bot.say("alice", WMCS_ADMIN, "!incident resolve").await,
         [admin("WMCS-1: only the IC may do this; the IC is bob")]
     );
-    bot.advance(Duration::from_secs(2 * 3600 + 8 * 60));
+    bot.advance(Duration::from_secs(2 * 3600 + 8 * 60)).await;
     let lines = bot.say("bob", WMCS_ADMIN, "!incident resolve journal disk failed").await;
     assert_eq!(lines[0], admin("WMCS-1 resolved by bob after 2h 10m. You are no longer the IC. Good job!"));
     assert!(lines[1].contains("Warning: 1 task(s) still open (1. replace disk)"), "{lines:?}");
@@ -272,7 +273,7 @@ async fn the_list_shows_open_and_recently_resolved_incidents() {
     bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
     bot.say("alice", WMCS_ADMIN, "!incident resolve").await;
     bot.say("visitor", WMCS_PUBLIC, "!incident declare Toolforge 502s --user-facing").await;
-    bot.advance(minutes(30));
+    bot.advance(minutes(30)).await;
     let lines = bot.say("bob", WMCS_ADMIN, "!incident list").await;
     assert_eq!(
         lines,

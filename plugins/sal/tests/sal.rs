@@ -15,7 +15,7 @@ async fn entries_are_logged_per_team_and_project_and_read_back() {
     let bot = bot();
     let lines = bot.say("carol", WMCS_ADMIN, "!log admin restarted nova-api on cloudcontrol1005").await;
     assert_eq!(lines, [format!("[{WMCS_ADMIN}] firebell: Logged in the server admin log for admin.")]);
-    bot.advance(Duration::from_secs(300));
+    bot.advance(Duration::from_secs(300)).await;
     bot.say("visitor", WMCS_PUBLIC, "!log tools.stashbot restarted the webservice").await;
     bot.say("dave", WMCS_ADMIN, "!log admin   \"depooled cloudvirt1031\"").await;
     let admin = text(&bot.say("bob", WMCS_ADMIN, "!sal admin").await);
