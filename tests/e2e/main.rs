@@ -4,3 +4,4 @@
 mod console;
 mod plugins;
 mod replicas;
+mod scheduler;

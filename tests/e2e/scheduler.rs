@@ -1,0 +1,157 @@
+//! Timed work across real processes: two `firebell` replicas on one `redis-server` send every
+//! reminder exactly once, also when one of them is killed and when Redis restarts mid-run.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use firebell_testkit::RedisServer;
+
+const INCIDENTS: usize = 20;
+
+/// A config with reminders every second and quick take-overs.
+fn fast_config(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("fast.toml");
+    let config = r##"
+[console]
+user = "alice"
+room = "#wikimedia-cloud-admin"
+
+[scheduler]
+tick = "100ms"
+reclaim_after = "2s"
+
+[[teams]]
+id = "wmcs"
+name = "WMCS"
+admin_rooms = ["console:#wikimedia-cloud-admin"]
+
+[teams.settings.incident]
+reminder_interval = "1s"
+
+[[teams.members]]
+name = "alice"
+timezone = "Europe/Madrid"
+ids = ["console:alice"]
+"##;
+    std::fs::write(&path, config).expect("config written");
+    path
+}
+
+/// A running `firebell` whose output is collected as it comes.
+struct Replica {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Replica {
+    fn start(config: &std::path::Path, redis: &str, script: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_firebell"))
+            .args(["--config".as_ref(), config.as_os_str(), "--store".as_ref(), redis.as_ref()])
+            .env("FIREBELL_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("firebell starts");
+        child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("script written");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines, reader: Some(reader) }
+    }
+
+    /// Waits for the process to end and returns everything it printed.
+    fn finish(mut self) -> Vec<String> {
+        self.child.wait().expect("firebell ends");
+        self.reader.take().expect("reader").join().expect("reader thread");
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would, and returns what it printed.
+    fn kill(mut self) -> Vec<String> {
+        self.child.kill().expect("killed");
+        self.finish()
+    }
+}
+
+/// Every reminder printed: (incident number, reminder number) → how many times.
+fn reminders(lines: &[String]) -> BTreeMap<(u32, u32), usize> {
+    let mut seen = BTreeMap::new();
+    for line in lines {
+        let Some(rest) = line.split("firebell: Reminder ").nth(1) else { continue };
+        let mut words = rest.split_whitespace();
+        let count: u32 = words.next().and_then(|n| n.parse().ok()).expect("reminder number");
+        let incident = words.nth(1).and_then(|id| id.strip_prefix("WMCS-")).and_then(|n| n.parse().ok());
+        *seen.entry((incident.expect("incident id"), count)).or_default() += 1;
+    }
+    seen
+}
+
+/// Checks that each incident's reminders are numbered 1, 2, 3, … with none twice and none
+/// missing, and at least `least` of them; returns how many reminders there were in all.
+fn assert_exactly_once(seen: &BTreeMap<(u32, u32), usize>, least: u32) -> usize {
+    let doubled: Vec<_> = seen.iter().filter(|(_, times)| **times > 1).collect();
+    assert!(doubled.is_empty(), "reminders sent more than once: {doubled:?}");
+    for incident in 1..=INCIDENTS as u32 {
+        let numbers: Vec<u32> = seen.keys().filter(|(i, _)| *i == incident).map(|(_, n)| *n).collect();
+        let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
+        assert_eq!(numbers, expected, "WMCS-{incident}: reminders missing");
+        assert!(numbers.len() as u32 >= least, "WMCS-{incident}: only {} reminders", numbers.len());
+    }
+    seen.len()
+}
+
+fn declarations() -> String {
+    (1..=INCIDENTS).map(|n| format!("!incident declare outage {n}\n")).collect()
+}
+
+#[test]
+fn two_replicas_send_each_reminder_exactly_once() {
+    let server = RedisServer::start();
+    let config = fast_config(server.dir());
+    let a = Replica::start(&config, &server.url(), &format!("{}/sleep 10s\n", declarations()));
+    let b = Replica::start(&config, &server.url(), "/sleep 10s\n");
+    let (a, b) = (a.finish(), b.finish());
+    let declared = a.iter().filter(|line| line.contains(" declared: ")).count();
+    assert_eq!(declared, INCIDENTS);
+    let (from_a, from_b) = (reminders(&a), reminders(&b));
+    assert!(!from_a.is_empty() && !from_b.is_empty(), "both replicas did their share: {} / {}", from_a.len(), from_b.len());
+    let mut all = from_a.clone();
+    for (key, times) in from_b {
+        *all.entry(key).or_default() += times;
+    }
+    let total = assert_exactly_once(&all, 7);
+    eprintln!("two replicas: {total} reminders, {} by A, {} by B", from_a.len(), all.len() - from_a.len());
+}
+
+#[test]
+fn reminders_survive_a_killed_replica_and_a_redis_restart() {
+    let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--save", ""]);
+    let config = fast_config(server.dir());
+    let a = Replica::start(&config, &server.url(), &format!("{}/sleep 14s\n", declarations()));
+    let b = Replica::start(&config, &server.url(), "/sleep 30s\n");
+    std::thread::sleep(Duration::from_secs(4));
+    let from_b = b.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    server.restart();
+    let from_a = a.finish();
+    let mut all = reminders(&from_a);
+    let before_the_kill = reminders(&from_b);
+    assert!(!before_the_kill.is_empty(), "the killed replica had sent reminders");
+    for (key, times) in before_the_kill {
+        *all.entry(key).or_default() += times;
+    }
+    let total = assert_exactly_once(&all, 9);
+    eprintln!("kill and restart: {total} reminders");
+}
