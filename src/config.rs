@@ -25,6 +25,12 @@ pub struct Config {
     /// The scheduler of timed work.
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    /// The HTTP server (webhooks).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Prometheus Alertmanager.
+    #[serde(default)]
+    pub alertmanager: AlertmanagerConfig,
     /// The teams.
     #[serde(default)]
     pub teams: Vec<Team>,
@@ -87,6 +93,32 @@ pub struct ConsoleConfig {
 impl Default for ConsoleConfig {
     fn default() -> Self {
         Self { enabled: true, user: "alice".into(), room: "#wikimedia-cloud-admin".into() }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where the HTTP server listens (`127.0.0.1:8080`); no server when unset.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[alertmanager]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager's URL, for the silences `!ack` creates; no silences when unset.
+    pub url: Option<String>,
+    /// The alert label that names the team an alert pages.
+    pub team_label: String,
+    /// Where alerts for no known team are posted, if anywhere.
+    pub fallback_room: Option<firebell_core::ids::RoomRef>,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        Self { url: None, team_label: "team".into(), fallback_room: None }
     }
 }
 
@@ -192,6 +224,11 @@ fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, Con
     let fail = |key: String, message: String| ConfigError::new(file, Some(key), message);
     let known: Vec<&str> = registry.plugins().iter().map(|p| p.name()).collect();
     check_store_url(&config.store.url).map_err(|message| fail("store.url".into(), message))?;
+    if let Some(url) = &config.alertmanager.url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(fail("alertmanager.url".into(), format!("expected http://HOST:PORT, got {url:?}")));
+    }
     if config.scheduler.tick.is_zero() || config.scheduler.max_attempts == 0 {
         return Err(fail("scheduler".into(), "expected a tick above 0s and max_attempts of at least 1".into()));
     }
@@ -241,6 +278,15 @@ mod tests {
 
     fn registry() -> Registry {
         crate::standard_plugins()
+    }
+
+    #[test]
+    fn http_and_alertmanager_are_optional_and_checked() {
+        let err = load_text("[http]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(err.starts_with("test.toml line 2, key `http.listen`: invalid socket address"), "{err}");
+        let err = load_text("[alertmanager]\nurl = \"127.0.0.1:9093\"\n").unwrap_err();
+        assert_eq!(err, "test.toml, key `alertmanager.url`: expected http://HOST:PORT, got \"127.0.0.1:9093\"");
+        assert!(load_text("[http]\nlisten = \"127.0.0.1:0\"\n[alertmanager]\nurl = \"http://am:9093\"\n").is_ok());
     }
 
     fn load_text(text: &str) -> Result<Teams, String> {

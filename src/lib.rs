@@ -2,19 +2,22 @@
 //! stores. The `firebell` binary is a thin shell around it; tests and benchmarks use it too.
 
 pub mod config;
+pub mod http;
 
 use std::sync::Arc;
 
 use firebell_core::plugin::{Plugin, Registry};
 use firebell_core::store::{MemoryStore, RedisStore, RedisStoreError, Store};
 
-/// Every plugin that ships with Firebell.
-pub fn standard_plugins() -> Registry {
+/// Every plugin that ships with Firebell, with `!ack` silencing alerts when `silences` is set
+/// (the bot then needs the Alertmanager silence service).
+pub fn plugins(silences: bool) -> Registry {
     let mut registry = Registry::new();
-    let plugins: [Arc<dyn Plugin>; 5] = [
+    let plugins: [Arc<dyn Plugin>; 6] = [
         Arc::new(firebell_plugin_admin::AdminPlugin),
         Arc::new(firebell_plugin_incident::IncidentPlugin),
         Arc::new(firebell_plugin_oncall::OncallPlugin),
+        Arc::new(firebell_plugin_paging::PagingPlugin::new(silences)),
         Arc::new(firebell_plugin_sal::SalPlugin),
         Arc::new(firebell_plugin_status::StatusPlugin),
     ];
@@ -22,6 +25,11 @@ pub fn standard_plugins() -> Registry {
         registry.register(plugin).expect("the standard plugins declare distinct commands");
     }
     registry
+}
+
+/// Every plugin that ships with Firebell, without Alertmanager silences.
+pub fn standard_plugins() -> Registry {
+    plugins(false)
 }
 
 /// Why the store could not be opened.

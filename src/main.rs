@@ -8,13 +8,14 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use firebell::{config, open_store, standard_plugins};
+use firebell::{config, http, open_store, plugins, standard_plugins};
 use firebell_console::{ConsoleAdapter, ConsoleOptions};
 use firebell_core::adapter::Adapters;
 use firebell_core::bot::Bot;
 use firebell_core::clock::{Clock, ManualClock, SystemClock};
 use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::scheduler::{Scheduler, replica_name};
+use firebell_plugin_paging::alertmanager::{ReceiverOptions, Silences};
 use tokio::sync::watch;
 
 /// Firebell: a chatops bot for incident response.
@@ -50,8 +51,8 @@ async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let cli = Cli::parse();
-    let registry = standard_plugins();
-    let (config, teams) = config::load(&cli.config, &registry)?;
+    let (config, teams) = config::load(&cli.config, &standard_plugins())?;
+    let registry = plugins(config.alertmanager.url.is_some());
     let url = cli.store.as_deref().unwrap_or(&config.store.url);
     let store = open_store(url, &config.store.namespace).await?;
 
@@ -72,7 +73,18 @@ async fn run() -> anyhow::Result<()> {
         bail!("{}: no adapter is enabled; set [console] enabled = true", cli.config.display());
     }
     let console = Arc::new(ConsoleAdapter::stdout(config.bot.name.clone()));
-    let bot = Arc::new(Bot::new(dispatcher, Adapters::new().with(console.clone())));
+    let mut adapters = Adapters::new().with(console.clone());
+    if let Some(url) = &config.alertmanager.url {
+        adapters = adapters.with_service(Arc::new(Silences::new(url)));
+    }
+    let bot = Arc::new(Bot::new(dispatcher, adapters));
+    if let Some(listen) = config.http.listen {
+        let alerts = ReceiverOptions {
+            team_label: config.alertmanager.team_label.clone(),
+            fallback_room: config.alertmanager.fallback_room.clone(),
+        };
+        http::serve(listen, http::routes(bot.clone(), alerts)).await?;
+    }
     let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
     let (stop, stopped) = watch::channel(false);
     let background = match &manual_clock {

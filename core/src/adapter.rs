@@ -40,6 +40,9 @@ pub enum AdapterError {
         /// What was asked, e.g. "set a topic".
         what: &'static str,
     },
+    /// An action calls a service that is not configured.
+    #[error("no service {0:?} is configured")]
+    NoService(String),
     /// The platform asked us to slow down; try again after the given delay.
     #[error("rate limited, retry after {0:?}")]
     RateLimited(std::time::Duration),
@@ -94,10 +97,22 @@ pub trait ChatAdapter: Send + Sync {
     }
 }
 
-/// The adapters of one bot, one per transport; routes each action to the right one.
+/// A service outside the chat that plugins call through [`Action::Call`] (Alertmanager).
+#[async_trait]
+pub trait Service: Send + Sync {
+    /// The name actions address it by.
+    fn name(&self) -> &str;
+
+    /// Performs one call. `action_id` is stable across retries.
+    async fn call(&self, action_id: &str, request: &str) -> Result<(), AdapterError>;
+}
+
+/// The adapters of one bot, one per transport, and its services; routes each action to the
+/// right one.
 #[derive(Clone, Default)]
 pub struct Adapters {
     by_transport: HashMap<Transport, Arc<dyn ChatAdapter>>,
+    services: HashMap<String, Arc<dyn Service>>,
 }
 
 impl Adapters {
@@ -112,18 +127,30 @@ impl Adapters {
         self
     }
 
+    /// Adds (or replaces) a service under its name.
+    pub fn with_service(mut self, service: Arc<dyn Service>) -> Self {
+        self.services.insert(service.name().to_owned(), service);
+        self
+    }
+
     /// The adapter for `transport`, if one is configured.
     pub fn get(&self, transport: Transport) -> Option<&Arc<dyn ChatAdapter>> {
         self.by_transport.get(&transport)
     }
 
-    /// Performs one action through the adapter of its transport.
+    /// Performs one action through the adapter of its transport, or the service it calls.
     pub async fn perform(&self, envelope: &Envelope) -> Result<(), AdapterError> {
-        let transport = envelope.action.transport();
+        let id = envelope.id.as_str();
+        let Some(transport) = envelope.action.transport() else {
+            let Action::Call { service, request } = &envelope.action else {
+                unreachable!("only calls have no transport")
+            };
+            let service = self.services.get(service).ok_or_else(|| AdapterError::NoService(service.clone()))?;
+            return service.call(id, request).await;
+        };
         let adapter = self
             .get(transport)
             .ok_or(AdapterError::Unsupported { transport, what: "be reached: no adapter is configured" })?;
-        let id = envelope.id.as_str();
         match &envelope.action {
             Action::Send { room, message, thread } => adapter.send_message(id, room, message, thread.as_deref()).await,
             Action::SetTopic { room, topic } => {
@@ -133,6 +160,7 @@ impl Adapters {
             Action::CreateRoom { spec, .. } => adapter.create_room(id, spec).await.map(|_| ()),
             Action::Invite { room, user } => adapter.invite(id, room, user).await,
             Action::DirectMessage { user, message } => adapter.direct_message(id, user, message).await,
+            Action::Call { .. } => unreachable!("calls have no transport"),
         }
     }
 }

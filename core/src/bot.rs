@@ -90,7 +90,7 @@ impl Bot {
             }
             match self.perform(envelope).await {
                 Ok(()) => {}
-                Err(error @ AdapterError::Unsupported { .. }) => {
+                Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_))) => {
                     tracing::warn!(action = %envelope.id, %error, "action cannot be performed; skipped");
                 }
                 Err(error) => return Err(JobError::Send { action: envelope.id.clone(), error }),

@@ -170,17 +170,26 @@ pub enum Action {
         /// What to say.
         message: Message,
     },
+    /// Calls a service outside the chat (create an Alertmanager silence), through the
+    /// [`Service`](crate::adapter::Service) registered under that name.
+    Call {
+        /// The service's name (`alertmanager`).
+        service: String,
+        /// The request, in the service's own format (usually JSON).
+        request: String,
+    },
 }
 
 impl Action {
-    /// The transport whose adapter performs this action.
-    pub fn transport(&self) -> Transport {
+    /// The transport whose adapter performs this action; `None` for service calls.
+    pub fn transport(&self) -> Option<Transport> {
         match self {
             Action::Send { room, .. }
             | Action::SetTopic { room, .. }
             | Action::Invite { room, .. }
-            | Action::CreateRoom { like: room, .. } => room.transport,
-            Action::DirectMessage { user, .. } => user.transport,
+            | Action::CreateRoom { like: room, .. } => Some(room.transport),
+            Action::DirectMessage { user, .. } => Some(user.transport),
+            Action::Call { .. } => None,
         }
     }
 }

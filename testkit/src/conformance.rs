@@ -455,7 +455,7 @@ pub async fn rescheduled_and_cancelled_jobs_are_gone(backend: Backend) {
     backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::Schedule(new.clone())]).await.expect("reschedule");
     let stale = backend.a.apply(Some(&wmcs), Guard::default().running(&old), &[]).await;
     assert!(matches!(stale, Err(ApplyError::JobGone)), "{stale:?}");
-    assert_eq!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs"), [new.clone()]);
+    assert_eq!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs"), std::slice::from_ref(&new));
     backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::Cancel("remind".into())]).await.expect("cancel");
     assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty());
     let cancelled = backend.a.apply(Some(&wmcs), Guard::default().running(&new), &[]).await;

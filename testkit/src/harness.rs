@@ -228,6 +228,14 @@ impl Harness {
         self.output.text()[before..].lines().map(str::to_owned).collect()
     }
 
+    /// Runs `work` and returns its output with the console lines printed meanwhile (for events
+    /// and other causes that do not come from a chat line).
+    pub async fn printed<T>(&self, work: impl Future<Output = T>) -> (T, Vec<String>) {
+        let before = self.output.text().len();
+        let output = work.await;
+        (output, self.output.text()[before..].lines().map(str::to_owned).collect())
+    }
+
     /// Everything printed so far.
     pub fn transcript(&self) -> String {
         self.output.text()

@@ -123,3 +123,32 @@ fn a_bad_config_or_store_stops_with_one_line() {
         "firebell: store URL: expected memory:// or redis://HOST:PORT[/DB], got \"postgres://localhost\"\n"
     );
 }
+
+#[test]
+fn reminders_show_up_while_the_console_sleeps() {
+    let dir = std::env::temp_dir().join(format!("firebell-sleep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("test folder");
+    let config = dir.join("fast.toml");
+    let text = std::fs::read_to_string(CONFIG)
+        .expect("example config")
+        .replace("reminder_interval = \"30m\"", "reminder_interval = \"1s\"")
+        .replace("tick = \"500ms\"", "tick = \"100ms\"");
+    std::fs::write(&config, text).expect("config written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firebell"))
+        .args(["--config".as_ref(), config.as_os_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("firebell starts");
+    let script = "!incident declare Ceph down\n/sleep 2500ms\n!incident list\n";
+    child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("script written");
+    let output = String::from_utf8(child.wait_with_output().expect("firebell ends").stdout).expect("utf-8");
+    let lines: Vec<&str> = output.lines().collect();
+    let position =
+        |text: &str| lines.iter().position(|l| l.contains(text)).unwrap_or_else(|| panic!("{text:?} in\n{output}"));
+    let declared = position("WMCS-1 declared");
+    let (first, second) = (position("Reminder 1 for WMCS-1"), position("Reminder 2 for WMCS-1"));
+    let listed = position("Open incidents of team WMCS:");
+    assert!(declared < first && first < second && second < listed, "reminders come during the pause:\n{output}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,6 +1,7 @@
 //! End-to-end scenarios across crates: the `firebell` binary driven through its console, and
 //! several replicas sharing one real `redis-server`.
 
+mod alertmanager;
 mod console;
 mod plugins;
 mod replicas;

@@ -126,7 +126,12 @@ fn two_replicas_send_each_reminder_exactly_once() {
     let declared = a.iter().filter(|line| line.contains(" declared: ")).count();
     assert_eq!(declared, INCIDENTS);
     let (from_a, from_b) = (reminders(&a), reminders(&b));
-    assert!(!from_a.is_empty() && !from_b.is_empty(), "both replicas did their share: {} / {}", from_a.len(), from_b.len());
+    assert!(
+        !from_a.is_empty() && !from_b.is_empty(),
+        "both replicas did their share: {} / {}",
+        from_a.len(),
+        from_b.len()
+    );
     let mut all = from_a.clone();
     for (key, times) in from_b {
         *all.entry(key).or_default() += times;

@@ -1,0 +1,164 @@
+//! `!ack`, `!page @user`, `!page team`, `!page falsealarm`, `!page list`.
+
+use chrono::Duration;
+use firebell_core::ids::Person;
+use firebell_core::message::{Action, Message};
+use firebell_core::plugin::{Context, Outcome, PluginError, Settings};
+use firebell_core::store::{LogEntry, Write};
+use firebell_core::team::Team;
+use serde_json::json;
+
+use crate::SILENCE_SERVICE;
+use crate::escalation::{open_pages, span, stop, to_admin_rooms};
+use crate::page::{KIND, Page, PageRefusal, PageState, page_number};
+
+fn refused(text: String) -> PluginError {
+    PluginError::Refused(text)
+}
+
+/// The open page a command is about: the one named, else the only one that `fits`.
+fn target(ctx: &Context<'_>, named: Option<&str>, fits: fn(&Page) -> bool, command: &str) -> Result<Page, PluginError> {
+    let pages = open_pages(ctx.snapshot.records(KIND));
+    if let Some(named) = named {
+        let number =
+            page_number(named).ok_or_else(|| PluginError::Usage(format!("expected a page like P12, got {named:?}")))?;
+        return pages
+            .into_iter()
+            .find(|page| page.number == number)
+            .ok_or_else(|| refused(format!("no open page P{number}")));
+    }
+    let fitting: Vec<Page> = pages.iter().filter(|page| fits(page)).cloned().collect();
+    match fitting.as_slice() {
+        [only] => Ok(only.clone()),
+        [] if pages.is_empty() => Err(refused("there is no open page".into())),
+        [] => Err(refused(format!("no page is waiting; open: {}", keys(&pages)))),
+        many => Err(refused(format!(
+            "several pages are open ({}); name one, e.g. {}{command} {}",
+            keys(many),
+            ctx.prefix,
+            many.last().map(Page::key).unwrap_or_default()
+        ))),
+    }
+}
+
+fn keys(pages: &[Page]) -> String {
+    pages.iter().map(Page::key).collect::<Vec<_>>().join(", ")
+}
+
+fn store_page(page: &Page) -> Write {
+    Write::PutRecord { kind: KIND.into(), record: page.to_record() }
+}
+
+/// The Alertmanager silence for the page's alert: its exact labels, for `lasting`.
+fn silence(ctx: &Context<'_>, page: &Page, lasting: std::time::Duration) -> Action {
+    let matchers: Vec<_> = page
+        .alert
+        .labels
+        .iter()
+        .map(|(name, value)| json!({ "name": name, "value": value, "isRegex": false, "isEqual": true }))
+        .collect();
+    let ends = ctx.now + Duration::from_std(lasting).unwrap_or_default();
+    let request = json!({
+        "matchers": matchers,
+        "startsAt": ctx.now.to_rfc3339(),
+        "endsAt": ends.to_rfc3339(),
+        "createdBy": "firebell",
+        "comment": format!("ACK! {}", ctx.sender),
+    });
+    Action::Call { service: SILENCE_SERVICE.into(), request: request.to_string() }
+}
+
+pub(crate) fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) -> Result<Outcome, PluginError> {
+    let mut page = target(ctx, named, Page::is_firing, "ack")?;
+    page.ack(&ctx.sender, ctx.now).map_err(|refusal| match refusal {
+        PageRefusal::AlreadyAcked(by, at) => {
+            refused(format!("{} was acknowledged by {by} at {} UTC", page.key(), at.format("%H:%M")))
+        }
+        PageRefusal::Closed => refused(format!("{} is closed", page.key())),
+    })?;
+    let silence_for = ctx.settings.duration("silence_for");
+    let silenced =
+        if silences { format!(", silenced in Alertmanager for {}", span(silence_for)) } else { String::new() };
+    let text = format!("{} paged: {} ({} acknowledged{silenced})", ctx.sender, page.alert.summary, page.key());
+    let mut outcome = Outcome::act(ctx.reply(Message::text(text)));
+    if silences {
+        outcome = outcome.and(silence(ctx, &page, silence_for));
+    }
+    outcome.writes.extend(stop(&page));
+    Ok(outcome.write(store_page(&page)))
+}
+
+pub(crate) fn false_alarm(ctx: &Context<'_>, named: Option<&str>) -> Result<Outcome, PluginError> {
+    let mut page = target(ctx, named, Page::is_open, "page falsealarm")?;
+    page.false_alarm(&ctx.sender, ctx.now).map_err(|_| refused(format!("{} is closed", page.key())))?;
+    let note = format!("false alarm {} ({}): adjust monitoring", page.key(), page.alert.alertname);
+    let log = LogEntry { at: ctx.now, by: ctx.sender.clone(), project: "alerts".into(), message: note.clone() };
+    let reply = format!(
+        "{} closed as a false alarm by {}. Noted in the alerts admin log: adjust monitoring for {}.",
+        page.key(),
+        ctx.sender,
+        page.alert.alertname
+    );
+    let mut outcome = Outcome::act(ctx.reply(Message::text(reply))).write(Write::AppendAdminLog(log));
+    outcome.writes.extend(stop(&page));
+    Ok(outcome.write(store_page(&page)))
+}
+
+pub(crate) fn page_someone(ctx: &Context<'_>, who: Option<&Person>, text: Option<&str>) -> Outcome {
+    let Some(who) = who else { return Outcome::default() };
+    let why = text.unwrap_or("please join");
+    let here = Message::default().mention(who).and(format!(": {} pages you: {why}", ctx.sender));
+    let direct = Message::text(format!("{} pages you from {}: {why}", ctx.sender, ctx.room.id));
+    Outcome::act(ctx.reply(here)).and(Action::DirectMessage { user: who.user.clone(), message: direct })
+}
+
+pub(crate) fn page_team(
+    ctx: &Context<'_>,
+    team: &Team,
+    other: &str,
+    text: Option<&str>,
+) -> Result<Outcome, PluginError> {
+    let Some(other_team) = ctx.teams.get(&other.to_lowercase()).filter(|t| t.id != team.id) else {
+        let known: Vec<String> = ctx.teams.iter().filter(|t| t.id != team.id).map(|t| t.id.to_string()).collect();
+        return Err(PluginError::Usage(format!("unknown team {other:?}; expected one of {}", known.join(", "))));
+    };
+    if other_team.admin_rooms.is_empty() {
+        return Err(refused(format!("team {} has no admin room to page", other_team.name)));
+    }
+    let why = text.unwrap_or("please join");
+    let settings = Settings::resolve(
+        ctx.registry.plugin("paging").map_or(&[], |p| p.settings()),
+        other_team.settings.get("paging"),
+        None,
+    );
+    let mut message =
+        Message::text(format!("PAGE from team {} ({}): {why}. Reply in {}", team.name, ctx.sender, ctx.room.id));
+    if let Some(oncall) = crate::oncall(other_team, &settings) {
+        message = message.and(" — ").mention(&oncall).and(" is on call.");
+    }
+    let mut outcome = Outcome::act(ctx.reply(Message::text(format!("Paged team {}.", other_team.name))));
+    outcome.actions.extend(to_admin_rooms(other_team, &message));
+    Ok(outcome)
+}
+
+pub(crate) fn list(ctx: &Context<'_>, team: &Team) -> Outcome {
+    let pages = open_pages(ctx.snapshot.records(KIND));
+    if pages.is_empty() {
+        return Outcome::act(ctx.reply(Message::text(format!("Team {} has no open page.", team.name))));
+    }
+    let mut lines = vec![format!("Open pages of team {}:", team.name)];
+    for page in &pages {
+        let state = match &page.state {
+            PageState::Acked { by, at } => format!("ACKED by {by} at {} UTC", at.format("%H:%M")),
+            _ => "FIRING".to_owned(),
+        };
+        let oncall = page.oncall.as_ref().map(|p| format!(", on call {p}")).unwrap_or_default();
+        lines.push(format!(
+            "- {} [{state}] {} (opened {} UTC{oncall})",
+            page.key(),
+            page.alert.summary,
+            page.opened_at.format("%H:%M")
+        ));
+    }
+    Outcome::act(ctx.reply(Message::text(lines.join("\n"))))
+}

@@ -1,0 +1,214 @@
+//! Alerts opening and resolving pages, and the escalation of pages nobody acknowledges.
+
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use firebell_core::ids::Person;
+use firebell_core::job::Job;
+use firebell_core::message::{Action, Message};
+use firebell_core::plugin::{Outcome, PluginError, Settings, TeamContext};
+use firebell_core::store::Write;
+use firebell_core::team::{Member, Team};
+
+use crate::page::{Alert, AlertStatus, KIND, Page};
+
+/// The two escalation steps of a page nobody acknowledges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Everyone in the on-call person's timezone.
+    Timezone,
+    /// Everyone on the team.
+    Everyone,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Timezone => "timezone",
+            Step::Everyone => "everyone",
+        }
+    }
+
+    fn setting(self) -> &'static str {
+        match self {
+            Step::Timezone => "escalate_timezone_after",
+            Step::Everyone => "escalate_all_after",
+        }
+    }
+
+    fn job_id(self, page: &Page) -> String {
+        format!("page:{}:{}", page.number, self.name())
+    }
+
+    fn parse(id: &str) -> Option<(u64, Step)> {
+        let mut parts = id.split(':');
+        let (Some("page"), Some(number), Some(name), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let step = [Step::Timezone, Step::Everyone].into_iter().find(|s| s.name() == name)?;
+        Some((number.parse().ok()?, step))
+    }
+}
+
+/// The escalation jobs of a newly opened page.
+fn schedule(page: &Page, settings: &Settings) -> Vec<Write> {
+    [Step::Timezone, Step::Everyone]
+        .into_iter()
+        .map(|step| {
+            let wait = chrono::Duration::from_std(settings.duration(step.setting())).unwrap_or_default();
+            Write::Schedule(Job::new(step.job_id(page), "paging", page.opened_at + wait, ""))
+        })
+        .collect()
+}
+
+/// Cancels the escalation of `page` (it was acknowledged or closed).
+pub(crate) fn stop(page: &Page) -> Vec<Write> {
+    [Step::Timezone, Step::Everyone].into_iter().map(|step| Write::Cancel(step.job_id(page))).collect()
+}
+
+/// Posts `message` in every admin room of `team`.
+pub(crate) fn to_admin_rooms(team: &Team, message: &Message) -> Vec<Action> {
+    team.admin_rooms
+        .iter()
+        .map(|room| Action::Send { room: room.clone(), message: message.clone(), thread: None })
+        .collect()
+}
+
+/// The team's open pages, by number.
+pub(crate) fn open_pages(records: &[firebell_core::store::Record]) -> Vec<Page> {
+    let mut pages: Vec<Page> = records.iter().filter_map(Page::from_record).collect();
+    pages.sort_by_key(|page| page.number);
+    pages
+}
+
+fn labels_line(alert: &Alert) -> String {
+    alert.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}
+
+/// A firing alert opens a page (unless its page is open already); a resolved one resolves it.
+pub(crate) async fn on_alert(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, PluginError> {
+    let open = open_pages(ctx.snapshot.records(KIND));
+    let existing = open.into_iter().find(|page| page.alert.fingerprint == alert.fingerprint);
+    match (alert.status, existing) {
+        (AlertStatus::Firing, Some(page)) => {
+            tracing::debug!(page = %page.key(), "alert fired again while its page is open");
+            Ok(Outcome::default())
+        }
+        (AlertStatus::Firing, None) => open_page(ctx, alert).await,
+        (AlertStatus::Resolved, Some(page)) => Ok(resolve_page(ctx, page)),
+        (AlertStatus::Resolved, None) => Ok(Outcome::default()),
+    }
+}
+
+async fn open_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, PluginError> {
+    let wanted = ctx.settings.text("page_severity");
+    if alert.severity() != Some(wanted) {
+        tracing::debug!(alert = %alert.alertname, severity = ?alert.severity(), "not a paging alert");
+        return Ok(Outcome::default());
+    }
+    let number = ctx.store.reserve_number(&ctx.team.id, "page", ctx.cause).await?;
+    let oncall = crate::oncall(ctx.team, ctx.settings);
+    let page = Page::open(number, alert, oncall, ctx.now);
+    let key = page.key();
+    let mut message = Message::text(format!("PAGE {key} [FIRING] {} — ", page.alert.summary));
+    message = match &page.oncall {
+        Some(person) => message.mention(person).and(" is on call."),
+        None => message.and("nobody is on the roster."),
+    };
+    let message = message
+        .and(format!(" Reply {}ack {key}\n{}", ctx.prefix, labels_line(&page.alert)))
+        .button("Ack", format!("{}ack {key}", ctx.prefix));
+    let mut writes = schedule(&page, ctx.settings);
+    writes.push(Write::PutRecord { kind: KIND.into(), record: page.to_record() });
+    Ok(Outcome { writes, actions: to_admin_rooms(ctx.team, &message) })
+}
+
+fn resolve_page(ctx: &TeamContext<'_>, mut page: Page) -> Outcome {
+    page.resolve(ctx.now);
+    let took = format_wait(page.opened_at, ctx.now);
+    let message = Message::text(format!("{} [RESOLVED] {} (after {took})", page.key(), page.alert.summary));
+    let mut writes = stop(&page);
+    writes.push(Write::PutRecord { kind: KIND.into(), record: page.to_record() });
+    Outcome { writes, actions: to_admin_rooms(ctx.team, &message) }
+}
+
+/// `45s`, `12m`, `1h 5m`.
+pub(crate) fn format_wait(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let seconds = (to - from).num_seconds().max(0);
+    if seconds < 60 {
+        return format!("{seconds}s");
+    }
+    let minutes = seconds / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h {m}m"),
+    }
+}
+
+/// `2h` for a std duration.
+pub(crate) fn span(duration: std::time::Duration) -> String {
+    let start = DateTime::<Utc>::UNIX_EPOCH;
+    format_wait(start, start + chrono::Duration::from_std(duration).unwrap_or_default())
+}
+
+/// Runs an escalation step of a page still firing.
+pub(crate) fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+    let Some((number, step)) = Step::parse(&job.id) else {
+        return Err(PluginError::Refused(format!("unknown paging job {:?}", job.id)));
+    };
+    let pages = open_pages(ctx.snapshot.records(KIND));
+    let Some(page) = pages.into_iter().find(|page| page.number == number && page.is_firing()) else {
+        return Ok(Outcome::default());
+    };
+    let waited = format_wait(page.opened_at, ctx.now);
+    let (who, paged) = match step {
+        Step::Timezone => same_timezone(ctx.team, page.oncall.as_ref(), ctx.now),
+        Step::Everyone => (format!("everyone on team {}", ctx.team.name), everyone(ctx.team)),
+    };
+    let mut message = Message::text(format!("{} is not acknowledged after {waited}. Paging {who}:", page.key()));
+    if paged.is_empty() {
+        message = message.and(" nobody else shares that timezone; the whole team is paged next.");
+    }
+    for person in &paged {
+        message = message.and(" ").mention(person);
+    }
+    let message = message.and(format!(" Reply {}ack {}", ctx.prefix, page.key()));
+    Ok(Outcome { writes: Vec::new(), actions: to_admin_rooms(ctx.team, &message) })
+}
+
+fn person(member: &Member) -> Option<Person> {
+    Some(Person::new(member.ids.first()?.clone(), member.name.clone()))
+}
+
+fn everyone(team: &Team) -> Vec<Person> {
+    team.members.iter().filter_map(person).collect()
+}
+
+/// Everyone whose clock shows the same UTC offset as the on-call person's now, but them.
+fn same_timezone(team: &Team, oncall: Option<&Person>, now: DateTime<Utc>) -> (String, Vec<Person>) {
+    let Some(oncall) = oncall else { return (format!("everyone on team {}", team.name), everyone(team)) };
+    let offset = |member: &Member| member.timezone.offset_from_utc_datetime(&now.naive_utc()).fix();
+    let Some(theirs) = team.member(&oncall.user).map(offset) else {
+        return (format!("everyone on team {}", team.name), everyone(team));
+    };
+    let peers = team
+        .members
+        .iter()
+        .filter(|member| !member.has(&oncall.user) && offset(member) == theirs)
+        .filter_map(person)
+        .collect();
+    (format!("everyone in {oncall}'s timezone (UTC{theirs})"), peers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escalation_job_ids_read_back() {
+        assert_eq!(Step::parse("page:12:timezone"), Some((12, Step::Timezone)));
+        assert_eq!(Step::parse("page:3:everyone"), Some((3, Step::Everyone)));
+        assert_eq!(Step::parse("page:x:everyone"), None);
+        assert_eq!(Step::parse("incident:3:everyone"), None);
+    }
+}

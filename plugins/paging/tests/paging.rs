@@ -1,0 +1,214 @@
+//! Paging through the real dispatcher, scheduler and console adapter: alerts from the
+//! Alertmanager receiver, acknowledgement, escalation, false alarms, bringing people in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use firebell_core::ids::{RoomRef, TeamId};
+use firebell_core::message::Action;
+use firebell_plugin_paging::PagingPlugin;
+use firebell_plugin_paging::alertmanager::{ReceiveError, Receiver, ReceiverOptions};
+use firebell_testkit::{Harness, SRE_ADMIN, WMCS_ADMIN, text};
+
+fn bot(silences: bool) -> Harness {
+    Harness::builder().plugin(Arc::new(PagingPlugin::new(silences))).build()
+}
+
+fn receiver(bot: &Harness, fallback: Option<&str>) -> Receiver {
+    let options = ReceiverOptions { team_label: "team".into(), fallback_room: fallback.map(RoomRef::console) };
+    Receiver::new(bot.bot().clone(), options)
+}
+
+fn admin(text: &str) -> String {
+    format!("[{WMCS_ADMIN}] firebell: {text}")
+}
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+/// An Alertmanager version 4 payload with one alert, firing since 02:59:30.
+fn payload(status: &str, team: &str, severity: &str, fingerprint: &str) -> String {
+    payload_since(status, team, severity, fingerprint, "2026-11-21T02:59:30Z")
+}
+
+fn payload_since(status: &str, team: &str, severity: &str, fingerprint: &str, since: &str) -> String {
+    format!(
+        r#"{{"version":"4","groupKey":"{{}}:{{alertname=\"ToolsDBDown\"}}","truncatedAlerts":0,"status":"{status}",
+        "receiver":"firebell","groupLabels":{{}},"commonLabels":{{}},"commonAnnotations":{{}},"externalURL":"http://am",
+        "alerts":[{{"status":"{status}","labels":{{"alertname":"ToolsDBDown","instance":"clouddb1001","team":"{team}",
+        "severity":"{severity}"}},"annotations":{{"summary":"ToolsDB is not answering"}},
+        "startsAt":"{since}","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus/graph",
+        "fingerprint":"{fingerprint}"}}]}}"#
+    )
+}
+
+const PAGE: &str = "PAGE P1 [FIRING] ToolsDB is not answering — @alice is on call. Reply !ack P1";
+const LABELS: &str = "alertname=ToolsDBDown instance=clouddb1001 severity=page team=wmcs";
+
+async fn fire(bot: &Harness, receiver: &Receiver, fingerprint: &str) -> Vec<String> {
+    let body = payload("firing", "wmcs", "page", fingerprint);
+    let (received, lines) = bot.printed(receiver.receive(body.as_bytes())).await;
+    assert_eq!(received.expect("taken"), 1);
+    lines
+}
+
+#[tokio::test]
+async fn a_paging_alert_opens_one_page_that_escalates_by_timezone_then_to_everyone() {
+    let bot = bot(false);
+    let receiver = receiver(&bot, None);
+    assert_eq!(fire(&bot, &receiver, "f1").await, [admin(PAGE), admin(LABELS)]);
+    assert!(fire(&bot, &receiver, "f1").await.is_empty(), "firing again opens no second page");
+    let quiet = payload("firing", "wmcs", "warning", "f2");
+    assert!(bot.printed(receiver.receive(quiet.as_bytes())).await.1.is_empty(), "only the paging severity pages");
+    assert!(bot.advance(minutes(9)).await.is_empty());
+    assert_eq!(
+        bot.advance(minutes(1)).await,
+        [admin(
+            "P1 is not acknowledged after 10m. Paging everyone in alice's timezone (UTC+01:00): @carol Reply !ack P1"
+        )]
+    );
+    assert_eq!(
+        bot.advance(minutes(20)).await,
+        [admin(
+            "P1 is not acknowledged after 30m. Paging everyone on team WMCS: @alice @bob @carol @dave Reply !ack P1"
+        )]
+    );
+    assert_eq!(
+        text(&bot.say("bob", WMCS_ADMIN, "!ack").await),
+        "bob paged: ToolsDB is not answering (P1 acknowledged)"
+    );
+}
+
+#[tokio::test]
+async fn an_ack_stops_the_escalation_and_silences_the_alert() {
+    let bot = bot(true);
+    let receiver = receiver(&bot, None);
+    fire(&bot, &receiver, "f1").await;
+    bot.advance(minutes(2)).await;
+    let actions = bot.act("bob", WMCS_ADMIN, "!ack P1").await;
+    let [Action::Send { message, .. }, Action::Call { service, request }] = &actions[..] else {
+        panic!("a reply and a silence: {actions:?}");
+    };
+    assert_eq!(
+        message.to_plain(),
+        "bob paged: ToolsDB is not answering (P1 acknowledged, silenced in Alertmanager for 2h)"
+    );
+    assert_eq!(service, "alertmanager");
+    let silence: serde_json::Value = serde_json::from_str(request).unwrap();
+    assert_eq!(silence["comment"], "ACK! bob");
+    assert_eq!(silence["startsAt"], "2026-11-21T03:02:00+00:00");
+    assert_eq!(silence["endsAt"], "2026-11-21T05:02:00+00:00");
+    let matchers = silence["matchers"].as_array().unwrap();
+    assert_eq!(matchers.len(), 4, "every label of the alert");
+    assert!(
+        matchers.contains(
+            &serde_json::json!({"name": "instance", "value": "clouddb1001", "isRegex": false, "isEqual": true})
+        )
+    );
+    assert!(bot.advance(minutes(60)).await.is_empty(), "no escalation after the ack");
+    assert_eq!(text(&bot.say("carol", WMCS_ADMIN, "!ack P1").await), "P1 was acknowledged by bob at 03:02 UTC");
+    assert_eq!(
+        text(&bot.say("carol", WMCS_ADMIN, "!page list").await),
+        "Open pages of team WMCS:\n- P1 [ACKED by bob at 03:02 UTC] ToolsDB is not answering (opened 03:00 UTC, on call alice)"
+    );
+}
+
+#[tokio::test]
+async fn a_resolved_alert_resolves_its_page() {
+    let bot = bot(false);
+    let receiver = receiver(&bot, None);
+    fire(&bot, &receiver, "f1").await;
+    bot.advance(minutes(4)).await;
+    let resolved = payload("resolved", "wmcs", "page", "f1");
+    let (_, lines) = bot.printed(receiver.receive(resolved.as_bytes())).await;
+    assert_eq!(lines, [admin("P1 [RESOLVED] ToolsDB is not answering (after 4m)")]);
+    assert!(bot.advance(minutes(60)).await.is_empty(), "no escalation once resolved");
+    assert_eq!(text(&bot.say("bob", WMCS_ADMIN, "!ack").await), "there is no open page");
+    let again = payload_since("firing", "wmcs", "page", "f1", "2026-11-21T03:30:00Z");
+    let (_, lines) = bot.printed(receiver.receive(again.as_bytes())).await;
+    assert_eq!(lines[0], admin(&PAGE.replace("P1", "P2")), "firing again later opens a new page");
+}
+
+#[tokio::test]
+async fn a_false_alarm_closes_the_page_and_notes_to_adjust_monitoring() {
+    let bot = bot(false);
+    let receiver = receiver(&bot, None);
+    fire(&bot, &receiver, "f1").await;
+    assert_eq!(
+        text(&bot.say("dave", WMCS_ADMIN, "!page falsealarm").await),
+        "P1 closed as a false alarm by dave. Noted in the alerts admin log: adjust monitoring for ToolsDBDown."
+    );
+    assert!(bot.advance(minutes(60)).await.is_empty());
+    let team = TeamId::new("wmcs").unwrap();
+    let log = bot.store().admin_log(&team, "alerts", 10).await.unwrap();
+    assert_eq!(log[0].message, "false alarm P1 (ToolsDBDown): adjust monitoring");
+    assert_eq!(text(&bot.say("dave", WMCS_ADMIN, "!page falsealarm P1").await), "no open page P1");
+}
+
+#[tokio::test]
+async fn several_pages_need_a_name() {
+    let bot = bot(false);
+    let receiver = receiver(&bot, None);
+    fire(&bot, &receiver, "f1").await;
+    fire(&bot, &receiver, "f2").await;
+    assert_eq!(
+        text(&bot.say("bob", WMCS_ADMIN, "!ack").await),
+        "several pages are open (P1, P2); name one, e.g. !ack P2"
+    );
+    assert_eq!(
+        text(&bot.say("bob", WMCS_ADMIN, "!ack X2").await),
+        "error: expected a page like P12, got \"X2\"; usage: !ack [page]"
+    );
+    assert!(text(&bot.say("bob", WMCS_ADMIN, "!ack p2").await).starts_with("bob paged:"));
+    assert!(text(&bot.say("bob", WMCS_ADMIN, "!ack").await).starts_with("bob paged:"), "the only firing one");
+}
+
+#[tokio::test]
+async fn people_and_other_teams_can_be_brought_in() {
+    let bot = bot(false);
+    assert_eq!(
+        bot.say("alice", WMCS_ADMIN, "!page @bob the NFS server is stuck").await,
+        [
+            admin("@bob: alice pages you: the NFS server is stuck"),
+            "[@bob] firebell: alice pages you from #wikimedia-cloud-admin: the NFS server is stuck".to_owned()
+        ]
+    );
+    assert_eq!(
+        bot.say("alice", WMCS_ADMIN, "!page team sre the core routers drop packets").await,
+        [
+            admin("Paged team SRE."),
+            format!(
+                "[{SRE_ADMIN}] firebell: PAGE from team WMCS (alice): the core routers drop packets. Reply in #wikimedia-cloud-admin — @erin is on call."
+            ),
+        ]
+    );
+    assert_eq!(
+        text(&bot.say("alice", WMCS_ADMIN, "!page team netops help").await),
+        "error: unknown team \"netops\"; expected one of sre; usage: !page team <team> [text]"
+    );
+    assert_eq!(
+        text(&bot.say("visitor", WMCS_ADMIN, "!page @bob x").await),
+        "only team members may run !page; you are not on team wmcs's roster"
+    );
+}
+
+#[tokio::test]
+async fn bad_payloads_change_nothing_and_unknown_teams_go_to_the_fallback_room() {
+    let bot = bot(false);
+    let receiver = receiver(&bot, Some("#ops"));
+    let bad = receiver.receive(br#"{"version":"4","alerts":[{"status":"firing"}]}"#).await;
+    assert!(matches!(bad, Err(ReceiveError::BadPayload(ref reason)) if reason.contains("missing field")), "{bad:?}");
+    let team = TeamId::new("wmcs").unwrap();
+    assert!(bot.store().recent_records(&team, "page", 10).await.unwrap().is_empty(), "nothing stored");
+    let stray = payload("firing", "netops", "page", "f9");
+    let (result, lines) = bot.printed(receiver.receive(stray.as_bytes())).await;
+    result.unwrap();
+    assert_eq!(
+        lines,
+        [
+            "[#ops] firebell: Alert ToolsDBDown [FIRING] ToolsDB is not answering belongs to no known team (team=netops); add a team label naming a team."
+        ]
+    );
+    assert!(bot.printed(receiver.receive(stray.as_bytes())).await.1.is_empty(), "a retried delivery is posted once");
+}
