@@ -31,6 +31,9 @@ pub struct Config {
     /// Prometheus Alertmanager.
     #[serde(default)]
     pub alertmanager: AlertmanagerConfig,
+    /// The Matrix adapter.
+    #[serde(default)]
+    pub matrix: MatrixConfig,
     /// The teams.
     #[serde(default)]
     pub teams: Vec<Team>,
@@ -119,6 +122,77 @@ pub struct AlertmanagerConfig {
 impl Default for AlertmanagerConfig {
     fn default() -> Self {
         Self { url: None, team_label: "team".into(), fallback_room: None }
+    }
+}
+
+/// `[matrix]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatrixConfig {
+    /// Whether the bot connects to Matrix.
+    pub enabled: bool,
+    /// The homeserver's URL.
+    pub homeserver: String,
+    /// The bot's user id.
+    pub user_id: String,
+    /// The bot's password (or set `FIREBELL_MATRIX_PASSWORD`).
+    pub password: Option<String>,
+    /// An access token instead of a password (or set `FIREBELL_MATRIX_ACCESS_TOKEN`).
+    pub access_token: Option<String>,
+    /// The name of the device a password login creates.
+    pub device_name: String,
+    /// Where the session and sync token are kept.
+    pub store: PathBuf,
+    /// Members at or above this power level in a team's room count as team admins.
+    pub admin_power_level: i64,
+}
+
+impl Default for MatrixConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            homeserver: String::new(),
+            user_id: String::new(),
+            password: None,
+            access_token: None,
+            device_name: "firebell".into(),
+            store: "firebell-matrix".into(),
+            admin_power_level: 50,
+        }
+    }
+}
+
+impl MatrixConfig {
+    /// The adapter's options, with secrets from the environment when set there.
+    pub fn options(&self) -> firebell_matrix::MatrixOptions {
+        let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        firebell_matrix::MatrixOptions {
+            homeserver: self.homeserver.clone(),
+            user_id: self.user_id.clone(),
+            password: env("FIREBELL_MATRIX_PASSWORD").or_else(|| self.password.clone()),
+            access_token: env("FIREBELL_MATRIX_ACCESS_TOKEN").or_else(|| self.access_token.clone()),
+            device_name: self.device_name.clone(),
+            store: self.store.clone(),
+            admin_power_level: self.admin_power_level,
+        }
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if !(self.homeserver.starts_with("http://") || self.homeserver.starts_with("https://")) {
+            return Err(("matrix.homeserver".into(), format!("expected https://HOST, got {:?}", self.homeserver)));
+        }
+        if !(self.user_id.starts_with('@') && self.user_id.contains(':')) {
+            return Err(("matrix.user_id".into(), format!("expected @name:server, got {:?}", self.user_id)));
+        }
+        let options = self.options();
+        if options.password.is_none() && options.access_token.is_none() {
+            let message = "expected a password or an access_token (or FIREBELL_MATRIX_PASSWORD)".to_owned();
+            return Err(("matrix.password".into(), message));
+        }
+        Ok(())
     }
 }
 
@@ -229,6 +303,7 @@ fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, Con
     {
         return Err(fail("alertmanager.url".into(), format!("expected http://HOST:PORT, got {url:?}")));
     }
+    config.matrix.check().map_err(|(key, message)| fail(key, message))?;
     if config.scheduler.tick.is_zero() || config.scheduler.max_attempts == 0 {
         return Err(fail("scheduler".into(), "expected a tick above 0s and max_attempts of at least 1".into()));
     }
@@ -287,6 +362,15 @@ mod tests {
         let err = load_text("[alertmanager]\nurl = \"127.0.0.1:9093\"\n").unwrap_err();
         assert_eq!(err, "test.toml, key `alertmanager.url`: expected http://HOST:PORT, got \"127.0.0.1:9093\"");
         assert!(load_text("[http]\nlisten = \"127.0.0.1:0\"\n[alertmanager]\nurl = \"http://am:9093\"\n").is_ok());
+    }
+
+    #[test]
+    fn matrix_needs_a_homeserver_a_user_and_a_secret_when_enabled() {
+        let err = load_text("[matrix]\nenabled = true\nhomeserver = \"matrix.org\"\n").unwrap_err();
+        assert_eq!(err, "test.toml, key `matrix.homeserver`: expected https://HOST, got \"matrix.org\"");
+        let err = load_text("[matrix]\nenabled = true\nhomeserver = \"https://hs\"\nuser_id = \"bot\"\n").unwrap_err();
+        assert_eq!(err, "test.toml, key `matrix.user_id`: expected @name:server, got \"bot\"");
+        assert!(load_text("[matrix]\nenabled = false\n").is_ok(), "checked only when enabled");
     }
 
     fn load_text(text: &str) -> Result<Teams, String> {

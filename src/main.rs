@@ -15,6 +15,7 @@ use firebell_core::bot::Bot;
 use firebell_core::clock::{Clock, ManualClock, SystemClock};
 use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::scheduler::{Scheduler, replica_name};
+use firebell_matrix::{MatrixAdapter, MatrixError};
 use firebell_plugin_paging::alertmanager::{ReceiverOptions, Silences};
 use tokio::sync::watch;
 
@@ -69,11 +70,21 @@ async fn run() -> anyhow::Result<()> {
     };
     let dispatcher = Dispatcher::new(store, clock, teams, registry, options);
 
-    if !config.console.enabled {
-        bail!("{}: no adapter is enabled; set [console] enabled = true", cli.config.display());
+    let console = config.console.enabled.then(|| Arc::new(ConsoleAdapter::stdout(config.bot.name.clone())));
+    let matrix = match config.matrix.enabled {
+        true => Some(Arc::new(MatrixAdapter::connect(config.matrix.options()).await?)),
+        false => None,
+    };
+    let mut adapters = Adapters::new();
+    if let Some(console) = &console {
+        adapters = adapters.with(console.clone());
     }
-    let console = Arc::new(ConsoleAdapter::stdout(config.bot.name.clone()));
-    let mut adapters = Adapters::new().with(console.clone());
+    if let Some(matrix) = &matrix {
+        adapters = adapters.with(matrix.clone());
+    }
+    if console.is_none() && matrix.is_none() {
+        bail!("{}: no adapter is enabled; enable [console] or [matrix]", cli.config.display());
+    }
     if let Some(url) = &config.alertmanager.url {
         adapters = adapters.with_service(Arc::new(Silences::new(url)));
     }
@@ -85,25 +96,52 @@ async fn run() -> anyhow::Result<()> {
         };
         http::serve(listen, http::routes(bot.clone(), alerts)).await?;
     }
+
     let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
     let (stop, stopped) = watch::channel(false);
-    let background = match &manual_clock {
-        Some(_) => None,
-        None => {
-            let scheduler = scheduler.clone();
-            Some(tokio::spawn(async move { scheduler.run(stopped).await }))
+    let mut background = Vec::new();
+    if manual_clock.is_none() {
+        let (scheduler, stopped) = (scheduler.clone(), stopped.clone());
+        background.push(tokio::spawn(async move { scheduler.run(stopped).await }));
+    }
+    let mut matrix_task = matrix.map(|matrix| {
+        let (bot, stopped) = (bot.clone(), stopped.clone());
+        tokio::spawn(async move { matrix.run(bot, stopped).await })
+    });
+    let result = match console {
+        Some(console) => {
+            let options = ConsoleOptions {
+                user: config.console.user,
+                room: config.console.room,
+                manual_clock: manual_clock.map(|clock| (clock, scheduler)),
+            };
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            firebell_console::run(&bot, &console, stdin, options).await.context("console stopped")
         }
+        None => until_stopped(matrix_task.as_mut()).await,
     };
-    let console_options = ConsoleOptions {
-        user: config.console.user,
-        room: config.console.room,
-        manual_clock: manual_clock.map(|clock| (clock, scheduler)),
-    };
-    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    let result = firebell_console::run(&bot, &console, stdin, console_options).await.context("console stopped");
     let _ = stop.send(true);
-    if let Some(background) = background {
-        background.await.context("the scheduler stopped abnormally")?;
+    for task in background {
+        task.await.context("the scheduler stopped abnormally")?;
+    }
+    if let Some(task) = matrix_task.filter(|task| !task.is_finished()) {
+        task.await.context("the Matrix adapter stopped abnormally")??;
     }
     result
+}
+
+/// Waits for SIGTERM or ctrl-c, or for the Matrix adapter to stop on its own (an error).
+async fn until_stopped(matrix: Option<&mut tokio::task::JoinHandle<Result<(), MatrixError>>>) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let matrix_stopped = async {
+        match matrix {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+        stopped = matrix_stopped => Ok(stopped.context("the Matrix adapter stopped abnormally")??),
+    }
 }

@@ -1,0 +1,406 @@
+//! Firebell's Matrix adapter, on matrix-sdk. It translates and nothing more:
+//!
+//! - **In**: a sync loop that survives errors (backoff up to a minute), resumes from its saved
+//!   token, and hands every `m.text` message from someone else to the bot, but never one sent
+//!   before the bot started (no answers to the backlog, on first start or after a restart).
+//!   Invites to rooms of a configured team are accepted; others are declined. Pills in messages
+//!   become user ids; reply fallbacks are dropped; a message in a thread keeps its thread.
+//!   Whoever the room's power levels make an admin (`admin_power_level`) counts as a team admin.
+//! - **Out**: notices with an HTML body rendered from the markdown and real mention pills (with
+//!   `m.mentions`, so people are notified), replies in the thread of the command, topics, rooms,
+//!   invites, direct messages. Each send carries a transaction id derived from its action id, so
+//!   a retried send is not doubled. Rate limits come back as [`AdapterError::RateLimited`].
+//!
+//! Encrypted rooms are not read (the end-to-end encryption stack is left out); the first time the
+//! bot meets one, it says so in the room, once across replicas.
+//!
+//! Replicas sync in parallel, each with its own saved session; every message is claimed in the
+//! store before it is handled, so one replica answers. A killed replica needs no takeover: the
+//! others already see every message.
+
+mod inbound;
+mod outbound;
+mod session;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
+use firebell_core::async_trait;
+use firebell_core::bot::Bot;
+use firebell_core::chrono::{DateTime, Utc};
+use firebell_core::ids::{RoomRef, Transport, UserRef};
+use firebell_core::message::{Action, Inbound, Message, RoomSpec};
+use firebell_core::team::Teams;
+use matrix_sdk::config::{RequestConfig, SyncSettings};
+use matrix_sdk::room::Room;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};
+use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
+use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::events::relation::Thread;
+use matrix_sdk::ruma::events::room::message::{Relation, RoomMessageEventContent};
+use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomAliasId, RoomId, UserId};
+use matrix_sdk::sync::SyncResponse;
+use matrix_sdk::{Client, RoomMemberships, RoomState};
+use tokio::sync::watch;
+
+use self::inbound::{Seen, TextMessage, read_event};
+use self::session::SavedSession;
+
+/// The longest wait between two failed syncs.
+const MOST_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a sync request waits on the server for news.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to reach and log in to the homeserver.
+#[derive(Debug, Clone)]
+pub struct MatrixOptions {
+    /// The homeserver's URL (`https://matrix.example.org`).
+    pub homeserver: String,
+    /// The bot's user id (`@firebell:example.org`).
+    pub user_id: String,
+    /// The password, to log in once and keep the session.
+    pub password: Option<String>,
+    /// An access token, instead of a password.
+    pub access_token: Option<String>,
+    /// The name of the device a password login creates.
+    pub device_name: String,
+    /// Where the session and the sync token are kept, so that a restart reuses the device.
+    pub store: PathBuf,
+    /// Members at or above this power level in a team's room count as team admins.
+    pub admin_power_level: i64,
+}
+
+/// Why the Matrix adapter stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    /// The options are not usable.
+    #[error("matrix: {0}")]
+    Config(String),
+    /// Logging in or restoring the session failed.
+    #[error("matrix: cannot log in as {user}: {reason}")]
+    Login {
+        /// The bot's user id.
+        user: String,
+        /// What the homeserver said.
+        reason: String,
+    },
+    /// The homeserver no longer accepts the session (logged out, token revoked).
+    #[error("matrix: the session was revoked; log in again (remove {0})")]
+    LoggedOut(String),
+    /// The session store could not be written.
+    #[error("matrix: cannot keep the session in {path}: {reason}")]
+    Store {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The Matrix adapter: a logged-in client, and how configured room aliases map to room ids.
+pub struct MatrixAdapter {
+    client: Client,
+    me: OwnedUserId,
+    /// When this replica started: messages sent before are backlog and never answered.
+    started_ms: u64,
+    options: MatrixOptions,
+    saved: Mutex<SavedSession>,
+    aliases: Mutex<HashMap<OwnedRoomId, String>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+fn platform(err: matrix_sdk::Error) -> AdapterError {
+    if let Some(ErrorKind::LimitExceeded(limit)) = err.client_api_error_kind() {
+        let wait = match limit.retry_after {
+            Some(RetryAfter::Delay(wait)) => wait,
+            Some(RetryAfter::DateTime(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
+            None => Duration::from_secs(1),
+        };
+        return AdapterError::RateLimited(wait);
+    }
+    AdapterError::Platform(err.to_string())
+}
+
+impl MatrixAdapter {
+    /// Logs in (or restores the saved session, keeping the same device) and checks that the
+    /// homeserver accepts it.
+    pub async fn connect(options: MatrixOptions) -> Result<Self, MatrixError> {
+        let started_ms = now_ms();
+        let me = UserId::parse(&options.user_id).map_err(|err| {
+            MatrixError::Config(format!("user_id {:?} is not a Matrix user id: {err}", options.user_id))
+        })?;
+        let client = Client::builder()
+            .homeserver_url(&options.homeserver)
+            .request_config(RequestConfig::new().retry_limit(3).timeout(Duration::from_secs(60)))
+            .build()
+            .await
+            .map_err(|err| MatrixError::Config(format!("homeserver {:?}: {err}", options.homeserver)))?;
+        let saved = session::log_in(&client, &options, &me).await?;
+        Ok(Self { client, me, started_ms, options, saved: Mutex::new(saved), aliases: Mutex::new(HashMap::new()) })
+    }
+
+    /// The device this replica uses.
+    pub fn device_id(&self) -> String {
+        self.client.device_id().map(|id| id.to_string()).unwrap_or_default()
+    }
+
+    /// Syncs until `stop` turns true, handing messages to `bot`. Returns an error only when the
+    /// session is revoked; other errors are retried with backoff.
+    pub async fn run(&self, bot: Arc<Bot>, mut stop: watch::Receiver<bool>) -> Result<(), MatrixError> {
+        let started = self.started_ms;
+        let team_rooms = self.team_rooms(bot.dispatcher().teams()).await;
+        let mut backoff = Duration::from_secs(1);
+        while !*stop.borrow() {
+            let token = self.saved.lock().unwrap_or_else(|p| p.into_inner()).next_batch.clone();
+            let mut settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
+            if let Some(token) = token {
+                settings = settings.token(token);
+            }
+            let synced = tokio::select! {
+                synced = self.client.sync_once(settings) => synced,
+                _ = stop.changed() => break,
+            };
+            match synced {
+                Ok(response) => {
+                    backoff = Duration::from_secs(1);
+                    self.handle(&bot, &response, started, &team_rooms).await;
+                    self.remember_token(response.next_batch)?;
+                }
+                Err(err) if matches!(err.client_api_error_kind(), Some(ErrorKind::UnknownToken(_))) => {
+                    return Err(MatrixError::LoggedOut(session::path(&self.options).display().to_string()));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, wait = ?backoff, "matrix sync failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => break,
+                    }
+                    backoff = (backoff * 2).min(MOST_BACKOFF);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn remember_token(&self, next_batch: String) -> Result<(), MatrixError> {
+        let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
+        saved.next_batch = Some(next_batch);
+        session::save(&self.options, &saved)
+    }
+
+    /// The room ids of every configured Matrix team room; aliases are resolved and remembered.
+    async fn team_rooms(&self, teams: &Teams) -> HashSet<OwnedRoomId> {
+        let configured: Vec<RoomRef> = teams
+            .iter()
+            .flat_map(|team| team.admin_rooms.iter().chain(&team.public_rooms))
+            .filter(|room| room.transport == Transport::Matrix)
+            .cloned()
+            .collect();
+        let mut ids = HashSet::new();
+        for room in &configured {
+            match self.room_id(&room.id).await {
+                Ok(id) => {
+                    ids.insert(id);
+                }
+                Err(err) => tracing::error!(room = %room, error = %err, "configured Matrix room not found"),
+            }
+        }
+        ids
+    }
+
+    /// The room id of a configured room: itself, or what its alias resolves to.
+    async fn room_id(&self, room: &str) -> Result<OwnedRoomId, AdapterError> {
+        if let Ok(id) = RoomId::parse(room) {
+            return Ok(id);
+        }
+        let alias = RoomAliasId::parse(room)
+            .map_err(|err| AdapterError::Platform(format!("{room:?} is neither a room id nor an alias: {err}")))?;
+        let known = self
+            .aliases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(_, a)| **a == room)
+            .map(|(id, _)| id.clone());
+        if let Some(id) = known {
+            return Ok(id);
+        }
+        let resolved =
+            self.client.resolve_room_alias(&alias).await.map_err(|err| AdapterError::Platform(err.to_string()))?;
+        self.aliases.lock().unwrap_or_else(|p| p.into_inner()).insert(resolved.room_id.clone(), room.to_owned());
+        Ok(resolved.room_id)
+    }
+
+    /// The reference the config uses for a room: its alias if configured so, else its id.
+    fn room_ref(&self, id: &RoomId) -> RoomRef {
+        let alias = self.aliases.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
+        RoomRef::new(Transport::Matrix, alias.unwrap_or_else(|| id.to_string()))
+    }
+
+    async fn joined_room(&self, room: &RoomRef) -> Result<Room, AdapterError> {
+        let id = self.room_id(&room.id).await?;
+        self.client
+            .get_room(&id)
+            .filter(|room| room.state() == RoomState::Joined)
+            .ok_or_else(|| AdapterError::Platform(format!("the bot is not in room {}", room.id)))
+    }
+
+    async fn handle(&self, bot: &Bot, response: &SyncResponse, started: u64, team_rooms: &HashSet<OwnedRoomId>) {
+        for room_id in response.rooms.invited.keys() {
+            self.answer_invite(room_id, team_rooms).await;
+        }
+        for (room_id, update) in &response.rooms.joined {
+            let Some(room) = self.client.get_room(room_id) else { continue };
+            let mut encrypted = room.encryption_state().is_encrypted();
+            for event in &update.timeline.events {
+                match read_event(event.raw().json().get(), self.me.as_str()) {
+                    Seen::Text(message) if message.sent_ms >= started => {
+                        let inbound = self.inbound(&room, message).await;
+                        bot.handle(inbound).await;
+                    }
+                    Seen::Encrypted => encrypted = true,
+                    Seen::Text(_) | Seen::Ignored => {}
+                }
+            }
+            if encrypted {
+                self.say_encrypted_once(bot, &room).await;
+            }
+        }
+    }
+
+    async fn answer_invite(&self, room_id: &RoomId, team_rooms: &HashSet<OwnedRoomId>) {
+        let Some(room) = self.client.get_room(room_id) else { return };
+        let answer = if team_rooms.contains(room_id) { room.join().await } else { room.leave().await };
+        match answer {
+            Ok(()) => tracing::info!(room = %room_id, joined = team_rooms.contains(room_id), "answered an invite"),
+            Err(err) => tracing::warn!(room = %room_id, error = %err, "cannot answer an invite"),
+        }
+    }
+
+    async fn inbound(&self, room: &Room, message: TextMessage) -> Inbound {
+        let sender = UserId::parse(&message.sender).ok();
+        let mut admin = false;
+        let mut name = None;
+        if let Some(user) = &sender {
+            admin = match room.get_user_power_level(user).await {
+                Ok(UserPowerLevel::Infinite) => true,
+                Ok(UserPowerLevel::Int(level)) => i64::from(level) >= self.options.admin_power_level,
+                Ok(_) | Err(_) => false,
+            };
+            name = room.get_member_no_sync(user).await.ok().flatten().and_then(|m| m.display_name().map(str::to_owned));
+        }
+        let ts = DateTime::<Utc>::from_timestamp_millis(message.sent_ms as i64).unwrap_or_else(Utc::now);
+        Inbound {
+            event_id: message.event_id,
+            room: self.room_ref(room.room_id()),
+            sender: UserRef::new(Transport::Matrix, message.sender),
+            sender_name: name,
+            sender_is_platform_admin: admin,
+            text: message.text,
+            ts,
+            thread: message.thread,
+        }
+    }
+
+    /// Says once (across replicas) that the bot cannot read this encrypted room.
+    async fn say_encrypted_once(&self, bot: &Bot, room: &Room) {
+        let text = "This room is end-to-end encrypted, and Firebell does not read encrypted rooms: \
+                    its commands are not seen here. Use an unencrypted room for Firebell.";
+        let action = Action::Send { room: self.room_ref(room.room_id()), message: Message::text(text), thread: None };
+        let key = format!("matrix:encrypted:{}", room.room_id());
+        match bot.dispatcher().announce(&key, vec![action]).await {
+            Ok(envelopes) => bot.deliver(&envelopes).await,
+            Err(err) => tracing::warn!(error = %err, "cannot tell an encrypted room about itself"),
+        }
+    }
+
+    async fn send(
+        &self,
+        room: &Room,
+        action_id: &str,
+        message: &Message,
+        thread: Option<&str>,
+    ) -> Result<(), AdapterError> {
+        let rendered = outbound::render(message);
+        let mut content = RoomMessageEventContent::notice_html(rendered.body, rendered.html);
+        let mentioned: Vec<OwnedUserId> = rendered.mentions.iter().filter_map(|id| UserId::parse(id).ok()).collect();
+        content.mentions = Some(Mentions::with_user_ids(mentioned));
+        if let Some(root) = thread.and_then(|t| OwnedEventId::try_from(t).ok()) {
+            content.relates_to = Some(Relation::Thread(Thread::plain(root.clone(), root)));
+        }
+        let txn = OwnedTransactionId::from(action_id.to_owned());
+        room.send(content).with_transaction_id(txn).await.map(|_| ()).map_err(platform)
+    }
+}
+
+#[async_trait]
+impl ChatAdapter for MatrixAdapter {
+    fn transport(&self) -> Transport {
+        Transport::Matrix
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            threads: true,
+            topics: true,
+            create_rooms: true,
+            direct_messages: true,
+            buttons: false,
+            max_topic_chars: 1000,
+        }
+    }
+
+    async fn send_message(
+        &self,
+        action_id: &str,
+        room: &RoomRef,
+        message: &Message,
+        thread: Option<&str>,
+    ) -> Result<(), AdapterError> {
+        let room = self.joined_room(room).await?;
+        self.send(&room, action_id, message, thread).await
+    }
+
+    async fn set_topic(&self, _: &str, room: &RoomRef, topic: &str) -> Result<(), AdapterError> {
+        let room = self.joined_room(room).await?;
+        room.set_room_topic(topic).await.map(|_| ()).map_err(|err| match platform(err) {
+            AdapterError::Platform(reason) => {
+                AdapterError::Platform(format!("cannot set the topic (the bot needs power to change it): {reason}"))
+            }
+            other => other,
+        })
+    }
+
+    async fn create_room(&self, _: &str, spec: &RoomSpec) -> Result<RoomRef, AdapterError> {
+        let mut request = CreateRoom::new();
+        request.name = Some(spec.name.clone());
+        request.topic = Some(spec.topic.clone());
+        request.invite = spec.invite.iter().filter_map(|user| UserId::parse(&user.id).ok()).collect();
+        request.preset = Some(RoomPreset::PrivateChat);
+        let room = self.client.create_room(request).await.map_err(platform)?;
+        Ok(RoomRef::new(Transport::Matrix, room.room_id().to_string()))
+    }
+
+    async fn invite(&self, _: &str, room: &RoomRef, user: &UserRef) -> Result<(), AdapterError> {
+        let room = self.joined_room(room).await?;
+        let user = UserId::parse(&user.id).map_err(|err| AdapterError::Platform(err.to_string()))?;
+        room.invite_user_by_id(&user).await.map_err(platform)
+    }
+
+    async fn direct_message(&self, action_id: &str, user: &UserRef, message: &Message) -> Result<(), AdapterError> {
+        let user = UserId::parse(&user.id).map_err(|err| AdapterError::Platform(err.to_string()))?;
+        let room = match self.client.get_dm_room(&user) {
+            Some(room) => room,
+            None => self.client.create_dm(&user).await.map_err(platform)?,
+        };
+        let _ = room.members(RoomMemberships::JOIN).await;
+        self.send(&room, action_id, message, None).await
+    }
+}

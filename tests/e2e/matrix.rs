@@ -1,0 +1,287 @@
+//! The whole workflow in Matrix rooms on a real Synapse homeserver, with people driven through
+//! the client-server API: invites, declare, IC claim and handoff, `!log`, `!status`, resolve and
+//! report; no answers to the backlog after a restart (and the same device); replicas on one
+//! account and one Redis answering once; threads, room admins, encrypted rooms.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use firebell_testkit::{MatrixUser, RedisServer, Synapse};
+
+/// A `firebell` process on Matrix only, killed on drop.
+struct Bot {
+    child: Child,
+}
+
+impl Bot {
+    fn start(config: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_firebell"))
+            .arg("--config")
+            .arg(config)
+            .env("FIREBELL_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("firebell starts");
+        Self { child }
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test's world: a bot account, two people on the team roster, an admin and a public room.
+struct World {
+    bot: MatrixUser,
+    alice: MatrixUser,
+    bob: MatrixUser,
+    admin: String,
+    public: String,
+    dir: PathBuf,
+}
+
+impl World {
+    async fn new(name: &str) -> Self {
+        let synapse = Synapse::shared();
+        let bot = synapse.register("firebell").await;
+        let alice = synapse.register("alice").await;
+        let bob = synapse.register("bob").await;
+        let invite = [bot.user_id.as_str(), bob.user_id.as_str()];
+        let admin = alice.create_room("WMCS admin", &invite, false).await;
+        let public = alice.create_room("WMCS", &invite, false).await;
+        bob.join(&admin).await;
+        bob.join(&public).await;
+        alice.set_power_level(&public, &bot.user_id, 50).await;
+        let dir = std::env::temp_dir().join(format!("firebell-matrix-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test folder");
+        Self { bot, alice, bob, admin, public, dir }
+    }
+
+    /// Writes a config for replica `replica` and returns its path.
+    fn config(&self, replica: &str, store: &str, extra_admin_room: Option<&str>) -> PathBuf {
+        let mut admin_rooms = vec![format!("\"matrix:{}\"", self.admin)];
+        admin_rooms.extend(extra_admin_room.map(|room| format!("\"matrix:{room}\"")));
+        let config = format!(
+            r##"
+[store]
+url = "{store}"
+namespace = "matrix-test"
+[console]
+enabled = false
+[scheduler]
+tick = "200ms"
+[matrix]
+enabled = true
+homeserver = "{homeserver}"
+user_id = "{bot}"
+password = "{password}"
+store = "{dir}/{replica}"
+[[teams]]
+id = "wmcs"
+name = "WMCS"
+admin_rooms = [{admin_rooms}]
+public_rooms = ["matrix:{public}"]
+public_topic = "Wikimedia Cloud Services"
+[[teams.members]]
+name = "alice"
+timezone = "Europe/Madrid"
+ids = ["matrix:{alice}"]
+[[teams.members]]
+name = "bob"
+timezone = "America/New_York"
+ids = ["matrix:{bob}"]
+"##,
+            homeserver = Synapse::shared().url(),
+            bot = self.bot.user_id,
+            password = self.bot.password,
+            dir = self.dir.display(),
+            admin_rooms = admin_rooms.join(", "),
+            public = self.public,
+            alice = self.alice.user_id,
+            bob = self.bob.user_id,
+        );
+        let path = self.dir.join(format!("{replica}.toml"));
+        std::fs::write(&path, config).expect("config written");
+        path
+    }
+
+    async fn start(&self, replica: &str, store: &str) -> Bot {
+        let bot = Bot::start(&self.config(replica, store, None));
+        self.alice.wait_for_member(&self.admin, &self.bot.user_id).await;
+        self.alice.wait_for_member(&self.public, &self.bot.user_id).await;
+        bot
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_incident_workflow_runs_in_matrix_rooms() {
+    let world = World::new("workflow").await;
+    let _bot = world.start("a", "memory://").await;
+    let (alice, bob, admin, me) = (&world.alice, &world.bob, world.admin.as_str(), world.bot.user_id.as_str());
+
+    let declared = alice.ask(admin, me, "!incident declare Ceph cluster down --user-facing --sev 2", 1).await;
+    assert!(declared[0].contains("WMCS-1 declared: \"") && declared[0].contains("alice is the IC."), "{declared:?}");
+    alice.wait_for_topic(&world.public, "Ongoing incident: Ceph cluster down").await;
+    assert_eq!(bob.ask(admin, me, "!ic", 1).await, ["alice is the IC of WMCS-1."]);
+
+    let offer = alice.ask(admin, me, &format!("!ic handoff {}", bob.user_id), 1).await;
+    assert!(offer[0].starts_with(&format!("{}: alice offers you the IC role for WMCS-1.", bob.user_id)), "{offer:?}");
+    let notice = world.alice.messages_from(admin, me).await.pop().expect("the offer");
+    assert_eq!(notice["content"]["msgtype"], "m.notice");
+    assert_eq!(notice["content"]["m.mentions"]["user_ids"][0], bob.user_id.as_str(), "a real mention");
+    let html = notice["content"]["formatted_body"].as_str().expect("an HTML body");
+    assert!(html.starts_with(&format!("<a href=\"https://matrix.to/#/{}\">bob</a>", bob.user_id)), "a pill: {html}");
+
+    assert_eq!(
+        bob.ask(admin, me, "!ic accept", 1).await,
+        [format!("bob is now the IC of WMCS-1, taking over from {}.", alice.user_id)]
+    );
+    assert_eq!(
+        alice.ask(admin, me, "!log admin restarted ceph-osd@12", 1).await,
+        ["Logged in the server admin log for admin; also in the timeline of WMCS-1."]
+    );
+    alice.ask(admin, me, "!status ongoing incident: Ceph is degraded", 1).await;
+    alice.wait_for_topic(&world.public, "ongoing incident: Ceph is degraded").await;
+    let usage = bob.ask(admin, me, "!incident declare", 1).await;
+    assert_eq!(
+        usage,
+        ["error: missing <title>; usage: !incident declare <title> [--user-facing] [--security] [--sev N]"]
+    );
+
+    let resolved = bob.ask(admin, me, "!incident resolve journal disk failed; replaced", 2).await;
+    assert!(resolved[0].starts_with("WMCS-1 resolved by bob after"), "{resolved:?}");
+    let report = &resolved[1];
+    assert!(report.starts_with("# Incident report (draft): "), "{report}");
+    assert!(report.contains("[admin] restarted ceph-osd@12"), "the log entry is in the report: {report}");
+    assert!(
+        report.contains("bob: accepted the IC role from alice and became the IC"),
+        "the handoff is in the report: {report}"
+    );
+    let report_html =
+        world.alice.messages_from(admin, me).await.pop().expect("the report")["content"]["formatted_body"].clone();
+    assert!(report_html.as_str().expect("HTML").starts_with("<h1>Incident report (draft): "), "rendered markdown");
+    alice.wait_for_topic(&world.public, "Wikimedia Cloud Services").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_backlog_is_not_answered_and_the_device_is_kept() {
+    let world = World::new("restart").await;
+    let (alice, admin, me) = (&world.alice, world.admin.as_str(), world.bot.user_id.as_str());
+    let bot = world.start("a", "memory://").await;
+    assert_eq!(alice.ask(admin, me, "!incident list", 1).await, ["Team WMCS has no open incident."]);
+    let devices = world.bot.devices().await.len();
+    drop(bot);
+
+    alice.say(admin, "!incident declare sent while the bot was down").await;
+    let session = world.dir.join("a/session.json");
+    let before = std::fs::read_to_string(&session).expect("the session was kept");
+    let _bot = Bot::start(&world.config("a", "memory://", None));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&session).expect("session") == before {
+        assert!(std::time::Instant::now() < deadline, "the restarted bot never synced");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answers = alice.ask(admin, me, "!incident list", 1).await;
+    assert_eq!(answers, ["Team WMCS has no open incident."], "the backlog declare was not handled");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(alice.messages_from(admin, me).await.len(), 2, "nothing else was answered");
+    assert_eq!(world.bot.devices().await.len(), devices, "the restart reused the device");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_account_and_one_redis_answer_once() {
+    let redis = RedisServer::start();
+    let world = World::new("replicas").await;
+    let (alice, bob, admin, me) = (&world.alice, &world.bob, world.admin.as_str(), world.bot.user_id.as_str());
+    let a = world.start("a", &redis.url()).await;
+    let _b = Bot::start(&world.config("b", &redis.url(), None));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    alice.ask(admin, me, "!incident declare NFS stuck", 1).await;
+    bob.ask(admin, me, "!ic", 1).await;
+    alice.ask(admin, me, "!incident update restarting nfsd", 1).await;
+    bob.ask(admin, me, "!incident doing checking the clients", 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(alice.messages_from(admin, me).await.len(), 4, "each command answered once by two replicas");
+
+    drop(a);
+    assert_eq!(alice.ask(admin, me, "!ic", 1).await, ["You are the IC of WMCS-1."], "the other replica goes on");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(alice.messages_from(admin, me).await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_room_admins_and_encrypted_rooms() {
+    let world = World::new("rooms").await;
+    let (alice, bob, admin, me) = (&world.alice, &world.bob, world.admin.as_str(), world.bot.user_id.as_str());
+    let secret = alice.create_room("WMCS secret", &[me], true).await;
+    let _bot = Bot::start(&world.config("a", "memory://", Some(&secret)));
+    alice.wait_for_member(admin, me).await;
+    alice.wait_for_member(&secret, me).await;
+
+    let root = alice.say(admin, "thread about the switch").await;
+    alice.say_in_thread(admin, &root, "!incident list").await;
+    let reply = alice.wait_for_messages(admin, me, 0).await.pop().expect("a reply");
+    assert_eq!(reply["content"]["m.relates_to"]["rel_type"], "m.thread", "{reply}");
+    assert_eq!(reply["content"]["m.relates_to"]["event_id"], root.as_str());
+
+    assert_eq!(
+        bob.ask(admin, me, "!plugins disable sal", 1).await,
+        ["only team admins may run !plugins disable"],
+        "bob has no power in the room and no admin flag on the roster"
+    );
+    assert_eq!(
+        alice.ask(admin, me, "!plugins disable sal", 1).await,
+        ["Plugin sal disabled for team wmcs."],
+        "alice created the room: her power level makes her an admin"
+    );
+
+    let notices = alice.wait_for_messages(&secret, me, 0).await;
+    assert!(
+        notices[0]["content"]["body"].as_str().unwrap().starts_with("This room is end-to-end encrypted"),
+        "{notices:?}"
+    );
+    alice.say(&secret, "anyone?").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(alice.messages_from(&secret, me).await.len(), 1, "said once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_bot_waits_and_answers_everything_once() {
+    let world = World::new("limits").await;
+    let (alice, admin, me) = (&world.alice, world.admin.as_str(), world.bot.user_id.as_str());
+    let _bot = world.start("a", "memory://").await;
+    let server_admin = Synapse::shared().register_admin("root").await;
+    server_admin.limit_messages(me, 1, 1).await;
+    let started = std::time::Instant::now();
+    for n in 1..=4 {
+        alice.say(admin, &format!("!incident declare outage {n}")).await;
+    }
+    let deadline = started + Duration::from_secs(60);
+    while alice.messages_from(admin, me).await.len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "not every command was answered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let waited = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let answers: Vec<String> = alice
+        .messages_from(admin, me)
+        .await
+        .iter()
+        .map(|event| {
+            event["content"]["body"].as_str().unwrap_or_default().split(':').next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        ["WMCS-1 declared", "WMCS-2 declared", "WMCS-3 declared", "WMCS-4 declared"],
+        "each once, in order"
+    );
+    assert!(waited >= Duration::from_millis(2500), "the homeserver's rate limit was in force ({waited:?})");
+}
