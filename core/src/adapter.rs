@@ -139,29 +139,31 @@ impl Adapters {
     }
 
     /// Performs one action through the adapter of its transport, or the service it calls.
-    pub async fn perform(&self, envelope: &Envelope) -> Result<(), AdapterError> {
+    /// Returns the new room of a [`Action::CreateRoom`].
+    pub async fn perform(&self, envelope: &Envelope) -> Result<Option<RoomRef>, AdapterError> {
         let id = envelope.id.as_str();
         let Some(transport) = envelope.action.transport() else {
             let Action::Call { service, request } = &envelope.action else {
                 unreachable!("only calls have no transport")
             };
             let service = self.services.get(service).ok_or_else(|| AdapterError::NoService(service.clone()))?;
-            return service.call(id, request).await;
+            return service.call(id, request).await.map(|()| None);
         };
         let adapter = self
             .get(transport)
             .ok_or(AdapterError::Unsupported { transport, what: "be reached: no adapter is configured" })?;
-        match &envelope.action {
+        let done = match &envelope.action {
             Action::Send { room, message, thread } => adapter.send_message(id, room, message, thread.as_deref()).await,
             Action::SetTopic { room, topic } => {
                 let topic = clip(topic, adapter.capabilities().max_topic_chars);
                 adapter.set_topic(id, room, &topic).await
             }
-            Action::CreateRoom { spec, .. } => adapter.create_room(id, spec).await.map(|_| ()),
+            Action::CreateRoom { spec, .. } => return adapter.create_room(id, spec).await.map(Some),
             Action::Invite { room, user } => adapter.invite(id, room, user).await,
             Action::DirectMessage { user, message } => adapter.direct_message(id, user, message).await,
             Action::Call { .. } => unreachable!("calls have no transport"),
-        }
+        };
+        done.map(|()| None)
     }
 }
 

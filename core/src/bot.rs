@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use crate::adapter::{AdapterError, Adapters};
 use crate::dispatcher::{DispatchError, Dispatcher};
+use crate::ids::RoomRef;
 use crate::ids::TeamId;
 use crate::job::Job;
-use crate::message::{Action, Envelope, Inbound, Message};
+use crate::message::{Action, Envelope, Inbound, Message, RoomCreated};
 use crate::plugin::Event;
 use crate::store::StoreError;
 
@@ -89,7 +90,7 @@ impl Bot {
                 continue;
             }
             match self.perform(envelope).await {
-                Ok(()) => {}
+                Ok(_) => {}
                 Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_))) => {
                     tracing::warn!(action = %envelope.id, %error, "action cannot be performed; skipped");
                 }
@@ -119,16 +120,35 @@ impl Bot {
     }
 
     /// Performs `envelopes` in order, waiting out rate limits. A failed action is logged and
-    /// does not stop the others.
+    /// does not stop the others. A created room is announced to the plugin that asked for it.
     pub async fn deliver(&self, envelopes: &[Envelope]) {
         for envelope in envelopes {
-            if let Err(err) = self.perform(envelope).await {
-                tracing::warn!(action = %envelope.id, error = %err, "action failed");
+            match self.perform(envelope).await {
+                Ok(Some(room)) => Box::pin(self.announce_room(envelope, room)).await,
+                Ok(None) => {}
+                Err(err) => tracing::warn!(action = %envelope.id, error = %err, "action failed"),
             }
         }
     }
 
-    async fn perform(&self, envelope: &Envelope) -> Result<(), AdapterError> {
+    /// Tells the plugin that asked for a room (its [`RoomSpec::notify`]) that the room exists.
+    async fn announce_room(&self, envelope: &Envelope, room: RoomRef) {
+        let Action::CreateRoom { spec, .. } = &envelope.action else { return };
+        let Some((team, plugin)) = &spec.notify else { return };
+        let created = RoomCreated { key: spec.key.clone(), room };
+        let event = Event {
+            id: format!("{}:created", envelope.id),
+            team: team.clone(),
+            plugin: plugin.clone(),
+            kind: "room-created".into(),
+            data: serde_json::to_string(&created).expect("room events serialize"),
+        };
+        if let Err(err) = self.handle_event(&event).await {
+            tracing::warn!(action = %envelope.id, error = %err, "the new room could not be announced");
+        }
+    }
+
+    async fn perform(&self, envelope: &Envelope) -> Result<Option<RoomRef>, AdapterError> {
         let mut attempt = 1;
         loop {
             match self.adapters.perform(envelope).await {

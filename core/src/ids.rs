@@ -51,6 +51,15 @@ impl Transport {
         }
     }
 
+    /// How a room of this transport is linked to in a message.
+    pub fn room_link(self, room_id: &str) -> String {
+        match self {
+            Transport::Console => room_id.to_owned(),
+            Transport::Matrix => format!("https://matrix.to/#/{room_id}"),
+            Transport::Slack => format!("<#{room_id}>"),
+        }
+    }
+
     /// How a user of this transport is mentioned in plain text.
     pub fn mention_text(self, user_id: &str) -> String {
         match self {

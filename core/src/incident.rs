@@ -145,6 +145,9 @@ pub struct Incident {
     /// Reminders wait until then (`!incident snooze`).
     #[serde(default)]
     pub snoozed_until: Option<DateTime<Utc>>,
+    /// The incident's own rooms, once created.
+    #[serde(default)]
+    pub rooms: Vec<RoomRef>,
 }
 
 /// What kind of event a timeline entry records.
@@ -305,6 +308,7 @@ impl Incident {
             resolution: None,
             reminders: 0,
             snoozed_until: None,
+            rooms: Vec::new(),
         };
         (incident, timeline)
     }

@@ -128,6 +128,18 @@ pub struct RoomSpec {
     pub invite: Vec<UserRef>,
     /// Whether the room must stay private (security incidents).
     pub private: bool,
+    /// Who hears about the new room: an event of kind `room-created` goes to this plugin of
+    /// this team, with the room spec's key and the new room (see [`RoomCreated`]).
+    pub notify: Option<(crate::ids::TeamId, String)>,
+}
+
+/// The data of the `room-created` event a [`RoomSpec::notify`] plugin receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomCreated {
+    /// The spec's key.
+    pub key: String,
+    /// The new room.
+    pub room: RoomRef,
 }
 
 /// Something the bot does on a chat platform.

@@ -227,6 +227,14 @@ impl Context<'_> {
         matches!(self.place, Place::Team { role: RoomRole::Public, .. })
     }
 
+    /// The incident whose own room this is, if it is one.
+    pub fn incident_room(&self) -> Option<u64> {
+        match self.place {
+            Place::Team { role: RoomRole::Incident(number), .. } => Some(number),
+            _ => None,
+        }
+    }
+
     /// The open incidents that may be shown in this room.
     pub fn visible_open_incidents(&self) -> impl Iterator<Item = &Incident> {
         let public = self.is_public_room();

@@ -96,6 +96,8 @@ pub enum RoomRole {
     Admin,
     /// A public room; security incidents are never shown here.
     Public,
+    /// The room of one of the team's incidents (its number): commands here are about it.
+    Incident(u64),
 }
 
 impl Team {

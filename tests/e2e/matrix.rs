@@ -66,6 +66,11 @@ impl World {
 
     /// Writes a config for replica `replica` and returns its path.
     fn config(&self, replica: &str, store: &str, extra_admin_room: Option<&str>) -> PathBuf {
+        self.config_with(replica, store, extra_admin_room, "")
+    }
+
+    /// A config with `extra` TOML at the end (in the team's table).
+    fn config_with(&self, replica: &str, store: &str, extra_admin_room: Option<&str>, extra: &str) -> PathBuf {
         let mut admin_rooms = vec![format!("\"matrix:{}\"", self.admin)];
         admin_rooms.extend(extra_admin_room.map(|room| format!("\"matrix:{room}\"")));
         let config = format!(
@@ -97,6 +102,7 @@ ids = ["matrix:{alice}"]
 name = "bob"
 timezone = "America/New_York"
 ids = ["matrix:{bob}"]
+{extra}
 "##,
             homeserver = Synapse::shared().url(),
             bot = self.bot.user_id,
@@ -284,4 +290,22 @@ async fn a_rate_limited_bot_waits_and_answers_everything_once() {
         "each once, in order"
     );
     assert!(waited >= Duration::from_millis(2500), "the homeserver's rate limit was in force ({waited:?})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_incident_gets_its_own_matrix_room() {
+    let world = World::new("incident-room").await;
+    let (alice, bob, admin, me) = (&world.alice, &world.bob, world.admin.as_str(), world.bot.user_id.as_str());
+    let rooms_on = "[teams.settings.incident]\nincident_rooms = true\n";
+    let _bot = Bot::start(&world.config_with("a", "memory://", None, rooms_on));
+    alice.wait_for_member(admin, me).await;
+    let answers = alice.ask(admin, me, "!incident declare Ceph down", 2).await;
+    let link = answers[1].strip_prefix("WMCS-1 has its own room: https://matrix.to/#/").expect("a link to the room");
+    alice.join(link).await;
+    let welcome = alice.wait_for_messages(link, me, 0).await;
+    assert!(welcome[0]["content"]["body"].as_str().unwrap().starts_with("This room is for WMCS-1"), "{welcome:?}");
+    alice.invite(link, &bob.user_id).await;
+    bob.join(link).await;
+    assert_eq!(bob.ask(link, me, "!ic", 1).await, ["alice is the IC of WMCS-1."]);
+    assert_eq!(alice.ask(link, me, "!incident update OSDs recovering", 1).await, ["WMCS-1 status doc updated."]);
 }

@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::command::CommandLine;
-use crate::ids::{Person, TeamId};
+use crate::ids::{Person, RoomRef, TeamId};
 use crate::job::Job;
 use crate::message::{Action, Envelope, Inbound, Message};
 use crate::plugin::{Event, Outcome, Place, PluginError, Registry, Settings, TeamContext, is_enabled};
 use crate::store::{ApplyError, Claim, Guard, Store, StoreError, TeamSnapshot, Write};
-use crate::team::{Team, Teams};
+use crate::team::{RoomRole, Team, Teams};
 
 use self::command::{Found, Sender};
 
@@ -138,10 +138,7 @@ impl Dispatcher {
         let Some(line) = CommandLine::parse(&inbound.text, &self.options.prefix) else {
             return Ok(Vec::new());
         };
-        let place = match self.teams.for_room(&inbound.room) {
-            Some((team, role)) => Place::Team { team, role },
-            None => Place::Unconfigured,
-        };
+        let place = self.place(&inbound.room).await?;
         let fallback_name = inbound.sender_name.as_deref();
         let person = match team_of(place) {
             Some(team) => team.person(&inbound.sender, fallback_name),
@@ -164,6 +161,29 @@ impl Dispatcher {
                 self.claim_and(team.map(|t| &t.id), &claim, vec![reply]).await
             }
         }
+    }
+
+    /// Where a room is: a configured room of a team, the room of an open incident (found in
+    /// the teams' snapshots: remembered ones first, then fresh ones), or nowhere.
+    async fn place(&self, room: &RoomRef) -> Result<Place<'_>, DispatchError> {
+        if let Some((team, role)) = self.teams.for_room(room) {
+            return Ok(Place::Team { team, role });
+        }
+        let incident_room = |snapshot: &TeamSnapshot| {
+            snapshot.open.iter().find(|incident| incident.rooms.contains(room)).map(|incident| incident.number)
+        };
+        for team in self.teams.iter() {
+            if let Some(number) = self.remembered(Some(&team.id)).and_then(|s| incident_room(&s)) {
+                return Ok(Place::Team { team, role: RoomRole::Incident(number) });
+            }
+        }
+        for team in self.teams.iter() {
+            let snapshot = self.read_snapshot(Some(&team.id)).await?;
+            if let Some(number) = incident_room(&snapshot) {
+                return Ok(Place::Team { team, role: RoomRole::Incident(number) });
+            }
+        }
+        Ok(Place::Unconfigured)
     }
 
     /// Handles an event from outside the chat: the plugin it names decides, once per event id.

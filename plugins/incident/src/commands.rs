@@ -10,6 +10,7 @@ use firebell_core::team::Team;
 
 use crate::format;
 use crate::report::{render_report, render_status_doc};
+use crate::rooms;
 use crate::target::{any_target, open_target};
 use crate::timers::{self, Timer};
 
@@ -91,6 +92,7 @@ pub(crate) async fn declare(ctx: &Context<'_>, team: &Team, args: &Args) -> Resu
         outcome.actions.extend(set_public_topics(team, &topic));
     }
     outcome.writes.extend(timers::on_declare(&incident, ctx.settings, ctx.now));
+    outcome.actions.extend(rooms::create(ctx, team, &incident));
     Ok(outcome.write(Write::CreateIncident { incident, timeline }))
 }
 

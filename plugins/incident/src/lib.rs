@@ -9,13 +9,16 @@
 mod commands;
 mod format;
 mod report;
+mod rooms;
 mod target;
 mod timers;
 
 use firebell_core::async_trait;
 use firebell_core::command::{CommandSpec, Param, Permission};
 use firebell_core::job::Job;
-use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, SettingKind, SettingSpec, TeamContext};
+use firebell_core::plugin::{
+    Context, Event, Invocation, Outcome, Plugin, PluginError, SettingKind, SettingSpec, TeamContext,
+};
 
 pub use report::render_report;
 
@@ -149,6 +152,12 @@ static SETTINGS: &[SettingSpec] = &[
     duration("followup_after", "3h", "How long unresolved before the IC is reminded to send a follow-up."),
     duration("handoff_after", "4h", "How long as IC before a handoff is suggested."),
     duration("snooze_max", "24h", "The longest the IC may snooze reminders."),
+    SettingSpec {
+        key: "incident_rooms",
+        kind: SettingKind::Bool,
+        default: "false",
+        description: "Whether each declared incident gets its own room, with the declarer and the IC invited.",
+    },
 ];
 
 #[async_trait]
@@ -195,5 +204,12 @@ impl Plugin for IncidentPlugin {
 
     async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
         timers::run(ctx, job)
+    }
+
+    async fn on_event(&self, ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
+        match event.kind.as_str() {
+            "room-created" => rooms::created(ctx, event),
+            other => Err(PluginError::Refused(format!("the incident plugin takes no {other} events"))),
+        }
     }
 }

@@ -36,10 +36,15 @@ async fn visible(ctx: &Context<'_>, number: u64) -> Result<Incident, PluginError
     }
 }
 
+/// The incident named, else the one whose room this is.
+fn chosen(ctx: &Context<'_>, args: &Args) -> Option<u64> {
+    args.number("id").or(ctx.incident_room())
+}
+
 /// The open incident the command is about, as read in this command's snapshot.
 pub(crate) async fn open_target(ctx: &Context<'_>, args: &Args, command: &str) -> Result<Incident, PluginError> {
     let open: Vec<&Incident> = ctx.visible_open_incidents().collect();
-    if let Some(number) = args.number("id") {
+    if let Some(number) = chosen(ctx, args) {
         if let Some(incident) = open.iter().find(|i| i.number == number) {
             return Ok((*incident).clone());
         }
@@ -61,7 +66,7 @@ pub(crate) async fn open_target(ctx: &Context<'_>, args: &Args, command: &str) -
 
 /// The incident to show or report on: the one named, else the only open one, else the latest.
 pub(crate) async fn any_target(ctx: &Context<'_>, args: &Args, command: &str) -> Result<Incident, PluginError> {
-    if let Some(number) = args.number("id") {
+    if let Some(number) = chosen(ctx, args) {
         return visible(ctx, number).await;
     }
     let open: Vec<&Incident> = ctx.visible_open_incidents().collect();

@@ -285,3 +285,40 @@ async fn the_list_shows_open_and_recently_resolved_incidents() {
         ]
     );
 }
+
+#[tokio::test]
+async fn with_incident_rooms_each_incident_gets_a_room_where_commands_are_about_it() {
+    let mut teams = firebell_testkit::sample_teams();
+    let on = firebell_core::team::SettingValue::Bool(true);
+    teams[0].settings.insert("incident".into(), [("incident_rooms".to_owned(), on)].into());
+    let bot = Harness::builder().teams(teams).plugin(Arc::new(IncidentPlugin)).build();
+    let lines = bot.say("visitor", WMCS_ADMIN, "!incident declare Ceph down").await;
+    assert_eq!(
+        &lines[1..],
+        [
+            "[#wmcs-1] created: 2026-11-21 [WMCS] Ceph down (invited: @visitor)".to_owned(),
+            admin("WMCS-1 has its own room: #wmcs-1"),
+            "[#wmcs-1] firebell: This room is for WMCS-1 \"Ceph down\". Commands here are about WMCS-1; the status doc: !incident show".to_owned(),
+        ]
+    );
+    let lines = bot.say("alice", WMCS_ADMIN, "!incident declare ToolsDB down").await;
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("[#wmcs-2] created: 2026-11-21 [WMCS] ToolsDB down (invited: @alice)")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        bot.say("bob", "#wmcs-1", "!ic").await,
+        ["[#wmcs-1] firebell: bob is now the IC of WMCS-1.".to_owned()],
+        "in its room, a command is about its incident though two are open"
+    );
+    assert!(bot.say("bob", WMCS_ADMIN, "!ic").await[0].contains("several open incidents"));
+    let doc = text(&bot.say("carol", "#wmcs-2", "!incident show").await);
+    assert!(doc.starts_with("WMCS-2 · 2026-11-21 [WMCS] ToolsDB down"), "{doc}");
+    bot.say("bob", "#wmcs-1", "!incident resolve").await;
+    assert!(
+        text(&bot.say("bob", "#wmcs-1", "!ic").await).starts_with("this room is not configured"),
+        "a resolved incident's room is no team room"
+    );
+}

@@ -1,0 +1,60 @@
+//! Incident rooms: with the team setting `incident_rooms`, a declared incident gets its own room
+//! (named after the status doc, the declarer and the IC invited), linked from the admin rooms.
+//! Commands in that room are about that incident.
+
+use firebell_core::command::incident_number;
+use firebell_core::incident::{EntryKind, Incident, TimelineEntry};
+use firebell_core::message::{Action, Message, RoomCreated, RoomSpec};
+use firebell_core::plugin::{Context, Event, Outcome, PluginError, TeamContext};
+use firebell_core::store::Write;
+use firebell_core::team::Team;
+
+/// The room to create for a newly declared incident, if the team wants one.
+pub(crate) fn create(ctx: &Context<'_>, team: &Team, incident: &Incident) -> Option<Action> {
+    if !ctx.settings.flag("incident_rooms") {
+        return None;
+    }
+    let mut invite = vec![incident.declared_by.user.clone()];
+    if let Some(ic) = incident.ic().filter(|ic| ic.user != incident.declared_by.user) {
+        invite.push(ic.user.clone());
+    }
+    let spec = RoomSpec {
+        key: incident.key().to_lowercase(),
+        name: incident.doc_title.clone(),
+        topic: format!("{}: {}. Status doc: {}incident show", incident.key(), incident.title, ctx.prefix),
+        invite,
+        private: true,
+        notify: Some((team.id.clone(), "incident".into())),
+    };
+    Some(Action::CreateRoom { like: ctx.room.clone(), spec })
+}
+
+/// The room exists: the incident keeps it, the admin rooms get the link, the room a welcome.
+pub(crate) fn created(ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
+    let created: RoomCreated = serde_json::from_str(&event.data)
+        .map_err(|err| PluginError::Refused(format!("unreadable room event: {err}")))?;
+    let number = incident_number(&created.key, Some(&ctx.team.incident_prefix()), false);
+    let Some(mut incident) = ctx.snapshot.open.iter().find(|i| Some(i.number) == number).cloned() else {
+        return Ok(Outcome::default());
+    };
+    if incident.rooms.contains(&created.room) {
+        return Ok(Outcome::default());
+    }
+    let link = created.room.transport.room_link(&created.room.id);
+    incident.rooms.push(created.room.clone());
+    let entry = TimelineEntry { at: ctx.now, by: None, kind: EntryKind::Note, text: format!("incident room: {link}") };
+    let key = incident.key();
+    let announce = Message::text(format!("{key} has its own room: {link}"));
+    let mut actions: Vec<Action> = ctx
+        .team
+        .admin_rooms
+        .iter()
+        .map(|room| Action::Send { room: room.clone(), message: announce.clone(), thread: None })
+        .collect();
+    let welcome = format!(
+        "This room is for {key} \"{}\". Commands here are about {key}; the status doc: {}incident show",
+        incident.title, ctx.prefix
+    );
+    actions.push(Action::Send { room: created.room, message: Message::text(welcome), thread: None });
+    Ok(Outcome { writes: vec![Write::UpdateIncident { incident, timeline: vec![entry] }], actions })
+}
