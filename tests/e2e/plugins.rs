@@ -110,7 +110,7 @@ async fn settings_change_in_chat_win_until_reset_and_are_audited() {
     );
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident offer_ttl 5m").await),
-        "error: incident has no setting \"offer_ttl\"; expected one of handoff_offer_ttl, reminder_interval, followup_after, handoff_after, snooze_max; usage: !plugins config <name> [key] [value]"
+        "error: incident has no setting \"offer_ttl\"; expected one of handoff_offer_ttl, reminder_interval, followup_after, handoff_after, snooze_max, incident_rooms; usage: !plugins config <name> [key] [value]"
     );
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident handoff_offer_ttl 5m").await),
