@@ -19,6 +19,10 @@ use firebell_matrix::{MatrixAdapter, MatrixError};
 use firebell_plugin_paging::alertmanager::{ReceiverOptions, Silences};
 use tokio::sync::watch;
 
+/// What is logged unless `FIREBELL_LOG` says otherwise: warnings, without matrix-sdk's reports
+/// of benign answers (a 404 while looking up account data) that our own errors already cover.
+const DEFAULT_LOG: &str = "warn,matrix_sdk::http_client=off,matrix_sdk_base::room=error";
+
 /// Firebell: a chatops bot for incident response.
 #[derive(Debug, Parser)]
 #[command(name = "firebell", version, about)]
@@ -48,7 +52,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FIREBELL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let cli = Cli::parse();

@@ -310,6 +310,29 @@ impl MatrixUser {
         }
     }
 
+    /// Waits for an invite from `inviter` and returns the room it is for.
+    pub async fn wait_for_invite(&self, inviter: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let sync = self.get("sync?timeout=0").await;
+            let invites = sync["rooms"]["invite"].as_object().cloned().unwrap_or_default();
+            let from = invites.into_iter().find(|(_, room)| {
+                room["invite_state"]["events"].as_array().into_iter().flatten().any(|event| event["sender"] == inviter)
+            });
+            if let Some((room, _)) = from {
+                return room;
+            }
+            assert!(Instant::now() < deadline, "no invite from {inviter}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The membership of `user` in `room` (`join`, `invite`, `leave`, …), as this user sees it.
+    pub async fn membership(&self, room: &str, user: &str) -> Option<String> {
+        let answer = self.get(&format!("rooms/{}/state/m.room.member/{}", encode(room), encode(user))).await;
+        answer["membership"].as_str().map(str::to_owned)
+    }
+
     /// The devices of this user.
     pub async fn devices(&self) -> Vec<String> {
         let answer = self.get("devices").await;

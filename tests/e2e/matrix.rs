@@ -248,6 +248,22 @@ async fn threads_room_admins_and_encrypted_rooms() {
         "alice created the room: her power level makes her an admin"
     );
 
+    let stray = alice.create_room("not a team room", &[me], false).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while alice.membership(&stray, me).await.as_deref() != Some("leave") {
+        assert!(std::time::Instant::now() < deadline, "the bot did not decline the invite");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    alice.ask(admin, me, &format!("!page {} the switch is down", bob.user_id), 1).await;
+    let direct = bob.wait_for_invite(me).await;
+    bob.join(&direct).await;
+    let paged = bob.wait_for_messages(&direct, me, 0).await;
+    assert_eq!(
+        paged[0]["content"]["body"],
+        "alice pages you from WMCS admin: the switch is down".replace("WMCS admin", admin).as_str()
+    );
+
     let notices = alice.wait_for_messages(&secret, me, 0).await;
     assert!(
         notices[0]["content"]["body"].as_str().unwrap().starts_with("This room is end-to-end encrypted"),
@@ -304,8 +320,10 @@ async fn a_declared_incident_gets_its_own_matrix_room() {
     alice.join(link).await;
     let welcome = alice.wait_for_messages(link, me, 0).await;
     assert!(welcome[0]["content"]["body"].as_str().unwrap().starts_with("This room is for WMCS-1"), "{welcome:?}");
-    alice.invite(link, &bob.user_id).await;
-    bob.join(link).await;
-    assert_eq!(bob.ask(link, me, "!ic", 1).await, ["alice is the IC of WMCS-1."]);
     assert_eq!(alice.ask(link, me, "!incident update OSDs recovering", 1).await, ["WMCS-1 status doc updated."]);
+    alice.ask(admin, me, &format!("!ic handoff {}", bob.user_id), 1).await;
+    bob.ask(admin, me, "!ic accept", 1).await;
+    assert_eq!(bob.wait_for_invite(me).await, link, "the new IC is invited to the incident room");
+    bob.join(link).await;
+    assert_eq!(bob.ask(link, me, "!ic", 1).await, ["You are the IC of WMCS-1."]);
 }

@@ -391,7 +391,10 @@ impl ChatAdapter for MatrixAdapter {
     async fn invite(&self, _: &str, room: &RoomRef, user: &UserRef) -> Result<(), AdapterError> {
         let room = self.joined_room(room).await?;
         let user = UserId::parse(&user.id).map_err(|err| AdapterError::Platform(err.to_string()))?;
-        room.invite_user_by_id(&user).await.map_err(platform)
+        match room.invite_user_by_id(&user).await {
+            Err(err) if err.to_string().contains("already in the room") => Ok(()),
+            done => done.map_err(platform),
+        }
     }
 
     async fn direct_message(&self, action_id: &str, user: &UserRef, message: &Message) -> Result<(), AdapterError> {

@@ -131,7 +131,10 @@ pub(crate) async fn claim_or_show_ic(ctx: &Context<'_>, args: &Args) -> Result<O
             let entry = incident.claim_ic(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
             let reply = Message::text(format!("{} is now the IC of {key}.", ctx.sender));
             let timer = timers::on_new_ic(&incident, ctx.settings, ctx.now);
-            Ok(changed(ctx, incident, vec![entry], reply).write(timer))
+            let invites = rooms::invite(&incident, &ctx.sender);
+            let mut outcome = changed(ctx, incident, vec![entry], reply).write(timer);
+            outcome.actions.extend(invites);
+            Ok(outcome)
         }
     }
 }
@@ -169,7 +172,10 @@ pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: &Args) -> Result<Out
         .and(".");
     let cancel = Timer::OfferExpiry.cancel(&incident);
     let handoff = timers::on_new_ic(&incident, ctx.settings, ctx.now);
-    Ok(changed(ctx, incident, vec![entry], reply).write(cancel).write(handoff))
+    let invites = rooms::invite(&incident, &ctx.sender);
+    let mut outcome = changed(ctx, incident, vec![entry], reply).write(cancel).write(handoff);
+    outcome.actions.extend(invites);
+    Ok(outcome)
 }
 
 pub(crate) async fn decline_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {

@@ -3,6 +3,7 @@
 //! Commands in that room are about that incident.
 
 use firebell_core::command::incident_number;
+use firebell_core::ids::Person;
 use firebell_core::incident::{EntryKind, Incident, TimelineEntry};
 use firebell_core::message::{Action, Message, RoomCreated, RoomSpec};
 use firebell_core::plugin::{Context, Event, Outcome, PluginError, TeamContext};
@@ -27,6 +28,16 @@ pub(crate) fn create(ctx: &Context<'_>, team: &Team, incident: &Incident) -> Opt
         notify: Some((team.id.clone(), "incident".into())),
     };
     Some(Action::CreateRoom { like: ctx.room.clone(), spec })
+}
+
+/// Invites a new IC to the incident's rooms on their transport.
+pub(crate) fn invite(incident: &Incident, ic: &Person) -> Vec<Action> {
+    incident
+        .rooms
+        .iter()
+        .filter(|room| room.transport == ic.user.transport)
+        .map(|room| Action::Invite { room: room.clone(), user: ic.user.clone() })
+        .collect()
 }
 
 /// The room exists: the incident keeps it, the admin rooms get the link, the room a welcome.

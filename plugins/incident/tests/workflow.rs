@@ -310,8 +310,8 @@ async fn with_incident_rooms_each_incident_gets_a_room_where_commands_are_about_
     );
     assert_eq!(
         bot.say("bob", "#wmcs-1", "!ic").await,
-        ["[#wmcs-1] firebell: bob is now the IC of WMCS-1.".to_owned()],
-        "in its room, a command is about its incident though two are open"
+        ["[#wmcs-1] firebell: bob is now the IC of WMCS-1.".to_owned(), "[#wmcs-1] invite: @bob".to_owned()],
+        "in its room, a command is about its incident though two are open; the new IC is invited"
     );
     assert!(bot.say("bob", WMCS_ADMIN, "!ic").await[0].contains("several open incidents"));
     let doc = text(&bot.say("carol", "#wmcs-2", "!incident show").await);
