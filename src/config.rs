@@ -34,6 +34,9 @@ pub struct Config {
     /// The Matrix adapter.
     #[serde(default)]
     pub matrix: MatrixConfig,
+    /// The Slack adapter.
+    #[serde(default)]
+    pub slack: SlackConfig,
     /// The teams.
     #[serde(default)]
     pub teams: Vec<Team>,
@@ -196,6 +199,83 @@ impl MatrixConfig {
     }
 }
 
+/// `[slack]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// Whether the bot connects to Slack.
+    pub enabled: bool,
+    /// `socket` (Socket Mode) or `http` (Events API and slash commands on `[http] listen`).
+    pub mode: String,
+    /// The bot token, `xoxb-…` (or `FIREBELL_SLACK_BOT_TOKEN`).
+    pub bot_token: Option<String>,
+    /// The app-level token for Socket Mode, `xapp-…` (or `FIREBELL_SLACK_APP_TOKEN`).
+    pub app_token: Option<String>,
+    /// The signing secret for HTTP (or `FIREBELL_SLACK_SIGNING_SECRET`).
+    pub signing_secret: Option<String>,
+    /// How many Socket Mode connections this replica keeps (Slack allows 10 per app).
+    pub socket_connections: u32,
+    /// Slack's Web API URL.
+    pub api_url: String,
+    /// The least time between two messages to one channel, across replicas.
+    #[serde(deserialize_with = "duration")]
+    pub channel_pace: Duration,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            mode: "socket".into(),
+            bot_token: None,
+            app_token: None,
+            signing_secret: None,
+            socket_connections: 2,
+            api_url: "https://slack.com/api".into(),
+            channel_pace: Duration::from_secs(1),
+        }
+    }
+}
+
+impl SlackConfig {
+    /// The adapter's options, with secrets from the environment when set there.
+    pub fn options(&self, bot: &BotConfig) -> firebell_slack::SlackOptions {
+        let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        firebell_slack::SlackOptions {
+            bot_token: env("FIREBELL_SLACK_BOT_TOKEN").or_else(|| self.bot_token.clone()).unwrap_or_default(),
+            app_token: env("FIREBELL_SLACK_APP_TOKEN").or_else(|| self.app_token.clone()),
+            signing_secret: env("FIREBELL_SLACK_SIGNING_SECRET").or_else(|| self.signing_secret.clone()),
+            mode: if self.mode == "http" { firebell_slack::SlackMode::Http } else { firebell_slack::SlackMode::Socket },
+            socket_connections: self.socket_connections,
+            api_url: self.api_url.clone(),
+            channel_pace: self.channel_pace,
+            command_prefix: bot.command_prefix.clone(),
+        }
+    }
+
+    fn check(&self, bot: &BotConfig) -> Result<(), (String, String)> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let options = self.options(bot);
+        let fail = |key: &str, message: &str| Err((format!("slack.{key}"), message.to_owned()));
+        match self.mode.as_str() {
+            "socket" if options.app_token.is_none() => {
+                fail("app_token", "Socket Mode needs an app-level token (xapp-…)")
+            }
+            "http" if options.signing_secret.is_none() => {
+                fail("signing_secret", "HTTP mode needs the app's signing secret")
+            }
+            "socket" | "http" if options.bot_token.is_empty() => fail("bot_token", "expected the bot token (xoxb-…)"),
+            "socket" | "http" if !(1..=10).contains(&self.socket_connections) => {
+                fail("socket_connections", "expected 1 to 10 (Slack allows 10 connections per app)")
+            }
+            "socket" | "http" => Ok(()),
+            other => Err(("slack.mode".into(), format!("expected \"socket\" or \"http\", got {other:?}"))),
+        }
+    }
+}
+
 /// `[scheduler]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -304,6 +384,7 @@ fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, Con
         return Err(fail("alertmanager.url".into(), format!("expected http://HOST:PORT, got {url:?}")));
     }
     config.matrix.check().map_err(|(key, message)| fail(key, message))?;
+    config.slack.check(&config.bot).map_err(|(key, message)| fail(key, message))?;
     if config.scheduler.tick.is_zero() || config.scheduler.max_attempts == 0 {
         return Err(fail("scheduler".into(), "expected a tick above 0s and max_attempts of at least 1".into()));
     }

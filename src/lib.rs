@@ -51,3 +51,17 @@ pub async fn open_store(url: &str, namespace: &str) -> Result<Arc<dyn Store>, Op
     }
     Ok(Arc::new(RedisStore::connect(url, namespace).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_committed_slack_manifest_matches_the_command_declarations() {
+        let committed = include_str!("../adapters/slack/manifest.yml");
+        let generated = firebell_slack::manifest::manifest(&super::standard_plugins(), "Firebell", None);
+        assert_eq!(committed, generated, "regenerate it: firebell --slack-manifest > adapters/slack/manifest.yml");
+        for command in ["/incident", "/ic", "/ack", "/page", "/log", "/status", "/help", "/plugins", "/oncall", "/sal"]
+        {
+            assert!(committed.contains(&format!("- command: {command}\n")), "{command}");
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use clap::Parser;
+use firebell::config::Config;
 use firebell::{config, http, open_store, plugins, standard_plugins};
 use firebell_console::{ConsoleAdapter, ConsoleOptions};
 use firebell_core::adapter::Adapters;
@@ -15,9 +16,12 @@ use firebell_core::bot::Bot;
 use firebell_core::clock::{Clock, ManualClock, SystemClock};
 use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::scheduler::{Scheduler, replica_name};
-use firebell_matrix::{MatrixAdapter, MatrixError};
+use firebell_core::store::Store;
+use firebell_matrix::MatrixAdapter;
 use firebell_plugin_paging::alertmanager::{ReceiverOptions, Silences};
+use firebell_slack::{SlackAdapter, SlackMode};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 /// What is logged unless `FIREBELL_LOG` says otherwise: warnings, without matrix-sdk's reports
 /// of benign answers (a 404 while looking up account data) that our own errors already cover.
@@ -28,8 +32,8 @@ const DEFAULT_LOG: &str = "warn,matrix_sdk::http_client=off,matrix_sdk_base::roo
 #[command(name = "firebell", version, about)]
 struct Cli {
     /// The configuration file (see config.example.toml).
-    #[arg(long, value_name = "FILE")]
-    config: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "slack_manifest")]
+    config: Option<PathBuf>,
     /// Where shared state lives: memory:// or redis://HOST:PORT[/DB]; overrides [store] url.
     #[arg(long, value_name = "URL")]
     store: Option<String>,
@@ -37,11 +41,18 @@ struct Cli {
     /// moves it forward instead of waiting. For demos and reproducible transcripts.
     #[arg(long, value_name = "TIME")]
     clock: Option<DateTime<Utc>>,
+    /// Prints the Slack app manifest and exits: for Socket Mode, or for HTTP when given the
+    /// bot's public base URL.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    slack_manifest: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREBELL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("firebell: {err:#}");
@@ -50,13 +61,56 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREBELL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+/// The adapters that connected, by kind.
+struct Connected {
+    console: Option<Arc<ConsoleAdapter>>,
+    matrix: Option<Arc<MatrixAdapter>>,
+    slack: Option<Arc<SlackAdapter>>,
+}
 
-    let cli = Cli::parse();
-    let (config, teams) = config::load(&cli.config, &standard_plugins())?;
+impl Connected {
+    async fn connect(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Self> {
+        let console = config.console.enabled.then(|| Arc::new(ConsoleAdapter::stdout(config.bot.name.clone())));
+        let matrix = match config.matrix.enabled {
+            true => Some(Arc::new(MatrixAdapter::connect(config.matrix.options()).await?)),
+            false => None,
+        };
+        let slack = match config.slack.enabled {
+            true => Some(Arc::new(SlackAdapter::connect(config.slack.options(&config.bot), store.clone()).await?)),
+            false => None,
+        };
+        Ok(Self { console, matrix, slack })
+    }
+
+    fn adapters(&self) -> Adapters {
+        let mut adapters = Adapters::new();
+        if let Some(console) = &self.console {
+            adapters = adapters.with(console.clone());
+        }
+        if let Some(matrix) = &self.matrix {
+            adapters = adapters.with(matrix.clone());
+        }
+        if let Some(slack) = &self.slack {
+            adapters = adapters.with(slack.clone());
+        }
+        adapters
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(url) = &cli.slack_manifest {
+        print!(
+            "{}",
+            firebell_slack::manifest::manifest(
+                &standard_plugins(),
+                "Firebell",
+                Some(url).filter(|u| !u.is_empty()).map(String::as_str)
+            )
+        );
+        return Ok(());
+    }
+    let config_file = cli.config.clone().context("--config FILE is required")?;
+    let (config, teams) = config::load(&config_file, &standard_plugins())?;
     let registry = plugins(config.alertmanager.url.is_some());
     let url = cli.store.as_deref().unwrap_or(&config.store.url);
     let store = open_store(url, &config.store.namespace).await?;
@@ -72,47 +126,40 @@ async fn run() -> anyhow::Result<()> {
         answer_unknown_commands: config.bot.answer_unknown_commands,
         ..DispatchOptions::default()
     };
-    let dispatcher = Dispatcher::new(store, clock, teams, registry, options);
+    let dispatcher = Dispatcher::new(store.clone(), clock, teams, registry, options);
 
-    let console = config.console.enabled.then(|| Arc::new(ConsoleAdapter::stdout(config.bot.name.clone())));
-    let matrix = match config.matrix.enabled {
-        true => Some(Arc::new(MatrixAdapter::connect(config.matrix.options()).await?)),
-        false => None,
-    };
-    let mut adapters = Adapters::new();
-    if let Some(console) = &console {
-        adapters = adapters.with(console.clone());
+    let connected = Connected::connect(&config, &store).await?;
+    if connected.console.is_none() && connected.matrix.is_none() && connected.slack.is_none() {
+        bail!("{}: no adapter is enabled; enable [console], [matrix] or [slack]", config_file.display());
     }
-    if let Some(matrix) = &matrix {
-        adapters = adapters.with(matrix.clone());
-    }
-    if console.is_none() && matrix.is_none() {
-        bail!("{}: no adapter is enabled; enable [console] or [matrix]", cli.config.display());
-    }
+    let mut adapters = connected.adapters();
     if let Some(url) = &config.alertmanager.url {
         adapters = adapters.with_service(Arc::new(Silences::new(url)));
     }
     let bot = Arc::new(Bot::new(dispatcher, adapters));
-    if let Some(listen) = config.http.listen {
-        let alerts = ReceiverOptions {
-            team_label: config.alertmanager.team_label.clone(),
-            fallback_room: config.alertmanager.fallback_room.clone(),
-        };
-        http::serve(listen, http::routes(bot.clone(), alerts)).await?;
-    }
+    serve_http(&config, &bot, connected.slack.as_ref()).await?;
 
     let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
     let (stop, stopped) = watch::channel(false);
-    let mut background = Vec::new();
+    let mut tasks = JoinSet::new();
     if manual_clock.is_none() {
         let (scheduler, stopped) = (scheduler.clone(), stopped.clone());
-        background.push(tokio::spawn(async move { scheduler.run(stopped).await }));
+        tasks.spawn(async move {
+            scheduler.run(stopped).await;
+            Ok(())
+        });
     }
-    let mut matrix_task = matrix.map(|matrix| {
+    if let Some(matrix) = connected.matrix.clone() {
         let (bot, stopped) = (bot.clone(), stopped.clone());
-        tokio::spawn(async move { matrix.run(bot, stopped).await })
-    });
-    let result = match console {
+        tasks.spawn(async move { matrix.run(bot, stopped).await.map_err(anyhow::Error::from) });
+    }
+    if let Some(slack) = connected.slack.clone().filter(|slack| slack.mode() == SlackMode::Socket) {
+        let (bot, stopped) = (bot.clone(), stopped.clone());
+        tasks.spawn(
+            async move { firebell_slack::run_socket_mode(slack, bot, stopped).await.map_err(anyhow::Error::from) },
+        );
+    }
+    let result = match connected.console {
         Some(console) => {
             let options = ConsoleOptions {
                 user: config.console.user,
@@ -122,30 +169,49 @@ async fn run() -> anyhow::Result<()> {
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             firebell_console::run(&bot, &console, stdin, options).await.context("console stopped")
         }
-        None => until_stopped(matrix_task.as_mut()).await,
+        None => until_stopped(&mut tasks).await,
     };
     let _ = stop.send(true);
-    for task in background {
-        task.await.context("the scheduler stopped abnormally")?;
-    }
-    if let Some(task) = matrix_task.filter(|task| !task.is_finished()) {
-        task.await.context("the Matrix adapter stopped abnormally")??;
+    while let Some(done) = tasks.join_next().await {
+        done.context("a task stopped abnormally")??;
     }
     result
 }
 
-/// Waits for SIGTERM or ctrl-c, or for the Matrix adapter to stop on its own (an error).
-async fn until_stopped(matrix: Option<&mut tokio::task::JoinHandle<Result<(), MatrixError>>>) -> anyhow::Result<()> {
+/// Starts the HTTP server when configured: the Alertmanager webhook, and Slack in HTTP mode.
+async fn serve_http(config: &Config, bot: &Arc<Bot>, slack: Option<&Arc<SlackAdapter>>) -> anyhow::Result<()> {
+    let slack_http = slack.filter(|slack| slack.mode() == SlackMode::Http);
+    let Some(listen) = config.http.listen else {
+        if slack_http.is_some() {
+            bail!("[slack] mode = \"http\" needs [http] listen, where Slack posts its requests");
+        }
+        return Ok(());
+    };
+    let alerts = ReceiverOptions {
+        team_label: config.alertmanager.team_label.clone(),
+        fallback_room: config.alertmanager.fallback_room.clone(),
+    };
+    let mut routes = http::routes(bot.clone(), alerts);
+    if let Some(slack) = slack_http {
+        let secret = config.slack.options(&config.bot).signing_secret.unwrap_or_default();
+        routes = routes.merge(firebell_slack::routes(slack.clone(), bot.clone(), &secret));
+    }
+    http::serve(listen, routes).await?;
+    Ok(())
+}
+
+/// Waits for SIGTERM or ctrl-c, or for a background task to stop on its own (an error).
+async fn until_stopped(tasks: &mut JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let matrix_stopped = async {
-        match matrix {
-            Some(task) => task.await,
+    let task_stopped = async {
+        match tasks.join_next().await {
+            Some(done) => done.context("a task stopped abnormally")?,
             None => std::future::pending().await,
         }
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),
         _ = terminate.recv() => Ok(()),
-        stopped = matrix_stopped => Ok(stopped.context("the Matrix adapter stopped abnormally")??),
+        stopped = task_stopped => stopped,
     }
 }

@@ -45,6 +45,8 @@ pub enum Span {
     Text(String),
     /// A mention of a person; adapters render it so that the person is notified.
     Mention(Person),
+    /// A reference to a room; adapters render it as a link where they can.
+    Room(RoomRef),
 }
 
 /// A button under a message; clicking it runs `command` as the clicking user.
@@ -83,6 +85,12 @@ impl Message {
         self
     }
 
+    /// Appends a reference to `room`.
+    pub fn room(mut self, room: &RoomRef) -> Self {
+        self.spans.push(Span::Room(room.clone()));
+        self
+    }
+
     /// Adds a button that runs `command`.
     pub fn button(mut self, label: impl Into<String>, command: impl Into<String>) -> Self {
         self.buttons.push(Button { label: label.into(), command: command.into() });
@@ -93,7 +101,7 @@ impl Message {
     pub fn mentioned(&self) -> impl Iterator<Item = &Person> {
         self.spans.iter().filter_map(|span| match span {
             Span::Mention(person) => Some(person),
-            Span::Text(_) => None,
+            Span::Text(_) | Span::Room(_) => None,
         })
     }
 
@@ -104,6 +112,7 @@ impl Message {
             .map(|span| match span {
                 Span::Text(text) => text.clone(),
                 Span::Mention(person) => person.user.transport.mention_text(&person.user.id),
+                Span::Room(room) => room.transport.room_link(&room.id),
             })
             .collect()
     }

@@ -519,6 +519,22 @@ pub async fn outboxes_and_sends_are_kept_for_the_run(backend: Backend) {
     assert!(backend.a.outbox(&wmcs, &cause).await.expect("outbox").is_empty());
 }
 
+/// A pace hands out one slot per interval to all replicas together.
+pub async fn paces_are_shared(backend: Backend) {
+    let every = Duration::from_millis(200);
+    let waits = [
+        backend.a.pace("slack:C1", every).await.expect("pace"),
+        backend.b.pace("slack:C1", every).await.expect("pace"),
+        backend.a.pace("slack:C1", every).await.expect("pace"),
+    ];
+    assert_eq!(waits[0], Duration::ZERO);
+    let near = |wait: Duration, slots: u32| wait <= every * slots && wait + Duration::from_millis(60) >= every * slots;
+    assert!(near(waits[1], 1) && near(waits[2], 2), "one slot each, in turn: {waits:?}");
+    assert_eq!(backend.b.pace("slack:C2", every).await.expect("pace"), Duration::ZERO, "keys are apart");
+    tokio::time::sleep(every * 3).await;
+    assert_eq!(backend.b.pace("slack:C1", every).await.expect("pace"), Duration::ZERO, "slots free up");
+}
+
 /// Declares one `#[tokio::test]` per conformance check, for the backend made by `$backend`
 /// (an async function returning a [`Backend`]).
 #[macro_export]
@@ -542,6 +558,7 @@ macro_rules! store_conformance_suite {
             rescheduled_and_cancelled_jobs_are_gone,
             quiet_schedulers_jobs_are_taken_over_then_dead_lettered,
             outboxes_and_sends_are_kept_for_the_run,
+            paces_are_shared,
         );
     };
     (@tests $backend:path; $($check:ident),* $(,)?) => {

@@ -7,3 +7,4 @@ mod matrix;
 mod plugins;
 mod replicas;
 mod scheduler;
+mod slack;

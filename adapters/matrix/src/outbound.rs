@@ -43,6 +43,11 @@ pub(crate) fn render(message: &Message) -> Rendered {
                 mentions.push(person.user.id.clone());
             }
             Span::Mention(person) => markdown.push_str(&person.name),
+            Span::Room(room) if room.transport == Transport::Matrix => {
+                markdown.push_str(&marker(pills.len()));
+                pills.push(format!("<a href=\"https://matrix.to/#/{id}\">{id}</a>", id = escape(&room.id)));
+            }
+            Span::Room(room) => markdown.push_str(&room.id),
         }
     }
     let mut html = markdown_to_html(&markdown);

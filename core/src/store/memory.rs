@@ -57,6 +57,7 @@ struct TeamState {
 struct State {
     teams: HashMap<TeamId, TeamState>,
     claims: HashMap<(Option<TeamId>, String), Instant>,
+    paces: HashMap<String, Instant>,
 }
 
 /// Keeps everything in this process's memory. One lock makes every [`Store::apply`] atomic.
@@ -389,5 +390,13 @@ impl Store for MemoryStore {
     async fn mark_sent(&self, team: &TeamId, action: &str) -> Result<(), StoreError> {
         self.change(team, |s| s.jobs.sent.insert(action.to_owned()));
         Ok(())
+    }
+
+    async fn pace(&self, key: &str, every: std::time::Duration) -> Result<std::time::Duration, StoreError> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let slot = state.paces.get(key).copied().filter(|next| *next > now).unwrap_or(now);
+        state.paces.insert(key.to_owned(), slot + every);
+        Ok(slot - now)
     }
 }

@@ -375,6 +375,10 @@ pub trait Store: Send + Sync {
 
     /// Records that the action with this id was sent.
     async fn mark_sent(&self, team: &TeamId, action: &str) -> Result<(), StoreError>;
+
+    /// Reserves the next slot of a pace of one use per `every` for `key`, shared by every
+    /// replica, and returns how long to wait before the slot comes (zero when it is now).
+    async fn pace(&self, key: &str, every: Duration) -> Result<Duration, StoreError>;
 }
 
 /// How [`Store::take_jobs`] hands out jobs.

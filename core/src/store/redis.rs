@@ -27,6 +27,7 @@
 //! | `{ns}:{team}:outbox:{cause}`            | string | what a job run sends (JSON, 1 day)          |
 //! | `{ns}:{team}:sent:{action}`             | string | an action recorded as sent (1 day)          |
 //! | `{ns}:{team}:seen:{cause}`              | string | the claim of a cause (TTL from the config)  |
+//! | `{ns}:pace:{key}`                       | string | the next free slot of a pace (ms)           |
 //!
 //! Rooms without a team use `~` as their team tag.
 
@@ -88,6 +89,7 @@ struct Scripts {
     take: Script,
     finish: Script,
     scheduled: Script,
+    pace: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -101,6 +103,7 @@ fn scripts() -> &'static Scripts {
         take: Script::new(include_str!("lua/take.lua")),
         finish: Script::new(include_str!("lua/finish.lua")),
         scheduled: Script::new(include_str!("lua/scheduled.lua")),
+        pace: Script::new(include_str!("lua/pace.lua")),
     })
 }
 
@@ -441,6 +444,13 @@ impl Store for RedisStore {
 
     async fn is_sent(&self, team: &TeamId, action: &str) -> Result<bool, StoreError> {
         self.connection().exists(self.key(team, &format!("sent:{action}"))).await.map_err(unavailable)
+    }
+
+    async fn pace(&self, key: &str, every: Duration) -> Result<Duration, StoreError> {
+        let mut invocation = self.scripts.pace.key(format!("{}:pace:{key}", self.namespace));
+        invocation.arg(every.as_millis().max(1).to_string());
+        let wait: u64 = invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        Ok(Duration::from_millis(wait))
     }
 
     async fn mark_sent(&self, team: &TeamId, action: &str) -> Result<(), StoreError> {

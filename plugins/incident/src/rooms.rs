@@ -55,7 +55,7 @@ pub(crate) fn created(ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, P
     incident.rooms.push(created.room.clone());
     let entry = TimelineEntry { at: ctx.now, by: None, kind: EntryKind::Note, text: format!("incident room: {link}") };
     let key = incident.key();
-    let announce = Message::text(format!("{key} has its own room: {link}"));
+    let announce = Message::text(format!("{key} has its own room: ")).room(&created.room);
     let mut actions: Vec<Action> = ctx
         .team
         .admin_rooms

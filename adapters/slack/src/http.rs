@@ -1,0 +1,123 @@
+//! Slack over HTTP: the Events API, slash commands and interactivity, on the bot's server. Every
+//! request must carry Slack's v0 signature (HMAC-SHA256 of `v0:timestamp:body` with the signing
+//! secret, compared in constant time) from the last five minutes; anything else gets `401` and
+//! nothing happens. A good request is acknowledged at once and handled after.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use firebell_core::bot::Bot;
+use slack_morphism::prelude::*;
+use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+
+use crate::SlackAdapter;
+use crate::inbound::{from_command, from_event, from_interaction};
+
+/// What the routes share.
+struct Routes {
+    adapter: Arc<SlackAdapter>,
+    bot: Arc<Bot>,
+    verifier: SlackEventSignatureVerifier,
+}
+
+/// The HTTP routes: `POST /slack/events`, `/slack/commands`, `/slack/interactions`.
+pub fn routes(adapter: Arc<SlackAdapter>, bot: Arc<Bot>, signing_secret: &str) -> Router {
+    let verifier = SlackEventSignatureVerifier::new(&SlackSigningSecret::new(signing_secret.to_owned()));
+    let state = Arc::new(Routes { adapter, bot, verifier });
+    Router::new()
+        .route("/slack/events", post(events))
+        .route("/slack/commands", post(commands))
+        .route("/slack/interactions", post(interactions))
+        .with_state(state)
+}
+
+/// A refusal: the status and a one-line reason.
+type Refusal = (StatusCode, String);
+
+fn refuse(status: StatusCode, reason: impl std::fmt::Display) -> Refusal {
+    (status, format!("{reason}\n"))
+}
+
+impl Routes {
+    /// Checks the request's signature and age; the error is the refusal to send.
+    fn verify(&self, headers: &HeaderMap, body: &Bytes) -> Result<(), Refusal> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let (Some(signature), Some(timestamp)) = (
+            header(SlackEventSignatureVerifier::SLACK_SIGNED_HASH_HEADER),
+            header(SlackEventSignatureVerifier::SLACK_SIGNED_TIMESTAMP),
+        ) else {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "missing X-Slack-Signature or X-Slack-Request-Timestamp"));
+        };
+        let body = std::str::from_utf8(body).map_err(|_| refuse(StatusCode::BAD_REQUEST, "the body is not UTF-8"))?;
+        self.verifier.verify(signature, body, timestamp).map_err(|err| {
+            tracing::warn!(error = %err, "refused a Slack request");
+            refuse(StatusCode::UNAUTHORIZED, format!("bad Slack signature: {err}"))
+        })
+    }
+}
+
+async fn events(State(routes): State<Arc<Routes>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refusal) = routes.verify(&headers, &body) {
+        return refusal.into_response();
+    }
+    let event: SlackPushEvent = match serde_json::from_slice(&body) {
+        Ok(event) => event,
+        Err(err) => return refuse(StatusCode::BAD_REQUEST, format!("not a Slack event: {err}")).into_response(),
+    };
+    match event {
+        SlackPushEvent::UrlVerification(check) => {
+            let answer = serde_json::json!({ "challenge": check.challenge });
+            ([(header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response()
+        }
+        SlackPushEvent::EventCallback(callback) => {
+            if let Some(incoming) = from_event(&callback, &routes.adapter.me, &routes.adapter.options.command_prefix) {
+                routes.adapter.accept(&routes.bot, incoming);
+            }
+            StatusCode::OK.into_response()
+        }
+        SlackPushEvent::AppRateLimited(limited) => {
+            tracing::warn!(?limited, "Slack is rate limiting the app's events");
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+async fn commands(State(routes): State<Arc<Routes>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refusal) = routes.verify(&headers, &body) {
+        return refusal.into_response();
+    }
+    let command: SlackCommandEvent = match serde_urlencoded::from_bytes(&body) {
+        Ok(command) => command,
+        Err(err) => {
+            return refuse(StatusCode::BAD_REQUEST, format!("not a Slack slash command: {err}")).into_response();
+        }
+    };
+    let echo = crate::socket::echo(&command);
+    routes.adapter.accept(&routes.bot, from_command(&command, &routes.adapter.options.command_prefix));
+    ([(header::CONTENT_TYPE, "application/json")], serde_json::to_string(&echo).expect("responses serialize"))
+        .into_response()
+}
+
+async fn interactions(State(routes): State<Arc<Routes>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refusal) = routes.verify(&headers, &body) {
+        return refusal.into_response();
+    }
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let Some(payload) = form.get("payload") else {
+        return refuse(StatusCode::BAD_REQUEST, "an interaction needs a payload field").into_response();
+    };
+    let event: SlackInteractionEvent = match serde_json::from_str(payload) {
+        Ok(event) => event,
+        Err(err) => return refuse(StatusCode::BAD_REQUEST, format!("not a Slack interaction: {err}")).into_response(),
+    };
+    if let Some(incoming) = from_interaction(&event) {
+        routes.adapter.accept(&routes.bot, incoming);
+    }
+    StatusCode::OK.into_response()
+}

@@ -1,0 +1,180 @@
+//! Reading Slack's slash commands, message events and button clicks into chat messages. Each
+//! keeps Slack's stable id for it (`trigger_id` for commands and clicks, `event_id` for events),
+//! so that Slack's retries and other replicas are handled once.
+
+use firebell_core::chrono::{DateTime, Utc};
+use slack_morphism::prelude::{
+    SlackCommandEvent, SlackEventCallbackBody, SlackInteractionActionContainer, SlackInteractionEvent,
+    SlackPushEventCallback,
+};
+
+use crate::outbound::BUTTON_ACTION;
+
+/// A message from Slack, before the sender is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Incoming {
+    /// Slack's stable id for it.
+    pub(crate) event_id: String,
+    /// The channel.
+    pub(crate) channel: String,
+    /// The user.
+    pub(crate) user: String,
+    /// The command text, with the command prefix.
+    pub(crate) text: String,
+    /// The thread it belongs to.
+    pub(crate) thread: Option<String>,
+    /// When it was sent.
+    pub(crate) ts: DateTime<Utc>,
+}
+
+/// Slack's message text as typed: links and channel references back to plain text, `&amp;`,
+/// `&lt;` and `&gt;` decoded. User mentions (`<@U0123>`) stay, for the command grammar.
+pub(crate) fn clean_text(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('>') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let inner = &rest[open + 1..open + close];
+        match inner.chars().next() {
+            Some('@') => out.push_str(&format!("<{inner}>")),
+            Some('#') => out.push_str(&format!("#{}", inner.split('|').nth(1).unwrap_or(&inner[1..]))),
+            _ => out.push_str(inner.split('|').next().unwrap_or(inner)),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+/// `1700000000.000100` as a time.
+fn slack_time(ts: &str) -> DateTime<Utc> {
+    let seconds: f64 = ts.parse().unwrap_or_default();
+    DateTime::from_timestamp_millis((seconds * 1000.0) as i64).unwrap_or_else(Utc::now)
+}
+
+/// `/incident declare Ceph down` becomes `!incident declare Ceph down`.
+pub(crate) fn from_command(command: &SlackCommandEvent, prefix: &str) -> Incoming {
+    let word = command.command.0.trim_start_matches('/');
+    let args = clean_text(command.text.as_deref().unwrap_or_default());
+    let args = args.trim();
+    let text = if args.is_empty() { format!("{prefix}{word}") } else { format!("{prefix}{word} {args}") };
+    Incoming {
+        event_id: command.trigger_id.0.clone(),
+        channel: command.channel_id.0.clone(),
+        user: command.user_id.0.clone(),
+        text,
+        thread: None,
+        ts: Utc::now(),
+    }
+}
+
+/// A command message from a person (never a bot's, never an edit), in a channel.
+pub(crate) fn from_event(event: &SlackPushEventCallback, me: &str, prefix: &str) -> Option<Incoming> {
+    let SlackEventCallbackBody::Message(message) = &event.event else { return None };
+    if message.subtype.is_some() || message.sender.bot_id.is_some() {
+        return None;
+    }
+    let user = message.sender.user.as_ref()?.0.clone();
+    if user == me {
+        return None;
+    }
+    let text = clean_text(message.content.as_ref()?.text.as_deref()?);
+    if !text.trim_start().starts_with(prefix) {
+        return None;
+    }
+    Some(Incoming {
+        event_id: event.event_id.0.clone(),
+        channel: message.origin.channel.as_ref()?.0.clone(),
+        user,
+        text,
+        thread: message.origin.thread_ts.as_ref().map(|ts| ts.0.clone()),
+        ts: slack_time(&message.origin.ts.0),
+    })
+}
+
+/// A click on one of Firebell's buttons runs the button's command as the person who clicked.
+pub(crate) fn from_interaction(event: &SlackInteractionEvent) -> Option<Incoming> {
+    let SlackInteractionEvent::BlockActions(click) = event else { return None };
+    let action = click.actions.as_ref()?.iter().find(|a| a.action_id.0.starts_with(BUTTON_ACTION))?;
+    let container_channel = match &click.container {
+        SlackInteractionActionContainer::Message(container) => container.channel_id.as_ref().map(|c| c.0.clone()),
+        _ => None,
+    };
+    let channel = click.channel.as_ref().map(|c| c.id.0.clone()).or(container_channel)?;
+    let thread = click.message.as_ref().and_then(|m| m.origin.thread_ts.as_ref()).map(|ts| ts.0.clone());
+    Some(Incoming {
+        event_id: click.trigger_id.0.clone(),
+        channel,
+        user: click.user.as_ref()?.id.0.clone(),
+        text: action.value.clone()?,
+        thread,
+        ts: Utc::now(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slack_morphism::prelude::SlackPushEvent;
+
+    #[test]
+    fn slash_commands_become_commands() {
+        let form = "token=x&team_id=T1&team_domain=wmf&channel_id=C1&channel_name=ops&user_id=U1&user_name=alice\
+                    &command=%2Fincident&text=declare+Ceph+down&api_app_id=A1&is_enterprise_install=false\
+                    &response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=13345224609.738474920.8088930838d88f008e0";
+        let command: SlackCommandEvent = serde_urlencoded::from_str(form).unwrap();
+        let incoming = from_command(&command, "!");
+        assert_eq!(incoming.text, "!incident declare Ceph down");
+        assert_eq!(incoming.event_id, "13345224609.738474920.8088930838d88f008e0");
+        assert_eq!((incoming.channel.as_str(), incoming.user.as_str()), ("C1", "U1"));
+    }
+
+    fn event(message: &str) -> SlackPushEventCallback {
+        let body = format!(
+            r#"{{"token":"x","team_id":"T1","api_app_id":"A1","type":"event_callback","event_id":"Ev01","event_time":1700000000,
+            "event":{message}}}"#
+        );
+        match serde_json::from_str::<SlackPushEvent>(&body).unwrap() {
+            SlackPushEvent::EventCallback(callback) => callback,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn messages_from_people_are_read_with_their_thread() {
+        let callback = event(
+            r#"{"type":"message","channel":"C1","user":"U1","text":"!ic","ts":"1700000001.000200","thread_ts":"1700000000.000100","channel_type":"channel"}"#,
+        );
+        let incoming = from_event(&callback, "UBOT", "!").unwrap();
+        assert_eq!(incoming.event_id, "Ev01");
+        assert_eq!(incoming.thread.as_deref(), Some("1700000000.000100"));
+        assert_eq!(incoming.ts.timestamp(), 1_700_000_001);
+    }
+
+    #[test]
+    fn bots_edits_and_our_own_messages_are_ignored() {
+        let own = event(r#"{"type":"message","channel":"C1","user":"UBOT","text":"!ic","ts":"1.0"}"#);
+        assert!(from_event(&own, "UBOT", "!").is_none());
+        let bot = event(r#"{"type":"message","channel":"C1","bot_id":"B1","text":"!ic","ts":"1.0"}"#);
+        assert!(from_event(&bot, "UBOT", "!").is_none());
+        let edit = event(
+            r#"{"type":"message","subtype":"message_changed","channel":"C1","ts":"1.0","message":{"type":"message","user":"U1","text":"!ic","ts":"1.0"}}"#,
+        );
+        assert!(from_event(&edit, "UBOT", "!").is_none());
+        let chatter = event(r#"{"type":"message","channel":"C1","user":"U1","text":"hello","ts":"1.0"}"#);
+        assert!(from_event(&chatter, "UBOT", "!").is_none(), "only commands are handed over");
+    }
+
+    #[test]
+    fn slack_markup_is_read_back_as_typed() {
+        assert_eq!(
+            clean_text("!ic handoff <@U0BOB|bob> see <https://grafana/d/x|the board> in <#C01|ops> &amp; 5xx &gt; 10%"),
+            "!ic handoff <@U0BOB|bob> see https://grafana/d/x in #ops & 5xx > 10%"
+        );
+    }
+}

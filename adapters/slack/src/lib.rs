@@ -1,0 +1,274 @@
+//! Firebell's Slack adapter, on slack-morphism. It translates and nothing more:
+//!
+//! - **In**, by Socket Mode (no public URL) or over HTTP (Events API, slash commands and
+//!   interactivity on the bot's server, every request checked against Slack's v0 signature):
+//!   slash commands (`/incident declare …` is `!incident declare …`), `!` commands in channel
+//!   messages, and clicks on Firebell's buttons. Each is acknowledged at once and handled after,
+//!   claimed by Slack's own id for it (`trigger_id`, `event_id`) so that Slack's retries and other
+//!   replicas handle it once. Senders are looked up (`users.info`, cached) for their display name
+//!   and whether they administer the workspace.
+//! - **Out**: Block Kit messages in mrkdwn, with `<@U…>` mentions and buttons, in the thread of
+//!   the command; `conversations.setTopic`, `.create`, `.invite`; direct messages. Messages to a
+//!   channel keep Slack's pace of about one a second, shared by every replica through the store;
+//!   `429 Retry-After` answers come back as [`AdapterError::RateLimited`].
+
+mod http;
+mod inbound;
+pub mod manifest;
+mod outbound;
+mod socket;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
+use firebell_core::async_trait;
+use firebell_core::bot::Bot;
+use firebell_core::ids::{RoomRef, Transport, UserRef};
+use firebell_core::message::{Inbound, Message, RoomSpec};
+use firebell_core::store::Store;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+pub use self::http::routes;
+pub use self::socket::run_socket_mode;
+
+use self::inbound::Incoming;
+
+/// How Slack reaches the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlackMode {
+    /// Socket Mode: the bot opens websockets to Slack (needs an app-level token).
+    Socket,
+    /// HTTP: Slack posts to the bot's server (needs the signing secret and a public URL).
+    Http,
+}
+
+/// How to reach Slack.
+#[derive(Debug, Clone)]
+pub struct SlackOptions {
+    /// The bot token (`xoxb-…`).
+    pub bot_token: String,
+    /// The app-level token (`xapp-…`), for Socket Mode.
+    pub app_token: Option<String>,
+    /// The signing secret, for HTTP.
+    pub signing_secret: Option<String>,
+    /// Socket Mode or HTTP.
+    pub mode: SlackMode,
+    /// How many Socket Mode connections this replica keeps (Slack allows 10 per app).
+    pub socket_connections: u32,
+    /// Slack's Web API URL (`https://slack.com/api`).
+    pub api_url: String,
+    /// The least time between two messages to one channel, across replicas.
+    pub channel_pace: Duration,
+    /// The command prefix slash commands are rewritten with (`!`).
+    pub command_prefix: String,
+}
+
+/// Why the Slack adapter could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    /// The options are not usable.
+    #[error("slack: {0}")]
+    Config(String),
+    /// Slack refused the bot token or could not be reached.
+    #[error("slack: cannot authenticate the bot token: {0}")]
+    Auth(String),
+    /// Socket Mode could not connect.
+    #[error("slack: socket mode: {0}")]
+    Socket(String),
+}
+
+/// What is known of a Slack user.
+#[derive(Debug, Clone)]
+struct UserFacts {
+    name: Option<String>,
+    admin: bool,
+}
+
+/// The Slack adapter: a Web API client for the bot token, and what it learned of users.
+pub struct SlackAdapter {
+    client: Arc<SlackHyperClient>,
+    token: SlackApiToken,
+    options: SlackOptions,
+    store: Arc<dyn Store>,
+    me: String,
+    users: Mutex<HashMap<String, UserFacts>>,
+}
+
+fn platform(err: SlackClientError) -> AdapterError {
+    match err {
+        SlackClientError::RateLimitError(limit) => {
+            AdapterError::RateLimited(limit.retry_after.unwrap_or(Duration::from_secs(1)))
+        }
+        other => AdapterError::Platform(other.to_string()),
+    }
+}
+
+impl SlackAdapter {
+    /// Checks the bot token with `auth.test` and learns the bot's own user id. The store keeps
+    /// the shared pace of messages per channel.
+    pub async fn connect(options: SlackOptions, store: Arc<dyn Store>) -> Result<Self, SlackError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|err| SlackError::Config(format!("no TLS roots: {err}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let api_url = options.api_url.trim_end_matches('/');
+        let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+        let client = Arc::new(SlackClient::new(connector));
+        let token = SlackApiToken::new(options.bot_token.clone().into());
+        let me = client.open_session(&token).auth_test().await.map_err(|err| SlackError::Auth(err.to_string()))?;
+        Ok(Self { client, token, options, store, me: me.user_id.0, users: Mutex::new(HashMap::new()) })
+    }
+
+    /// How Slack reaches this adapter.
+    pub fn mode(&self) -> SlackMode {
+        self.options.mode
+    }
+
+    fn session(&self) -> SlackClientSession<'_, SlackClientHyperHttpsConnector> {
+        self.client.open_session(&self.token)
+    }
+
+    /// What Slack says about `user`, looked up once.
+    async fn user(&self, user: &str) -> UserFacts {
+        if let Some(known) = self.users.lock().unwrap_or_else(|p| p.into_inner()).get(user) {
+            return known.clone();
+        }
+        let request = SlackApiUsersInfoRequest::new(SlackUserId(user.to_owned()));
+        let facts = match self.session().users_info(&request).await {
+            Ok(answer) => {
+                let found = answer.user;
+                let profile = found.profile.as_ref();
+                let display = profile.and_then(|p| p.display_name.clone()).filter(|name| !name.is_empty());
+                let real = found.real_name.clone().or_else(|| profile.and_then(|p| p.real_name.clone()));
+                let flags = &found.flags;
+                UserFacts {
+                    name: display.or(real).or(found.name.clone()),
+                    admin: flags.is_admin.unwrap_or(false) || flags.is_owner.unwrap_or(false),
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%user, error = %err, "cannot look up a Slack user");
+                return UserFacts { name: None, admin: false };
+            }
+        };
+        self.users.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_owned(), facts.clone());
+        facts
+    }
+
+    /// The message as the bot sees it, with what Slack says about its sender.
+    async fn inbound(&self, incoming: Incoming) -> Inbound {
+        let facts = self.user(&incoming.user).await;
+        Inbound {
+            event_id: incoming.event_id,
+            room: RoomRef::new(Transport::Slack, incoming.channel),
+            sender: UserRef::new(Transport::Slack, incoming.user),
+            sender_name: facts.name,
+            sender_is_platform_admin: facts.admin,
+            text: incoming.text,
+            ts: incoming.ts,
+            thread: incoming.thread,
+        }
+    }
+
+    /// Acknowledged already: handles the message in the background.
+    fn accept(self: &Arc<Self>, bot: &Arc<Bot>, incoming: Incoming) {
+        let (adapter, bot) = (self.clone(), bot.clone());
+        tokio::spawn(async move {
+            let inbound = adapter.inbound(incoming).await;
+            bot.handle(inbound).await;
+        });
+    }
+
+    /// Waits for the channel's next slot, shared by every replica.
+    async fn keep_pace(&self, channel: &str) -> Result<(), AdapterError> {
+        let wait = self
+            .store
+            .pace(&format!("slack:{channel}"), self.options.channel_pace)
+            .await
+            .map_err(|err| AdapterError::Platform(err.to_string()))?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    async fn post(&self, channel: &str, message: &Message, thread: Option<&str>) -> Result<(), AdapterError> {
+        self.keep_pace(channel).await?;
+        let rendered = outbound::render(message);
+        let blocks: Vec<SlackBlock> = serde_json::from_value(rendered.blocks)
+            .map_err(|err| AdapterError::Platform(format!("unrepresentable message: {err}")))?;
+        let content = SlackMessageContent::new().with_text(rendered.text).with_blocks(blocks);
+        let mut request = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.to_owned()), content);
+        request.thread_ts = thread.map(|ts| SlackTs(ts.to_owned()));
+        self.session().chat_post_message(&request).await.map(|_| ()).map_err(platform)
+    }
+}
+
+#[async_trait]
+impl ChatAdapter for SlackAdapter {
+    fn transport(&self) -> Transport {
+        Transport::Slack
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            threads: true,
+            topics: true,
+            create_rooms: true,
+            direct_messages: true,
+            buttons: true,
+            max_topic_chars: 250,
+        }
+    }
+
+    async fn send_message(
+        &self,
+        _: &str,
+        room: &RoomRef,
+        message: &Message,
+        thread: Option<&str>,
+    ) -> Result<(), AdapterError> {
+        self.post(&room.id, message, thread).await
+    }
+
+    async fn set_topic(&self, _: &str, room: &RoomRef, topic: &str) -> Result<(), AdapterError> {
+        let request = SlackApiConversationsSetTopicRequest::new(SlackChannelId(room.id.clone()), topic.to_owned());
+        self.session().conversations_set_topic(&request).await.map(|_| ()).map_err(platform)
+    }
+
+    async fn create_room(&self, action_id: &str, spec: &RoomSpec) -> Result<RoomRef, AdapterError> {
+        let name = outbound::channel_name(&spec.key, &spec.name);
+        let request = SlackApiConversationsCreateRequest::new(name).with_is_private(spec.private);
+        let created = self.session().conversations_create(&request).await.map_err(platform)?;
+        let room = RoomRef::new(Transport::Slack, created.channel.id.0);
+        self.set_topic(action_id, &room, &spec.topic).await?;
+        let users: Vec<SlackUserId> =
+            spec.invite.iter().filter(|u| u.transport == Transport::Slack).map(|u| SlackUserId(u.id.clone())).collect();
+        if !users.is_empty() {
+            let request = SlackApiConversationsInviteRequest::new(SlackChannelId(room.id.clone()), users);
+            self.session().conversations_invite(&request).await.map_err(platform)?;
+        }
+        Ok(room)
+    }
+
+    async fn invite(&self, _: &str, room: &RoomRef, user: &UserRef) -> Result<(), AdapterError> {
+        let request = SlackApiConversationsInviteRequest::new(
+            SlackChannelId(room.id.clone()),
+            vec![SlackUserId(user.id.clone())],
+        );
+        match self.session().conversations_invite(&request).await {
+            Err(SlackClientError::ApiError(err)) if err.code == "already_in_channel" => Ok(()),
+            done => done.map(|_| ()).map_err(platform),
+        }
+    }
+
+    async fn direct_message(&self, _: &str, user: &UserRef, message: &Message) -> Result<(), AdapterError> {
+        self.post(&user.id, message, None).await
+    }
+}
