@@ -15,6 +15,6 @@ mod slack;
 mod synapse;
 
 pub use harness::{Harness, HarnessBuilder, SRE_ADMIN, WMCS_ADMIN, WMCS_PUBLIC, body, sample_teams, start_time, text};
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisServer, free_port};
 pub use slack::{Call, FakeSlack, FakeUser, slack_signature, trigger_id, unix_now};
 pub use synapse::{MatrixUser, Synapse};

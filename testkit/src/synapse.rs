@@ -5,7 +5,6 @@
 //! rate limits. One homeserver serves every test of a test binary ([`Synapse::shared`]); it stops
 //! by itself when the test process ends.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -35,7 +34,7 @@ impl Synapse {
     }
 
     fn start() -> Synapse {
-        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
+        let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!("firebell-synapse-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("synapse folder");

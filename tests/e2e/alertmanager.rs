@@ -3,17 +3,14 @@
 //! on-call person, escalates, and `!ack` creates the silence in Alertmanager.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-const PATIENCE: Duration = Duration::from_secs(30);
+use firebell_testkit::free_port;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port()
-}
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The Alertmanager binary: `$ALERTMANAGER`, or Debian's `prometheus-alertmanager`.
 fn alertmanager_binary() -> String {

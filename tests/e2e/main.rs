@@ -8,3 +8,27 @@ mod plugins;
 mod replicas;
 mod scheduler;
 mod slack;
+
+/// The `wmcs` team of the end-to-end tests: its rooms and two people, alice and bob, on any
+/// transport (`rooms` and `people` are written `transport:id`).
+fn team_toml(admin_rooms: &[String], public_room: &str, alice: &str, bob: &str) -> String {
+    let quoted: Vec<String> = admin_rooms.iter().map(|room| format!("\"{room}\"")).collect();
+    format!(
+        r##"[[teams]]
+id = "wmcs"
+name = "WMCS"
+admin_rooms = [{admin}]
+public_rooms = ["{public_room}"]
+public_topic = "Wikimedia Cloud Services"
+[[teams.members]]
+name = "alice"
+timezone = "Europe/Madrid"
+ids = ["{alice}"]
+[[teams.members]]
+name = "bob"
+timezone = "America/New_York"
+ids = ["{bob}"]
+"##,
+        admin = quoted.join(", ")
+    )
+}

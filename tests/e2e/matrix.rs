@@ -71,8 +71,14 @@ impl World {
 
     /// A config with `extra` TOML at the end (in the team's table).
     fn config_with(&self, replica: &str, store: &str, extra_admin_room: Option<&str>, extra: &str) -> PathBuf {
-        let mut admin_rooms = vec![format!("\"matrix:{}\"", self.admin)];
-        admin_rooms.extend(extra_admin_room.map(|room| format!("\"matrix:{room}\"")));
+        let mut admin_rooms = vec![format!("matrix:{}", self.admin)];
+        admin_rooms.extend(extra_admin_room.map(|room| format!("matrix:{room}")));
+        let team = crate::team_toml(
+            &admin_rooms,
+            &format!("matrix:{}", self.public),
+            &format!("matrix:{}", self.alice.user_id),
+            &format!("matrix:{}", self.bob.user_id),
+        );
         let config = format!(
             r##"
 [store]
@@ -88,30 +94,13 @@ homeserver = "{homeserver}"
 user_id = "{bot}"
 password = "{password}"
 store = "{dir}/{replica}"
-[[teams]]
-id = "wmcs"
-name = "WMCS"
-admin_rooms = [{admin_rooms}]
-public_rooms = ["matrix:{public}"]
-public_topic = "Wikimedia Cloud Services"
-[[teams.members]]
-name = "alice"
-timezone = "Europe/Madrid"
-ids = ["matrix:{alice}"]
-[[teams.members]]
-name = "bob"
-timezone = "America/New_York"
-ids = ["matrix:{bob}"]
+{team}
 {extra}
 "##,
             homeserver = Synapse::shared().url(),
             bot = self.bot.user_id,
             password = self.bot.password,
             dir = self.dir.display(),
-            admin_rooms = admin_rooms.join(", "),
-            public = self.public,
-            alice = self.alice.user_id,
-            bob = self.bob.user_id,
         );
         let path = self.dir.join(format!("{replica}.toml"));
         std::fs::write(&path, config).expect("config written");

@@ -5,16 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use firebell_testkit::{Call, FakeSlack, RedisServer, slack_signature, trigger_id, unix_now};
+use firebell_testkit::{Call, FakeSlack, RedisServer, free_port, slack_signature, trigger_id, unix_now};
 use serde_json::{Value, json};
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const ADMIN: &str = "C0ADMIN";
 const PUBLIC: &str = "C0PUBLIC";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port()
-}
 
 /// A `firebell` process on Slack only, killed on drop.
 struct Bot {
@@ -67,23 +63,16 @@ app_token = "xapp-fake"
 signing_secret = "{SECRET}"
 api_url = "{api}"
 channel_pace = "1s"
-[[teams]]
-id = "wmcs"
-name = "WMCS"
-admin_rooms = ["slack:{ADMIN}"]
-public_rooms = ["slack:{PUBLIC}"]
-public_topic = "Wikimedia Cloud Services"
-[[teams.members]]
-name = "alice"
-timezone = "Europe/Madrid"
-ids = ["slack:U0ALICE"]
-[[teams.members]]
-name = "bob"
-timezone = "America/New_York"
-ids = ["slack:U0BOB"]
+{team}
 {extra}
 "##,
-            api = self.fake.api_url()
+            api = self.fake.api_url(),
+            team = crate::team_toml(
+                &[format!("slack:{ADMIN}")],
+                &format!("slack:{PUBLIC}"),
+                "slack:U0ALICE",
+                "slack:U0BOB"
+            ),
         );
         let path = self.dir.join(format!("{name}.toml"));
         std::fs::write(&path, config).expect("config written");
