@@ -288,12 +288,21 @@ pub struct SchedulerConfig {
     pub reclaim_after: Duration,
     /// How many times a failing job is tried before it goes to the dead-letter queue.
     pub max_attempts: u32,
+    /// How long the replica that handled a command has to send the answer before another
+    /// replica sends what is left.
+    #[serde(deserialize_with = "duration")]
+    pub delivery_grace: Duration,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
         let defaults = firebell_core::scheduler::SchedulerOptions::default();
-        Self { tick: defaults.tick, reclaim_after: defaults.reclaim_after, max_attempts: defaults.max_attempts }
+        Self {
+            tick: defaults.tick,
+            reclaim_after: defaults.reclaim_after,
+            max_attempts: defaults.max_attempts,
+            delivery_grace: firebell_core::dispatcher::DispatchOptions::default().delivery_grace,
+        }
     }
 }
 
@@ -387,6 +396,12 @@ fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, Con
     config.slack.check(&config.bot).map_err(|(key, message)| fail(key, message))?;
     if config.scheduler.tick.is_zero() || config.scheduler.max_attempts == 0 {
         return Err(fail("scheduler".into(), "expected a tick above 0s and max_attempts of at least 1".into()));
+    }
+    if config.scheduler.delivery_grace < Duration::from_secs(1) {
+        return Err(fail(
+            "scheduler.delivery_grace".into(),
+            "expected at least 1s: longer than sending an answer takes".into(),
+        ));
     }
     if !config.console.room.starts_with('#') {
         return Err(fail(
@@ -505,6 +520,8 @@ admin_rooms = ["console:#admin"]
         assert!(err.contains("key `teams[0].id`: expected a team id"), "{err}");
         let err = load_text(&format!("{TEAM}public_rooms = [\"irc:#x\"]\n")).unwrap_err();
         assert!(err.contains("key `teams[0].public_rooms[0]`: unknown transport \"irc\""), "{err}");
+        let err = load_text("[scheduler]\ndelivery_grace = \"0s\"\n").unwrap_err();
+        assert!(err.contains("key `scheduler.delivery_grace`: expected at least 1s"), "{err}");
         let err = load_text("not = [toml").unwrap_err();
         assert!(err.starts_with("test.toml line 1: not valid TOML"), "{err}");
     }

@@ -124,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         prefix: config.bot.command_prefix.clone(),
         claim_ttl: config.bot.dedup_window,
         answer_unknown_commands: config.bot.answer_unknown_commands,
+        delivery_grace: config.scheduler.delivery_grace,
         ..DispatchOptions::default()
     };
     let dispatcher = Dispatcher::new(store.clone(), clock, teams, registry, options);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::adapter::{AdapterError, Adapters};
-use crate::dispatcher::{DispatchError, Dispatcher};
+use crate::dispatcher::{DispatchError, Dispatched, Dispatcher};
 use crate::ids::RoomRef;
 use crate::ids::TeamId;
 use crate::job::Job;
@@ -58,24 +58,31 @@ impl Bot {
         &self.adapters
     }
 
-    /// Handles one inbound message to the end: dispatch, then perform every resulting action.
-    /// When the store fails, the sender is told that nothing was applied.
+    /// Handles one inbound message to the end: decides it, then performs every resulting action.
     pub async fn handle(&self, inbound: Inbound) {
-        let envelopes = match self.dispatcher.dispatch(&inbound).await {
-            Ok(envelopes) => envelopes,
+        let dispatched = self.decide(&inbound).await;
+        self.deliver(&dispatched).await;
+    }
+
+    /// Decides one inbound message: applies what it changes and keeps its answer in the store
+    /// until [`Bot::deliver`] sent it, so that once this returns the message may be acknowledged
+    /// to the platform: if this replica dies now, another one sends the answer. When the store
+    /// fails, the answer is a notice to the sender that nothing was applied.
+    pub async fn decide(&self, inbound: &Inbound) -> Dispatched {
+        match self.dispatcher.dispatch(inbound).await {
+            Ok(dispatched) => dispatched,
             Err(err) => {
                 tracing::error!(event = %inbound.event_id, error = %err, "command failed");
-                vec![failure_notice(&inbound, &err)]
+                Dispatched::unkept(vec![failure_notice(inbound, &err)])
             }
-        };
-        self.deliver(&envelopes).await;
+        }
     }
 
     /// Handles an event from outside the chat to the end. Returns whether it was handled (or
     /// had been before); an error means nothing was applied and the sender should retry.
     pub async fn handle_event(&self, event: &Event) -> Result<(), DispatchError> {
-        let envelopes = self.dispatcher.dispatch_event(event).await?;
-        self.deliver(&envelopes).await;
+        let dispatched = self.dispatcher.dispatch_event(event).await?;
+        self.deliver(&dispatched).await;
         Ok(())
     }
 
@@ -89,14 +96,46 @@ impl Bot {
             if store.is_sent(team, &envelope.id).await? {
                 continue;
             }
-            match self.perform(envelope).await {
-                Ok(_) => {}
-                Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_))) => {
-                    tracing::warn!(action = %envelope.id, %error, "action cannot be performed; skipped");
-                }
-                Err(error) => return Err(JobError::Send { action: envelope.id.clone(), error }),
-            }
+            self.send(envelope).await.map_err(|error| JobError::Send { action: envelope.id.clone(), error })?;
             self.record_sent(team, &envelope.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Performs the actions of `dispatched` in order. A failed action is logged and does not
+    /// stop the others. When a delivery watchdog keeps the actions, each send is recorded and
+    /// the watchdog is cancelled once all were sent; after a failure it stays, and sends what
+    /// is left when it comes due.
+    pub async fn deliver(&self, dispatched: &Dispatched) {
+        let mut unsent = 0;
+        for envelope in &dispatched.envelopes {
+            if let Err(err) = self.send(envelope).await {
+                tracing::warn!(action = %envelope.id, error = %err, "action failed");
+                unsent += 1;
+            } else if let Some((team, _)) = &dispatched.watchdog
+                && self.record_sent(team, &envelope.id).await.is_err()
+            {
+                unsent += 1;
+            }
+        }
+        let Some((team, watchdog)) = &dispatched.watchdog else { return };
+        if unsent > 0 {
+            tracing::info!(watchdog = %watchdog.id, unsent, "actions left to the delivery watchdog");
+        } else if let Err(err) = self.dispatcher.delivered(team, watchdog).await {
+            tracing::warn!(watchdog = %watchdog.id, error = %err, "sent, but the delivery watchdog stays; it will find nothing left");
+        }
+    }
+
+    /// Performs one action, waiting out rate limits, and tells the plugin that asked for a new
+    /// room that it exists. An action the platform cannot perform is skipped with a warning.
+    async fn send(&self, envelope: &Envelope) -> Result<(), AdapterError> {
+        match self.perform(envelope).await {
+            Ok(Some(room)) => Box::pin(self.announce_room(envelope, room)).await,
+            Ok(None) => {}
+            Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_))) => {
+                tracing::warn!(action = %envelope.id, %error, "action cannot be performed; skipped");
+            }
+            Err(error) => return Err(error),
         }
         Ok(())
     }
@@ -115,18 +154,6 @@ impl Bot {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(2));
                 }
-            }
-        }
-    }
-
-    /// Performs `envelopes` in order, waiting out rate limits. A failed action is logged and
-    /// does not stop the others. A created room is announced to the plugin that asked for it.
-    pub async fn deliver(&self, envelopes: &[Envelope]) {
-        for envelope in envelopes {
-            match self.perform(envelope).await {
-                Ok(Some(room)) => Box::pin(self.announce_room(envelope, room)).await,
-                Ok(None) => {}
-                Err(err) => tracing::warn!(action = %envelope.id, error = %err, "action failed"),
             }
         }
     }

@@ -9,6 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The owner of delivery watchdogs: jobs the dispatcher itself schedules beside a command's (or
+/// event's) writes, holding its actions in an outbox. The replica that handled the cause
+/// cancels its watchdog once every action was sent; if that replica dies first, the watchdog
+/// comes due and whichever replica runs it sends what is left. No plugin may take this name.
+pub const DELIVERY_WATCHDOG: &str = "firebell.delivery";
+
 /// A piece of work due at a given time, owned by a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
@@ -30,6 +36,16 @@ impl Job {
     /// A job with a fresh token.
     pub fn new(id: impl Into<String>, plugin: impl Into<String>, due: DateTime<Utc>, data: impl Into<String>) -> Self {
         Self { id: id.into(), plugin: plugin.into(), due, data: data.into(), token: unique_token() }
+    }
+
+    /// The delivery watchdog of `cause` (see [`DELIVERY_WATCHDOG`]), due at `due`.
+    pub fn delivery_watchdog(cause: &str, due: DateTime<Utc>) -> Self {
+        Self::new(format!("deliver:{cause}"), DELIVERY_WATCHDOG, due, "")
+    }
+
+    /// Whether this is a delivery watchdog rather than a plugin's job.
+    pub fn is_delivery_watchdog(&self) -> bool {
+        self.plugin == DELIVERY_WATCHDOG
     }
 
     /// The cause of everything this run of the job does: stable across replicas and retries.

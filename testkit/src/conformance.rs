@@ -519,6 +519,25 @@ pub async fn outboxes_and_sends_are_kept_for_the_run(backend: Backend) {
     assert!(backend.a.outbox(&wmcs, &cause).await.expect("outbox").is_empty());
 }
 
+/// A watchdog's outbox is kept beside its job, and dropped with it in one step once everything
+/// was sent.
+pub async fn outboxes_are_dropped_with_their_watchdog(backend: Backend) {
+    let wmcs = team("wmcs");
+    let watchdog = job("deliver:console:e1", 1);
+    let room = RoomRef::console("#admin");
+    let actions = vec![Action::Send { room, message: Message::text("done"), thread: None }];
+    let envelopes = Envelope::number("console:e1", actions);
+    let cause = watchdog.cause();
+    let kept =
+        [Write::Schedule(watchdog.clone()), Write::Outbox { cause: cause.clone(), envelopes: envelopes.clone() }];
+    backend.a.apply(Some(&wmcs), Guard::NONE, &kept).await.expect("keep");
+    assert_eq!(backend.b.outbox(&wmcs, &cause).await.expect("outbox"), envelopes);
+    let delivered = [Write::Cancel(watchdog.id.clone()), Write::DropOutbox(cause.clone())];
+    backend.b.apply(Some(&wmcs), Guard::NONE, &delivered).await.expect("drop");
+    assert!(backend.a.outbox(&wmcs, &cause).await.expect("outbox").is_empty());
+    assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty());
+}
+
 /// A pace hands out one slot per interval to all replicas together.
 pub async fn paces_are_shared(backend: Backend) {
     let every = Duration::from_millis(200);
@@ -558,6 +577,7 @@ macro_rules! store_conformance_suite {
             rescheduled_and_cancelled_jobs_are_gone,
             quiet_schedulers_jobs_are_taken_over_then_dead_lettered,
             outboxes_and_sends_are_kept_for_the_run,
+            outboxes_are_dropped_with_their_watchdog,
             paces_are_shared,
         );
     };

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,19 +101,26 @@ pub fn text(lines: &[String]) -> String {
     lines.iter().map(|line| body(line)).collect::<Vec<_>>().join("\n")
 }
 
-/// Collects what the console adapter prints.
+/// Collects what the console adapter prints; while `down`, refuses to, like a platform that
+/// is unreachable.
 #[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
+struct Output {
+    printed: Arc<Mutex<Vec<u8>>>,
+    down: Arc<AtomicBool>,
+}
 
 impl Output {
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+        String::from_utf8_lossy(&self.printed.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 }
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        if self.down.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the platform is down"));
+        }
+        self.printed.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -216,9 +223,9 @@ impl Harness {
     /// # Panics
     /// When the store fails.
     pub async fn act(&self, user: &str, room: &str, text: &str) -> Vec<Action> {
-        let envelopes = self.bot.dispatcher().dispatch(&self.message(user, room, text)).await.expect("dispatch");
-        self.bot.deliver(&envelopes).await;
-        envelopes.into_iter().map(|envelope| envelope.action).collect()
+        let dispatched = self.bot.dispatcher().dispatch(&self.message(user, room, text)).await.expect("dispatch");
+        self.bot.deliver(&dispatched).await;
+        dispatched.envelopes.into_iter().map(|envelope| envelope.action).collect()
     }
 
     /// Hands a prepared message to the bot and returns the console lines it printed in answer.
@@ -259,6 +266,11 @@ impl Harness {
     /// When the store fails.
     pub async fn run_due(&self) -> Vec<String> {
         self.advance(Duration::ZERO).await
+    }
+
+    /// Makes every send fail, as if the chat platform were unreachable (`true`), or work again.
+    pub fn set_platform_down(&self, down: bool) {
+        self.output.down.store(down, Ordering::Relaxed);
     }
 
     /// The clock.

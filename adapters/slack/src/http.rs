@@ -1,7 +1,8 @@
 //! Slack over HTTP: the Events API, slash commands and interactivity, on the bot's server. Every
 //! request must carry Slack's v0 signature (HMAC-SHA256 of `v0:timestamp:body` with the signing
 //! secret, compared in constant time) from the last five minutes; anything else gets `401` and
-//! nothing happens. A good request is acknowledged at once and handled after.
+//! nothing happens. A good request is acknowledged as soon as its command is decided and its
+//! answer kept in the store (milliseconds), and the answer is sent after.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ async fn events(State(routes): State<Arc<Routes>>, headers: HeaderMap, body: Byt
         }
         SlackPushEvent::EventCallback(callback) => {
             if let Some(incoming) = from_event(&callback, &routes.adapter.me, &routes.adapter.options.command_prefix) {
-                routes.adapter.accept(&routes.bot, incoming);
+                routes.adapter.accept(&routes.bot, incoming).await;
             }
             StatusCode::OK.into_response()
         }
@@ -99,7 +100,7 @@ async fn commands(State(routes): State<Arc<Routes>>, headers: HeaderMap, body: B
         }
     };
     let echo = crate::socket::echo(&command);
-    routes.adapter.accept(&routes.bot, from_command(&command, &routes.adapter.options.command_prefix));
+    routes.adapter.accept(&routes.bot, from_command(&command, &routes.adapter.options.command_prefix)).await;
     ([(header::CONTENT_TYPE, "application/json")], serde_json::to_string(&echo).expect("responses serialize"))
         .into_response()
 }
@@ -117,7 +118,7 @@ async fn interactions(State(routes): State<Arc<Routes>>, headers: HeaderMap, bod
         Err(err) => return refuse(StatusCode::BAD_REQUEST, format!("not a Slack interaction: {err}")).into_response(),
     };
     if let Some(incoming) = from_interaction(&event) {
-        routes.adapter.accept(&routes.bot, incoming);
+        routes.adapter.accept(&routes.bot, incoming).await;
     }
     StatusCode::OK.into_response()
 }

@@ -36,6 +36,10 @@ pub use self::socket::run_socket_mode;
 
 use self::inbound::Incoming;
 
+/// How long an acknowledgement waits for its command to be decided; Slack gives up on an
+/// acknowledgement after 3 seconds.
+const DECIDE_PATIENCE: Duration = Duration::from_millis(2500);
+
 /// How Slack reaches the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlackMode {
@@ -176,13 +180,22 @@ impl SlackAdapter {
         }
     }
 
-    /// Acknowledged already: handles the message in the background.
-    fn accept(self: &Arc<Self>, bot: &Arc<Bot>, incoming: Incoming) {
+    /// Takes a message over before Slack gets its acknowledgement: handles it in the background
+    /// and returns once the command is decided and its answer kept in the store (or after
+    /// [`DECIDE_PATIENCE`]), so that from the acknowledgement on, the answer comes even if this
+    /// replica dies. The answer is sent after.
+    async fn accept(self: &Arc<Self>, bot: &Arc<Bot>, incoming: Incoming) {
         let (adapter, bot) = (self.clone(), bot.clone());
+        let (decided, kept) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let inbound = adapter.inbound(incoming).await;
-            bot.handle(inbound).await;
+            let dispatched = bot.decide(&inbound).await;
+            let _ = decided.send(());
+            bot.deliver(&dispatched).await;
         });
+        if tokio::time::timeout(DECIDE_PATIENCE, kept).await.is_err() {
+            tracing::warn!("acknowledging a Slack request whose command is not decided yet; Slack would give up");
+        }
     }
 
     /// Waits for the channel's next slot, shared by every replica.

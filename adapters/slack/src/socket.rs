@@ -1,6 +1,7 @@
 //! Slack over Socket Mode: the bot opens websockets to Slack (as many as configured) and receives
 //! the same slash commands, events and clicks there. slack-morphism acknowledges an envelope when
-//! its callback returns, so each callback only hands the message over and returns at once.
+//! its callback returns, so each callback returns as soon as the command is decided and its
+//! answer kept in the store, and the answer is sent after.
 
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ async fn on_command(
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     if let Some(handler) = handler(&states).await {
         let incoming = from_command(&event, &handler.adapter.options.command_prefix);
-        handler.adapter.accept(&handler.bot, incoming);
+        handler.adapter.accept(&handler.bot, incoming).await;
     }
     Ok(echo(&event))
 }
@@ -49,7 +50,7 @@ async fn on_event(
     if let Some(handler) = handler(&states).await
         && let Some(incoming) = from_event(&event, &handler.adapter.me, &handler.adapter.options.command_prefix)
     {
-        handler.adapter.accept(&handler.bot, incoming);
+        handler.adapter.accept(&handler.bot, incoming).await;
     }
     Ok(())
 }
@@ -62,7 +63,7 @@ async fn on_interaction(
     if let Some(handler) = handler(&states).await
         && let Some(incoming) = from_interaction(&event)
     {
-        handler.adapter.accept(&handler.bot, incoming);
+        handler.adapter.accept(&handler.bot, incoming).await;
     }
     Ok(())
 }

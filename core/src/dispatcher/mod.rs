@@ -7,6 +7,11 @@
 //! (another replica, another command), the plugin decides again on a fresh snapshot; when the
 //! cause was claimed already (another replica, a platform retry) nothing is sent again.
 //!
+//! What a command or event sends is kept in the store with its writes, beside a delivery
+//! watchdog job (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)): the bot cancels the
+//! watchdog once every action was sent, and if this replica dies first, another one sends what
+//! is left when the watchdog comes due. So an applied command always gets its answer.
+//!
 //! The dispatcher keeps each team's latest snapshot. Using it is safe because the store refuses
 //! writes decided on a stale revision, and it saves a round trip on almost every command.
 
@@ -38,6 +43,9 @@ pub struct DispatchOptions {
     pub answer_unknown_commands: bool,
     /// How many times a cause is decided again on concurrent changes before giving up.
     pub max_attempts: u32,
+    /// How long the replica that handled a cause has to send its actions before a delivery
+    /// watchdog sends what is left (that replica probably died). Longer than sending takes.
+    pub delivery_grace: Duration,
 }
 
 impl Default for DispatchOptions {
@@ -47,6 +55,7 @@ impl Default for DispatchOptions {
             claim_ttl: Duration::from_secs(24 * 3600),
             answer_unknown_commands: true,
             max_attempts: 8,
+            delivery_grace: Duration::from_secs(60),
         }
     }
 }
@@ -70,9 +79,27 @@ enum Cause<'a, 'f> {
     Event { team: &'a Team, event: &'a Event },
 }
 
+/// What a chat message or an outside event gives: the actions that answer it, and the delivery
+/// watchdog that keeps them in the store until the bot reports every one sent.
+#[derive(Debug, Default)]
+pub struct Dispatched {
+    /// The actions to perform, in order, each with a stable id derived from the cause.
+    pub envelopes: Vec<Envelope>,
+    /// The team and the watchdog to cancel (with [`Dispatcher::delivered`]) once every action
+    /// was sent; `None` when nothing was kept (no actions, or a room of no team).
+    pub watchdog: Option<(TeamId, Job)>,
+}
+
+impl Dispatched {
+    /// Actions that nothing keeps in the store.
+    pub fn unkept(envelopes: Vec<Envelope>) -> Self {
+        Self { envelopes, watchdog: None }
+    }
+}
+
 /// How a guarded apply ended.
 enum Settled {
-    Applied(Vec<Envelope>),
+    Applied(Dispatched),
     Duplicate,
     JobGone,
 }
@@ -131,12 +158,11 @@ impl Dispatcher {
         &self.options
     }
 
-    /// Handles one chat message and returns the actions to perform, each with a stable id
-    /// derived from the event. Messages that are not commands, and events handled before, give
-    /// none.
-    pub async fn dispatch(&self, inbound: &Inbound) -> Result<Vec<Envelope>, DispatchError> {
+    /// Handles one chat message and returns the actions to perform. Messages that are not
+    /// commands, and events handled before, give none.
+    pub async fn dispatch(&self, inbound: &Inbound) -> Result<Dispatched, DispatchError> {
         let Some(line) = CommandLine::parse(&inbound.text, &self.options.prefix) else {
-            return Ok(Vec::new());
+            return Ok(Dispatched::default());
         };
         let place = self.place(&inbound.room).await?;
         let fallback_name = inbound.sender_name.as_deref();
@@ -151,11 +177,11 @@ impl Dispatcher {
             Ok(found) => {
                 let cause = Cause::Command { found, place, sender, inbound };
                 match self.settle(team, &claim, None, &cause).await? {
-                    Settled::Applied(envelopes) => Ok(envelopes),
-                    Settled::Duplicate | Settled::JobGone => Ok(Vec::new()),
+                    Settled::Applied(dispatched) => Ok(dispatched),
+                    Settled::Duplicate | Settled::JobGone => Ok(Dispatched::default()),
                 }
             }
-            Err(None) => Ok(Vec::new()),
+            Err(None) => Ok(Dispatched::default()),
             Err(Some(refusal)) => {
                 let reply = reply_to(inbound, refusal);
                 self.claim_and(team.map(|t| &t.id), &claim, vec![reply]).await
@@ -188,15 +214,26 @@ impl Dispatcher {
 
     /// Handles an event from outside the chat: the plugin it names decides, once per event id.
     /// Events for unknown teams or plugins give nothing.
-    pub async fn dispatch_event(&self, event: &Event) -> Result<Vec<Envelope>, DispatchError> {
+    pub async fn dispatch_event(&self, event: &Event) -> Result<Dispatched, DispatchError> {
         let Some(team) = self.teams.get(event.team.as_str()) else {
             tracing::warn!(team = %event.team, event = %event.id, "event for an unknown team");
-            return Ok(Vec::new());
+            return Ok(Dispatched::default());
         };
         let claim = Claim { key: event.id.clone(), ttl: self.options.claim_ttl };
         match self.settle(Some(team), &claim, None, &Cause::Event { team, event }).await? {
-            Settled::Applied(envelopes) => Ok(envelopes),
-            Settled::Duplicate | Settled::JobGone => Ok(Vec::new()),
+            Settled::Applied(dispatched) => Ok(dispatched),
+            Settled::Duplicate | Settled::JobGone => Ok(Dispatched::default()),
+        }
+    }
+
+    /// Reports that every action guarded by `watchdog` was sent: cancels the watchdog and drops
+    /// what it kept, in one step.
+    pub async fn delivered(&self, team: &TeamId, watchdog: &Job) -> Result<(), StoreError> {
+        let writes = [Write::Cancel(watchdog.id.clone()), Write::DropOutbox(watchdog.cause())];
+        match self.store.apply(Some(team), Guard::NONE, &writes).await {
+            Ok(_) => Ok(()),
+            Err(ApplyError::Store(err)) => Err(err),
+            Err(other) => unreachable!("an unguarded cancel cannot fail with {other}"),
         }
     }
 
@@ -204,6 +241,9 @@ impl Dispatcher {
     /// kept together, so a run that was applied before (by a replica that died before sending)
     /// gives the same actions again; a job cancelled or rescheduled meanwhile gives none.
     pub async fn run_job(&self, team: &TeamId, job: &Job) -> Result<Vec<Envelope>, DispatchError> {
+        if job.is_delivery_watchdog() {
+            return self.run_watchdog(team, job).await;
+        }
         let cause_id = job.cause();
         let claim = Claim { key: cause_id.clone(), ttl: self.options.claim_ttl };
         let Some(team) = self.teams.get(team.as_str()) else {
@@ -212,15 +252,31 @@ impl Dispatcher {
             return Ok(Vec::new());
         };
         match self.settle(Some(team), &claim, Some(job), &Cause::Job { team, job }).await? {
-            Settled::Applied(envelopes) => Ok(envelopes),
+            Settled::Applied(dispatched) => Ok(dispatched.envelopes),
             Settled::Duplicate => Ok(self.store.outbox(&team.id, &cause_id).await?),
             Settled::JobGone => Ok(Vec::new()),
         }
     }
 
+    /// A delivery watchdog came due: the replica that handled its cause did not report every
+    /// action sent, so this run gives what was kept (the bot skips what was recorded as sent).
+    /// A watchdog cancelled meanwhile gives nothing.
+    async fn run_watchdog(&self, team: &TeamId, job: &Job) -> Result<Vec<Envelope>, DispatchError> {
+        let claim = Claim { key: job.cause(), ttl: self.options.claim_ttl };
+        match self.store.apply(Some(team), Guard::claim(&claim).running(job), &[]).await {
+            Ok(_) | Err(ApplyError::Duplicate) => {
+                tracing::info!(%team, watchdog = %job.id, "a replica left actions unsent; sending what is left");
+                Ok(self.store.outbox(team, &claim.key).await?)
+            }
+            Err(ApplyError::JobGone) => Ok(Vec::new()),
+            Err(ApplyError::Store(err)) => Err(err.into()),
+            Err(other) => unreachable!("a write-free run cannot fail with {other}"),
+        }
+    }
+
     /// Sends `actions` once for `key` across every replica (notices that belong to no team,
     /// such as an alert for an unknown team). Gives nothing when `key` was claimed before.
-    pub async fn announce(&self, key: &str, actions: Vec<Action>) -> Result<Vec<Envelope>, DispatchError> {
+    pub async fn announce(&self, key: &str, actions: Vec<Action>) -> Result<Dispatched, DispatchError> {
         let claim = Claim { key: key.to_owned(), ttl: self.options.claim_ttl };
         self.claim_and(None, &claim, actions).await
     }
@@ -243,15 +299,13 @@ impl Dispatcher {
             let outcome = self.decide(cause, &claim.key, &snapshot).await?;
             let envelopes = Envelope::number(&claim.key, outcome.actions);
             let mut writes = outcome.writes;
-            if job.is_some() && !envelopes.is_empty() {
-                writes.push(Write::Outbox { cause: claim.key.clone(), envelopes: envelopes.clone() });
-            }
+            let watchdog = self.keep(team_id, &claim.key, job, &envelopes, &mut writes);
             let mut guard = Guard::claim(claim).at(&snapshot.revision);
             guard.job = job;
             match self.store.apply(team_id, guard, &writes).await {
                 Ok(revision) => {
                     self.remember(team_id, snapshot.after(&writes, revision));
-                    return Ok(Settled::Applied(envelopes));
+                    return Ok(Settled::Applied(Dispatched { envelopes, watchdog }));
                 }
                 Err(ApplyError::Duplicate) => return Ok(Settled::Duplicate),
                 Err(ApplyError::JobGone) => return Ok(Settled::JobGone),
@@ -266,6 +320,32 @@ impl Dispatcher {
             }
         }
         Err(DispatchError::Contended(self.options.max_attempts))
+    }
+
+    /// Adds to `writes` what keeps `envelopes` until they are sent: for a job run, an outbox
+    /// under its cause (the scheduler sends it and finishes the run); for anything else of a
+    /// team, an outbox under a new delivery watchdog, which is returned.
+    fn keep(
+        &self,
+        team: Option<&TeamId>,
+        cause: &str,
+        job: Option<&Job>,
+        envelopes: &[Envelope],
+        writes: &mut Vec<Write>,
+    ) -> Option<(TeamId, Job)> {
+        if envelopes.is_empty() {
+            return None;
+        }
+        if job.is_some() {
+            writes.push(Write::Outbox { cause: cause.to_owned(), envelopes: envelopes.to_vec() });
+            return None;
+        }
+        let team = team?;
+        let grace = chrono::Duration::from_std(self.options.delivery_grace).unwrap_or(chrono::Duration::days(1));
+        let watchdog = Job::delivery_watchdog(cause, self.clock.now() + grace);
+        writes.push(Write::Schedule(watchdog.clone()));
+        writes.push(Write::Outbox { cause: watchdog.cause(), envelopes: envelopes.to_vec() });
+        Some((team.clone(), watchdog))
     }
 
     /// What the plugin of `cause` decides on `snapshot`.
@@ -312,16 +392,20 @@ impl Dispatcher {
         }
     }
 
-    /// Claims `claim` with no writes, then returns `actions` (or none for a duplicate).
+    /// Claims `claim` and keeps `actions` until they are sent, then returns them (or none for a
+    /// duplicate).
     async fn claim_and(
         &self,
         team: Option<&TeamId>,
         claim: &Claim,
         actions: Vec<Action>,
-    ) -> Result<Vec<Envelope>, DispatchError> {
-        match self.store.apply(team, Guard::claim(claim), &[]).await {
-            Ok(_) => Ok(Envelope::number(&claim.key, actions)),
-            Err(ApplyError::Duplicate) => Ok(Vec::new()),
+    ) -> Result<Dispatched, DispatchError> {
+        let envelopes = Envelope::number(&claim.key, actions);
+        let mut writes = Vec::new();
+        let watchdog = self.keep(team, &claim.key, None, &envelopes, &mut writes);
+        match self.store.apply(team, Guard::claim(claim), &writes).await {
+            Ok(_) => Ok(Dispatched { envelopes, watchdog }),
+            Err(ApplyError::Duplicate) => Ok(Dispatched::default()),
             Err(ApplyError::Store(err)) => Err(err.into()),
             Err(other) => unreachable!("a bare claim cannot fail with {other}"),
         }

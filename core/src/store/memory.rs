@@ -183,6 +183,9 @@ impl TeamState {
             Write::Outbox { cause, envelopes } => {
                 self.jobs.outbox.insert(cause.clone(), envelopes.clone());
             }
+            Write::DropOutbox(cause) => {
+                self.jobs.outbox.remove(cause);
+            }
         }
     }
 

@@ -139,7 +139,8 @@ impl TeamSnapshot {
                 | Write::AppendAudit(_)
                 | Write::Schedule(_)
                 | Write::Cancel(_)
-                | Write::Outbox { .. } => {}
+                | Write::Outbox { .. }
+                | Write::DropOutbox(_) => {}
             }
         }
         next.open.sort_by_key(|incident| incident.number);
@@ -264,6 +265,8 @@ pub enum Write {
         /// The actions with their ids.
         envelopes: Vec<Envelope>,
     },
+    /// Drops what was kept for the job run `cause`: everything was sent.
+    DropOutbox(String),
 }
 
 /// A store failure: the backend is unreachable or holds data it cannot read.

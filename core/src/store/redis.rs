@@ -161,16 +161,58 @@ struct ApplyRequest<'a> {
 #[derive(Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 enum Op<'a> {
-    Create { n: String, data: String, open: bool, timeline: Vec<String> },
-    Update { n: String, v: String, data: String, open: bool, timeline: Vec<String> },
-    Append { n: String, entry: String },
-    Log { project: &'a str, entry: String },
-    Plugin { name: &'a str, state: String },
-    Audit { entry: String },
-    Record { kind: &'a str, id: &'a str, v: String, open: bool, data: &'a str },
-    Schedule { id: &'a str, due: String, token: &'a str, job: String },
-    Cancel { id: &'a str },
-    Outbox { cause: &'a str, envelopes: String },
+    Create {
+        n: String,
+        data: String,
+        open: bool,
+        timeline: Vec<String>,
+    },
+    Update {
+        n: String,
+        v: String,
+        data: String,
+        open: bool,
+        timeline: Vec<String>,
+    },
+    Append {
+        n: String,
+        entry: String,
+    },
+    Log {
+        project: &'a str,
+        entry: String,
+    },
+    Plugin {
+        name: &'a str,
+        state: String,
+    },
+    Audit {
+        entry: String,
+    },
+    Record {
+        kind: &'a str,
+        id: &'a str,
+        v: String,
+        open: bool,
+        data: &'a str,
+    },
+    Schedule {
+        id: &'a str,
+        due: String,
+        token: &'a str,
+        job: String,
+    },
+    Cancel {
+        id: &'a str,
+    },
+    Outbox {
+        cause: &'a str,
+        envelopes: String,
+    },
+    #[serde(rename = "drop_outbox")]
+    DropOutbox {
+        cause: &'a str,
+    },
 }
 
 impl<'a> Op<'a> {
@@ -210,6 +252,7 @@ impl<'a> Op<'a> {
             }
             Write::Cancel(id) => Op::Cancel { id },
             Write::Outbox { cause, envelopes } => Op::Outbox { cause, envelopes: to_json(envelopes) },
+            Write::DropOutbox(cause) => Op::DropOutbox { cause },
         }
     }
 }

@@ -19,6 +19,7 @@
 --            { op = "schedule", id = "<job id>", due = "<due ms>", token = "<token>", job = "<job json>" }
 --            { op = "cancel", id = "<job id>" }
 --            { op = "outbox", cause = "<cause>", envelopes = "<envelopes json>" }
+--            { op = "drop_outbox", cause = "<cause>" }
 -- The team's revision (key ":rev") changes to next_rev whenever an incident, a plugin's state or
 -- a record is written (everything a snapshot holds), so a caller holding an older snapshot is
 -- refused with "stale".
@@ -120,6 +121,8 @@ for _, op in ipairs(req.ops) do
     drop_job(op.id)
   elseif op.op == 'outbox' then
     redis.call('SET', prefix .. ':outbox:' .. op.cause, op.envelopes, 'EX', 86400)
+  elseif op.op == 'drop_outbox' then
+    redis.call('DEL', prefix .. ':outbox:' .. op.cause)
   end
 end
 
