@@ -309,11 +309,19 @@ impl MatrixUser {
         }
     }
 
-    /// Waits for an invite from `inviter` and returns the room it is for.
+    /// Waits for an invite from `inviter` and returns the room it is for. After a first full
+    /// sync it syncs incrementally: Synapse answers repeated full syncs from a cache for a while,
+    /// which would hide a new invite.
     pub async fn wait_for_invite(&self, inviter: &str) -> String {
         let deadline = Instant::now() + PATIENCE;
+        let mut since: Option<String> = None;
         loop {
-            let sync = self.get("sync?timeout=0").await;
+            let path = match &since {
+                None => "sync?timeout=0".to_owned(),
+                Some(token) => format!("sync?timeout=1000&since={}", encode(token)),
+            };
+            let sync = self.get(&path).await;
+            since = sync["next_batch"].as_str().map(str::to_owned).or(since);
             let invites = sync["rooms"]["invite"].as_object().cloned().unwrap_or_default();
             let from = invites.into_iter().find(|(_, room)| {
                 room["invite_state"]["events"].as_array().into_iter().flatten().any(|event| event["sender"] == inviter)
