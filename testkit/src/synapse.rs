@@ -152,6 +152,11 @@ fn encode(part: &str) -> String {
 }
 
 impl MatrixUser {
+    /// The access token of the device the user was registered with.
+    pub fn access_token(&self) -> &str {
+        &self.token
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/_matrix/client/v3/{path}", self.base)
     }

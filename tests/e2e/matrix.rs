@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use firebell_testkit::{MatrixUser, RedisServer, Synapse};
+use firebell_testkit::{MatrixUser, RedisServer, Synapse, TcpProxy};
 
 /// A `firebell` process on Matrix only, killed on drop.
 struct Bot {
@@ -44,6 +44,8 @@ struct World {
     admin: String,
     public: String,
     dir: PathBuf,
+    /// Where the bot reaches the homeserver (directly, or through a proxy).
+    homeserver: String,
 }
 
 impl World {
@@ -61,7 +63,7 @@ impl World {
         let dir = std::env::temp_dir().join(format!("firebell-matrix-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("test folder");
-        Self { bot, alice, bob, admin, public, dir }
+        Self { bot, alice, bob, admin, public, dir, homeserver: synapse.url() }
     }
 
     /// Writes a config for replica `replica` and returns its path.
@@ -97,13 +99,23 @@ store = "{dir}/{replica}"
 {team}
 {extra}
 "##,
-            homeserver = Synapse::shared().url(),
+            homeserver = self.homeserver,
             bot = self.bot.user_id,
             password = self.bot.password,
             dir = self.dir.display(),
         );
         let path = self.dir.join(format!("{replica}.toml"));
         std::fs::write(&path, config).expect("config written");
+        path
+    }
+
+    /// A config for `replica` that logs in with the bot's access token instead of its password.
+    fn config_with_token(&self, replica: &str, store: &str) -> PathBuf {
+        let path = self.config(replica, store, None);
+        let text = std::fs::read_to_string(&path).expect("config");
+        let password = format!("password = \"{}\"", self.bot.password);
+        let token = format!("access_token = \"{}\"", self.bot.access_token());
+        std::fs::write(&path, text.replace(&password, &token)).expect("config written");
         path
     }
 
@@ -196,7 +208,7 @@ async fn two_replicas_on_one_account_and_one_redis_answer_once() {
     let world = World::new("replicas").await;
     let (alice, bob, admin, me) = (&world.alice, &world.bob, world.admin.as_str(), world.bot.user_id.as_str());
     let a = world.start("a", &redis.url()).await;
-    let _b = Bot::start(&world.config("b", &redis.url(), None));
+    let _b = Bot::start(&world.config_with_token("b", &redis.url()));
     tokio::time::sleep(Duration::from_secs(3)).await;
     alice.ask(admin, me, "!incident declare NFS stuck", 1).await;
     bob.ask(admin, me, "!ic", 1).await;
@@ -206,9 +218,39 @@ async fn two_replicas_on_one_account_and_one_redis_answer_once() {
     assert_eq!(alice.messages_from(admin, me).await.len(), 4, "each command answered once by two replicas");
 
     drop(a);
-    assert_eq!(alice.ask(admin, me, "!ic", 1).await, ["You are the IC of WMCS-1."], "the other replica goes on");
+    assert_eq!(
+        alice.ask(admin, me, "!ic", 1).await,
+        ["You are the IC of WMCS-1."],
+        "the other replica, logged in with an access token, goes on"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(alice.messages_from(admin, me).await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_rides_out_a_homeserver_outage() {
+    let mut world = World::new("outage").await;
+    let synapse = Synapse::shared().url();
+    let proxy = TcpProxy::start(synapse.trim_start_matches("http://")).await;
+    world.homeserver = format!("http://127.0.0.1:{}", proxy.port());
+    // With a password login, Synapse's answer names its own URL and the client would follow it
+    // around the proxy; a token login keeps the configured URL.
+    let _bot = Bot::start(&world.config_with_token("a", "memory://"));
+    let (alice, admin, me) = (&world.alice, world.admin.as_str(), world.bot.user_id.as_str());
+    alice.wait_for_member(admin, me).await;
+    assert_eq!(alice.ask(admin, me, "!incident list", 1).await, ["Team WMCS has no open incident."]);
+
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(4)).await; // syncs fail and back off
+    alice.say(admin, "!incident declare the switch is down").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(alice.messages_from(admin, me).await.len(), 1, "the bot cannot reach the homeserver");
+    proxy.restore();
+    let answers = alice.wait_for_messages(admin, me, 1).await;
+    let declared = answers[1]["content"]["body"].as_str().unwrap_or_default();
+    assert!(declared.starts_with("WMCS-1 declared:"), "the command sent during the outage is answered: {declared}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(alice.messages_from(admin, me).await.len(), 2, "answered once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
