@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use firebell_testkit::free_port;
+use firebell_testkit::{TestDir, free_port};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -135,11 +135,9 @@ async fn wait_until_ready(client: &reqwest::Client, url: &str) {
 
 #[tokio::test]
 async fn an_alert_from_alertmanager_pages_escalates_and_is_silenced_by_ack() {
-    let dir = std::env::temp_dir().join(format!("firebell-am-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("test folder");
+    let dir = TestDir::new("am");
     let firebell_port = free_port();
-    let alertmanager = Alertmanager::start(&dir, firebell_port);
+    let alertmanager = Alertmanager::start(dir.path(), firebell_port);
     let config = format!(
         r##"
 [console]
@@ -232,5 +230,4 @@ ids = ["console:bob"]
     assert_eq!(silence["createdBy"], "firebell");
     let matchers = silence["matchers"].as_array().expect("matchers");
     assert!(matchers.iter().any(|m| m["name"] == "alertname" && m["value"] == "ToolsDBDown"), "{silence}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

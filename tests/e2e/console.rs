@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use firebell_testkit::RedisServer;
+use firebell_testkit::{RedisServer, TestDir};
 
 const SESSION: &str = include_str!("session.txt");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
@@ -126,8 +126,7 @@ fn a_bad_config_or_store_stops_with_one_line() {
 
 #[test]
 fn reminders_show_up_while_the_console_sleeps() {
-    let dir = std::env::temp_dir().join(format!("firebell-sleep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("test folder");
+    let dir = TestDir::new("sleep");
     let config = dir.join("fast.toml");
     let text = std::fs::read_to_string(CONFIG)
         .expect("example config")
@@ -150,5 +149,4 @@ fn reminders_show_up_while_the_console_sleeps() {
     let (first, second) = (position("Reminder 1 for WMCS-1"), position("Reminder 2 for WMCS-1"));
     let listed = position("Open incidents of team WMCS:");
     assert!(declared < first && first < second && second < listed, "reminders come during the pause:\n{output}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use firebell_testkit::{MatrixUser, RedisServer, Synapse, TcpProxy};
+use firebell_testkit::{MatrixUser, RedisServer, Synapse, TcpProxy, TestDir};
 
 /// A `firebell` process on Matrix only, killed on drop.
 struct Bot {
@@ -43,7 +43,7 @@ struct World {
     bob: MatrixUser,
     admin: String,
     public: String,
-    dir: PathBuf,
+    dir: TestDir,
     /// Where the bot reaches the homeserver (directly, or through a proxy).
     homeserver: String,
 }
@@ -60,9 +60,7 @@ impl World {
         bob.join(&admin).await;
         bob.join(&public).await;
         alice.set_power_level(&public, &bot.user_id, 50).await;
-        let dir = std::env::temp_dir().join(format!("firebell-matrix-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("test folder");
+        let dir = TestDir::new(&format!("matrix-{name}"));
         Self { bot, alice, bob, admin, public, dir, homeserver: synapse.url() }
     }
 
@@ -102,7 +100,7 @@ store = "{dir}/{replica}"
             homeserver = self.homeserver,
             bot = self.bot.user_id,
             password = self.bot.password,
-            dir = self.dir.display(),
+            dir = self.dir.path().display(),
         );
         let path = self.dir.join(format!("{replica}.toml"));
         std::fs::write(&path, config).expect("config written");

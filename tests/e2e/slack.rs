@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use firebell_testkit::{Call, FakeSlack, RedisServer, free_port, slack_signature, trigger_id, unix_now};
+use firebell_testkit::{Call, FakeSlack, RedisServer, TestDir, free_port, slack_signature, trigger_id, unix_now};
 use serde_json::{Value, json};
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -28,7 +28,7 @@ impl Drop for Bot {
 /// A fake Slack workspace with the team's channels and people, and a folder for configs.
 struct Workspace {
     fake: FakeSlack,
-    dir: PathBuf,
+    dir: TestDir,
     client: reqwest::Client,
 }
 
@@ -39,9 +39,7 @@ impl Workspace {
         fake.add_user("U0BOB", "Bob", false);
         fake.add_user("U0VIC", "Vic Visitor", false);
         fake.add_user("U0BOSS", "Boss", true);
-        let dir = std::env::temp_dir().join(format!("firebell-slack-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("test folder");
+        let dir = TestDir::new(&format!("slack-{name}"));
         Self { fake, dir, client: reqwest::Client::new() }
     }
 
