@@ -184,7 +184,9 @@ async fn webhook(State(receiver): State<Arc<Receiver>>, body: Bytes) -> (StatusC
 }
 
 /// Creates Alertmanager silences (`POST /api/v2/silences`) for the `alertmanager` service
-/// calls that `!ack` makes.
+/// calls that `!ack` makes. Each silence is created by `firebell <action id>`, so that a call
+/// tried again (a replica died between creating the silence and recording it) finds the silence
+/// instead of creating a second one.
 pub struct Silences {
     client: reqwest::Client,
     base: String,
@@ -195,6 +197,15 @@ impl Silences {
     pub fn new(base: &str) -> Self {
         Self { client: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned() }
     }
+
+    /// Whether a silence made by `creator` is pending or active.
+    async fn exists(&self, creator: &str) -> Result<bool, AdapterError> {
+        let response = self.client.get(format!("{}/api/v2/silences", self.base)).send().await.map_err(unreachable)?;
+        let body = answer(response).await?;
+        let silences: Vec<serde_json::Value> = serde_json::from_str(&body)
+            .map_err(|err| AdapterError::Platform(format!("alertmanager listed silences oddly: {err}")))?;
+        Ok(silences.iter().any(|silence| silence["createdBy"] == creator && silence["status"]["state"] != "expired"))
+    }
 }
 
 #[async_trait]
@@ -204,22 +215,40 @@ impl Service for Silences {
     }
 
     async fn call(&self, action_id: &str, request: &str) -> Result<(), AdapterError> {
+        let mut silence: serde_json::Value = serde_json::from_str(request)
+            .map_err(|err| AdapterError::Platform(format!("not a silence request: {err}")))?;
+        let creator = format!("firebell {action_id}");
+        if self.exists(&creator).await? {
+            tracing::info!(action = action_id, "silence created before");
+            return Ok(());
+        }
+        silence["createdBy"] = creator.into();
         let response = self
             .client
             .post(format!("{}/api/v2/silences", self.base))
             .header("content-type", "application/json")
-            .body(request.to_owned())
+            .body(silence.to_string())
             .send()
             .await
-            .map_err(|err| AdapterError::Platform(format!("alertmanager unreachable: {err}")))?;
-        let status = response.status();
-        if status.is_success() {
-            tracing::info!(action = action_id, "silence created");
-            return Ok(());
-        }
-        let body = response.text().await.unwrap_or_default();
-        Err(AdapterError::Platform(format!("alertmanager answered {status}: {}", body.trim())))
+            .map_err(unreachable)?;
+        answer(response).await?;
+        tracing::info!(action = action_id, "silence created");
+        Ok(())
     }
+}
+
+fn unreachable(err: reqwest::Error) -> AdapterError {
+    AdapterError::Platform(format!("alertmanager unreachable: {err}"))
+}
+
+/// The body of a successful answer, or the error Alertmanager gave.
+async fn answer(response: reqwest::Response) -> Result<String, AdapterError> {
+    let status = response.status();
+    let body = response.text().await.map_err(unreachable)?;
+    if status.is_success() {
+        return Ok(body);
+    }
+    Err(AdapterError::Platform(format!("alertmanager answered {status}: {}", body.trim())))
 }
 
 #[cfg(test)]
