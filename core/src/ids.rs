@@ -51,6 +51,13 @@ impl Transport {
         }
     }
 
+    /// The name a mention carries, if any: Slack's `<@U0123|name>` gives `name`.
+    pub fn name_in_mention(self, token: &str) -> Option<&str> {
+        let inner = token.strip_prefix("<@")?.strip_suffix('>')?;
+        let (_, name) = inner.split_once('|')?;
+        (self == Transport::Slack && !name.is_empty()).then_some(name)
+    }
+
     /// How a room of this transport is linked to in a message.
     pub fn room_link(self, room_id: &str) -> String {
         match self {
@@ -270,6 +277,10 @@ mod tests {
         assert_eq!(Transport::Slack.user_id_from_mention("<@U012|bob>"), Some("U012".into()));
         assert_eq!(Transport::Slack.user_id_from_mention("<@U012>"), Some("U012".into()));
         assert_eq!(Transport::Console.user_id_from_mention("<@U012>"), None);
+        assert_eq!(Transport::Slack.name_in_mention("<@U012|bob>"), Some("bob"));
+        assert_eq!(Transport::Slack.name_in_mention("<@U012>"), None);
+        assert_eq!(Transport::Slack.name_in_mention("<@U012|>"), None);
+        assert_eq!(Transport::Console.name_in_mention("@bob"), None);
     }
 
     #[test]

@@ -40,9 +40,10 @@ impl Resolve for RoomResolver<'_> {
         });
         by_name.or_else(|| {
             let user = UserRef::new(self.transport, self.transport.user_id_from_mention(mention)?);
+            let named = self.transport.name_in_mention(mention);
             Some(match self.team {
-                Some(team) => team.person(&user, None),
-                None => Person::new(user.clone(), user.id.clone()),
+                Some(team) => team.person(&user, named),
+                None => Person::new(user.clone(), named.unwrap_or(&user.id)),
             })
         })
     }
