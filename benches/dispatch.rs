@@ -77,9 +77,9 @@ async fn command(dispatcher: &Dispatcher, room_index: usize, n: usize) -> Durati
     let answer = dispatcher.dispatch(&inbound(room_index, n, text)).await.expect("dispatch");
     let decided = start.elapsed();
     assert_eq!(answer.envelopes.len(), 1, "one reply per command");
-    let (team, watchdog) = answer.watchdog.expect("the reply is kept until sent");
-    dispatcher.store().mark_sent(&team, &answer.envelopes[0].id).await.expect("record the send");
-    dispatcher.delivered(&team, &watchdog).await.expect("cancel the watchdog");
+    let watchdog = answer.watchdog.expect("the reply is kept until sent");
+    dispatcher.store().mark_sent(&watchdog.team, &answer.envelopes[0].id).await.expect("record the send");
+    dispatcher.delivered(&watchdog).await.expect("cancel the watchdog");
     decided
 }
 

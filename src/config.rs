@@ -397,10 +397,10 @@ fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, Con
     if config.scheduler.tick.is_zero() || config.scheduler.max_attempts == 0 {
         return Err(fail("scheduler".into(), "expected a tick above 0s and max_attempts of at least 1".into()));
     }
-    if config.scheduler.delivery_grace < Duration::from_secs(1) {
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&config.scheduler.delivery_grace) {
         return Err(fail(
             "scheduler.delivery_grace".into(),
-            "expected at least 1s: longer than sending an answer takes".into(),
+            "expected between 1s and 1h: longer than sending an answer takes".into(),
         ));
     }
     if !config.console.room.starts_with('#') {
@@ -521,7 +521,7 @@ admin_rooms = ["console:#admin"]
         let err = load_text(&format!("{TEAM}public_rooms = [\"irc:#x\"]\n")).unwrap_err();
         assert!(err.contains("key `teams[0].public_rooms[0]`: unknown transport \"irc\""), "{err}");
         let err = load_text("[scheduler]\ndelivery_grace = \"0s\"\n").unwrap_err();
-        assert!(err.contains("key `scheduler.delivery_grace`: expected at least 1s"), "{err}");
+        assert!(err.contains("key `scheduler.delivery_grace`: expected between 1s and 1h"), "{err}");
         let err = load_text("not = [toml").unwrap_err();
         assert!(err.starts_with("test.toml line 1: not valid TOML"), "{err}");
     }

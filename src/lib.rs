@@ -22,7 +22,7 @@ pub fn plugins(silences: bool) -> Registry {
         Arc::new(firebell_plugin_status::StatusPlugin),
     ];
     for plugin in plugins {
-        registry.register(plugin).expect("the standard plugins declare distinct commands");
+        registry.register(plugin).expect("the standard plugins have distinct names and commands");
     }
     registry
 }

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::adapter::{AdapterError, Adapters};
-use crate::dispatcher::{DispatchError, Dispatched, Dispatcher};
+use crate::dispatcher::{DispatchError, Dispatched, Dispatcher, Watchdog};
 use crate::ids::RoomRef;
 use crate::ids::TeamId;
 use crate::job::Job;
@@ -67,7 +69,7 @@ impl Bot {
     /// Decides one inbound message: applies what it changes and keeps its answer in the store
     /// until [`Bot::deliver`] sent it, so that once this returns the message may be acknowledged
     /// to the platform: if this replica dies now, another one sends the answer. When the store
-    /// fails, the answer is a notice to the sender that nothing was applied.
+    /// fails, the answer is a notice to the sender.
     pub async fn decide(&self, inbound: &Inbound) -> Dispatched {
         match self.dispatcher.dispatch(inbound).await {
             Ok(dispatched) => dispatched,
@@ -88,48 +90,76 @@ impl Bot {
 
     /// Runs one due job of `team` to the end: decides and applies it, then sends what it sends,
     /// skipping what was recorded as sent before (by a replica that died halfway) and recording
-    /// each send. When this returns `Ok`, the job may be finished.
+    /// each send. An action that fails does not hold up the others; the run then fails, to be
+    /// tried again for what is left. When this returns `Ok`, the job may be finished.
     pub async fn run_job(&self, team: &TeamId, job: &Job) -> Result<(), JobError> {
         let envelopes = self.dispatcher.run_job(team, job).await?;
         let store = self.dispatcher.store();
+        let mut failure = None;
         for envelope in &envelopes {
             if store.is_sent(team, &envelope.id).await? {
                 continue;
             }
-            self.send(envelope).await.map_err(|error| JobError::Send { action: envelope.id.clone(), error })?;
-            self.record_sent(team, &envelope.id).await?;
-        }
-        Ok(())
-    }
-
-    /// Performs the actions of `dispatched` in order. A failed action is logged and does not
-    /// stop the others. When a delivery watchdog keeps the actions, each send is recorded and
-    /// the watchdog is cancelled once all were sent; after a failure it stays, and sends what
-    /// is left when it comes due.
-    pub async fn deliver(&self, dispatched: &Dispatched) {
-        let mut unsent = 0;
-        for envelope in &dispatched.envelopes {
-            if let Err(err) = self.send(envelope).await {
-                tracing::warn!(action = %envelope.id, error = %err, "action failed");
-                unsent += 1;
-            } else if let Some((team, _)) = &dispatched.watchdog
-                && self.record_sent(team, &envelope.id).await.is_err()
-            {
-                unsent += 1;
+            match self.send(envelope, None).await {
+                Ok(()) => self.record_sent(team, &envelope.id, RECORD_PATIENCE).await?,
+                Err(error) => {
+                    tracing::warn!(action = %envelope.id, %error, "action failed; the job will try again");
+                    failure.get_or_insert(JobError::Send { action: envelope.id.clone(), error });
+                }
             }
         }
-        let Some((team, watchdog)) = &dispatched.watchdog else { return };
-        if unsent > 0 {
-            tracing::info!(watchdog = %watchdog.id, unsent, "actions left to the delivery watchdog");
-        } else if let Err(err) = self.dispatcher.delivered(team, watchdog).await {
-            tracing::warn!(watchdog = %watchdog.id, error = %err, "sent, but the delivery watchdog stays; it will find nothing left");
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Performs the actions of `dispatched` in order. Without a delivery watchdog, a failed
+    /// action is logged and does not stop the others. With one, each send is recorded and the
+    /// watchdog is cancelled once all were sent; what failed, and everything once a send could
+    /// not be recorded or half the watchdog's grace is over, is left to the watchdog, so that
+    /// it never sends alongside.
+    pub async fn deliver(&self, dispatched: &Dispatched) {
+        let Some(watchdog) = &dispatched.watchdog else {
+            for envelope in &dispatched.envelopes {
+                if let Err(err) = self.send(envelope, None).await {
+                    tracing::warn!(action = %envelope.id, error = %err, "action failed");
+                }
+            }
+            return;
+        };
+        let deadline = self.delivery_deadline(watchdog);
+        let mut left = 0;
+        for (index, envelope) in dispatched.envelopes.iter().enumerate() {
+            let remaining = (deadline - self.dispatcher.clock().now()).to_std().unwrap_or_default();
+            if remaining.is_zero() {
+                left += dispatched.envelopes.len() - index;
+                break;
+            }
+            if let Err(err) = self.send(envelope, Some(deadline)).await {
+                tracing::warn!(action = %envelope.id, error = %err, "action failed; the delivery watchdog will try again");
+                left += 1;
+            } else if self.record_sent(&watchdog.team, &envelope.id, remaining).await.is_err() {
+                left += dispatched.envelopes.len() - index;
+                break;
+            }
+        }
+        if left > 0 {
+            tracing::info!(watchdog = %watchdog.job.id, left, "actions left to the delivery watchdog");
+        } else if let Err(err) = self.dispatcher.delivered(watchdog).await {
+            tracing::warn!(watchdog = %watchdog.job.id, error = %err, "sent, but the delivery watchdog stays; it will find nothing left");
         }
     }
 
-    /// Performs one action, waiting out rate limits, and tells the plugin that asked for a new
-    /// room that it exists. An action the platform cannot perform is skipped with a warning.
-    async fn send(&self, envelope: &Envelope) -> Result<(), AdapterError> {
-        match self.perform(envelope).await {
+    /// When a delivery guarded by `watchdog` stops and leaves the rest to it: half its grace
+    /// before it comes due.
+    fn delivery_deadline(&self, watchdog: &Watchdog) -> DateTime<Utc> {
+        let grace = self.dispatcher.options().delivery_grace / 2;
+        watchdog.job.due - chrono::Duration::from_std(grace).unwrap_or_default()
+    }
+
+    /// Performs one action, waiting out rate limits (but not past `deadline`), and tells the
+    /// plugin that asked for a new room that it exists. An action the platform cannot perform
+    /// is skipped with a warning.
+    async fn send(&self, envelope: &Envelope, deadline: Option<DateTime<Utc>>) -> Result<(), AdapterError> {
+        match self.perform(envelope, deadline).await {
             Ok(Some(room)) => Box::pin(self.announce_room(envelope, room)).await,
             Ok(None) => {}
             Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_))) => {
@@ -140,15 +170,15 @@ impl Bot {
         Ok(())
     }
 
-    /// Records a send, retrying while the store is unreachable: the send happened, and forgetting
-    /// it would send it again.
-    async fn record_sent(&self, team: &TeamId, action: &str) -> Result<(), StoreError> {
+    /// Records a send, retrying for up to `patience` while the store is unreachable: the send
+    /// happened, and forgetting it would send it again.
+    async fn record_sent(&self, team: &TeamId, action: &str, patience: Duration) -> Result<(), StoreError> {
         let started = tokio::time::Instant::now();
         let mut wait = Duration::from_millis(100);
         loop {
             match self.dispatcher.store().mark_sent(team, action).await {
                 Ok(()) => return Ok(()),
-                Err(err) if started.elapsed() >= RECORD_PATIENCE => return Err(err),
+                Err(err) if started.elapsed() + wait > patience => return Err(err),
                 Err(err) => {
                     tracing::warn!(%action, error = %err, "cannot record a send yet; retrying");
                     tokio::time::sleep(wait).await;
@@ -175,12 +205,21 @@ impl Bot {
         }
     }
 
-    async fn perform(&self, envelope: &Envelope) -> Result<Option<RoomRef>, AdapterError> {
+    async fn perform(
+        &self,
+        envelope: &Envelope,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Option<RoomRef>, AdapterError> {
         let mut attempt = 1;
         loop {
             match self.adapters.perform(envelope).await {
                 Err(AdapterError::RateLimited(wait)) if attempt < RATE_LIMIT_ATTEMPTS => {
-                    tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
+                    let wait = wait.min(Duration::from_secs(30));
+                    let later = self.dispatcher.clock().now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    if deadline.is_some_and(|deadline| later > deadline) {
+                        return Err(AdapterError::RateLimited(wait));
+                    }
+                    tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
                 result => return result,
@@ -189,8 +228,15 @@ impl Bot {
     }
 }
 
+/// What the sender of a command that failed is told. A store that failed may have applied the
+/// command before its answer was lost, so the sender is asked to check before trying again.
 fn failure_notice(inbound: &Inbound, err: &DispatchError) -> Envelope {
-    let text = format!("error: your command was not applied ({err}); please try again");
+    let text = match err {
+        DispatchError::Store(_) => {
+            format!("error: your command may not have been applied ({err}); check before trying again")
+        }
+        DispatchError::Contended(_) => format!("error: your command was not applied ({err}); please try again"),
+    };
     let action =
         Action::Send { room: inbound.room.clone(), message: Message::text(text), thread: inbound.thread.clone() };
     Envelope { id: format!("{}:{}#failure", inbound.transport(), inbound.event_id), action }

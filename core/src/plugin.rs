@@ -425,16 +425,25 @@ pub trait Plugin: Send + Sync + 'static {
     }
 }
 
-/// The error for two plugins claiming the same command.
+/// Why a plugin cannot join a registry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("command {command:?} is declared by both {first} and {second}")]
-pub struct DuplicateCommand {
-    /// The command's name.
-    pub command: String,
-    /// The plugin registered first.
-    pub first: &'static str,
-    /// The plugin registered second.
-    pub second: &'static str,
+pub enum RegisterError {
+    /// Two plugins declare the same command.
+    #[error("command {command:?} is declared by both {first} and {second}")]
+    DuplicateCommand {
+        /// The command's name.
+        command: String,
+        /// The plugin registered first.
+        first: &'static str,
+        /// The plugin registered second.
+        second: &'static str,
+    },
+    /// A plugin of that name is registered already.
+    #[error("two plugins are called {0}")]
+    DuplicateName(&'static str),
+    /// The name belongs to the bot itself (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)).
+    #[error("the plugin name {0} is reserved for the bot")]
+    ReservedName(&'static str),
 }
 
 /// What a command word leads to.
@@ -481,11 +490,22 @@ impl Registry {
         Self::default()
     }
 
-    /// Adds a plugin; refuses it when one of its commands is taken.
-    pub fn register(&mut self, plugin: Arc<dyn Plugin>) -> Result<(), DuplicateCommand> {
+    /// Adds a plugin; refuses it when its name or one of its commands is taken.
+    pub fn register(&mut self, plugin: Arc<dyn Plugin>) -> Result<(), RegisterError> {
+        let name = plugin.name();
+        if name == crate::job::DELIVERY_WATCHDOG {
+            return Err(RegisterError::ReservedName(name));
+        }
+        if self.plugin(name).is_some() {
+            return Err(RegisterError::DuplicateName(name));
+        }
         for spec in plugin.commands() {
             if let Some((owner, _)) = self.commands().find(|(_, s)| s.word == spec.word && s.sub == spec.sub) {
-                return Err(DuplicateCommand { command: spec.name(), first: owner.name(), second: plugin.name() });
+                return Err(RegisterError::DuplicateCommand {
+                    command: spec.name(),
+                    first: owner.name(),
+                    second: name,
+                });
             }
         }
         self.plugins.push(plugin);
@@ -633,8 +653,11 @@ mod tests {
     fn two_plugins_cannot_share_a_command() {
         let mut registry = registry();
         let err = registry.register(Arc::new(Fake("copy", &IC))).unwrap_err();
-        assert_eq!(err.first, "ic");
-        assert_eq!(err.second, "copy");
+        assert_eq!(err, RegisterError::DuplicateCommand { command: "ic".into(), first: "ic", second: "copy" });
+        let err = registry.register(Arc::new(Fake("ic", &[]))).unwrap_err();
+        assert_eq!(err.to_string(), "two plugins are called ic");
+        let err = registry.register(Arc::new(Fake(crate::job::DELIVERY_WATCHDOG, &[]))).unwrap_err();
+        assert_eq!(err, RegisterError::ReservedName("firebell.delivery"));
     }
 
     #[test]

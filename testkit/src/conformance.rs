@@ -532,10 +532,14 @@ pub async fn outboxes_are_dropped_with_their_watchdog(backend: Backend) {
         [Write::Schedule(watchdog.clone()), Write::Outbox { cause: cause.clone(), envelopes: envelopes.clone() }];
     backend.a.apply(Some(&wmcs), Guard::NONE, &kept).await.expect("keep");
     assert_eq!(backend.b.outbox(&wmcs, &cause).await.expect("outbox"), envelopes);
+    backend.a.promote_due_jobs(&wmcs, at(1), 10).await.expect("queued");
     let delivered = [Write::Cancel(watchdog.id.clone()), Write::DropOutbox(cause.clone())];
     backend.b.apply(Some(&wmcs), Guard::NONE, &delivered).await.expect("drop");
     assert!(backend.a.outbox(&wmcs, &cause).await.expect("outbox").is_empty());
     assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty());
+    let claim = Claim { key: cause.clone(), ttl: Duration::from_secs(600) };
+    let late = backend.a.apply(Some(&wmcs), Guard::claim(&claim).running(&watchdog), &[]).await;
+    assert!(matches!(late, Err(ApplyError::JobGone)), "the queued run finds its job cancelled: {late:?}");
 }
 
 /// A pace hands out one slot per interval to all replicas together.

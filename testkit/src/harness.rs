@@ -159,7 +159,7 @@ impl HarnessBuilder {
     /// Builds the harness.
     ///
     /// # Panics
-    /// When two plugins declare the same command or the teams share a room.
+    /// When two plugins share a name or a command, or the teams share a room.
     pub fn build(self) -> Harness {
         let clock = ManualClock::new(start_time());
         let output = Output::default();
@@ -167,7 +167,7 @@ impl HarnessBuilder {
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let mut registry = Registry::new();
         for plugin in self.plugins {
-            registry.register(plugin).expect("plugins declare distinct commands");
+            registry.register(plugin).expect("plugins have distinct names and commands");
         }
         let teams = Teams::new(self.teams).expect("valid teams");
         let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());

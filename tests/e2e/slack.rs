@@ -376,15 +376,18 @@ async fn rate_limits_are_waited_out_and_two_replicas_share_a_channels_pace() {
 async fn a_command_acknowledged_by_a_replica_that_dies_is_answered_by_another() {
     let redis = RedisServer::start();
     let slack = Workspace::new("takeover").await;
-    let grace = "[scheduler]\ndelivery_grace = \"2s\"";
+    let grace = "[scheduler]\ndelivery_grace = \"3s\"";
     let dying = slack.start_with("a", "http", &redis.url(), grace).await;
     let _other = slack.start_with("b", "http", &redis.url(), grace).await;
     slack.fake.rate_limit("chat.postMessage", 1);
     let ack = slack.command(&dying, "U0ALICE", "/incident", "declare Ceph down").await;
     assert_eq!(ack.status(), 200, "acknowledged");
-    drop(dying); // SIGKILL, while its answer waits out the rate limit
+    let acknowledged = std::time::Instant::now();
+    drop(dying); // SIGKILL, while its answer waits out the rate limit (a second)
     let posted = slack.settled(1).await;
     assert_eq!(posted.len(), 1, "answered once: {posted:?}");
+    let answered = slack.fake.calls("chat.postMessage")[0].at;
+    assert!(answered - acknowledged >= Duration::from_millis(2500), "by the other replica, after the grace");
     assert_eq!(posted[0].0, ADMIN);
     assert!(posted[0].1.starts_with("WMCS-1 declared"), "{posted:?}");
 }

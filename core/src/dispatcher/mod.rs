@@ -85,9 +85,19 @@ enum Cause<'a, 'f> {
 pub struct Dispatched {
     /// The actions to perform, in order, each with a stable id derived from the cause.
     pub envelopes: Vec<Envelope>,
-    /// The team and the watchdog to cancel (with [`Dispatcher::delivered`]) once every action
-    /// was sent; `None` when nothing was kept (no actions, or a room of no team).
-    pub watchdog: Option<(TeamId, Job)>,
+    /// The watchdog to cancel (with [`Dispatcher::delivered`]) once every action was sent;
+    /// `None` when nothing was kept (no actions, or a room of no team).
+    pub watchdog: Option<Watchdog>,
+}
+
+/// A delivery watchdog (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)): the job that
+/// sends a cause's actions from the store if the replica that handled the cause does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watchdog {
+    /// The team whose queue holds it.
+    pub team: TeamId,
+    /// The job, due when the handling replica's grace is over.
+    pub job: Job,
 }
 
 impl Dispatched {
@@ -228,9 +238,9 @@ impl Dispatcher {
 
     /// Reports that every action guarded by `watchdog` was sent: cancels the watchdog and drops
     /// what it kept, in one step.
-    pub async fn delivered(&self, team: &TeamId, watchdog: &Job) -> Result<(), StoreError> {
-        let writes = [Write::Cancel(watchdog.id.clone()), Write::DropOutbox(watchdog.cause())];
-        match self.store.apply(Some(team), Guard::NONE, &writes).await {
+    pub async fn delivered(&self, watchdog: &Watchdog) -> Result<(), StoreError> {
+        let writes = [Write::Cancel(watchdog.job.id.clone()), Write::DropOutbox(watchdog.job.cause())];
+        match self.store.apply(Some(&watchdog.team), Guard::NONE, &writes).await {
             Ok(_) => Ok(()),
             Err(ApplyError::Store(err)) => Err(err),
             Err(other) => unreachable!("an unguarded cancel cannot fail with {other}"),
@@ -299,7 +309,10 @@ impl Dispatcher {
             let outcome = self.decide(cause, &claim.key, &snapshot).await?;
             let envelopes = Envelope::number(&claim.key, outcome.actions);
             let mut writes = outcome.writes;
-            let watchdog = self.keep(team_id, &claim.key, job, &envelopes, &mut writes);
+            let watchdog = match job {
+                Some(_) => keep_for_the_run(&claim.key, &envelopes, &mut writes),
+                None => self.keep_with_a_watchdog(team_id, &claim.key, &envelopes, &mut writes),
+            };
             let mut guard = Guard::claim(claim).at(&snapshot.revision);
             guard.job = job;
             match self.store.apply(team_id, guard, &writes).await {
@@ -322,30 +335,21 @@ impl Dispatcher {
         Err(DispatchError::Contended(self.options.max_attempts))
     }
 
-    /// Adds to `writes` what keeps `envelopes` until they are sent: for a job run, an outbox
-    /// under its cause (the scheduler sends it and finishes the run); for anything else of a
-    /// team, an outbox under a new delivery watchdog, which is returned.
-    fn keep(
+    /// Adds to `writes` what keeps `envelopes` of a team's command or event until they are
+    /// sent: a new delivery watchdog with an outbox under its cause. Returns the watchdog.
+    fn keep_with_a_watchdog(
         &self,
         team: Option<&TeamId>,
         cause: &str,
-        job: Option<&Job>,
         envelopes: &[Envelope],
         writes: &mut Vec<Write>,
-    ) -> Option<(TeamId, Job)> {
-        if envelopes.is_empty() {
-            return None;
-        }
-        if job.is_some() {
-            writes.push(Write::Outbox { cause: cause.to_owned(), envelopes: envelopes.to_vec() });
-            return None;
-        }
-        let team = team?;
-        let grace = chrono::Duration::from_std(self.options.delivery_grace).unwrap_or(chrono::Duration::days(1));
-        let watchdog = Job::delivery_watchdog(cause, self.clock.now() + grace);
-        writes.push(Write::Schedule(watchdog.clone()));
-        writes.push(Write::Outbox { cause: watchdog.cause(), envelopes: envelopes.to_vec() });
-        Some((team.clone(), watchdog))
+    ) -> Option<Watchdog> {
+        let team = team.filter(|_| !envelopes.is_empty())?;
+        let grace = chrono::Duration::from_std(self.options.delivery_grace).unwrap_or(chrono::Duration::hours(1));
+        let job = Job::delivery_watchdog(cause, self.clock.now() + grace);
+        writes.push(Write::Schedule(job.clone()));
+        writes.push(Write::Outbox { cause: job.cause(), envelopes: envelopes.to_vec() });
+        Some(Watchdog { team: team.clone(), job })
     }
 
     /// What the plugin of `cause` decides on `snapshot`.
@@ -402,7 +406,7 @@ impl Dispatcher {
     ) -> Result<Dispatched, DispatchError> {
         let envelopes = Envelope::number(&claim.key, actions);
         let mut writes = Vec::new();
-        let watchdog = self.keep(team, &claim.key, None, &envelopes, &mut writes);
+        let watchdog = self.keep_with_a_watchdog(team, &claim.key, &envelopes, &mut writes);
         match self.store.apply(team, Guard::claim(claim), &writes).await {
             Ok(_) => Ok(Dispatched { envelopes, watchdog }),
             Err(ApplyError::Duplicate) => Ok(Dispatched::default()),
@@ -437,6 +441,15 @@ impl Dispatcher {
         }
         Ok(snapshot)
     }
+}
+
+/// Adds to `writes` an outbox that keeps what a job run sends under the run's cause: whoever
+/// finishes the run sends it. A job run needs no watchdog: the job itself is one.
+fn keep_for_the_run(cause: &str, envelopes: &[Envelope], writes: &mut Vec<Write>) -> Option<Watchdog> {
+    if !envelopes.is_empty() {
+        writes.push(Write::Outbox { cause: cause.to_owned(), envelopes: envelopes.to_vec() });
+    }
+    None
 }
 
 fn reply_to(inbound: &Inbound, text: String) -> Action {

@@ -1,6 +1,6 @@
 //! The in-process store: the embedded default, and the model the Redis store is tested against.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -14,6 +14,9 @@ use crate::ids::TeamId;
 use crate::incident::{Incident, TimelineEntry};
 use crate::job::{Job, ReadyJob, TakenJobs};
 use crate::message::Envelope;
+
+/// How long a send is remembered, as in the Redis store.
+const SENT_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A job handed to a scheduler and not finished yet.
 struct Taken {
@@ -35,7 +38,10 @@ struct Jobs {
     dead: Vec<Job>,
     next_entry: u64,
     outbox: HashMap<String, Vec<Envelope>>,
-    sent: HashSet<String>,
+    /// Actions recorded as sent, until when they are remembered.
+    sent: HashMap<String, Instant>,
+    /// The same, oldest first, to forget them in order.
+    sent_order: VecDeque<(Instant, String)>,
 }
 
 #[derive(Default)]
@@ -196,6 +202,20 @@ impl TeamState {
 }
 
 impl Jobs {
+    /// Records a send until [`SENT_MEMORY`] from `now`, forgetting the sends whose time is up.
+    fn remember_sent(&mut self, action: &str, now: Instant) {
+        while let Some((until, _)) = self.sent_order.front()
+            && *until <= now
+        {
+            let (until, old) = self.sent_order.pop_front().expect("a front entry");
+            if self.sent.get(&old) == Some(&until) {
+                self.sent.remove(&old);
+            }
+        }
+        self.sent.insert(action.to_owned(), now + SENT_MEMORY);
+        self.sent_order.push_back((now + SENT_MEMORY, action.to_owned()));
+    }
+
     fn hand_out(&mut self, entry: String, consumer: &str, attempts: u32, job: Job) -> ReadyJob {
         let ready = ReadyJob { entry: entry.clone(), job: job.clone(), attempts };
         self.taken.insert(entry, Taken { consumer: consumer.to_owned(), since: Instant::now(), attempts, job });
@@ -387,11 +407,12 @@ impl Store for MemoryStore {
     }
 
     async fn is_sent(&self, team: &TeamId, action: &str) -> Result<bool, StoreError> {
-        Ok(self.read(team, false, |s| s.jobs.sent.contains(action)))
+        Ok(self.read(team, false, |s| s.jobs.sent.get(action).is_some_and(|until| *until > Instant::now())))
     }
 
     async fn mark_sent(&self, team: &TeamId, action: &str) -> Result<(), StoreError> {
-        self.change(team, |s| s.jobs.sent.insert(action.to_owned()));
+        let now = Instant::now();
+        self.change(team, |s| s.jobs.remember_sent(action, now));
         Ok(())
     }
 

@@ -63,6 +63,30 @@ async fn answers_the_platform_refused_are_sent_when_it_is_back() {
     assert!(bot.advance(QUIET_AFTERWARDS).await.is_empty(), "sent once");
 }
 
+#[tokio::test]
+async fn a_replica_that_finishes_after_its_watchdog_was_queued_sends_once() {
+    let expected = declared().await;
+    let bot = bot();
+    let applied = bot.bot().dispatcher().dispatch(&bot.message("alice", WMCS_ADMIN, DECLARE)).await.expect("applied");
+    let watchdog = applied.watchdog.as_ref().expect("kept until sent");
+    bot.store().promote_due_jobs(&watchdog.team, watchdog.job.due, 10).await.expect("queued");
+    let (_, printed) = bot.printed(bot.bot().deliver(&applied)).await;
+    assert_eq!(printed, expected, "the replica was slow, but within its deadline");
+    assert!(bot.run_due().await.is_empty(), "the queued watchdog was cancelled meanwhile and sends nothing");
+}
+
+#[tokio::test]
+async fn a_delivery_past_half_its_grace_leaves_everything_to_the_watchdog() {
+    let expected = declared().await;
+    let bot = bot();
+    let applied = bot.bot().dispatcher().dispatch(&bot.message("alice", WMCS_ADMIN, DECLARE)).await.expect("applied");
+    bot.clock().advance(grace() / 2 + Duration::from_secs(1));
+    let (_, printed) = bot.printed(bot.bot().deliver(&applied)).await;
+    assert!(printed.is_empty(), "too late to send alongside the watchdog: {printed:?}");
+    assert_eq!(bot.advance(grace() / 2).await, expected, "the watchdog sends it");
+    assert!(bot.advance(QUIET_AFTERWARDS).await.is_empty(), "once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_dies_halfway_through_sending_leaves_the_rest_to_another() {
     let healthy = bot();
@@ -76,7 +100,7 @@ async fn a_replica_that_dies_halfway_through_sending_leaves_the_rest_to_another(
 
     let inbound = dying.message("alice", WMCS_ADMIN, RESOLVE);
     let applied = dying.bot().dispatcher().dispatch(&inbound).await.expect("applied");
-    let (team, _) = applied.watchdog.as_ref().expect("kept until sent");
+    let team = &applied.watchdog.as_ref().expect("kept until sent").team;
     assert!(applied.envelopes.len() >= 2, "a resolution sends a reply and the report: {:?}", applied.envelopes);
     let first = &applied.envelopes[0];
     let (sent, printed) = dying.printed(dying.bot().adapters().perform(first)).await;
