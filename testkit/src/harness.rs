@@ -12,7 +12,7 @@
 //! #     fn description(&self) -> &'static str { "mine" }
 //! #     fn commands(&self) -> &'static [firebell_core::command::CommandSpec] { &[] }
 //! #     async fn run(&self, _: &firebell_core::plugin::Context<'_>, _: &firebell_core::plugin::Invocation)
-//! #         -> Result<firebell_core::plugin::Outcome, firebell_core::plugin::PluginError> { unimplemented!() }
+//! #         -> Result<firebell_core::plugin::Outcome, firebell_core::plugin::PluginError> { Ok(Default::default()) }
 //! # }
 //! let bot = Harness::builder().plugin(Arc::new(MyPlugin)).build();
 //! let lines = bot.say("alice", "#wikimedia-cloud-admin", "!help").await;

@@ -92,17 +92,17 @@ impl FakeSlack {
     /// Makes a user known to `users.info`.
     pub fn add_user(&self, id: &str, name: &str, admin: bool) {
         let user = FakeUser { id: id.into(), name: name.into(), admin };
-        self.shared.lock().unwrap().users.insert(id.into(), user);
+        lock(&self.shared).users.insert(id.into(), user);
     }
 
     /// Answers the next `times` calls of `method` with `429 Too Many Requests, Retry-After: 1`.
     pub fn rate_limit(&self, method: &str, times: u32) {
-        self.shared.lock().unwrap().limited.insert(method.into(), times);
+        lock(&self.shared).limited.insert(method.into(), times);
     }
 
     /// Every call of `method` so far.
     pub fn calls(&self, method: &str) -> Vec<Call> {
-        self.shared.lock().unwrap().calls.iter().filter(|call| call.method == method).cloned().collect()
+        lock(&self.shared).calls.iter().filter(|call| call.method == method).cloned().collect()
     }
 
     /// Waits until `method` was called at least `count` times; returns the calls.
@@ -127,7 +127,7 @@ impl FakeSlack {
     pub async fn wait_for_ack(&self, id: &str) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let acks = self.shared.lock().unwrap().acks.clone();
+            let acks = lock(&self.shared).acks.clone();
             if let Some(ack) = acks.into_iter().find(|ack| ack["envelope_id"] == id) {
                 return ack;
             }
@@ -176,7 +176,7 @@ async fn api(
     let args = args(query, &headers, &body);
     let authed =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.len() > "Bearer ".len());
-    let mut shared = fake.shared.lock().unwrap();
+    let mut shared = lock(&fake.shared);
     if let Some(left) = shared.limited.get_mut(&method).filter(|left| **left > 0) {
         *left -= 1;
         return (
@@ -197,6 +197,11 @@ async fn api(
 }
 
 /// What Slack answers to `method`, in its JSON shapes.
+/// The fake's state, also after a test thread panicked while holding it.
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn answer(method: &str, args: &Value, shared: &mut Shared, address: SocketAddr) -> Value {
     let ts = format!("1700000000.{:06}", shared.next);
     let channel = |id: &str, name: Option<&str>| {
@@ -259,7 +264,7 @@ async fn serve_socket(fake: Fake, mut socket: WebSocket) {
             received = socket.recv() => match received {
                 Some(Ok(Message::Text(text))) => {
                     if let Ok(ack) = serde_json::from_str::<Value>(&text) {
-                        fake.shared.lock().unwrap().acks.push(ack);
+                        lock(&fake.shared).acks.push(ack);
                     }
                 }
                 Some(Ok(_)) => {}
