@@ -9,6 +9,37 @@ mod replicas;
 mod scheduler;
 mod slack;
 
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A `firebell` process serving chat platforms rather than a console, logging warnings to the
+/// test's output; killed on drop.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_firebell"))
+            .arg("--config")
+            .arg(config)
+            .env("FIREBELL_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("firebell starts");
+        Self { child }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The `wmcs` team of the end-to-end tests: its rooms and two people, alice and bob, on any
 /// transport (`rooms` and `people` are written `transport:id`).
 fn team_toml(admin_rooms: &[String], public_room: &str, alice: &str, bob: &str) -> String {

@@ -3,38 +3,13 @@
 //! report; no answers to the backlog after a restart (and the same device); replicas on one
 //! account and one Redis answering once; threads, room admins, encrypted rooms.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use firebell_testkit::{MatrixUser, RedisServer, Synapse, TcpProxy, TestDir};
 
 /// A `firebell` process on Matrix only, killed on drop.
-struct Bot {
-    child: Child,
-}
-
-impl Bot {
-    fn start(config: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_firebell"))
-            .arg("--config")
-            .arg(config)
-            .env("FIREBELL_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("firebell starts");
-        Self { child }
-    }
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Bot = crate::Daemon;
 
 /// A test's world: a bot account, two people on the team roster, an admin and a public room.
 struct World {

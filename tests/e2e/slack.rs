@@ -2,7 +2,6 @@
 //! requests signed exactly as Slack signs them (HTTP mode) and with Socket Mode envelopes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use firebell_testkit::{Call, FakeSlack, RedisServer, TestDir, free_port, slack_signature, trigger_id, unix_now};
@@ -12,17 +11,10 @@ const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const ADMIN: &str = "C0ADMIN";
 const PUBLIC: &str = "C0PUBLIC";
 
-/// A `firebell` process on Slack only, killed on drop.
+/// A `firebell` process on Slack only, killed on drop, and the port of its HTTP server.
 struct Bot {
-    child: Child,
+    _process: crate::Daemon,
     port: u16,
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A fake Slack workspace with the team's channels and people, and a folder for configs.
@@ -151,16 +143,7 @@ channel_pace = "1s"
 }
 
 fn spawn(config: &Path, port: u16) -> Bot {
-    let child = Command::new(env!("CARGO_BIN_EXE_firebell"))
-        .arg("--config")
-        .arg(config)
-        .env("FIREBELL_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("firebell starts");
-    Bot { child, port }
+    Bot { _process: crate::Daemon::start(config), port }
 }
 
 fn posted(call: &Call) -> (String, String) {
