@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use firebell_core::ids::Transport;
 use firebell_core::plugin::Registry;
 use firebell_core::team::{Team, Teams};
 use serde::{Deserialize, Deserializer};
@@ -184,8 +185,18 @@ impl MatrixConfig {
         if !self.enabled {
             return Ok(());
         }
-        if !(self.homeserver.starts_with("http://") || self.homeserver.starts_with("https://")) {
+        if !is_http_url(&self.homeserver) {
             return Err(("matrix.homeserver".into(), format!("expected https://HOST, got {:?}", self.homeserver)));
+        }
+        if !(1..=MATRIX_MOST_POWER).contains(&self.admin_power_level) {
+            let message = format!(
+                "expected a power level from 1 to {MATRIX_MOST_POWER} (0 would make every member an admin), got {}",
+                self.admin_power_level
+            );
+            return Err(("matrix.admin_power_level".into(), message));
+        }
+        if self.store.as_os_str().is_empty() {
+            return Err(("matrix.store".into(), "expected a folder for the session, like \"firebell-matrix\"".into()));
         }
         if !(self.user_id.starts_with('@') && self.user_id.contains(':')) {
             return Err(("matrix.user_id".into(), format!("expected @name:server, got {:?}", self.user_id)));
@@ -198,6 +209,9 @@ impl MatrixConfig {
         Ok(())
     }
 }
+
+/// The highest power level Matrix allows (the largest integer JSON carries exactly).
+const MATRIX_MOST_POWER: i64 = (1 << 53) - 1;
 
 /// `[slack]`.
 #[derive(Debug, Deserialize)]
@@ -259,6 +273,18 @@ impl SlackConfig {
         }
         let options = self.options(bot);
         let fail = |key: &str, message: &str| Err((format!("slack.{key}"), message.to_owned()));
+        if !is_http_url(&self.api_url) {
+            return fail("api_url", "expected Slack's Web API URL, https://slack.com/api");
+        }
+        if self.channel_pace > Duration::from_secs(60) {
+            return fail("channel_pace", "expected at most 1m between two messages to a channel");
+        }
+        if !options.bot_token.is_empty() && !options.bot_token.starts_with("xoxb-") {
+            return fail("bot_token", "expected a bot token starting with xoxb- (OAuth & Permissions, Bot User OAuth Token)");
+        }
+        if self.mode == "socket" && options.app_token.as_deref().is_some_and(|token| !token.starts_with("xapp-")) {
+            return fail("app_token", "expected an app-level token starting with xapp- (Basic Information, App-Level Tokens)");
+        }
         match self.mode.as_str() {
             "socket" if options.app_token.is_none() => {
                 fail("app_token", "Socket Mode needs an app-level token (xapp-…)")
@@ -359,7 +385,7 @@ pub fn load(file: &Path, registry: &Registry) -> Result<(Config, Teams), ConfigE
     let text = std::fs::read_to_string(file)
         .map_err(|err| ConfigError::new(file, None, format!("cannot read the config file: {err}")))?;
     let config = parse(file, &text)?;
-    let teams = check(file, &config, registry)?;
+    let teams = check(file, &text, &config, registry)?;
     Ok((config, teams))
 }
 
@@ -375,66 +401,233 @@ fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let key = err.path().to_string();
         let inner = err.into_inner();
-        ConfigError {
-            line: inner.span().map(|span| line_of(text, span.start)),
-            ..ConfigError::new(file, (key != ".").then_some(key), inner.message().to_owned())
-        }
+        let line = inner.span().map(|span| line_of(text, span.start)).or_else(|| line_of_key(text, &key));
+        ConfigError { line, ..ConfigError::new(file, (key != ".").then_some(key), inner.message().to_owned()) }
     })
 }
 
-/// Checks what the types alone cannot: known plugins and settings, rooms, URLs.
-fn check(file: &Path, config: &Config, registry: &Registry) -> Result<Teams, ConfigError> {
-    let fail = |key: String, message: String| ConfigError::new(file, Some(key), message);
-    let known: Vec<&str> = registry.plugins().iter().map(|p| p.name()).collect();
-    check_store_url(&config.store.url).map_err(|message| fail("store.url".into(), message))?;
-    if let Some(url) = &config.alertmanager.url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(fail("alertmanager.url".into(), format!("expected http://HOST:PORT, got {url:?}")));
+/// The line where `key` (a path like `teams[0].members[1].ids`) is written in `text`, or where
+/// its closest written parent is (a missing key is reported where it belongs).
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut table: Option<&DeTable<'_>> = Some(root.get_ref());
+    let mut value: Option<&toml::Spanned<DeValue<'_>>> = None;
+    let mut found = None;
+    for segment in key.split('.').filter(|segment| !segment.is_empty()) {
+        let (name, indexes) = segment.split_once('[').map_or((segment, ""), |(name, rest)| (name, rest));
+        let table_here = table.or_else(|| value.and_then(|v| v.get_ref().as_table()));
+        let Some((name_span, entry)) =
+            table_here.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == name)).map(|(k, v)| (k.span(), v))
+        else {
+            break;
+        };
+        found = Some(name_span.start);
+        value = Some(entry);
+        table = None;
+        for index in indexes.split('[').filter_map(|i| i.trim_end_matches(']').parse::<usize>().ok()) {
+            let Some(item) = value.and_then(|v| v.get_ref().as_array()).and_then(|items| items.get(index)) else {
+                return found.map(|offset| line_of(text, offset));
+            };
+            found = Some(item.span().start);
+            value = Some(item);
+        }
     }
-    config.matrix.check().map_err(|(key, message)| fail(key, message))?;
-    config.slack.check(&config.bot).map_err(|(key, message)| fail(key, message))?;
-    if config.scheduler.tick.is_zero() || config.scheduler.max_attempts == 0 {
-        return Err(fail("scheduler".into(), "expected a tick above 0s and max_attempts of at least 1".into()));
-    }
-    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&config.scheduler.delivery_grace) {
-        return Err(fail(
-            "scheduler.delivery_grace".into(),
-            "expected between 1s and 1h: longer than sending an answer takes".into(),
-        ));
-    }
-    if !config.console.room.starts_with('#') {
-        return Err(fail(
-            "console.room".into(),
-            format!("expected a room like \"#wikimedia-cloud-admin\", got {:?}", config.console.room),
-        ));
+    found.map(|offset| line_of(text, offset))
+}
+
+/// One thing wrong with a configuration: the key path and what was expected there.
+type Problem = (String, String);
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    (key.into(), message.into())
+}
+
+/// Checks what the types alone cannot: every value within its bounds, known plugins and
+/// settings, rooms and accounts written as their platform writes them, usable teams.
+fn check(file: &Path, text: &str, config: &Config, registry: &Registry) -> Result<Teams, ConfigError> {
+    check_all(config, registry).map_err(|(key, message)| ConfigError {
+        line: line_of_key(text, &key),
+        ..ConfigError::new(file, Some(key), message)
+    })
+}
+
+fn check_all(config: &Config, registry: &Registry) -> Result<Teams, Problem> {
+    check_bot(&config.bot)?;
+    check_store_url(&config.store.url).map_err(|message| problem("store.url", message))?;
+    check_namespace(&config.store.namespace)?;
+    check_console(&config.console)?;
+    check_scheduler(&config.scheduler)?;
+    check_alertmanager(&config.alertmanager)?;
+    config.matrix.check().map_err(|(key, message)| problem(key, message))?;
+    config.slack.check(&config.bot).map_err(|(key, message)| problem(key, message))?;
+    if config.slack.enabled && config.slack.mode == "http" && config.http.listen.is_none() {
+        return Err(problem("slack.mode", "[slack] mode = \"http\" needs [http] listen, where Slack posts its requests"));
     }
     for (index, team) in config.teams.iter().enumerate() {
-        for name in team.plugins.iter().flatten() {
-            if !known.contains(&name.as_str()) {
-                let message = format!("unknown plugin {name:?}; expected one of {}", known.join(", "));
-                return Err(fail(format!("teams[{index}].plugins"), message));
-            }
-        }
-        for (plugin, values) in &team.settings {
-            let key = |rest: &str| format!("teams[{index}].settings.{plugin}{rest}");
-            let Some(plugin) = registry.plugin(plugin) else {
-                return Err(fail(key(""), format!("unknown plugin; expected one of {}", known.join(", "))));
-            };
-            for (name, value) in values {
-                let Some(spec) = plugin.settings().iter().find(|s| s.key == name) else {
-                    let declared: Vec<&str> = plugin.settings().iter().map(|s| s.key).collect();
-                    let expected = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
-                    return Err(fail(
-                        key(&format!(".{name}")),
-                        format!("unknown setting; {} has: {expected}", plugin.name()),
-                    ));
-                };
-                spec.kind.check(&value.to_string()).map_err(|message| fail(key(&format!(".{name}")), message))?;
-            }
+        check_team(config, registry, index, team)?;
+    }
+    Teams::new(config.teams.clone()).map_err(|err| problem(err.key, err.message))
+}
+
+/// Checks that `value` is within `min..=max`; the error names the key.
+fn within<T: PartialOrd + fmt::Debug>(key: &str, value: T, min: T, max: T, what: &str) -> Result<(), Problem> {
+    if (min..=max).contains(&value) { Ok(()) } else { Err(problem(key, format!("expected {what}, got {value:?}"))) }
+}
+
+fn duration_within(key: &str, value: Duration, min: Duration, max: Duration) -> Result<(), Problem> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    let show = firebell_core::settings::show_duration;
+    Err(problem(key, format!("expected a duration from {} to {}, got {}", show(min), show(max), show(value))))
+}
+
+fn check_bot(bot: &BotConfig) -> Result<(), Problem> {
+    if bot.name.trim().is_empty() || bot.name.contains('\n') || bot.name.chars().count() > 80 {
+        return Err(problem("bot.name", format!("expected a one-line name of 1 to 80 characters, got {:?}", bot.name)));
+    }
+    let prefix = &bot.command_prefix;
+    let usable = (1..=3).contains(&prefix.chars().count())
+        && !prefix.chars().any(|c| c.is_alphanumeric() || c.is_whitespace() || c == '@' || c == '#');
+    if !usable {
+        return Err(problem(
+            "bot.command_prefix",
+            format!("expected 1 to 3 punctuation characters like \"!\", got {prefix:?}"),
+        ));
+    }
+    duration_within("bot.dedup_window", bot.dedup_window, Duration::from_secs(3600), Duration::from_secs(30 * 86_400))
+}
+
+fn check_namespace(namespace: &str) -> Result<(), Problem> {
+    let usable = !namespace.is_empty()
+        && namespace.len() <= 64
+        && !namespace.contains(|c: char| c.is_whitespace() || c == '{' || c == '}');
+    if usable {
+        return Ok(());
+    }
+    Err(problem("store.namespace", format!("expected a word of 1 to 64 characters without {{ or }}, got {namespace:?}")))
+}
+
+fn check_console(console: &ConsoleConfig) -> Result<(), Problem> {
+    firebell_console::check_user(&console.user).map_err(|message| problem("console.user", message))?;
+    firebell_console::check_room(&console.room).map_err(|message| problem("console.room", message))
+}
+
+fn check_scheduler(scheduler: &SchedulerConfig) -> Result<(), Problem> {
+    duration_within("scheduler.tick", scheduler.tick, Duration::from_millis(10), Duration::from_secs(60))?;
+    duration_within("scheduler.reclaim_after", scheduler.reclaim_after, Duration::from_secs(1), Duration::from_secs(3600))?;
+    if scheduler.reclaim_after < scheduler.tick * 2 {
+        return Err(problem("scheduler.reclaim_after", "expected at least twice the scheduler's tick"));
+    }
+    within("scheduler.max_attempts", scheduler.max_attempts, 1, 100, "a number of attempts from 1 to 100")?;
+    duration_within(
+        "scheduler.delivery_grace",
+        scheduler.delivery_grace,
+        Duration::from_secs(1),
+        Duration::from_secs(3600),
+    )
+}
+
+fn check_alertmanager(alertmanager: &AlertmanagerConfig) -> Result<(), Problem> {
+    if let Some(url) = &alertmanager.url
+        && !is_http_url(url)
+    {
+        return Err(problem("alertmanager.url", format!("expected http://HOST:PORT, got {url:?}")));
+    }
+    let label = &alertmanager.team_label;
+    if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(problem("alertmanager.team_label", format!("expected an alert label name like \"team\", got {label:?}")));
+    }
+    match &alertmanager.fallback_room {
+        Some(room) => check_room(room).map_err(|message| problem("alertmanager.fallback_room", message)),
+        None => Ok(()),
+    }
+}
+
+/// Whether `url` is an http(s) URL with a host.
+fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', ':']) && !rest.contains(char::is_whitespace))
+}
+
+/// Checks a room as its platform writes it.
+fn check_room(room: &firebell_core::ids::RoomRef) -> Result<(), String> {
+    match room.transport {
+        Transport::Console => firebell_console::check_room(&room.id),
+        Transport::Matrix => firebell_matrix::check_room(&room.id),
+        Transport::Slack => firebell_slack::check_room(&room.id),
+    }
+}
+
+/// Checks an account as its platform writes it.
+fn check_user(user: &firebell_core::ids::UserRef) -> Result<(), String> {
+    match user.transport {
+        Transport::Console => firebell_console::check_user(&user.id),
+        Transport::Matrix => firebell_matrix::check_user(&user.id),
+        Transport::Slack => firebell_slack::check_user(&user.id),
+    }
+}
+
+/// Whether the adapter of `transport` is enabled.
+fn enabled(config: &Config, transport: Transport) -> bool {
+    match transport {
+        Transport::Console => config.console.enabled,
+        Transport::Matrix => config.matrix.enabled,
+        Transport::Slack => config.slack.enabled,
+    }
+}
+
+fn check_team(config: &Config, registry: &Registry, index: usize, team: &Team) -> Result<(), Problem> {
+    let key = |rest: &str| format!("teams[{index}]{rest}");
+    let known: Vec<&str> = registry.plugins().iter().map(|p| p.name()).collect();
+    for (number, name) in team.plugins.iter().flatten().enumerate() {
+        if !known.contains(&name.as_str()) {
+            let message = format!("unknown plugin {name:?}; expected one of {}", known.join(", "));
+            return Err(problem(key(&format!(".plugins[{number}]")), message));
         }
     }
-    Teams::new(config.teams.clone()).map_err(|err| fail("teams".into(), err.to_string()))
+    for (plugin, values) in &team.settings {
+        let key = |rest: &str| key(&format!(".settings.{plugin}{rest}"));
+        let Some(plugin) = registry.plugin(plugin) else {
+            return Err(problem(key(""), format!("unknown plugin; expected one of {}", known.join(", "))));
+        };
+        for (name, value) in values {
+            let Some(spec) = plugin.settings().iter().find(|s| s.key == name) else {
+                let declared: Vec<&str> = plugin.settings().iter().map(|s| s.key).collect();
+                let expected = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
+                return Err(problem(key(&format!(".{name}")), format!("unknown setting; {} has: {expected}", plugin.name())));
+            };
+            spec.kind.check(&value.to_string(), Some(team)).map_err(|message| problem(key(&format!(".{name}")), message))?;
+        }
+    }
+    let rooms = team
+        .admin_rooms
+        .iter()
+        .enumerate()
+        .map(|(n, room)| (format!(".admin_rooms[{n}]"), room))
+        .chain(team.public_rooms.iter().enumerate().map(|(n, room)| (format!(".public_rooms[{n}]"), room)));
+    for (at, room) in rooms {
+        check_room(room).map_err(|message| problem(key(&at), message))?;
+    }
+    for (number, member) in team.members.iter().enumerate() {
+        for (id_number, user) in member.ids.iter().enumerate() {
+            check_user(user).map_err(|message| problem(key(&format!(".members[{number}].ids[{id_number}]")), message))?;
+        }
+    }
+    let reachable = team.admin_rooms.iter().any(|room| enabled(config, room.transport));
+    if !team.admin_rooms.is_empty() && !reachable {
+        let transports: Vec<&str> = team.admin_rooms.iter().map(|room| room.transport.as_str()).collect();
+        return Err(problem(
+            key(".admin_rooms"),
+            format!(
+                "no admin room is on an enabled adapter (these are on {}); enable one, e.g. [{}] enabled = true",
+                transports.join(", "),
+                transports[0]
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a store URL's scheme; the error says what was expected.
@@ -456,23 +649,23 @@ mod tests {
         let err = load_text("[http]\nlisten = \"localhost\"\n").unwrap_err();
         assert!(err.starts_with("test.toml line 2, key `http.listen`: invalid socket address"), "{err}");
         let err = load_text("[alertmanager]\nurl = \"127.0.0.1:9093\"\n").unwrap_err();
-        assert_eq!(err, "test.toml, key `alertmanager.url`: expected http://HOST:PORT, got \"127.0.0.1:9093\"");
+        assert_eq!(err, "test.toml line 2, key `alertmanager.url`: expected http://HOST:PORT, got \"127.0.0.1:9093\"");
         assert!(load_text("[http]\nlisten = \"127.0.0.1:0\"\n[alertmanager]\nurl = \"http://am:9093\"\n").is_ok());
     }
 
     #[test]
     fn matrix_needs_a_homeserver_a_user_and_a_secret_when_enabled() {
         let err = load_text("[matrix]\nenabled = true\nhomeserver = \"matrix.org\"\n").unwrap_err();
-        assert_eq!(err, "test.toml, key `matrix.homeserver`: expected https://HOST, got \"matrix.org\"");
+        assert_eq!(err, "test.toml line 3, key `matrix.homeserver`: expected https://HOST, got \"matrix.org\"");
         let err = load_text("[matrix]\nenabled = true\nhomeserver = \"https://hs\"\nuser_id = \"bot\"\n").unwrap_err();
-        assert_eq!(err, "test.toml, key `matrix.user_id`: expected @name:server, got \"bot\"");
+        assert_eq!(err, "test.toml line 4, key `matrix.user_id`: expected @name:server, got \"bot\"");
         assert!(load_text("[matrix]\nenabled = false\n").is_ok(), "checked only when enabled");
     }
 
     fn load_text(text: &str) -> Result<Teams, String> {
         let file = Path::new("test.toml");
         let config = parse(file, text).map_err(|e| e.to_string())?;
-        check(file, &config, &registry()).map_err(|e| e.to_string())
+        check(file, text, &config, &registry()).map_err(|e| e.to_string())
     }
 
     const TEAM: &str = r##"
@@ -498,7 +691,7 @@ admin_rooms = ["console:#admin"]
         let err = load_text("[store]\nurl = \"postgres://x\"\n").unwrap_err();
         assert_eq!(
             err,
-            "test.toml, key `store.url`: expected memory:// or redis://HOST:PORT[/DB], got \"postgres://x\""
+            "test.toml line 2, key `store.url`: expected memory:// or redis://HOST:PORT[/DB], got \"postgres://x\""
         );
         let err = load_text(&format!(
             "{TEAM}[[teams.members]]\nname = \"a\"\ntimezone = \"Mars/Base\"\nids = [\"console:a\"]\n"
@@ -509,7 +702,7 @@ admin_rooms = ["console:#admin"]
             "{err}"
         );
         let err = load_text(&format!("{TEAM}plugins = [\"pager\"]\n")).unwrap_err();
-        assert!(err.contains("key `teams[0].plugins`: unknown plugin \"pager\"; expected one of"), "{err}");
+        assert!(err.contains("key `teams[0].plugins[0]`: unknown plugin \"pager\"; expected one of"), "{err}");
         let err = load_text(&format!("{TEAM}[teams.settings.incident]\nhandoff_offer_ttl = \"soon\"\n")).unwrap_err();
         assert!(err.contains("key `teams[0].settings.incident.handoff_offer_ttl`: expected a duration"), "{err}");
         let err = load_text("[bot]\ndedup_window = 5\n").unwrap_err();
@@ -521,8 +714,90 @@ admin_rooms = ["console:#admin"]
         let err = load_text(&format!("{TEAM}public_rooms = [\"irc:#x\"]\n")).unwrap_err();
         assert!(err.contains("key `teams[0].public_rooms[0]`: unknown transport \"irc\""), "{err}");
         let err = load_text("[scheduler]\ndelivery_grace = \"0s\"\n").unwrap_err();
-        assert!(err.contains("key `scheduler.delivery_grace`: expected between 1s and 1h"), "{err}");
+        assert!(err.contains("key `scheduler.delivery_grace`: expected a duration from 1s to 1h"), "{err}");
         let err = load_text("not = [toml").unwrap_err();
         assert!(err.starts_with("test.toml line 1: not valid TOML"), "{err}");
+    }
+
+    /// A team with two members, for the broken configs to break.
+    const ROSTER: &str = r##"
+[[teams]]
+id = "wmcs"
+name = "WMCS"
+admin_rooms = ["console:#admin"]
+public_rooms = ["console:#public"]
+[[teams.members]]
+name = "alice"
+timezone = "Europe/Madrid"
+ids = ["console:alice"]
+[[teams.members]]
+name = "bob"
+timezone = "Europe/Madrid"
+ids = ["console:bob"]
+"##;
+
+    #[test]
+    fn broken_configs_are_refused_with_line_key_and_expectation() {
+        let roster = |extra: &str| format!("{ROSTER}{extra}");
+        let swap = |from: &str, to: &str| ROSTER.replacen(from, to, 1);
+        let cases: Vec<(String, &str)> = vec![
+            ("[bot]\ncommand_prefix = \"\"\n".into(), "bot.command_prefix"),
+            ("[bot]\ncommand_prefix = \"x\"\n".into(), "bot.command_prefix"),
+            ("[bot]\ncommand_prefix = \"! \"\n".into(), "bot.command_prefix"),
+            ("[bot]\nname = \"\"\n".into(), "bot.name"),
+            ("[bot]\ndedup_window = \"0s\"\n".into(), "bot.dedup_window"),
+            ("[bot]\ndedup_window = \"300000y\"\n".into(), "bot.dedup_window"),
+            ("[store]\nnamespace = \"\"\n".into(), "store.namespace"),
+            ("[store]\nnamespace = \"a{b}\"\n".into(), "store.namespace"),
+            ("[console]\nuser = \"\"\n".into(), "console.user"),
+            ("[console]\nroom = \"ops\"\n".into(), "console.room"),
+            ("[scheduler]\ntick = \"0s\"\n".into(), "scheduler.tick"),
+            ("[scheduler]\ntick = \"300000y\"\n".into(), "scheduler.tick"),
+            ("[scheduler]\nreclaim_after = \"0s\"\n".into(), "scheduler.reclaim_after"),
+            ("[scheduler]\nmax_attempts = 0\n".into(), "scheduler.max_attempts"),
+            ("[scheduler]\nmax_attempts = -1\n".into(), "scheduler.max_attempts"),
+            ("[scheduler]\ndelivery_grace = \"300000y\"\n".into(), "scheduler.delivery_grace"),
+            ("[alertmanager]\nurl = \"http://\"\n".into(), "alertmanager.url"),
+            ("[alertmanager]\nteam_label = \"\"\n".into(), "alertmanager.team_label"),
+            ("[alertmanager]\nfallback_room = \"matrix:ops\"\n".into(), "alertmanager.fallback_room"),
+            ("[matrix]\nenabled = true\nhomeserver = \"https://hs\"\nuser_id = \"@bot:hs\"\npassword = \"x\"\nadmin_power_level = 0\n".into(), "matrix.admin_power_level"),
+            ("[slack]\nenabled = true\nbot_token = \"xoxb-1\"\napp_token = \"xoxb-2\"\n".into(), "slack.app_token"),
+            ("[slack]\nenabled = true\nbot_token = \"token\"\napp_token = \"xapp-1\"\n".into(), "slack.bot_token"),
+            ("[slack]\nenabled = true\nmode = \"http\"\nbot_token = \"xoxb-1\"\nsigning_secret = \"s\"\n".into(), "slack.mode"),
+            ("[slack]\nenabled = true\nbot_token = \"xoxb-1\"\napp_token = \"xapp-1\"\nsocket_connections = 0\n".into(), "slack.socket_connections"),
+            (roster("[teams.settings.incident]\nhandoff_after = \"300000y\"\n"), "teams[0].settings.incident.handoff_after"),
+            (roster("[teams.settings.incident]\nreminder_interval = \"0s\"\n"), "teams[0].settings.incident.reminder_interval"),
+            (roster("[teams.settings.incident]\nsnooze_max = \"0s\"\n"), "teams[0].settings.incident.snooze_max"),
+            (roster("[teams.settings.incident]\nhandoff_offer_ttl = -5\n"), "teams[0].settings.incident.handoff_offer_ttl"),
+            (roster("[teams.settings.oncall]\nworkday_start = 99\n"), "teams[0].settings.oncall.workday_start"),
+            (roster("[teams.settings.oncall]\nworkday_end = 0\n"), "teams[0].settings.oncall.workday_end"),
+            (roster("[teams.settings.paging]\npage_severity = \"\"\n"), "teams[0].settings.paging.page_severity"),
+            (roster("[teams.settings.paging]\noncall = \"bobb\"\n"), "teams[0].settings.paging.oncall"),
+            (roster("[teams.settings.paging]\nsilence_for = \"1s\"\n"), "teams[0].settings.paging.silence_for"),
+            (roster("[teams.settings.paging]\nnope = 1\n"), "teams[0].settings.paging.nope"),
+            (swap("admin_rooms = [\"console:#admin\"]\n", "admin_rooms = []\n"), "teams[0].admin_rooms"),
+            (swap("admin_rooms = [\"console:#admin\"]\n", ""), "teams[0].admin_rooms"),
+            (swap("ids = [\"console:bob\"]", "ids = []"), "teams[0].members[1].ids"),
+            (swap("ids = [\"console:bob\"]", "ids = [\"console:alice\"]"), "teams[0].members[1].ids[0]"),
+            (swap("name = \"bob\"", "name = \"Alice\""), "teams[0].members[1].name"),
+            (swap("name = \"bob\"", "name = \"bob smith\""), "teams[0].members[1].name"),
+            (swap("name = \"WMCS\"", "name = \"\""), "teams[0].name"),
+            (swap("ids = [\"console:bob\"]", "ids = [\"matrix:bob\"]"), "teams[0].members[1].ids[0]"),
+            (swap("ids = [\"console:bob\"]", "ids = [\"slack:bob\"]"), "teams[0].members[1].ids[0]"),
+            (swap("\"console:#admin\"]", "\"matrix:admin\"]"), "teams[0].admin_rooms[0]"),
+            (swap("\"console:#public\"]", "\"slack:#public\"]"), "teams[0].public_rooms[0]"),
+            (swap("\"console:#public\"]", "\"console:#admin\"]"), "teams[0].public_rooms[0]"),
+            (swap("timezone = \"Europe/Madrid\"\nids = [\"console:bob\"]", "timezone = \"Mars\"\nids = [\"console:bob\"]"), "teams[0].members[1].timezone"),
+            (format!("{ROSTER}{}", ROSTER.replace("console:#admin", "console:#other").replace("console:#public", "console:#p2")), "teams[1].id"),
+            (format!("[console]\nenabled = false\n{ROSTER}"), "teams[0].admin_rooms"),
+            (roster("plugins = [\"incident\", \"pager\"]\n").replace("[[teams.members]]\nname = \"bob\"", "[[teams.members]]\nname = \"bob\""), "teams[0].members[1]"),
+        ];
+        for (text, key) in &cases {
+            let err = load_text(text).expect_err(&format!("refused: {key}\n{text}"));
+            assert!(err.contains(&format!("key `{key}")), "{key}: {err}");
+            assert!(err.starts_with("test.toml line "), "{key} has no line: {err}");
+            assert!(!err.contains('\n'), "{key}: one line: {err}");
+        }
+        assert!(load_text(ROSTER).is_ok());
     }
 }

@@ -152,7 +152,7 @@ impl Bot {
     /// before it comes due.
     fn delivery_deadline(&self, watchdog: &Watchdog) -> DateTime<Utc> {
         let grace = self.dispatcher.options().delivery_grace / 2;
-        watchdog.job.due - chrono::Duration::from_std(grace).unwrap_or_default()
+        crate::clock::before(watchdog.job.due, grace)
     }
 
     /// Performs one action, waiting out rate limits (but not past `deadline`), and tells the
@@ -215,7 +215,7 @@ impl Bot {
             match self.adapters.perform(envelope).await {
                 Err(AdapterError::RateLimited(wait)) if attempt < RATE_LIMIT_ATTEMPTS => {
                     let wait = wait.min(Duration::from_secs(30));
-                    let later = self.dispatcher.clock().now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    let later = crate::clock::after(self.dispatcher.clock().now(), wait);
                     if deadline.is_some_and(|deadline| later > deadline) {
                         return Err(AdapterError::RateLimited(wait));
                     }

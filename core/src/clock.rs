@@ -5,6 +5,22 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+/// `at` plus `by`, saturating at the last time chrono can represent: date arithmetic on values
+/// people choose never panics.
+pub fn after(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by).ok().and_then(|by| at.checked_add_signed(by)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `at` minus `by`, saturating at the first time chrono can represent.
+pub fn before(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by).ok().and_then(|by| at.checked_sub_signed(by)).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `at` plus `by`, if that is a time chrono can represent.
+pub fn checked_after(at: DateTime<Utc>, by: Duration) -> Option<DateTime<Utc>> {
+    chrono::Duration::from_std(by).ok().and_then(|by| at.checked_add_signed(by))
+}
+
 /// A source of the current time, in UTC.
 pub trait Clock: Send + Sync {
     /// The current time.
@@ -33,11 +49,10 @@ impl ManualClock {
         Self { now: Arc::new(Mutex::new(start)) }
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by` (at most to the last time chrono can represent).
     pub fn advance(&self, by: Duration) {
-        let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
         let mut now = self.now.lock().unwrap_or_else(|poison| poison.into_inner());
-        *now += by;
+        *now = after(*now, by);
     }
 
     /// Sets the clock to `to`.

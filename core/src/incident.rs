@@ -272,10 +272,6 @@ fn ensure(condition: bool, refusal: Refusal) -> Result<(), Refusal> {
     if condition { Ok(()) } else { Err(refusal) }
 }
 
-fn to_chrono(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
-
 impl Incident {
     /// Declares a new incident, with the declarer as IC when they qualify.
     pub fn declare(d: Declaration) -> (Incident, Vec<TimelineEntry>) {
@@ -375,7 +371,7 @@ impl Incident {
         self.ensure_open()?;
         self.ensure_ic(from)?;
         ensure(from.user != to.user, Refusal::SelfHandoff)?;
-        let expires_at = at + to_chrono(ttl);
+        let expires_at = crate::clock::after(at, ttl);
         self.offer = Some(HandoffOffer { from: from.clone(), to: to.clone(), at, expires_at });
         Ok(TimelineEntry::new(at, from, EntryKind::Handoff, format!("offered the IC role to {to}")))
     }

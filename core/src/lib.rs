@@ -17,6 +17,7 @@ pub mod job;
 pub mod message;
 pub mod plugin;
 pub mod scheduler;
+pub mod settings;
 pub mod store;
 pub mod team;
 

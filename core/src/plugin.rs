@@ -6,9 +6,7 @@
 //! state from its [`Context`], decides, and returns an [`Outcome`]: the writes to apply atomically
 //! and the actions to perform once they are applied. It never sends anything itself.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,130 +17,15 @@ use crate::incident::Incident;
 use crate::job::Job;
 use crate::message::{Action, Message};
 use crate::store::{Store, StoreError, TeamSnapshot, Write};
-use crate::team::{RoomRole, SettingValue, Team, Teams};
+use crate::team::{RoomRole, Team, Teams};
 
-/// The type of a plugin setting's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettingKind {
-    /// A duration such as `30m` or `1h 30m`.
-    Duration,
-    /// A whole number.
-    Integer,
-    /// `true` or `false`.
-    Bool,
-    /// Any text.
-    Text,
-}
-
-impl SettingKind {
-    /// Checks `value`; the error says what was expected.
-    pub fn check(self, value: &str) -> Result<(), String> {
-        let ok = match self {
-            SettingKind::Duration => humantime::parse_duration(value).is_ok(),
-            SettingKind::Integer => value.parse::<i64>().is_ok(),
-            SettingKind::Bool => value == "true" || value == "false",
-            SettingKind::Text => true,
-        };
-        if ok { Ok(()) } else { Err(format!("expected {}, got {value:?}", self.describe())) }
-    }
-
-    /// What a value looks like, for error messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            SettingKind::Duration => "a duration like 30m or 1h",
-            SettingKind::Integer => "a whole number",
-            SettingKind::Bool => "true or false",
-            SettingKind::Text => "text",
-        }
-    }
-}
-
-/// The declaration of one per-team plugin setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SettingSpec {
-    /// The key, as written in the config (`handoff_offer_ttl`).
-    pub key: &'static str,
-    /// The value's type.
-    pub kind: SettingKind,
-    /// The default value, as text.
-    pub default: &'static str,
-    /// One sentence saying what it changes.
-    pub description: &'static str,
-}
-
-/// Where a setting's effective value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettingSource {
-    /// The plugin's declared default.
-    Default,
-    /// The team's section of the config file.
-    Config,
-    /// A team admin, in chat (`!plugins config`); wins until `!plugins reset`.
-    Chat,
-}
-
-/// A plugin's effective settings for one team: declared defaults, overridden by the config file,
-/// overridden by what the team's admins chose in chat.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
-    values: BTreeMap<&'static str, (String, SettingSource)>,
-}
+pub use crate::settings::{SettingKind, SettingSource, SettingSpec, Settings};
 
 impl Settings {
-    /// The effective settings. Values that do not fit their declaration are skipped (the config
-    /// loader and `!plugins config` refuse them before they are kept).
-    pub fn resolve(
-        specs: &'static [SettingSpec],
-        configured: Option<&BTreeMap<String, SettingValue>>,
-        chosen: Option<&BTreeMap<String, String>>,
-    ) -> Self {
-        let values = specs
-            .iter()
-            .map(|spec| {
-                let fits = |value: &String| spec.kind.check(value).is_ok();
-                let from_chat = chosen.and_then(|values| values.get(spec.key)).cloned().filter(fits);
-                let from_config =
-                    configured.and_then(|values| values.get(spec.key)).map(SettingValue::to_string).filter(fits);
-                let value = match (from_chat, from_config) {
-                    (Some(value), _) => (value, SettingSource::Chat),
-                    (None, Some(value)) => (value, SettingSource::Config),
-                    (None, None) => (spec.default.to_owned(), SettingSource::Default),
-                };
-                (spec.key, value)
-            })
-            .collect();
-        Self { values }
-    }
-
     /// The effective settings of `plugin` for `team`, given the team's snapshot.
     pub fn of(plugin: &dyn Plugin, team: &Team, snapshot: &TeamSnapshot) -> Self {
         let chosen = snapshot.plugin(plugin.name()).map(|state| &state.settings);
-        Self::resolve(plugin.settings(), team.settings.get(plugin.name()), chosen)
-    }
-
-    /// A setting as text.
-    pub fn text(&self, key: &str) -> &str {
-        self.values.get(key).map(|(value, _)| value.as_str()).unwrap_or_default()
-    }
-
-    /// Where a setting's value comes from (`Default` when undeclared).
-    pub fn source(&self, key: &str) -> SettingSource {
-        self.values.get(key).map_or(SettingSource::Default, |(_, source)| *source)
-    }
-
-    /// A duration setting (zero when undeclared).
-    pub fn duration(&self, key: &str) -> Duration {
-        humantime::parse_duration(self.text(key)).unwrap_or_default()
-    }
-
-    /// A whole-number setting (zero when undeclared).
-    pub fn integer(&self, key: &str) -> i64 {
-        self.text(key).parse().unwrap_or_default()
-    }
-
-    /// A boolean setting (false when undeclared).
-    pub fn flag(&self, key: &str) -> bool {
-        self.text(key) == "true"
+        Self::resolve(plugin.settings(), Some(team), team.settings.get(plugin.name()), chosen)
     }
 }
 
@@ -658,28 +541,5 @@ mod tests {
         assert_eq!(err.to_string(), "two plugins are called ic");
         let err = registry.register(Arc::new(Fake(crate::job::DELIVERY_WATCHDOG, &[]))).unwrap_err();
         assert_eq!(err, RegisterError::ReservedName("firebell.delivery"));
-    }
-
-    #[test]
-    fn settings_fall_back_to_declared_defaults() {
-        static SPECS: [SettingSpec; 2] = [
-            SettingSpec { key: "ttl", kind: SettingKind::Duration, default: "10m", description: "x" },
-            SettingSpec { key: "loud", kind: SettingKind::Bool, default: "false", description: "x" },
-        ];
-        let configured = BTreeMap::from([("loud".to_owned(), SettingValue::Bool(true))]);
-        let settings = Settings::resolve(&SPECS, Some(&configured), None);
-        assert_eq!(settings.duration("ttl"), Duration::from_secs(600));
-        assert_eq!(settings.source("ttl"), SettingSource::Default);
-        assert!(settings.flag("loud"));
-        assert_eq!(settings.source("loud"), SettingSource::Config);
-        let chosen = BTreeMap::from([("loud".to_owned(), "false".to_owned()), ("ttl".to_owned(), "later".to_owned())]);
-        let settings = Settings::resolve(&SPECS, Some(&configured), Some(&chosen));
-        assert!(!settings.flag("loud"), "chat wins over the file");
-        assert_eq!(settings.source("loud"), SettingSource::Chat);
-        assert_eq!(settings.duration("ttl"), Duration::from_secs(600), "values that do not fit are skipped");
-        assert_eq!(
-            SettingKind::Duration.check("soon").unwrap_err(),
-            "expected a duration like 30m or 1h, got \"soon\""
-        );
     }
 }

@@ -142,22 +142,78 @@ impl Team {
     }
 }
 
-/// Why a set of teams cannot be used.
+/// Why a set of teams cannot be used: where in the configuration (a key path such as
+/// `teams[0].members[1].ids`) and what was expected there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TeamsError {
-    /// Two teams share an id.
-    #[error("team id {0:?} is used twice")]
-    DuplicateId(String),
-    /// A room is listed twice, by the same team or by two.
-    #[error("room {room} belongs to both {first} and {second}")]
-    SharedRoom {
-        /// The room.
-        room: String,
-        /// The first team listing it.
-        first: String,
-        /// The second team listing it.
-        second: String,
-    },
+#[error("{message}")]
+pub struct TeamsError {
+    /// The key path of the offending value.
+    pub key: String,
+    /// What is wrong, and what was expected.
+    pub message: String,
+}
+
+impl TeamsError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
+/// The most characters of a team id (it is part of every store key and incident id).
+const TEAM_ID_CHARS: usize = 32;
+
+/// Checks one team on its own: a name, an admin room, and a roster where every member has a
+/// usable name and accounts that belong to nobody else.
+fn check_team(index: usize, team: &Team) -> Result<(), TeamsError> {
+    let key = |rest: &str| format!("teams[{index}]{rest}");
+    if team.id.as_str().len() > TEAM_ID_CHARS {
+        return Err(TeamsError::new(key(".id"), format!("expected a team id of at most {TEAM_ID_CHARS} characters")));
+    }
+    if team.name.trim().is_empty() || team.name.contains('\n') {
+        return Err(TeamsError::new(key(".name"), "expected a one-line team name, like \"WMCS\""));
+    }
+    if team.admin_rooms.is_empty() {
+        return Err(TeamsError::new(
+            key(".admin_rooms"),
+            "expected at least one admin room, where the team works: admin_rooms = [\"matrix:!id:example.org\"]",
+        ));
+    }
+    for (number, member) in team.members.iter().enumerate() {
+        let at = |rest: &str| key(&format!(".members[{number}]{rest}"));
+        let name = &member.name;
+        if name.is_empty() || name.starts_with('@') || name.contains(char::is_whitespace) {
+            return Err(TeamsError::new(
+                at(".name"),
+                format!("expected a name of one word, without @, like \"alice\", got {name:?}"),
+            ));
+        }
+        if let Some(first) = team.members[..number].iter().position(|other| other.name.eq_ignore_ascii_case(name)) {
+            return Err(TeamsError::new(
+                at(".name"),
+                format!("the name {name:?} is taken by teams[{index}].members[{first}]; names must be unique"),
+            ));
+        }
+        if member.ids.is_empty() {
+            return Err(TeamsError::new(
+                at(".ids"),
+                "expected at least one account, like ids = [\"matrix:@alice:example.org\"]",
+            ));
+        }
+        for (id_number, user) in member.ids.iter().enumerate() {
+            let earlier = team.members[..number].iter().position(|other| other.has(user));
+            let repeated = member.ids[..id_number].contains(user);
+            if let Some(first) = earlier {
+                return Err(TeamsError::new(
+                    at(&format!(".ids[{id_number}]")),
+                    format!("account {user} also belongs to teams[{index}].members[{first}]; each account is one person"),
+                ));
+            }
+            if repeated {
+                return Err(TeamsError::new(at(&format!(".ids[{id_number}]")), format!("account {user} is listed twice")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every configured team, with a lookup from room to team.
@@ -168,25 +224,33 @@ pub struct Teams {
 }
 
 impl Teams {
-    /// Checks that ids and rooms are unique and builds the lookup.
+    /// Checks each team (a name, an admin room, a usable roster), that ids and rooms are unique,
+    /// and builds the lookup.
     pub fn new(teams: Vec<Team>) -> Result<Self, TeamsError> {
         let mut by_room = HashMap::new();
         for (index, team) in teams.iter().enumerate() {
-            if teams[..index].iter().any(|other| other.id == team.id) {
-                return Err(TeamsError::DuplicateId(team.id.to_string()));
+            check_team(index, team)?;
+            if let Some(first) = teams[..index].iter().position(|other| other.id == team.id) {
+                return Err(TeamsError::new(
+                    format!("teams[{index}].id"),
+                    format!("team id {:?} is used by teams[{first}] already; ids must be unique", team.id.as_str()),
+                ));
             }
             let rooms = team
                 .admin_rooms
                 .iter()
-                .map(|room| (room, RoomRole::Admin))
-                .chain(team.public_rooms.iter().map(|room| (room, RoomRole::Public)));
-            for (room, role) in rooms {
+                .enumerate()
+                .map(|(n, room)| (format!("admin_rooms[{n}]"), room, RoomRole::Admin))
+                .chain(team.public_rooms.iter().enumerate().map(|(n, room)| (format!("public_rooms[{n}]"), room, RoomRole::Public)));
+            for (key, room, role) in rooms {
                 if let Some((first, _)) = by_room.insert(room.clone(), (index, role)) {
-                    return Err(TeamsError::SharedRoom {
-                        room: room.to_string(),
-                        first: teams[first].id.to_string(),
-                        second: team.id.to_string(),
-                    });
+                    return Err(TeamsError::new(
+                        format!("teams[{index}].{key}"),
+                        format!(
+                            "room {room} is listed already by team {}; a room belongs to one team, once",
+                            teams[first].id
+                        ),
+                    ));
                 }
             }
         }
@@ -243,9 +307,27 @@ mod tests {
     #[test]
     fn a_room_cannot_belong_to_two_teams() {
         let err = Teams::new(vec![team("wmcs", "#a"), team("sre", "#a")]).unwrap_err();
-        assert!(matches!(err, TeamsError::SharedRoom { .. }));
+        assert_eq!(err.key, "teams[1].admin_rooms[0]");
         let err = Teams::new(vec![team("wmcs", "#a"), team("wmcs", "#b")]).unwrap_err();
-        assert_eq!(err, TeamsError::DuplicateId("wmcs".into()));
+        assert_eq!(err.key, "teams[1].id");
+    }
+
+    #[test]
+    fn rosters_must_be_usable() {
+        let mut broken = team("wmcs", "#a");
+        broken.admin_rooms.clear();
+        assert_eq!(Teams::new(vec![broken]).unwrap_err().key, "teams[0].admin_rooms");
+        let mut broken = team("wmcs", "#a");
+        broken.members[0].ids.clear();
+        assert_eq!(Teams::new(vec![broken]).unwrap_err().key, "teams[0].members[0].ids");
+        let mut broken = team("wmcs", "#a");
+        broken.members.push(Member { name: "ALICE".into(), ..broken.members[0].clone() });
+        assert_eq!(Teams::new(vec![broken]).unwrap_err().key, "teams[0].members[1].name");
+        let mut broken = team("wmcs", "#a");
+        broken.members.push(Member { name: "bob".into(), ..broken.members[0].clone() });
+        let err = Teams::new(vec![broken]).unwrap_err();
+        assert_eq!(err.key, "teams[0].members[1].ids[0]");
+        assert!(err.message.contains("also belongs to teams[0].members[0]"), "{err}");
     }
 
     #[test]

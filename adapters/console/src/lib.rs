@@ -20,11 +20,24 @@ use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
 use firebell_core::async_trait;
 use firebell_core::bot::Bot;
 use firebell_core::chrono::Utc;
-use firebell_core::clock::{Clock, ManualClock};
+use firebell_core::clock::{Clock, ManualClock, checked_after};
+use firebell_core::command::shown;
 use firebell_core::ids::{RoomRef, Transport, UserRef};
 use firebell_core::message::{Inbound, Message, RoomSpec};
 use firebell_core::scheduler::Scheduler;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+/// Checks a console room as written in the config (`#wikimedia-cloud-admin`).
+pub fn check_room(id: &str) -> Result<(), String> {
+    let fits = id.len() > 1 && id.starts_with('#') && !id.contains(char::is_whitespace);
+    if fits { Ok(()) } else { Err(format!("expected a console room like \"#ops\", got {:?}", shown(id))) }
+}
+
+/// Checks a console user as written in the config (`alice`).
+pub fn check_user(id: &str) -> Result<(), String> {
+    let fits = !id.is_empty() && !id.starts_with(['@', '#']) && !id.contains(char::is_whitespace);
+    if fits { Ok(()) } else { Err(format!("expected a console user like \"alice\", got {:?}", shown(id))) }
+}
 
 /// Writes what the bot does as console lines.
 pub struct ConsoleAdapter {
@@ -141,6 +154,9 @@ enum Line {
     Blank,
 }
 
+/// The longest `/sleep`.
+const LONGEST_SLEEP: Duration = Duration::from_secs(30 * 86_400);
+
 const DIRECTIVES: &str = "expected /user NAME, /room #NAME or /sleep DURATION (like 2s)";
 
 fn parse_line(line: &str) -> Line {
@@ -159,10 +175,13 @@ fn parse_line(line: &str) -> Line {
                 Line::Room(room.to_owned())
             }
             ("sleep", span) => match humantime::parse_duration(span) {
-                Ok(duration) => Line::Sleep(duration),
-                Err(_) => Line::Invalid(format!("/sleep expects a duration like 2s or 30m, got {span:?}")),
+                Ok(duration) if duration <= LONGEST_SLEEP => Line::Sleep(duration),
+                _ => Line::Invalid(format!(
+                    "/sleep expects a duration like 2s or 30m, up to 30 days, got {:?}",
+                    shown(span)
+                )),
             },
-            _ => Line::Invalid(format!("unknown or malformed directive /{directive}; {DIRECTIVES}")),
+            _ => Line::Invalid(format!("unknown or malformed directive /{}; {DIRECTIVES}", shown(directive))),
         };
     }
     if let Some((name, text)) = line.split_once(": ")
@@ -173,6 +192,13 @@ fn parse_line(line: &str) -> Line {
         return Line::Message { from: Some(name.to_owned()), text: text.trim().to_owned() };
     }
     Line::Message { from: None, text: line.to_owned() }
+}
+
+/// Writes `[console] error: …`.
+fn report(console: &ConsoleAdapter, error: &str) {
+    if let Err(err) = console.print("console", "error", error) {
+        tracing::warn!(error = %err, "cannot write to the console");
+    }
 }
 
 /// A unique prefix for this process's event ids, so that two consoles on one Redis never collide.
@@ -193,28 +219,35 @@ pub async fn run(
     let session = session_id();
     let mut user = options.user;
     let mut room = options.room;
-    let mut lines = input.lines();
+    let mut input = input;
+    let mut bytes = Vec::new();
     let mut number = 0u64;
-    while let Some(line) = lines.next_line().await? {
+    loop {
+        bytes.clear();
+        if input.read_until(b'\n', &mut bytes).await? == 0 {
+            break;
+        }
         number += 1;
-        match parse_line(&line) {
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            report(console, &format!("line {number} is not valid UTF-8; it was skipped"));
+            continue;
+        };
+        match parse_line(line) {
             Line::Blank => {}
             Line::User(name) => user = name,
             Line::Room(name) => room = name,
             Line::Sleep(duration) => match &options.manual_clock {
-                Some((clock, scheduler)) => {
-                    let until = clock.now() + firebell_core::chrono::Duration::from_std(duration).unwrap_or_default();
-                    if let Err(err) = scheduler.run_until(clock, until).await {
-                        let _ = console.print("console", "error", &format!("timed work failed: {err}"));
+                Some((clock, scheduler)) => match checked_after(clock.now(), duration) {
+                    Some(until) => {
+                        if let Err(err) = scheduler.run_until(clock, until).await {
+                            report(console, &format!("timed work failed: {err}"));
+                        }
                     }
-                }
+                    None => report(console, "/sleep would move the clock past the last date it can show"),
+                },
                 None => tokio::time::sleep(duration).await,
             },
-            Line::Invalid(error) => {
-                if let Err(err) = console.print("console", "error", &error) {
-                    tracing::warn!(error = %err, "cannot write to the console");
-                }
-            }
+            Line::Invalid(error) => report(console, &error),
             Line::Message { from, text } => {
                 let sender = from.unwrap_or_else(|| user.clone());
                 bot.handle(Inbound {

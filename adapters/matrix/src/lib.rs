@@ -55,6 +55,23 @@ const MOST_BACKOFF: Duration = Duration::from_secs(60);
 /// How long a sync request waits on the server for news.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Checks a Matrix room as written in the config: a room id (`!id:server`) or alias
+/// (`#name:server`).
+pub fn check_room(id: &str) -> Result<(), String> {
+    if RoomId::parse(id).is_ok() || RoomAliasId::parse(id).is_ok() {
+        return Ok(());
+    }
+    Err(format!("expected a Matrix room id like \"!AbCd:example.org\" or alias like \"#ops:example.org\", got {id:?}"))
+}
+
+/// Checks a Matrix user as written in the config (`@alice:example.org`).
+pub fn check_user(id: &str) -> Result<(), String> {
+    match UserId::parse(id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("expected a Matrix user id like \"@alice:example.org\", got {id:?}")),
+    }
+}
+
 /// How to reach and log in to the homeserver.
 #[derive(Debug, Clone)]
 pub struct MatrixOptions {

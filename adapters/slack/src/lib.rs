@@ -40,6 +40,26 @@ use self::inbound::Incoming;
 /// acknowledgement after 3 seconds.
 const DECIDE_PATIENCE: Duration = Duration::from_millis(2500);
 
+fn slack_id(id: &str, first: &[char]) -> bool {
+    id.len() >= 3 && id.starts_with(first) && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Checks a Slack channel as written in the config: its id (`C0123ABCD`), not its name.
+pub fn check_room(id: &str) -> Result<(), String> {
+    if slack_id(id, &['C', 'G', 'D']) {
+        return Ok(());
+    }
+    Err(format!("expected a Slack channel id like \"C0123ABCD\" (not its #name), got {id:?}"))
+}
+
+/// Checks a Slack user as written in the config: their member id (`U0123ABCD`).
+pub fn check_user(id: &str) -> Result<(), String> {
+    if slack_id(id, &['U', 'W']) {
+        return Ok(());
+    }
+    Err(format!("expected a Slack member id like \"U0123ABCD\" (not a name), got {id:?}"))
+}
+
 /// How Slack reaches the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlackMode {

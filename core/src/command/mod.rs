@@ -3,8 +3,13 @@
 mod spec;
 mod tokens;
 
-pub use spec::{Args, CommandSpec, Param, ParamKind, ParseError, Permission, Resolve, Value, incident_number};
+pub use spec::{
+    Args, CommandSpec, Param, ParamKind, ParseError, Permission, Resolve, Value, incident_number, looks_like_incident, shown,
+};
 pub use tokens::{Token, tokenize};
+
+/// The longest command the bot reads, in characters; longer ones are refused with a clear error.
+pub const MAX_COMMAND_CHARS: usize = 4000;
 
 /// A message that starts with the command prefix, split into its command word and the words after.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +21,22 @@ pub struct CommandLine {
 }
 
 impl CommandLine {
+    /// Reads `text` as a command when it starts with `prefix` directly followed by a word.
+    /// A command longer than [`MAX_COMMAND_CHARS`] is `Some(Err(length))`, not read.
+    pub fn read(text: &str, prefix: &str) -> Option<Result<CommandLine, usize>> {
+        let rest = text.trim_start().strip_prefix(prefix)?;
+        if rest.starts_with(char::is_whitespace) || rest.is_empty() {
+            return None;
+        }
+        if rest.len() > MAX_COMMAND_CHARS {
+            let length = text.chars().count();
+            if length > MAX_COMMAND_CHARS {
+                return Some(Err(length));
+            }
+        }
+        Self::parse(text, prefix).map(Ok)
+    }
+
     /// Reads `text` as a command when it starts with `prefix` directly followed by a word.
     pub fn parse(text: &str, prefix: &str) -> Option<CommandLine> {
         let rest = text.trim_start().strip_prefix(prefix)?;

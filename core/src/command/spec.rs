@@ -203,7 +203,7 @@ impl CommandSpec {
         }
         match text_at.map(|at| params[at]) {
             Some(param) => read_text(param, words, &mut args)?,
-            None if !words.is_empty() => return Err(ParseError::Unexpected(words[0].text.clone())),
+            None if !words.is_empty() => return Err(ParseError::Unexpected(shown(&words[0].text))),
             None => {}
         }
         Ok(args)
@@ -218,18 +218,18 @@ impl CommandSpec {
         let mut rest = Vec::new();
         let mut iter = tokens.iter();
         while let Some(token) = iter.next() {
-            if !token.is_option() {
+            let dashed = dashed_option(token).filter(|name| named.iter().any(|p| p.name == *name));
+            let Some(name) = dashed.or_else(|| token.is_option().then(|| &token.text[2..])) else {
                 rest.push(token.clone());
                 continue;
-            }
-            let name = &token.text[2..];
+            };
             let param = named.iter().find(|p| p.name == name).ok_or_else(|| ParseError::UnknownOption {
-                given: token.text.clone(),
+                given: shown(&token.text),
                 expected: named.iter().map(|p| p.usage().trim_matches(['[', ']']).to_owned()).collect(),
             })?;
             let value = match param.kind {
                 ParamKind::Option { value } => {
-                    let given = iter.next().filter(|t| !t.is_option());
+                    let given = iter.next().filter(|t| !t.is_option() && dashed_option(t).is_none());
                     let given = given.ok_or(ParseError::MissingValue { option: param.name, value })?;
                     Value::Word(given.text.clone())
                 }
@@ -238,6 +238,25 @@ impl CommandSpec {
             args.values.push((param.name, value));
         }
         Ok(rest)
+    }
+}
+
+/// The option a word names with a long or en dash (`—user-facing`, `–sev`): phones and macOS
+/// turn a typed `--` into one. Only options the command has are read this way.
+fn dashed_option(token: &Token) -> Option<&str> {
+    let name = token.text.strip_prefix(['—', '–']).filter(|_| !token.quoted)?;
+    let name = name.strip_prefix(['-', '—', '–']).unwrap_or(name);
+    (!name.is_empty()).then_some(name)
+}
+
+/// The most characters of a user's input an error message repeats.
+const ECHO_CHARS: usize = 200;
+
+/// `text` as an error message repeats it: at most [`ECHO_CHARS`] characters, marked when cut.
+pub fn shown(text: &str) -> String {
+    match text.char_indices().nth(ECHO_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -264,15 +283,24 @@ pub fn incident_number(text: &str, prefix: Option<&str>, bare_numbers: bool) -> 
     number.bytes().all(|b| b.is_ascii_digit()).then(|| number.parse().ok()).flatten()
 }
 
+/// Whether `text` looks like an incident id of the team (`WMCS-` and a digit), whether or not it
+/// is a valid one: `WMCS-1O` and `WMCS-99999999999999999999` are typos, never free text.
+pub fn looks_like_incident(text: &str, prefix: Option<&str>) -> bool {
+    let Some(prefix) = prefix else { return false };
+    let Some((given, rest)) = text.split_once('-') else { return false };
+    given.eq_ignore_ascii_case(prefix) && rest.starts_with(|c: char| c.is_ascii_digit())
+}
+
 fn is_ticket(text: &str) -> bool {
     text.strip_prefix('T').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+fn bad_value(param: &Param, token: &Token) -> ParseError {
+    ParseError::BadValue { param: param.usage(), got: shown(&token.text) }
+}
+
 fn user_value(param: &Param, token: &Token, resolve: &dyn Resolve) -> Result<Value, ParseError> {
-    resolve
-        .person(&token.text)
-        .map(Value::User)
-        .ok_or_else(|| ParseError::BadValue { param: param.usage(), got: token.text.clone() })
+    resolve.person(&token.text).map(Value::User).ok_or_else(|| bad_value(param, token))
 }
 
 /// Reads one parameter from the front of `words`.
@@ -290,22 +318,19 @@ fn read_front<'t>(
     let value = match param.kind {
         ParamKind::Incident => match incident_number(&first.text, prefix.as_deref(), lone_param) {
             Some(number) => Value::Number(number),
-            None if param.required || lone_param => {
-                return Err(ParseError::BadValue { param: incident_shape(prefix.as_deref()), got: first.text.clone() });
+            None if param.required || lone_param || looks_like_incident(&first.text, prefix.as_deref()) => {
+                return Err(ParseError::BadValue { param: incident_shape(prefix.as_deref()), got: shown(&first.text) });
             }
             None => return Ok(words),
         },
         ParamKind::User if is_mention(first) => user_value(param, first, resolve)?,
         ParamKind::User if !param.required => return Ok(words),
         ParamKind::Word => Value::Word(first.text.clone()),
-        ParamKind::Number => Value::Number(
-            first.text.parse().map_err(|_| ParseError::BadValue { param: param.usage(), got: first.text.clone() })?,
-        ),
-        ParamKind::Duration => Value::Duration(
-            humantime::parse_duration(&first.text)
-                .map_err(|_| ParseError::BadValue { param: param.usage(), got: first.text.clone() })?,
-        ),
-        _ => return Err(ParseError::BadValue { param: param.usage(), got: first.text.clone() }),
+        ParamKind::Number => Value::Number(first.text.parse().map_err(|_| bad_value(param, first))?),
+        ParamKind::Duration => {
+            Value::Duration(humantime::parse_duration(&first.text).map_err(|_| bad_value(param, first))?)
+        }
+        _ => return Err(bad_value(param, first)),
     };
     args.values.push((param.name, value));
     Ok(rest)

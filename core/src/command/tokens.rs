@@ -36,9 +36,12 @@ fn closing_quote(open: char) -> Option<char> {
     }
 }
 
-/// Splits `input` into words, honouring quotes.
+/// Splits `input` into words, honouring quotes, in time linear in its length (up to a log
+/// factor): where each kind of quote may close a word is found once, not searched again for every
+/// word that opens with it.
 pub fn tokenize(input: &str) -> Vec<Token> {
     let chars: Vec<char> = input.chars().collect();
+    let closings = Closings::of(&chars);
     let mut tokens = Vec::new();
     let mut at = 0;
     while at < chars.len() {
@@ -46,9 +49,9 @@ pub fn tokenize(input: &str) -> Vec<Token> {
             at += 1;
             continue;
         }
-        if let Some((token, next)) = quoted_word(&chars, at) {
-            tokens.push(token);
-            at = next;
+        if let Some(end) = closing_quote(chars[at]).and_then(|close| closings.after(close, at)) {
+            tokens.push(Token { text: chars[at + 1..end].iter().collect(), quoted: true });
+            at = end + 1;
             continue;
         }
         let end = (at..chars.len()).find(|&i| chars[i].is_whitespace()).unwrap_or(chars.len());
@@ -58,13 +61,29 @@ pub fn tokenize(input: &str) -> Vec<Token> {
     tokens
 }
 
-/// Reads a quoted word starting at `start`, if the quote there is closed at the end of a word.
-fn quoted_word(chars: &[char], start: usize) -> Option<(Token, usize)> {
-    let close = closing_quote(chars[start])?;
-    let end =
-        (start + 1..chars.len()).find(|&i| chars[i] == close && chars.get(i + 1).is_none_or(|c| c.is_whitespace()))?;
-    let text = chars[start + 1..end].iter().collect();
-    Some((Token { text, quoted: true }, end + 1))
+/// Where each closing quote ends a word (is followed by whitespace or the end), in order.
+struct Closings {
+    by_quote: Vec<(char, Vec<usize>)>,
+}
+
+impl Closings {
+    fn of(chars: &[char]) -> Self {
+        let mut by_quote: Vec<(char, Vec<usize>)> = ['"', '\'', '”', '’'].map(|q| (q, Vec::new())).into();
+        for (index, c) in chars.iter().enumerate() {
+            let ends_word = chars.get(index + 1).is_none_or(|next| next.is_whitespace());
+            if let Some((_, positions)) = by_quote.iter_mut().find(|(q, _)| q == c).filter(|_| ends_word) {
+                positions.push(index);
+            }
+        }
+        Self { by_quote }
+    }
+
+    /// The first place after `start` where `close` ends a word.
+    fn after(&self, close: char, start: usize) -> Option<usize> {
+        let (_, positions) = self.by_quote.iter().find(|(q, _)| *q == close)?;
+        let next = positions.partition_point(|&p| p <= start);
+        positions.get(next).copied()
+    }
 }
 
 #[cfg(test)]

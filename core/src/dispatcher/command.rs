@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{DispatchError, Dispatcher, reply_to, team_of};
-use crate::command::{CommandLine, CommandSpec, Permission, Resolve, Token};
+use crate::command::{CommandLine, CommandSpec, Permission, Resolve, Token, shown};
 use crate::ids::{Person, Transport, UserRef};
 use crate::message::{Inbound, Message};
 use crate::plugin::{Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Settings, is_enabled};
@@ -65,12 +65,12 @@ impl Dispatcher {
         let (plugin, spec, rest) = match self.registry.find(&line.word, &line.tokens) {
             Lookup::Found { plugin, spec, rest } => (plugin, spec, rest),
             Lookup::UnknownSub { subs } => {
-                let given = line.tokens.first().map_or(String::new(), |t| format!(" {:?}", t.text));
+                let given = line.tokens.first().map_or(String::new(), |t| format!(" {:?}", shown(&t.text)));
                 let choices = subs.iter().map(|s| format!("{prefix}{} {s}", line.word)).collect::<Vec<_>>();
                 return Err(Some(format!("error: unknown subcommand{given}; expected one of: {}", choices.join(", "))));
             }
             Lookup::Unknown if self.options.answer_unknown_commands => {
-                return Err(Some(format!("error: unknown command {prefix}{}; see {prefix}help", line.word)));
+                return Err(Some(format!("error: unknown command {prefix}{}; see {prefix}help", shown(&line.word))));
             }
             Lookup::Unknown => return Err(None),
         };

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::command::CommandLine;
+use crate::command::{CommandLine, MAX_COMMAND_CHARS};
 use crate::ids::{Person, RoomRef, TeamId};
 use crate::job::Job;
 use crate::message::{Action, Envelope, Inbound, Message};
@@ -171,17 +171,26 @@ impl Dispatcher {
     /// Handles one chat message and returns the actions to perform. Messages that are not
     /// commands, and events handled before, give none.
     pub async fn dispatch(&self, inbound: &Inbound) -> Result<Dispatched, DispatchError> {
-        let Some(line) = CommandLine::parse(&inbound.text, &self.options.prefix) else {
+        let Some(line) = CommandLine::read(&inbound.text, &self.options.prefix) else {
             return Ok(Dispatched::default());
         };
         let place = self.place(&inbound.room).await?;
+        let claim = Claim::event(inbound.transport(), &inbound.event_id, self.options.claim_ttl);
+        let line = match line {
+            Ok(line) => line,
+            Err(length) => {
+                let refusal = format!(
+                    "error: this command is {length} characters long; the longest Firebell reads is {MAX_COMMAND_CHARS}"
+                );
+                return self.claim_and(team_of(place).map(|t| &t.id), &claim, vec![reply_to(inbound, refusal)]).await;
+            }
+        };
         let fallback_name = inbound.sender_name.as_deref();
         let person = match team_of(place) {
             Some(team) => team.person(&inbound.sender, fallback_name),
             None => Person::new(inbound.sender.clone(), fallback_name.unwrap_or(&inbound.sender.id)),
         };
         let sender = Sender { person, platform_admin: inbound.sender_is_platform_admin };
-        let claim = Claim::event(inbound.transport(), &inbound.event_id, self.options.claim_ttl);
         let team = team_of(place);
         match self.find(&line, place) {
             Ok(found) => {
@@ -345,8 +354,7 @@ impl Dispatcher {
         writes: &mut Vec<Write>,
     ) -> Option<Watchdog> {
         let team = team.filter(|_| !envelopes.is_empty())?;
-        let grace = chrono::Duration::from_std(self.options.delivery_grace).unwrap_or(chrono::Duration::hours(1));
-        let job = Job::delivery_watchdog(cause, self.clock.now() + grace);
+        let job = Job::delivery_watchdog(cause, crate::clock::after(self.clock.now(), self.options.delivery_grace));
         writes.push(Write::Schedule(job.clone()));
         writes.push(Write::Outbox { cause: job.cause(), envelopes: envelopes.to_vec() });
         Some(Watchdog { team: team.clone(), job })

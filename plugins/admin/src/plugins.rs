@@ -103,7 +103,7 @@ pub(crate) fn config(
     let Some(value) = value else {
         return Ok(reply(ctx, describe(&settings, spec.key, spec.description)));
     };
-    spec.kind.check(value).map_err(|err| PluginError::Usage(format!("{name} {key}: {err}")))?;
+    spec.kind.check(value, Some(team)).map_err(|err| PluginError::Usage(format!("{name} {key}: {err}")))?;
     let before = settings.text(key).to_owned();
     let mut state = state(ctx, name);
     state.settings.insert(key.to_owned(), value.to_owned());

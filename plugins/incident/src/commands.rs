@@ -1,6 +1,7 @@
 //! One function per command: read the target, apply a rule of `firebell_core::incident`, and
 //! turn the result into writes and messages.
 
+use firebell_core::clock::after;
 use firebell_core::command::Args;
 use firebell_core::incident::{Declaration, Incident, Refusal, TimelineEntry};
 use firebell_core::message::{Action, Message};
@@ -160,7 +161,7 @@ pub(crate) async fn offer_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outc
         ))
         .button("Accept IC role", format!("{}ic accept {key}", ctx.prefix))
         .button("Decline", format!("{}ic decline {key}", ctx.prefix));
-    let expiry = Timer::OfferExpiry.at(&incident, ctx.now + chrono::Duration::from_std(ttl).unwrap_or_default());
+    let expiry = Timer::OfferExpiry.at(&incident, after(ctx.now, ttl));
     Ok(changed(ctx, incident, vec![entry], reply).write(expiry))
 }
 
@@ -210,7 +211,7 @@ pub(crate) async fn snooze(ctx: &Context<'_>, args: &Args) -> Result<Outcome, Pl
         let most = format::span(longest);
         return Err(PluginError::Usage(format!("snooze for a duration up to {most}, like 1h or 30m")));
     }
-    let until = ctx.now + chrono::Duration::from_std(span).unwrap_or_default();
+    let until = after(ctx.now, span);
     let entry = incident.snooze(&ctx.sender, until, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = Message::text(format!(
         "Reminders for {} snoozed for {}, until {} UTC.",
@@ -247,7 +248,8 @@ pub(crate) async fn task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, Plug
 pub(crate) async fn done(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
     let mut incident = open_target(ctx, args, "incident done").await?;
     let number = args.number("task").unwrap_or_default();
-    let number = u32::try_from(number).map_err(|_| refused(&incident, Refusal::NoSuchTask(u32::MAX)))?;
+    let no_such = || PluginError::Refused(format!("{}: there is no task {number}", incident.key()));
+    let number = u32::try_from(number).map_err(|_| no_such())?;
     let entry = incident.complete_task(&ctx.sender, number, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = Message::text(format!("{} task {number} done.", incident.key()));
     Ok(changed(ctx, incident, vec![entry], reply))

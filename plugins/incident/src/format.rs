@@ -29,7 +29,7 @@ pub(crate) fn duration(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 /// `10m` for a std duration.
 pub(crate) fn span(duration: std::time::Duration) -> String {
     let start = DateTime::<Utc>::UNIX_EPOCH;
-    self::duration(start, start + chrono::Duration::from_std(duration).unwrap_or_default())
+    self::duration(start, firebell_core::clock::after(start, duration))
 }
 
 #[cfg(test)]

@@ -16,9 +16,12 @@ mod timers;
 use firebell_core::async_trait;
 use firebell_core::command::{CommandSpec, Param, Permission};
 use firebell_core::job::Job;
+use std::time::Duration;
+
 use firebell_core::plugin::{
     Context, Event, Invocation, Outcome, Plugin, PluginError, SettingKind, SettingSpec, TeamContext,
 };
+use firebell_core::settings::{DAY, MINUTE};
 
 pub use report::render_report;
 
@@ -138,20 +141,43 @@ static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-const fn duration(key: &'static str, default: &'static str, description: &'static str) -> SettingSpec {
-    SettingSpec { key, kind: SettingKind::Duration, default, description }
+const fn duration(
+    key: &'static str,
+    default: &'static str,
+    bounds: (Duration, Duration),
+    description: &'static str,
+) -> SettingSpec {
+    SettingSpec { key, kind: SettingKind::duration(bounds.0, bounds.1), default, description }
 }
 
+const SECOND: Duration = Duration::from_secs(1);
+
 static SETTINGS: &[SettingSpec] = &[
-    duration("handoff_offer_ttl", "10m", "How long an IC handoff offer waits to be accepted."),
+    duration("handoff_offer_ttl", "10m", (SECOND, DAY), "How long an IC handoff offer waits to be accepted."),
     duration(
         "reminder_interval",
         "30m",
+        (SECOND, DAY),
         "How often the IC is reminded to update the status doc and the announcement list.",
     ),
-    duration("followup_after", "3h", "How long unresolved before the IC is reminded to send a follow-up."),
-    duration("handoff_after", "4h", "How long as IC before a handoff is suggested."),
-    duration("snooze_max", "24h", "The longest the IC may snooze reminders."),
+    duration(
+        "followup_after",
+        "3h",
+        (SECOND, Duration::from_secs(7 * 86_400)),
+        "How long unresolved before the IC is reminded to send a follow-up.",
+    ),
+    duration(
+        "handoff_after",
+        "4h",
+        (SECOND, Duration::from_secs(7 * 86_400)),
+        "How long as IC before a handoff is suggested.",
+    ),
+    duration(
+        "snooze_max",
+        "24h",
+        (MINUTE, Duration::from_secs(7 * 86_400)),
+        "The longest the IC may snooze reminders.",
+    ),
     SettingSpec {
         key: "incident_rooms",
         kind: SettingKind::Bool,

@@ -72,7 +72,7 @@ impl Timer {
 }
 
 fn after(now: DateTime<Utc>, settings: &Settings, key: &str) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(settings.duration(key)).unwrap_or(chrono::Duration::MAX)
+    firebell_core::clock::after(now, settings.duration(key))
 }
 
 /// The timers a newly declared incident starts with.

@@ -28,13 +28,13 @@ static COMMANDS: &[CommandSpec] = &[CommandSpec {
 static SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "workday_start",
-        kind: SettingKind::Integer,
+        kind: SettingKind::integer(0, 23),
         default: "9",
         description: "The local hour (0-23) a working day starts.",
     },
     SettingSpec {
         key: "workday_end",
-        kind: SettingKind::Integer,
+        kind: SettingKind::integer(1, 24),
         default: "17",
         description: "The local hour (1-24) a working day ends.",
     },

@@ -1,14 +1,15 @@
 //! `!ack`, `!page @user`, `!page team`, `!page falsealarm`, `!page list`.
 
-use chrono::Duration;
+use firebell_core::clock::after;
 use firebell_core::ids::Person;
 use firebell_core::message::{Action, Message};
-use firebell_core::plugin::{Context, Outcome, PluginError, Settings};
+use firebell_core::command::shown;
+use firebell_core::plugin::{Context, Outcome, PluginError, Settings, is_enabled};
 use firebell_core::store::{LogEntry, Write};
 use firebell_core::team::Team;
 use serde_json::json;
 
-use crate::SILENCE_SERVICE;
+use crate::{PLUGIN, SILENCE_SERVICE};
 use crate::escalation::{open_pages, span, stop, to_admin_rooms};
 use crate::page::{KIND, Page, PageRefusal, PageState, page_number};
 
@@ -57,7 +58,7 @@ fn silence(ctx: &Context<'_>, page: &Page, lasting: std::time::Duration) -> Acti
         .iter()
         .map(|(name, value)| json!({ "name": name, "value": value, "isRegex": false, "isEqual": true }))
         .collect();
-    let ends = ctx.now + Duration::from_std(lasting).unwrap_or_default();
+    let ends = after(ctx.now, lasting);
     let request = json!({
         "matchers": matchers,
         "startsAt": ctx.now.to_rfc3339(),
@@ -112,7 +113,7 @@ pub(crate) fn page_someone(ctx: &Context<'_>, who: Option<&Person>, text: Option
     Outcome::act(ctx.reply(here)).and(Action::DirectMessage { user: who.user.clone(), message: direct })
 }
 
-pub(crate) fn page_team(
+pub(crate) async fn page_team(
     ctx: &Context<'_>,
     team: &Team,
     other: &str,
@@ -120,19 +121,27 @@ pub(crate) fn page_team(
 ) -> Result<Outcome, PluginError> {
     let Some(other_team) = ctx.teams.get(&other.to_lowercase()).filter(|t| t.id != team.id) else {
         let known: Vec<String> = ctx.teams.iter().filter(|t| t.id != team.id).map(|t| t.id.to_string()).collect();
-        return Err(PluginError::Usage(format!("unknown team {other:?}; expected one of {}", known.join(", "))));
+        return Err(PluginError::Usage(format!(
+            "unknown team {:?}; expected one of {}",
+            shown(other),
+            known.join(", ")
+        )));
     };
     if other_team.admin_rooms.is_empty() {
         return Err(refused(format!("team {} has no admin room to page", other_team.name)));
     }
+    let paging = ctx.registry.plugin(PLUGIN).ok_or_else(|| refused("the paging plugin is not installed".into()))?;
+    let snapshot = ctx.store.snapshot(Some(&other_team.id)).await?;
+    if !is_enabled(paging.as_ref(), other_team, &snapshot) {
+        return Err(refused(format!(
+            "team {} has paging turned off, so it cannot be paged through Firebell; reach them in their rooms",
+            other_team.name
+        )));
+    }
+    let settings = Settings::of(paging.as_ref(), other_team, &snapshot);
     let why = text.unwrap_or("please join");
-    let settings = Settings::resolve(
-        ctx.registry.plugin("paging").map_or(&[], |p| p.settings()),
-        other_team.settings.get("paging"),
-        None,
-    );
-    let mut message =
-        Message::text(format!("PAGE from team {} ({}): {why}. Reply in {}", team.name, ctx.sender, ctx.room.id));
+    let mut message = Message::text(format!("PAGE from team {} ({}): {why}. Reply in ", team.name, ctx.sender))
+        .room(ctx.room);
     if let Some(oncall) = crate::oncall(other_team, &settings) {
         message = message.and(" — ").mention(&oncall).and(" is on call.");
     }

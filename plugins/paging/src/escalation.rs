@@ -1,6 +1,7 @@
 //! Alerts opening and resolving pages, and the escalation of pages nobody acknowledges.
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
+use firebell_core::clock::after;
 use firebell_core::ids::Person;
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Message};
@@ -54,8 +55,8 @@ fn schedule(page: &Page, settings: &Settings) -> Vec<Write> {
     [Step::Timezone, Step::Everyone]
         .into_iter()
         .map(|step| {
-            let wait = chrono::Duration::from_std(settings.duration(step.setting())).unwrap_or_default();
-            Write::Schedule(Job::new(step.job_id(page), "paging", page.opened_at + wait, ""))
+            let due = after(page.opened_at, settings.duration(step.setting()));
+            Write::Schedule(Job::new(step.job_id(page), "paging", due, ""))
         })
         .collect()
 }
@@ -148,7 +149,7 @@ pub(crate) fn format_wait(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 /// `2h` for a std duration.
 pub(crate) fn span(duration: std::time::Duration) -> String {
     let start = DateTime::<Utc>::UNIX_EPOCH;
-    format_wait(start, start + chrono::Duration::from_std(duration).unwrap_or_default())
+    format_wait(start, after(start, duration))
 }
 
 /// Runs an escalation step of a page still firing.

@@ -24,6 +24,13 @@ use firebell_core::team::Team;
 
 pub use page::{Alert, AlertStatus, Page, PageState};
 
+use std::time::Duration;
+
+use firebell_core::settings::{DAY, MINUTE};
+
+/// The plugin's name.
+pub(crate) const PLUGIN: &str = "paging";
+
 /// The name of the silence service (see [`alertmanager::Silences`]).
 pub const SILENCE_SERVICE: &str = "alertmanager";
 
@@ -86,35 +93,37 @@ static COMMANDS: &[CommandSpec] = &[
 static SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "page_severity",
-        kind: SettingKind::Text,
+        kind: SettingKind::Word { max_chars: 64 },
         default: "page",
         description: "The alert severity label value that pages; other alerts are ignored.",
     },
     SettingSpec {
         key: "oncall",
-        kind: SettingKind::Text,
+        kind: SettingKind::Member,
         default: "",
         description: "The roster name of who is on call; empty for the first roster member.",
     },
     SettingSpec {
         key: "escalate_timezone_after",
-        kind: SettingKind::Duration,
+        kind: SettingKind::duration(SECOND, DAY),
         default: "10m",
         description: "How long a page waits before everyone in the on-call person's timezone is paged.",
     },
     SettingSpec {
         key: "escalate_all_after",
-        kind: SettingKind::Duration,
+        kind: SettingKind::duration(SECOND, DAY),
         default: "30m",
         description: "How long a page waits before everyone on the team is paged.",
     },
     SettingSpec {
         key: "silence_for",
-        kind: SettingKind::Duration,
+        kind: SettingKind::duration(MINUTE, Duration::from_secs(7 * 86_400)),
         default: "2h",
         description: "How long the Alertmanager silence made by !ack lasts.",
     },
 ];
+
+const SECOND: Duration = Duration::from_secs(1);
 
 /// Who is on call for `team`: the member named by the `oncall` setting, else the first.
 pub(crate) fn oncall(team: &Team, settings: &Settings) -> Option<Person> {
@@ -127,7 +136,7 @@ pub(crate) fn oncall(team: &Team, settings: &Settings) -> Option<Person> {
 #[async_trait]
 impl Plugin for PagingPlugin {
     fn name(&self) -> &'static str {
-        "paging"
+        PLUGIN
     }
 
     fn description(&self) -> &'static str {
@@ -148,7 +157,9 @@ impl Plugin for PagingPlugin {
         match command.name().as_str() {
             "ack" => commands::ack(ctx, args.text("page"), self.silences),
             "page" => Ok(commands::page_someone(ctx, args.user("user"), args.text("text"))),
-            "page team" => commands::page_team(ctx, team, args.text("team").unwrap_or_default(), args.text("text")),
+            "page team" => {
+                commands::page_team(ctx, team, args.text("team").unwrap_or_default(), args.text("text")).await
+            }
             "page falsealarm" => commands::false_alarm(ctx, args.text("page")),
             "page list" => Ok(commands::list(ctx, team)),
             other => Err(PluginError::Refused(format!("the paging plugin has no command {other}"))),
