@@ -407,6 +407,37 @@ pub async fn records_are_compared_and_set(backend: Backend) {
     assert!(backend.b.snapshot(Some(&team("sre"))).await.expect("snapshot").records.is_empty());
 }
 
+/// Record ids and kinds that look like the store's own keys (`open`, `all`, `n`, `r`), or hold
+/// its separators (`:`, `{}`, `%`), are stored and read back like any other: no write meets an
+/// index, and nothing is half written.
+pub async fn record_ids_never_meet_index_keys(backend: Backend) {
+    let wmcs = team("wmcs");
+    let ids = ["open", "all", "n", "r", "kinds", "a:b", "{sre}", "x:open", "%3A", ""];
+    let kinds = ["page", "page:r", "page:open", "kinds", "%", "{x}"];
+    for kind in kinds {
+        for id in ids {
+            let write = [Write::PutRecord { kind: kind.into(), record: record(id, 0, true, &format!("{kind}/{id}")) }];
+            backend.a.apply(Some(&wmcs), Guard::NONE, &write).await.unwrap_or_else(|err| panic!("{kind} {id}: {err}"));
+        }
+    }
+    let snapshot = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
+    for kind in kinds {
+        let open = snapshot.records(kind);
+        assert_eq!(open.len(), ids.len(), "kind {kind}: {open:?}");
+        for id in ids {
+            let read = backend.b.record(&wmcs, kind, id).await.expect("read");
+            assert_eq!(read, Some(record(id, 1, true, &format!("{kind}/{id}"))), "kind {kind}, id {id}");
+        }
+        let recent = backend.b.recent_records(&wmcs, kind, 100).await.expect("recent");
+        assert_eq!(recent.len(), ids.len(), "kind {kind}");
+    }
+    let close = [Write::PutRecord { kind: "page".into(), record: record("open", 1, false, "closed") }];
+    backend.a.apply(Some(&wmcs), Guard::NONE, &close).await.expect("close");
+    let snapshot = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
+    assert_eq!(snapshot.records("page").len(), ids.len() - 1);
+    assert_eq!(snapshot.records("page:open").len(), ids.len(), "other kinds keep theirs");
+}
+
 fn job(id: &str, minute: i64) -> Job {
     Job::new(id, "incident", at(minute), format!("data of {id}"))
 }
@@ -577,6 +608,7 @@ macro_rules! store_conformance_suite {
             snapshots_after_writes_match_the_store,
             plugin_choices_are_shared_and_audited,
             records_are_compared_and_set,
+            record_ids_never_meet_index_keys,
             due_jobs_are_handed_out_once,
             rescheduled_and_cancelled_jobs_are_gone,
             quiet_schedulers_jobs_are_taken_over_then_dead_lettered,

@@ -3,6 +3,7 @@
 
 mod alertmanager;
 mod console;
+mod hardening;
 mod matrix;
 mod plugins;
 mod replicas;

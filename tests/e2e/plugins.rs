@@ -106,7 +106,7 @@ async fn settings_change_in_chat_win_until_reset_and_are_audited() {
     );
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident handoff_offer_ttl soon").await),
-        "error: incident handoff_offer_ttl: expected a duration like 30m or 1h, got \"soon\"; usage: !plugins config <name> [key] [value]"
+        "error: incident handoff_offer_ttl: expected a duration from 1s to 1day (like 30m or 1h), got \"soon\"; usage: !plugins config <name> [key] [value]"
     );
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!plugins config incident offer_ttl 5m").await),

@@ -15,8 +15,8 @@
 //! | `{ns}:{team}:log:{project}`             | stream | admin log entries, field `e` (JSON)         |
 //! | `{ns}:{team}:plugins`                   | hash   | plugin name → chat-made choices (JSON)      |
 //! | `{ns}:{team}:audit`                     | stream | admin actions, field `e` (JSON)             |
-//! | `{ns}:{team}:rec:kinds`                 | set    | the kinds of plugin records                 |
-//! | `{ns}:{team}:rec:{kind}:{id}`           | hash   | `version`, `open`, `data` of a record        |
+//! | `{ns}:{team}:rec:kinds`                 | set    | the kinds of plugin records (escaped)       |
+//! | `{ns}:{team}:rec:{kind}:r:{id}`         | hash   | `version`, `open`, `data` of a record        |
 //! | `{ns}:{team}:rec:{kind}:open`           | set    | ids of open records                         |
 //! | `{ns}:{team}:rec:{kind}:all`            | zset   | every record id, in creation order          |
 //! | `{ns}:{team}:jobs`                      | zset   | job id → due time (ms), not yet due         |
@@ -29,7 +29,8 @@
 //! | `{ns}:{team}:seen:{cause}`              | string | the claim of a cause (TTL from the config)  |
 //! | `{ns}:pace:{key}`                       | string | the next free slot of a pace (ms)           |
 //!
-//! Rooms without a team use `~` as their team tag.
+//! Rooms without a team use `~` as their team tag. A record kind is escaped (`%` and `:` as
+//! `%25` and `%3A`) so that no kind or id, whatever a plugin chooses, can name an index key.
 
 use std::time::Duration;
 
@@ -141,6 +142,16 @@ fn decode_record(id: &str, version: &str, data: &str, open: bool) -> Result<Reco
     Ok(Record { id: id.to_owned(), version: version.parse().map_err(corrupt)?, open, data: data.to_owned() })
 }
 
+/// A record kind as it appears in keys: without `:`, so that `rec:{kind}:r:{id}` never meets an
+/// index key (`rec:{kind}:open`) whatever the id.
+fn escape_kind(kind: &str) -> String {
+    kind.replace('%', "%25").replace(':', "%3A")
+}
+
+fn unescape_kind(kind: &str) -> String {
+    kind.replace("%3A", ":").replace("%25", "%")
+}
+
 fn ms(at: DateTime<Utc>) -> String {
     at.timestamp_millis().to_string()
 }
@@ -190,7 +201,7 @@ enum Op<'a> {
         entry: String,
     },
     Record {
-        kind: &'a str,
+        kind: String,
         id: &'a str,
         v: String,
         open: bool,
@@ -241,7 +252,7 @@ impl<'a> Op<'a> {
             }
             Write::AppendAudit(entry) => Op::Audit { entry: to_json(entry) },
             Write::PutRecord { kind, record } => Op::Record {
-                kind,
+                kind: escape_kind(kind),
                 id: &record.id,
                 v: record.version.to_string(),
                 open: record.open,
@@ -361,7 +372,7 @@ impl Store for RedisStore {
         open.sort_by_key(|incident| incident.number);
         let mut by_kind: std::collections::BTreeMap<String, Vec<Record>> = Default::default();
         for row in records.chunks_exact(4) {
-            by_kind.entry(row[0].clone()).or_default().push(decode_record(&row[1], &row[2], &row[3], true)?);
+            by_kind.entry(unescape_kind(&row[0])).or_default().push(decode_record(&row[1], &row[2], &row[3], true)?);
         }
         by_kind.values_mut().for_each(|records| records.sort_by(|a, b| a.id.cmp(&b.id)));
         Ok(TeamSnapshot { revision, open, plugins, records: by_kind })
@@ -384,7 +395,7 @@ impl Store for RedisStore {
             return Ok(revision.to_owned());
         }
         if let Some((kind, id)) = outcome.strip_prefix("record:").and_then(|rest| rest.split_once(':')) {
-            return Err(ApplyError::RecordConflict { kind: kind.to_owned(), id: id.to_owned() });
+            return Err(ApplyError::RecordConflict { kind: unescape_kind(kind), id: id.to_owned() });
         }
         match outcome.as_str() {
             "duplicate" => Err(ApplyError::Duplicate),
@@ -436,7 +447,7 @@ impl Store for RedisStore {
 
     async fn record(&self, team: &TeamId, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
         let (version, open, data): (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(self.key(team, &format!("rec:{kind}:{id}")))
+            .arg(self.key(team, &format!("rec:{}:r:{id}", escape_kind(kind))))
             .arg("version")
             .arg("open")
             .arg("data")
@@ -450,7 +461,8 @@ impl Store for RedisStore {
     }
 
     async fn recent_records(&self, team: &TeamId, kind: &str, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let rows: Vec<String> = self.run(&self.scripts.load_recent, Some(team), &[&limit.to_string(), kind]).await?;
+        let kind = escape_kind(kind);
+        let rows: Vec<String> = self.run(&self.scripts.load_recent, Some(team), &[&limit.to_string(), &kind]).await?;
         rows.chunks_exact(4).map(|row| decode_record(&row[0], &row[1], &row[2], row[3] == "1")).collect()
     }
 

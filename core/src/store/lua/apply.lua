@@ -30,7 +30,7 @@ local req = cjson.decode(ARGV[1])
 local open_set = prefix .. ':open'
 local rev_key = prefix .. ':rev'
 local function record(n) return prefix .. ':inc:' .. n end
-local function plugin_record(kind, id) return prefix .. ':rec:' .. kind .. ':' .. id end
+local function plugin_record(kind, id) return prefix .. ':rec:' .. kind .. ':r:' .. id end
 
 local function drop_job(id)
   redis.call('ZREM', prefix .. ':jobs', id)

@@ -19,7 +19,7 @@ end
 local records = {}
 for _, kind in ipairs(redis.call('SMEMBERS', prefix .. ':rec:kinds')) do
   for _, id in ipairs(redis.call('SMEMBERS', prefix .. ':rec:' .. kind .. ':open')) do
-    local row = redis.call('HMGET', prefix .. ':rec:' .. kind .. ':' .. id, 'version', 'data')
+    local row = redis.call('HMGET', prefix .. ':rec:' .. kind .. ':r:' .. id, 'version', 'data')
     if row[1] then
       records[#records + 1] = kind
       records[#records + 1] = id

@@ -12,7 +12,7 @@ if limit < 1 then return out end
 local base = prefix .. ':inc:'
 local order = prefix .. ':all'
 if ARGV[2] ~= '' then
-  base = prefix .. ':rec:' .. ARGV[2] .. ':'
+  base = prefix .. ':rec:' .. ARGV[2] .. ':r:'
   order = prefix .. ':rec:' .. ARGV[2] .. ':all'
 end
 for _, id in ipairs(redis.call('ZREVRANGE', order, 0, limit - 1)) do

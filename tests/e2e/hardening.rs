@@ -1,0 +1,120 @@
+//! Hardening: what a careless admin or a hostile person can type changes nothing it should not,
+//! gets one clear line back, and never panics a replica.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use firebell_core::ids::RoomRef;
+use firebell_core::plugin::{Plugin, SettingKind, SettingSpec};
+use firebell_core::settings::show_duration;
+use firebell_core::store::{Guard, PluginState, Write};
+use firebell_plugin_paging::alertmanager::{Receiver, ReceiverOptions};
+use firebell_testkit::{Harness, WMCS_ADMIN, sample_teams, text};
+
+/// Longer than any timer's longest setting.
+const WEEK: Duration = Duration::from_secs(8 * 86_400);
+
+/// A harness with every standard plugin.
+fn bot() -> Harness {
+    let mut builder = Harness::builder();
+    for plugin in firebell::standard_plugins().plugins() {
+        builder = builder.plugin(plugin.clone());
+    }
+    builder.build()
+}
+
+fn plugins() -> Vec<Arc<dyn Plugin>> {
+    firebell::standard_plugins().plugins().to_vec()
+}
+
+/// The least and the most a setting takes, as typed in chat.
+fn bounds(spec: &SettingSpec) -> [String; 2] {
+    match spec.kind {
+        SettingKind::Duration { min, max } => [show_duration(min), show_duration(max)],
+        SettingKind::Integer { min, max } => [min.to_string(), max.to_string()],
+        SettingKind::Bool => ["false".into(), "true".into()],
+        SettingKind::Word { max_chars } => ["p".into(), "p".repeat(max_chars)],
+        SettingKind::Member => ["\"\"".into(), "dave".into()],
+    }
+}
+
+/// Declares, hands over, snoozes, pages and waits `long`: everything the settings steer.
+async fn exercise(bot: &Harness, round: usize, long: Duration) {
+    let declared = text(&bot.say("alice", WMCS_ADMIN, &format!("!incident declare Round {round} --user-facing")).await);
+    assert!(declared.contains("declared"), "{declared}");
+    bot.say("alice", WMCS_ADMIN, "!ic handoff @bob").await;
+    bot.say("alice", WMCS_ADMIN, "!incident snooze 1m").await;
+    bot.say("alice", WMCS_ADMIN, "!oncall").await;
+    let receiver = Receiver::new(
+        bot.bot().clone(),
+        ReceiverOptions { team_label: "team".into(), fallback_room: Some(RoomRef::console(WMCS_ADMIN)) },
+    );
+    let alert = format!(
+        r#"{{"version":"4","status":"firing","receiver":"firebell","alerts":[{{"status":"firing",
+        "labels":{{"alertname":"Round{round}","team":"wmcs","severity":"page"}},"annotations":{{}},
+        "startsAt":"2026-11-21T03:00:00Z","fingerprint":"round{round}"}}]}}"#
+    );
+    receiver.receive(alert.as_bytes()).await.expect("the alert is taken");
+    bot.advance(Duration::from_secs(60)).await;
+    bot.advance(long).await;
+    let resolved = text(&bot.say("bob", WMCS_ADMIN, "!incident resolve done").await);
+    assert!(!resolved.is_empty());
+}
+
+#[tokio::test]
+async fn every_setting_refuses_zero_negative_and_huge_values() {
+    let bot = bot();
+    let team = &sample_teams()[0];
+    let silly = ["0", "-1", "0s", "-5m", "1ms", "300000y", "99999999999999999999", "\"\"", "bobb", "a b"];
+    for plugin in plugins() {
+        for spec in plugin.settings() {
+            for value in silly {
+                let command = format!("!plugins config {} {} {value}", plugin.name(), spec.key);
+                let reply = text(&bot.say("alice", WMCS_ADMIN, &command).await);
+                let fits = spec.kind.check(value.trim_matches('"'), Some(team)).is_ok();
+                let expected = if fits { "Plugin " } else { "error: " };
+                assert!(reply.starts_with(expected) && !reply.contains('\n'), "{command}: {reply}");
+            }
+        }
+    }
+    exercise(&bot, 1, WEEK).await;
+}
+
+#[tokio::test]
+async fn every_setting_at_its_bounds_runs_the_whole_workflow() {
+    for end in 0..2 {
+        let bot = bot();
+        for plugin in plugins() {
+            for spec in plugin.settings() {
+                let value = &bounds(spec)[end];
+                let command = format!("!plugins config {} {} {value}", plugin.name(), spec.key);
+                let reply = text(&bot.say("alice", WMCS_ADMIN, &command).await);
+                assert!(reply.starts_with("Plugin "), "{command}: {reply}");
+            }
+        }
+        let long = if end == 0 { Duration::from_secs(120) } else { WEEK };
+        exercise(&bot, end, long).await;
+    }
+}
+
+#[tokio::test]
+async fn stored_settings_out_of_bounds_are_clamped_not_trusted() {
+    let bot = bot();
+    let team = &sample_teams()[0].id;
+    for plugin in plugins() {
+        let settings: BTreeMap<String, String> =
+            plugin.settings().iter().map(|spec| (spec.key.to_owned(), "300000y".to_owned())).collect();
+        let state = PluginState { enabled: None, settings };
+        let write = Write::SetPluginState { plugin: plugin.name().to_owned(), state: Some(state) };
+        bot.store().apply(Some(team), Guard::NONE, &[write]).await.expect("kept as an older version would have");
+    }
+    exercise(&bot, 2, WEEK).await;
+    let zero: BTreeMap<String, String> = [("reminder_interval", "0s")].map(|(k, v)| (k.into(), v.into())).into();
+    let write = Write::SetPluginState { plugin: "incident".into(), state: Some(PluginState { enabled: None, settings: zero }) };
+    bot.store().apply(Some(team), Guard::NONE, &[write]).await.expect("kept");
+    bot.say("alice", WMCS_ADMIN, "!incident declare Reminder flood").await;
+    let reminders = bot.advance(Duration::from_secs(10)).await;
+    let count = reminders.iter().filter(|line| line.contains("Reminder")).count();
+    assert!((5..=10).contains(&count), "0s is clamped to 1s, not every tick: {count} reminders in 10s");
+}
