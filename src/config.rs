@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use firebell_core::ids::Transport;
 use firebell_core::plugin::Registry;
+use firebell_plugin_paging::alertmanager::{ReceiverOptions, WebhookAuth};
 use firebell_core::team::{Team, Teams};
 use serde::{Deserialize, Deserializer};
 
@@ -104,11 +105,61 @@ impl Default for ConsoleConfig {
 }
 
 /// `[http]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Where the HTTP server listens (`127.0.0.1:8080`); no server when unset.
     pub listen: Option<std::net::SocketAddr>,
+    /// The bearer token Alertmanager's webhook must send (or `FIREBELL_WEBHOOK_TOKEN`).
+    pub webhook_token: Option<String>,
+    /// The basic-auth username Alertmanager's webhook must send.
+    pub webhook_username: Option<String>,
+    /// The basic-auth password Alertmanager's webhook must send (or `FIREBELL_WEBHOOK_PASSWORD`).
+    pub webhook_password: Option<String>,
+    /// The largest request body, in MiB.
+    pub body_limit_mb: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            webhook_token: None,
+            webhook_username: None,
+            webhook_password: None,
+            body_limit_mb: ReceiverOptions::DEFAULT_BODY_LIMIT >> 20,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The credentials Alertmanager must send, with secrets from the environment when set there.
+    /// Without any, only a server on a loopback address takes alerts.
+    pub fn webhook_auth(&self) -> WebhookAuth {
+        let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let password = env("FIREBELL_WEBHOOK_PASSWORD").or_else(|| self.webhook_password.clone());
+        WebhookAuth {
+            bearer_token: env("FIREBELL_WEBHOOK_TOKEN").or_else(|| self.webhook_token.clone()),
+            basic: self.webhook_username.clone().zip(password),
+            anonymous: self.listen.is_none_or(|address| address.ip().is_loopback()),
+        }
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if !(1..=1024).contains(&self.body_limit_mb) {
+            let message = format!("expected a size in MiB from 1 to 1024, got {}", self.body_limit_mb);
+            return Err(("http.body_limit_mb".into(), message));
+        }
+        let auth = self.webhook_auth();
+        if self.webhook_username.is_some() != auth.basic.is_some() {
+            let message = "expected both webhook_username and webhook_password (or FIREBELL_WEBHOOK_PASSWORD)".into();
+            return Err(("http.webhook_username".into(), message));
+        }
+        if auth.bearer_token.as_deref().is_some_and(|token| token.len() < 16) {
+            return Err(("http.webhook_token".into(), "expected a token of at least 16 characters".into()));
+        }
+        Ok(())
+    }
 }
 
 /// `[alertmanager]`.
@@ -459,6 +510,7 @@ fn check_all(config: &Config, registry: &Registry) -> Result<Teams, Problem> {
     check_console(&config.console)?;
     check_scheduler(&config.scheduler)?;
     check_alertmanager(&config.alertmanager)?;
+    config.http.check().map_err(|(key, message)| problem(key, message))?;
     config.matrix.check().map_err(|(key, message)| problem(key, message))?;
     config.slack.check(&config.bot).map_err(|(key, message)| problem(key, message))?;
     if config.slack.enabled && config.slack.mode == "http" && config.http.listen.is_none() {

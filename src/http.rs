@@ -1,12 +1,30 @@
-//! The bot's HTTP server: the Alertmanager webhook and a health check.
+//! The bot's HTTP server: the Alertmanager webhook, Slack's requests in HTTP mode, and health.
+//!
+//! It is exposed to whoever can reach the port, so it holds its ground: a client gets
+//! [`HEADER_TIMEOUT`] to send a request's headers (also when a kept-alive connection sits idle)
+//! and [`BODY_TIMEOUT`] for its body, at most [`MOST_CONNECTIONS`] connections are open at once
+//! (more are closed at once), and every request body has a size limit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use firebell_core::bot::Bot;
 use firebell_plugin_paging::alertmanager::{self, Receiver, ReceiverOptions};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{Semaphore, watch};
+use tower_http::timeout::RequestBodyTimeoutLayer;
+
+/// How long a client has to send a request's headers, and how long a kept-alive connection may
+/// sit idle.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client has to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most connections open at once.
+pub const MOST_CONNECTIONS: usize = 512;
 
 /// Why the HTTP server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,14 +45,49 @@ pub fn routes(bot: Arc<Bot>, alerts: ReceiverOptions) -> Router {
     health.merge(alertmanager::router(Arc::new(Receiver::new(bot, alerts))))
 }
 
-/// Binds `address` and serves `routes` in the background.
-pub async fn serve(address: SocketAddr, routes: Router) -> Result<tokio::task::JoinHandle<()>, ListenError> {
+/// Binds `address` and serves `routes` in the background until `stop` turns true.
+pub async fn serve(
+    address: SocketAddr,
+    routes: Router,
+    stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ListenError> {
     let listener =
         tokio::net::TcpListener::bind(address).await.map_err(|err| ListenError { address, reason: err.to_string() })?;
     tracing::info!(%address, "HTTP server listening");
-    Ok(tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, routes).await {
-            tracing::error!(error = %err, "HTTP server stopped");
-        }
-    }))
+    let routes = routes.layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
+    Ok(tokio::spawn(accept(listener, routes, stop)))
+}
+
+/// Accepts connections until `stop` turns true, each served in a task of its own.
+async fn accept(listener: tokio::net::TcpListener, routes: Router, mut stop: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(MOST_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot accept an HTTP connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many HTTP connections; closing a new one");
+            continue;
+        };
+        let service = TowerToHyperService::new(routes.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "HTTP connection ended");
+            }
+            drop(permit);
+        });
+    }
 }

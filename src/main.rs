@@ -18,7 +18,7 @@ use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::scheduler::{Scheduler, replica_name};
 use firebell_core::store::Store;
 use firebell_matrix::MatrixAdapter;
-use firebell_plugin_paging::alertmanager::{ReceiverOptions, Silences};
+use firebell_plugin_paging::alertmanager::{AlertmanagerClient, ReceiverOptions};
 use firebell_slack::{SlackAdapter, SlackMode};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -135,13 +135,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let mut adapters = connected.adapters();
     if let Some(url) = &config.alertmanager.url {
-        adapters = adapters.with_service(Arc::new(Silences::new(url)));
+        adapters = adapters.with_service(Arc::new(AlertmanagerClient::new(url)));
     }
     let bot = Arc::new(Bot::new(dispatcher, adapters));
-    serve_http(&config, &bot, connected.slack.as_ref()).await?;
+    let (stop, stopped) = watch::channel(false);
+    serve_http(&config, &bot, connected.slack.as_ref(), stopped.clone()).await?;
 
     let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
-    let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     if manual_clock.is_none() {
         let (scheduler, stopped) = (scheduler.clone(), stopped.clone());
@@ -180,7 +180,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Starts the HTTP server when configured: the Alertmanager webhook, and Slack in HTTP mode.
-async fn serve_http(config: &Config, bot: &Arc<Bot>, slack: Option<&Arc<SlackAdapter>>) -> anyhow::Result<()> {
+async fn serve_http(
+    config: &Config,
+    bot: &Arc<Bot>,
+    slack: Option<&Arc<SlackAdapter>>,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let slack_http = slack.filter(|slack| slack.mode() == SlackMode::Http);
     let Some(listen) = config.http.listen else {
         if slack_http.is_some() {
@@ -191,13 +196,18 @@ async fn serve_http(config: &Config, bot: &Arc<Bot>, slack: Option<&Arc<SlackAda
     let alerts = ReceiverOptions {
         team_label: config.alertmanager.team_label.clone(),
         fallback_room: config.alertmanager.fallback_room.clone(),
+        auth: config.http.webhook_auth(),
+        body_limit: config.http.body_limit_mb << 20,
     };
+    if !alerts.auth.is_required() && !alerts.auth.anonymous {
+        tracing::warn!(%listen, "the Alertmanager webhook refuses every alert: it listens on a public address without credentials; set [http] webhook_token");
+    }
     let mut routes = http::routes(bot.clone(), alerts);
     if let Some(slack) = slack_http {
         let secret = config.slack.options(&config.bot).signing_secret.unwrap_or_default();
         routes = routes.merge(firebell_slack::routes(slack.clone(), bot.clone(), &secret));
     }
-    http::serve(listen, routes).await?;
+    http::serve(listen, routes, stopped).await?;
     Ok(())
 }
 

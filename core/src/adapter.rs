@@ -46,6 +46,10 @@ pub enum AdapterError {
     /// The platform asked us to slow down; try again after the given delay.
     #[error("rate limited, retry after {0:?}")]
     RateLimited(std::time::Duration),
+    /// The platform refused the action for good (the bot is not in the room, may not do it, or
+    /// the action is malformed): trying again changes nothing, so it is not retried.
+    #[error("refused: {0}")]
+    Refused(String),
     /// Anything else the platform or the network reported.
     #[error("{0}")]
     Platform(String),
@@ -103,8 +107,9 @@ pub trait Service: Send + Sync {
     /// The name actions address it by.
     fn name(&self) -> &str;
 
-    /// Performs one call. `action_id` is stable across retries.
-    async fn call(&self, action_id: &str, request: &str) -> Result<(), AdapterError>;
+    /// Performs one call and returns the service's answer. `action_id` is stable across
+    /// retries: a call tried again must not do twice what it did once.
+    async fn call(&self, action_id: &str, request: &str) -> Result<String, AdapterError>;
 }
 
 /// The adapters of one bot, one per transport, and its services; routes each action to the
@@ -139,15 +144,14 @@ impl Adapters {
     }
 
     /// Performs one action through the adapter of its transport, or the service it calls.
-    /// Returns the new room of a [`Action::CreateRoom`].
-    pub async fn perform(&self, envelope: &Envelope) -> Result<Option<RoomRef>, AdapterError> {
+    pub async fn perform(&self, envelope: &Envelope) -> Result<Performed, AdapterError> {
         let id = envelope.id.as_str();
         let Some(transport) = envelope.action.transport() else {
-            let Action::Call { service, request } = &envelope.action else {
+            let Action::Call { service, request, .. } = &envelope.action else {
                 unreachable!("only calls have no transport")
             };
             let service = self.services.get(service).ok_or_else(|| AdapterError::NoService(service.clone()))?;
-            return service.call(id, request).await.map(|()| None);
+            return service.call(id, request).await.map(Performed::Called);
         };
         let adapter = self
             .get(transport)
@@ -158,13 +162,24 @@ impl Adapters {
                 let topic = clip(topic, adapter.capabilities().max_topic_chars);
                 adapter.set_topic(id, room, &topic).await
             }
-            Action::CreateRoom { spec, .. } => return adapter.create_room(id, spec).await.map(Some),
+            Action::CreateRoom { spec, .. } => return adapter.create_room(id, spec).await.map(Performed::RoomCreated),
             Action::Invite { room, user } => adapter.invite(id, room, user).await,
             Action::DirectMessage { user, message } => adapter.direct_message(id, user, message).await,
             Action::Call { .. } => unreachable!("calls have no transport"),
         };
-        done.map(|()| None)
+        done.map(|()| Performed::Done)
     }
+}
+
+/// What performing an action gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Performed {
+    /// It was done.
+    Done,
+    /// The room an [`Action::CreateRoom`] made.
+    RoomCreated(RoomRef),
+    /// The answer of the service an [`Action::Call`] called.
+    Called(String),
 }
 
 /// Shortens `text` to at most `max` characters, ending with an ellipsis when cut.

@@ -1,15 +1,17 @@
 //! The bot: a dispatcher plus the adapters that carry its actions out.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio_util::task::TaskTracker;
 
-use crate::adapter::{AdapterError, Adapters};
+use crate::adapter::{AdapterError, Adapters, Performed};
 use crate::dispatcher::{DispatchError, Dispatched, Dispatcher, Watchdog};
 use crate::ids::RoomRef;
 use crate::ids::TeamId;
 use crate::job::Job;
-use crate::message::{Action, Envelope, Inbound, Message, RoomCreated};
+use crate::message::{Action, CallResult, Envelope, Inbound, Message, Notify, RoomCreated};
 use crate::plugin::Event;
 use crate::store::StoreError;
 
@@ -42,12 +44,39 @@ pub enum JobError {
 pub struct Bot {
     dispatcher: Dispatcher,
     adapters: Adapters,
+    deliveries: TaskTracker,
 }
 
 impl Bot {
     /// A bot answering through `adapters`.
     pub fn new(dispatcher: Dispatcher, adapters: Adapters) -> Self {
-        Self { dispatcher, adapters }
+        Self { dispatcher, adapters, deliveries: TaskTracker::new() }
+    }
+
+    /// Sends what `dispatched` holds in a task of its own, which [`Bot::drain`] waits for.
+    pub fn deliver_in_background(self: &Arc<Self>, dispatched: Dispatched) {
+        let bot = self.clone();
+        self.deliveries.spawn(async move { bot.deliver(&dispatched).await });
+    }
+
+    /// Runs `work` (deciding and delivering a message, say) as a task that [`Bot::drain`]
+    /// waits for.
+    pub fn track<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.deliveries.spawn(work)
+    }
+
+    /// Waits up to `patience` for every delivery in flight to finish; returns how many were
+    /// still going when it gave up (their answers stay in the store for the watchdog).
+    pub async fn drain(&self, patience: Duration) -> usize {
+        self.deliveries.close();
+        if tokio::time::timeout(patience, self.deliveries.wait()).await.is_err() {
+            return self.deliveries.len();
+        }
+        0
     }
 
     /// The dispatcher.
@@ -160,9 +189,10 @@ impl Bot {
     /// is skipped with a warning.
     async fn send(&self, envelope: &Envelope, deadline: Option<DateTime<Utc>>) -> Result<(), AdapterError> {
         match self.perform(envelope, deadline).await {
-            Ok(Some(room)) => Box::pin(self.announce_room(envelope, room)).await,
-            Ok(None) => {}
-            Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_))) => {
+            Ok(Performed::RoomCreated(room)) => Box::pin(self.announce_room(envelope, room)).await,
+            Ok(Performed::Called(response)) => Box::pin(self.announce_call(envelope, response)).await,
+            Ok(Performed::Done) => {}
+            Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_) | AdapterError::Refused(_))) => {
                 tracing::warn!(action = %envelope.id, %error, "action cannot be performed; skipped");
             }
             Err(error) => return Err(error),
@@ -191,25 +221,36 @@ impl Bot {
     /// Tells the plugin that asked for a room (its [`RoomSpec::notify`]) that the room exists.
     async fn announce_room(&self, envelope: &Envelope, room: RoomRef) {
         let Action::CreateRoom { spec, .. } = &envelope.action else { return };
-        let Some((team, plugin)) = &spec.notify else { return };
+        let Some(notify) = &spec.notify else { return };
         let created = RoomCreated { key: spec.key.clone(), room };
+        let data = serde_json::to_string(&created).expect("room events serialize");
+        self.announce(envelope, notify, "created", "room-created", data).await;
+    }
+
+    /// Tells the plugin that called a service (its `notify`) what the service answered.
+    async fn announce_call(&self, envelope: &Envelope, response: String) {
+        let Action::Call { request, notify: Some(notify), .. } = &envelope.action else { return };
+        let result = CallResult { request: request.clone(), response };
+        let data = serde_json::to_string(&result).expect("call results serialize");
+        self.announce(envelope, notify, "result", "call-result", data).await;
+    }
+
+    /// Hands `notify`'s plugin an event about how `envelope` turned out, once (its id is
+    /// derived from the action's).
+    async fn announce(&self, envelope: &Envelope, notify: &Notify, suffix: &str, kind: &str, data: String) {
         let event = Event {
-            id: format!("{}:created", envelope.id),
-            team: team.clone(),
-            plugin: plugin.clone(),
-            kind: "room-created".into(),
-            data: serde_json::to_string(&created).expect("room events serialize"),
+            id: format!("{}:{suffix}", envelope.id),
+            team: notify.team.clone(),
+            plugin: notify.plugin.clone(),
+            kind: kind.into(),
+            data,
         };
         if let Err(err) = self.handle_event(&event).await {
-            tracing::warn!(action = %envelope.id, error = %err, "the new room could not be announced");
+            tracing::warn!(action = %envelope.id, error = %err, kind, "the outcome of an action could not be announced");
         }
     }
 
-    async fn perform(
-        &self,
-        envelope: &Envelope,
-        deadline: Option<DateTime<Utc>>,
-    ) -> Result<Option<RoomRef>, AdapterError> {
+    async fn perform(&self, envelope: &Envelope, deadline: Option<DateTime<Utc>>) -> Result<Performed, AdapterError> {
         let mut attempt = 1;
         loop {
             match self.adapters.perform(envelope).await {

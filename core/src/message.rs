@@ -139,7 +139,33 @@ pub struct RoomSpec {
     pub private: bool,
     /// Who hears about the new room: an event of kind `room-created` goes to this plugin of
     /// this team, with the room spec's key and the new room (see [`RoomCreated`]).
-    pub notify: Option<(crate::ids::TeamId, String)>,
+    pub notify: Option<Notify>,
+}
+
+/// Who hears how an action turned out: one plugin of one team, through an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notify {
+    /// The team.
+    pub team: crate::ids::TeamId,
+    /// The plugin.
+    pub plugin: String,
+}
+
+impl Notify {
+    /// `plugin` of `team` hears about it.
+    pub fn new(team: &crate::ids::TeamId, plugin: &str) -> Self {
+        Self { team: team.clone(), plugin: plugin.to_owned() }
+    }
+}
+
+/// The data of the `call-result` event a [`Action::Call`]'s `notify` plugin receives: what it
+/// asked and what the service answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallResult {
+    /// The request, as the action carried it.
+    pub request: String,
+    /// The service's answer.
+    pub response: String,
 }
 
 /// The data of the `room-created` event a [`RoomSpec::notify`] plugin receives.
@@ -198,6 +224,9 @@ pub enum Action {
         service: String,
         /// The request, in the service's own format (usually JSON).
         request: String,
+        /// Who hears the answer: an event of kind `call-result` (see [`CallResult`]).
+        #[serde(default)]
+        notify: Option<Notify>,
     },
 }
 

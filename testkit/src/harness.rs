@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use firebell_console::ConsoleAdapter;
-use firebell_core::adapter::Adapters;
+use firebell_core::adapter::{Adapters, Service};
 use firebell_core::bot::Bot;
 use firebell_core::chrono_tz::Tz;
 use firebell_core::clock::{Clock, ManualClock};
@@ -134,6 +134,7 @@ pub struct HarnessBuilder {
     plugins: Vec<Arc<dyn Plugin>>,
     teams: Vec<Team>,
     store: Option<Arc<dyn Store>>,
+    services: Vec<Arc<dyn Service>>,
 }
 
 impl HarnessBuilder {
@@ -146,6 +147,12 @@ impl HarnessBuilder {
     /// Replaces the sample teams.
     pub fn teams(mut self, teams: Vec<Team>) -> Self {
         self.teams = teams;
+        self
+    }
+
+    /// Adds a service that plugins call through `Action::Call` (a stand-in for Alertmanager).
+    pub fn service(mut self, service: Arc<dyn Service>) -> Self {
+        self.services.push(service);
         self
     }
 
@@ -172,7 +179,8 @@ impl HarnessBuilder {
         let teams = Teams::new(self.teams).expect("valid teams");
         let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());
         let dispatcher = Dispatcher::new(store, clock_handle, teams, registry, DispatchOptions::default());
-        let bot = Arc::new(Bot::new(dispatcher, Adapters::new().with(console)));
+        let adapters = self.services.into_iter().fold(Adapters::new().with(console), Adapters::with_service);
+        let bot = Arc::new(Bot::new(dispatcher, adapters));
         static INSTANCES: AtomicU64 = AtomicU64::new(0);
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
         let scheduler = Scheduler::new(bot.clone(), format!("harness{instance}"), SchedulerOptions::default());
@@ -193,7 +201,7 @@ pub struct Harness {
 impl Harness {
     /// Starts building a harness with the sample teams and a memory store.
     pub fn builder() -> HarnessBuilder {
-        HarnessBuilder { plugins: Vec::new(), teams: sample_teams(), store: None }
+        HarnessBuilder { plugins: Vec::new(), teams: sample_teams(), store: None, services: Vec::new() }
     }
 
     /// A message from `user` in `room`, with a fresh event id, for [`Harness::send`] when a

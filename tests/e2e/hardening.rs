@@ -46,10 +46,7 @@ async fn exercise(bot: &Harness, round: usize, long: Duration) {
     bot.say("alice", WMCS_ADMIN, "!ic handoff @bob").await;
     bot.say("alice", WMCS_ADMIN, "!incident snooze 1m").await;
     bot.say("alice", WMCS_ADMIN, "!oncall").await;
-    let receiver = Receiver::new(
-        bot.bot().clone(),
-        ReceiverOptions { team_label: "team".into(), fallback_room: Some(RoomRef::console(WMCS_ADMIN)) },
-    );
+    let receiver = Receiver::new(bot.bot().clone(), ReceiverOptions::open("team", Some(RoomRef::console(WMCS_ADMIN))));
     let alert = format!(
         r#"{{"version":"4","status":"firing","receiver":"firebell","alerts":[{{"status":"firing",
         "labels":{{"alertname":"Round{round}","team":"wmcs","severity":"page"}},"annotations":{{}},

@@ -5,7 +5,7 @@
 use firebell_core::command::incident_number;
 use firebell_core::ids::Person;
 use firebell_core::incident::{EntryKind, Incident, TimelineEntry};
-use firebell_core::message::{Action, Message, RoomCreated, RoomSpec};
+use firebell_core::message::{Action, Message, Notify, RoomCreated, RoomSpec};
 use firebell_core::plugin::{Context, Event, Outcome, PluginError, TeamContext};
 use firebell_core::store::Write;
 use firebell_core::team::Team;
@@ -25,7 +25,7 @@ pub(crate) fn create(ctx: &Context<'_>, team: &Team, incident: &Incident) -> Opt
         topic: format!("{}: {}. Status doc: {}incident show", incident.key(), incident.title, ctx.prefix),
         invite,
         private: true,
-        notify: Some((team.id.clone(), "incident".into())),
+        notify: Some(Notify::new(&team.id, "incident")),
     };
     Some(Action::CreateRoom { like: ctx.room.clone(), spec })
 }

@@ -7,10 +7,10 @@ use firebell_core::command::shown;
 use firebell_core::plugin::{Context, Outcome, PluginError, Settings, is_enabled};
 use firebell_core::store::{LogEntry, Write};
 use firebell_core::team::Team;
-use serde_json::json;
 
-use crate::{PLUGIN, SILENCE_SERVICE};
-use crate::escalation::{open_pages, span, stop, to_admin_rooms};
+use crate::PLUGIN;
+use crate::calls::Request;
+use crate::escalation::{follow, open_pages, stop, to_admin_rooms};
 use crate::page::{KIND, Page, PageRefusal, PageState, page_number};
 
 fn refused(text: String) -> PluginError {
@@ -50,26 +50,8 @@ fn store_page(page: &Page) -> Write {
     Write::PutRecord { kind: KIND.into(), record: page.to_record() }
 }
 
-/// The Alertmanager silence for the page's alert: its exact labels, for `lasting`.
-fn silence(ctx: &Context<'_>, page: &Page, lasting: std::time::Duration) -> Action {
-    let matchers: Vec<_> = page
-        .alert
-        .labels
-        .iter()
-        .map(|(name, value)| json!({ "name": name, "value": value, "isRegex": false, "isEqual": true }))
-        .collect();
-    let ends = after(ctx.now, lasting);
-    let request = json!({
-        "matchers": matchers,
-        "startsAt": ctx.now.to_rfc3339(),
-        "endsAt": ends.to_rfc3339(),
-        "createdBy": "firebell",
-        "comment": format!("ACK! {}", ctx.sender),
-    });
-    Action::Call { service: SILENCE_SERVICE.into(), request: request.to_string() }
-}
-
 pub(crate) fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) -> Result<Outcome, PluginError> {
+    let team = ctx.require_team()?;
     let mut page = target(ctx, named, Page::is_firing, "ack")?;
     page.ack(&ctx.sender, ctx.now).map_err(|refusal| match refusal {
         PageRefusal::AlreadyAcked(by, at) => {
@@ -77,13 +59,20 @@ pub(crate) fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) -> Res
         }
         PageRefusal::Closed => refused(format!("{} is closed", page.key())),
     })?;
-    let silence_for = ctx.settings.duration("silence_for");
-    let silenced =
-        if silences { format!(", silenced in Alertmanager for {}", span(silence_for)) } else { String::new() };
-    let text = format!("{} paged: {} ({} acknowledged{silenced})", ctx.sender, page.alert.summary, page.key());
+    let text = format!("{} paged: {} ({} acknowledged)", ctx.sender, page.alert.summary, page.key());
     let mut outcome = Outcome::act(ctx.reply(Message::text(text)));
     if silences {
-        outcome = outcome.and(silence(ctx, &page, silence_for));
+        let silence = Request::Silence {
+            page: page.number,
+            fingerprint: page.alert.fingerprint.clone(),
+            alertname: page.alert.alertname.clone(),
+            starts_at: ctx.now,
+            ends_at: after(ctx.now, ctx.settings.duration("silence_for")),
+            comment: format!("ACK! {}", ctx.sender),
+            room: ctx.room.clone(),
+            thread: ctx.thread.map(str::to_owned),
+        };
+        outcome = outcome.and(silence.call(&team.id)).write(follow(&page, ctx.settings, ctx.now));
     }
     outcome.writes.extend(stop(&page));
     Ok(outcome.write(store_page(&page)))

@@ -9,22 +9,44 @@ use firebell_core::plugin::{Outcome, PluginError, Settings, TeamContext};
 use firebell_core::store::Write;
 use firebell_core::team::{Member, Team};
 
+use serde::{Deserialize, Serialize};
+
+use crate::PLUGIN;
+use crate::calls::Request;
 use crate::page::{Alert, AlertStatus, KIND, Page};
 
-/// The two escalation steps of a page nobody acknowledges.
+/// The timed work of a page: the two escalation steps of a page nobody acknowledges, and the
+/// follow-up of an acknowledged page's alert in Alertmanager (whose silence hides the resolved
+/// notification).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     /// Everyone in the on-call person's timezone.
     Timezone,
     /// Everyone on the team.
     Everyone,
+    /// Asks Alertmanager whether the acknowledged page's alert still fires.
+    Follow,
+    /// Asks Alertmanager whether a resolved page's alert fires again.
+    Watch,
+}
+
+/// What a [`Step::Watch`] job watches, and until when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Watch {
+    fingerprint: String,
+    alertname: String,
+    until: DateTime<Utc>,
 }
 
 impl Step {
+    const ALL: [Step; 4] = [Step::Timezone, Step::Everyone, Step::Follow, Step::Watch];
+
     fn name(self) -> &'static str {
         match self {
             Step::Timezone => "timezone",
             Step::Everyone => "everyone",
+            Step::Follow => "follow",
+            Step::Watch => "watch",
         }
     }
 
@@ -32,11 +54,23 @@ impl Step {
         match self {
             Step::Timezone => "escalate_timezone_after",
             Step::Everyone => "escalate_all_after",
+            Step::Follow | Step::Watch => "check_every",
         }
     }
 
     fn job_id(self, page: &Page) -> String {
         format!("page:{}:{}", page.number, self.name())
+    }
+
+    /// Schedules this step of `page` its setting's time after `from`.
+    fn at(self, page: &Page, settings: &Settings, from: DateTime<Utc>) -> Write {
+        self.with(page.number, settings, from, String::new())
+    }
+
+    /// Schedules this step of page `number` its setting's time after `from`, with `data`.
+    fn with(self, number: u64, settings: &Settings, from: DateTime<Utc>, data: String) -> Write {
+        let due = after(from, settings.duration(self.setting()));
+        Write::Schedule(Job::new(format!("page:{number}:{}", self.name()), PLUGIN, due, data))
     }
 
     fn parse(id: &str) -> Option<(u64, Step)> {
@@ -45,25 +79,24 @@ impl Step {
         else {
             return None;
         };
-        let step = [Step::Timezone, Step::Everyone].into_iter().find(|s| s.name() == name)?;
+        let step = Step::ALL.into_iter().find(|s| s.name() == name)?;
         Some((number.parse().ok()?, step))
     }
 }
 
 /// The escalation jobs of a newly opened page.
 fn schedule(page: &Page, settings: &Settings) -> Vec<Write> {
-    [Step::Timezone, Step::Everyone]
-        .into_iter()
-        .map(|step| {
-            let due = after(page.opened_at, settings.duration(step.setting()));
-            Write::Schedule(Job::new(step.job_id(page), "paging", due, ""))
-        })
-        .collect()
+    [Step::Timezone, Step::Everyone].into_iter().map(|step| step.at(page, settings, page.opened_at)).collect()
 }
 
 /// Cancels the escalation of `page` (it was acknowledged or closed).
 pub(crate) fn stop(page: &Page) -> Vec<Write> {
     [Step::Timezone, Step::Everyone].into_iter().map(|step| Write::Cancel(step.job_id(page))).collect()
+}
+
+/// Starts following an acknowledged page's alert in Alertmanager, from `now`.
+pub(crate) fn follow(page: &Page, settings: &Settings, now: DateTime<Utc>) -> Write {
+    Step::Follow.at(page, settings, now)
 }
 
 /// Posts `message` in every admin room of `team`.
@@ -95,7 +128,7 @@ pub(crate) async fn on_alert(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outc
             Ok(Outcome::default())
         }
         (AlertStatus::Firing, None) => open_page(ctx, alert).await,
-        (AlertStatus::Resolved, Some(page)) => Ok(resolve_page(ctx, page)),
+        (AlertStatus::Resolved, Some(page)) => Ok(resolve_page(ctx, page, "")),
         (AlertStatus::Resolved, None) => Ok(Outcome::default()),
     }
 }
@@ -119,17 +152,33 @@ async fn open_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, Plugi
         .and(format!(" Reply {}ack {key}\n{}", ctx.prefix, labels_line(&page.alert)))
         .button("Ack", format!("{}ack {key}", ctx.prefix));
     let mut writes = schedule(&page, ctx.settings);
-    writes.push(Write::PutRecord { kind: KIND.into(), record: page.to_record() });
+    writes.push(store(&page));
     Ok(Outcome { writes, actions: to_admin_rooms(ctx.team, &message) })
 }
 
-fn resolve_page(ctx: &TeamContext<'_>, mut page: Page) -> Outcome {
+/// `page`'s alert is over: the page resolves, its jobs stop, and the silence its acknowledgement
+/// made is lifted so that a new firing of the alert pages again.
+pub(crate) fn resolve_page(ctx: &TeamContext<'_>, mut page: Page, how: &str) -> Outcome {
     page.resolve(ctx.now);
     let took = format_wait(page.opened_at, ctx.now);
-    let message = Message::text(format!("{} [RESOLVED] {} (after {took})", page.key(), page.alert.summary));
+    let message = Message::text(format!("{} [RESOLVED] {} (after {took}{how})", page.key(), page.alert.summary));
     let mut writes = stop(&page);
-    writes.push(Write::PutRecord { kind: KIND.into(), record: page.to_record() });
-    Outcome { writes, actions: to_admin_rooms(ctx.team, &message) }
+    writes.push(Write::Cancel(Step::Follow.job_id(&page)));
+    let mut actions = to_admin_rooms(ctx.team, &message);
+    if let Some(silence) = page.silence.take() {
+        actions.push(Request::Expire { page: page.number, silence }.call(&ctx.team.id));
+        let until = after(ctx.now, ctx.settings.duration("watch_resolved_for"));
+        let watch = Watch { fingerprint: page.alert.fingerprint.clone(), alertname: page.alert.alertname.clone(), until };
+        let data = serde_json::to_string(&watch).expect("watches serialize");
+        writes.push(Step::Watch.with(page.number, ctx.settings, ctx.now, data));
+    }
+    writes.push(store(&page));
+    Outcome { writes, actions }
+}
+
+/// The write that keeps `page`.
+pub(crate) fn store(page: &Page) -> Write {
+    Write::PutRecord { kind: KIND.into(), record: page.to_record() }
 }
 
 /// `45s`, `12m`, `1h 5m`.
@@ -146,25 +195,34 @@ pub(crate) fn format_wait(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     }
 }
 
-/// `2h` for a std duration.
-pub(crate) fn span(duration: std::time::Duration) -> String {
-    let start = DateTime::<Utc>::UNIX_EPOCH;
-    format_wait(start, after(start, duration))
-}
-
-/// Runs an escalation step of a page still firing.
+/// Runs a step of a page: an escalation of a page still firing, or the follow-up of an
+/// acknowledged one (which asks Alertmanager, and comes again).
 pub(crate) fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
     let Some((number, step)) = Step::parse(&job.id) else {
         return Err(PluginError::Refused(format!("unknown paging job {:?}", job.id)));
     };
+    if step == Step::Watch {
+        return Ok(watch(ctx, number, job));
+    }
     let pages = open_pages(ctx.snapshot.records(KIND));
-    let Some(page) = pages.into_iter().find(|page| page.number == number && page.is_firing()) else {
+    let Some(page) = pages.into_iter().find(|page| page.number == number) else {
         return Ok(Outcome::default());
     };
+    if step == Step::Follow {
+        let check = Request::Check {
+            page: page.number,
+            fingerprint: page.alert.fingerprint.clone(),
+            alertname: page.alert.alertname.clone(),
+        };
+        return Ok(Outcome::act(check.call(&ctx.team.id)).write(follow(&page, ctx.settings, ctx.now)));
+    }
+    if !page.is_firing() {
+        return Ok(Outcome::default());
+    }
     let waited = format_wait(page.opened_at, ctx.now);
     let (who, paged) = match step {
         Step::Timezone => same_timezone(ctx.team, page.oncall.as_ref(), ctx.now),
-        Step::Everyone => (format!("everyone on team {}", ctx.team.name), everyone(ctx.team)),
+        _ => (format!("everyone on team {}", ctx.team.name), everyone(ctx.team)),
     };
     let mut message = Message::text(format!("{} is not acknowledged after {waited}. Paging {who}:", page.key()));
     if paged.is_empty() {
@@ -175,6 +233,27 @@ pub(crate) fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginErr
     }
     let message = message.and(format!(" Reply {}ack {}", ctx.prefix, page.key()));
     Ok(Outcome { writes: Vec::new(), actions: to_admin_rooms(ctx.team, &message) })
+}
+
+/// Asks again whether a resolved page's alert fires, until the watch is over.
+fn watch(ctx: &TeamContext<'_>, number: u64, job: &Job) -> Outcome {
+    let Ok(watch) = serde_json::from_str::<Watch>(&job.data) else {
+        tracing::warn!(job = %job.id, "unreadable watch; dropped");
+        return Outcome::default();
+    };
+    if ctx.now >= watch.until {
+        return Outcome::default();
+    }
+    let check = Request::Check { page: number, fingerprint: watch.fingerprint.clone(), alertname: watch.alertname.clone() };
+    let next = Step::Watch.with(number, ctx.settings, ctx.now, job.data.clone());
+    Outcome::act(check.call(&ctx.team.id)).write(next)
+}
+
+/// A resolved page's alert fires again: a new page, unless one is open for it already.
+pub(crate) async fn fired_again(ctx: &TeamContext<'_>, number: u64, alert: Alert) -> Result<Outcome, PluginError> {
+    let mut outcome = on_alert(ctx, alert).await?;
+    outcome.writes.push(Write::Cancel(format!("page:{number}:{}", Step::Watch.name())));
+    Ok(outcome)
 }
 
 fn person(member: &Member) -> Option<Person> {
@@ -209,6 +288,8 @@ mod tests {
     fn escalation_job_ids_read_back() {
         assert_eq!(Step::parse("page:12:timezone"), Some((12, Step::Timezone)));
         assert_eq!(Step::parse("page:3:everyone"), Some((3, Step::Everyone)));
+        assert_eq!(Step::parse("page:4:follow"), Some((4, Step::Follow)));
+        assert_eq!(Step::parse("page:4:watch"), Some((4, Step::Watch)));
         assert_eq!(Step::parse("page:x:everyone"), None);
         assert_eq!(Step::parse("incident:3:everyone"), None);
     }

@@ -9,9 +9,11 @@
 //! payload) and the silence client.
 
 pub mod alertmanager;
+pub mod calls;
 mod commands;
 mod escalation;
 mod page;
+mod results;
 
 use firebell_core::async_trait;
 use firebell_core::command::{CommandSpec, Param, Permission};
@@ -26,7 +28,7 @@ pub use page::{Alert, AlertStatus, Page, PageState};
 
 use std::time::Duration;
 
-use firebell_core::settings::{DAY, MINUTE};
+use firebell_core::settings::{DAY, HOUR, MINUTE};
 
 /// The plugin's name.
 pub(crate) const PLUGIN: &str = "paging";
@@ -116,6 +118,20 @@ static SETTINGS: &[SettingSpec] = &[
         description: "How long a page waits before everyone on the team is paged.",
     },
     SettingSpec {
+        key: "check_every",
+        kind: SettingKind::duration(SECOND, HOUR),
+        default: "1m",
+        description: "How often an acknowledged page's alert is looked up in Alertmanager, so that the page resolves \
+                      when the alert does (the silence hides the resolved notification).",
+    },
+    SettingSpec {
+        key: "watch_resolved_for",
+        kind: SettingKind::duration(Duration::ZERO, DAY),
+        default: "4h",
+        description: "After a silenced page resolves, how long its alert is watched for a new firing, which \
+                      Alertmanager reports only after its repeat_interval (4h by default); 0s to not watch.",
+    },
+    SettingSpec {
         key: "silence_for",
         kind: SettingKind::duration(MINUTE, Duration::from_secs(7 * 86_400)),
         default: "2h",
@@ -171,8 +187,14 @@ impl Plugin for PagingPlugin {
     }
 
     async fn on_event(&self, ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
-        let alert: Alert = serde_json::from_str(&event.data)
-            .map_err(|err| PluginError::Refused(format!("unreadable alert event: {err}")))?;
-        escalation::on_alert(ctx, alert).await
+        match event.kind.as_str() {
+            "alert" => {
+                let alert: Alert = serde_json::from_str(&event.data)
+                    .map_err(|err| PluginError::Refused(format!("unreadable alert event: {err}")))?;
+                escalation::on_alert(ctx, alert).await
+            }
+            "call-result" => results::on_result(ctx, event).await,
+            other => Err(PluginError::Refused(format!("the paging plugin takes no {other} events"))),
+        }
     }
 }

@@ -96,6 +96,9 @@ pub struct Page {
     pub oncall: Option<Person>,
     /// Where it is in its life.
     pub state: PageState,
+    /// The Alertmanager silence its acknowledgement made, once it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<String>,
     /// The store's version of the record (not serialized).
     #[serde(skip)]
     pub version: u64,
@@ -104,7 +107,7 @@ pub struct Page {
 impl Page {
     /// A new page for a firing alert.
     pub fn open(number: u64, alert: Alert, oncall: Option<Person>, at: DateTime<Utc>) -> Self {
-        Self { number, alert, opened_at: at, oncall, state: PageState::Firing, version: 0 }
+        Self { number, alert, opened_at: at, oncall, state: PageState::Firing, silence: None, version: 0 }
     }
 
     /// `P12`.

@@ -1,12 +1,17 @@
 //! Paging through the real dispatcher, scheduler and console adapter: alerts from the
 //! Alertmanager receiver, acknowledgement, escalation, false alarms, bringing people in.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use firebell_core::adapter::{AdapterError, Service};
+use firebell_core::async_trait;
+use firebell_plugin_paging::calls::{Request, Response};
+
 use firebell_core::ids::{RoomRef, TeamId};
-use firebell_core::message::Action;
-use firebell_plugin_paging::PagingPlugin;
+use firebell_core::store::{Guard, PluginState, Write};
+use firebell_plugin_paging::{Alert, AlertStatus, PagingPlugin};
 use firebell_plugin_paging::alertmanager::{ReceiveError, Receiver, ReceiverOptions};
 use firebell_testkit::{Harness, SRE_ADMIN, WMCS_ADMIN, text};
 
@@ -15,8 +20,7 @@ fn bot(silences: bool) -> Harness {
 }
 
 fn receiver(bot: &Harness, fallback: Option<&str>) -> Receiver {
-    let options = ReceiverOptions { team_label: "team".into(), fallback_room: fallback.map(RoomRef::console) };
-    Receiver::new(bot.bot().clone(), options)
+    Receiver::new(bot.bot().clone(), ReceiverOptions::open("team", fallback.map(RoomRef::console)))
 }
 
 fn admin(text: &str) -> String {
@@ -80,37 +84,110 @@ async fn a_paging_alert_opens_one_page_that_escalates_by_timezone_then_to_everyo
     );
 }
 
+/// A stand-in for Alertmanager's API, answering the plugin's calls from what a test says fires.
+#[derive(Default)]
+struct Alertmanager {
+    firing: Mutex<Vec<String>>,
+    calls: Mutex<Vec<Request>>,
+}
+
+#[async_trait]
+impl Service for Alertmanager {
+    fn name(&self) -> &str {
+        "alertmanager"
+    }
+
+    async fn call(&self, _: &str, request: &str) -> Result<String, AdapterError> {
+        let request: Request = serde_json::from_str(request).expect("a request");
+        self.calls.lock().unwrap().push(request.clone());
+        let firing = |fingerprint: &str| self.firing.lock().unwrap().iter().any(|f| f == fingerprint);
+        let response = match request {
+            Request::Silence { fingerprint, .. } if firing(&fingerprint) => {
+                Response::Silenced { silence: format!("s-{fingerprint}"), labels: BTreeMap::from([("a".into(), "b".into())]) }
+            }
+            Request::Check { fingerprint, alertname, .. } if firing(&fingerprint) => {
+                let alert = Alert {
+                    status: AlertStatus::Firing,
+                    fingerprint,
+                    alertname,
+                    summary: "ToolsDB is not answering".into(),
+                    labels: BTreeMap::from([("severity".into(), "page".into())]),
+                    starts_at: "2026-11-21T04:30:00Z".parse().unwrap(),
+                    generator_url: String::new(),
+                };
+                Response::Firing { alert }
+            }
+            Request::Expire { .. } => Response::Expired,
+            _ => Response::NotFiring,
+        };
+        Ok(serde_json::to_string(&response).unwrap())
+    }
+}
+
 #[tokio::test]
-async fn an_ack_stops_the_escalation_and_silences_the_alert() {
-    let bot = bot(true);
+async fn an_ack_stops_the_escalation_silences_the_alert_and_follows_it_until_it_resolves() {
+    let alertmanager = Arc::new(Alertmanager::default());
+    alertmanager.firing.lock().unwrap().push("f1".into());
+    let bot = Harness::builder().plugin(Arc::new(PagingPlugin::new(true))).service(alertmanager.clone()).build();
     let receiver = receiver(&bot, None);
     fire(&bot, &receiver, "f1").await;
     bot.advance(minutes(2)).await;
-    let actions = bot.act("bob", WMCS_ADMIN, "!ack P1").await;
-    let [Action::Send { message, .. }, Action::Call { service, request }] = &actions[..] else {
-        panic!("a reply and a silence: {actions:?}");
-    };
     assert_eq!(
-        message.to_plain(),
-        "bob paged: ToolsDB is not answering (P1 acknowledged, silenced in Alertmanager for 2h)"
+        bot.say("bob", WMCS_ADMIN, "!ack P1").await,
+        [
+            admin("bob paged: ToolsDB is not answering (P1 acknowledged)"),
+            admin("P1 silenced in Alertmanager until 05:02 UTC, on all 1 labels of its alert."),
+        ],
+        "\"silenced\" once the silence exists"
     );
-    assert_eq!(service, "alertmanager");
-    let silence: serde_json::Value = serde_json::from_str(request).unwrap();
-    assert_eq!(silence["comment"], "ACK! bob");
-    assert_eq!(silence["startsAt"], "2026-11-21T03:02:00+00:00");
-    assert_eq!(silence["endsAt"], "2026-11-21T05:02:00+00:00");
-    let matchers = silence["matchers"].as_array().unwrap();
-    assert_eq!(matchers.len(), 4, "every label of the alert");
-    assert!(
-        matchers.contains(
-            &serde_json::json!({"name": "instance", "value": "clouddb1001", "isRegex": false, "isEqual": true})
-        )
-    );
-    assert!(bot.advance(minutes(60)).await.is_empty(), "no escalation after the ack");
+    let first = alertmanager.calls.lock().unwrap()[0].clone();
+    let Request::Silence { fingerprint, comment, starts_at, ends_at, .. } = &first else {
+        panic!("a silence first");
+    };
+    assert_eq!((fingerprint.as_str(), comment.as_str()), ("f1", "ACK! bob"));
+    assert_eq!((starts_at.to_rfc3339(), ends_at.to_rfc3339()), ("2026-11-21T03:02:00+00:00".into(), "2026-11-21T05:02:00+00:00".into()));
+    assert!(bot.advance(minutes(60)).await.is_empty(), "no escalation after the ack, and the alert still fires");
     assert_eq!(text(&bot.say("carol", WMCS_ADMIN, "!ack P1").await), "P1 was acknowledged by bob at 03:02 UTC");
     assert_eq!(
         text(&bot.say("carol", WMCS_ADMIN, "!page list").await),
         "Open pages of team WMCS:\n- P1 [ACKED by bob at 03:02 UTC] ToolsDB is not answering (opened 03:00 UTC, on call alice)"
+    );
+    alertmanager.firing.lock().unwrap().clear();
+    assert_eq!(
+        bot.advance(minutes(1)).await,
+        [admin("P1 [RESOLVED] ToolsDB is not answering (after 1h 3m, no longer firing in Alertmanager)")],
+        "the silence hid the resolved notification; the follow-up found it"
+    );
+    let last = alertmanager.calls.lock().unwrap().last().cloned();
+    assert!(
+        matches!(last, Some(Request::Expire { ref silence, .. }) if silence == "s-f1"),
+        "the silence is lifted, so that a new firing pages: {last:?}"
+    );
+    assert!(bot.advance(minutes(10)).await.is_empty(), "the resolved alert is watched");
+    alertmanager.firing.lock().unwrap().push("f1".into());
+    let again = bot.advance(minutes(1)).await;
+    assert_eq!(
+        again[0],
+        admin("PAGE P2 [FIRING] ToolsDB is not answering — @alice is on call. Reply !ack P2"),
+        "firing again pages at once, although Alertmanager would report it only after its repeat_interval"
+    );
+    assert!(bot.advance(minutes(2)).await.iter().all(|line| !line.contains("PAGE")), "once");
+}
+
+#[tokio::test]
+async fn an_ack_of_an_alert_alertmanager_does_not_know_silences_nothing() {
+    let alertmanager = Arc::new(Alertmanager::default());
+    let bot = Harness::builder().plugin(Arc::new(PagingPlugin::new(true))).service(alertmanager.clone()).build();
+    let receiver = receiver(&bot, None);
+    fire(&bot, &receiver, "forged").await;
+    assert_eq!(
+        text(&bot.say("bob", WMCS_ADMIN, "!ack").await),
+        "bob paged: ToolsDB is not answering (P1 acknowledged)\nP1: Alertmanager does not report this alert as firing \
+         (it resolved, or it did not come from Alertmanager), so nothing was silenced."
+    );
+    assert_eq!(
+        bot.advance(minutes(1)).await,
+        [admin("P1 [RESOLVED] ToolsDB is not answering (after 1m, no longer firing in Alertmanager)")]
     );
 }
 
@@ -182,6 +259,19 @@ async fn people_and_other_teams_can_be_brought_in() {
                 "[{SRE_ADMIN}] firebell: PAGE from team WMCS (alice): the core routers drop packets. Reply in #wikimedia-cloud-admin — @erin is on call."
             ),
         ]
+    );
+    let sre = TeamId::new("sre").unwrap();
+    let chosen = |enabled: Option<bool>| {
+        let settings = BTreeMap::from([("oncall".to_owned(), "frank".to_owned())]);
+        [Write::SetPluginState { plugin: "paging".into(), state: Some(PluginState { enabled, settings }) }]
+    };
+    bot.store().apply(Some(&sre), Guard::NONE, &chosen(None)).await.unwrap();
+    let paged = bot.say("alice", WMCS_ADMIN, "!page team sre still dropping").await;
+    assert!(paged[1].ends_with("@frank is on call."), "the other team's chat-made settings count: {paged:?}");
+    bot.store().apply(Some(&sre), Guard::NONE, &chosen(Some(false))).await.unwrap();
+    assert_eq!(
+        text(&bot.say("alice", WMCS_ADMIN, "!page team sre hello?").await),
+        "team SRE has paging turned off, so it cannot be paged through Firebell; reach them in their rooms"
     );
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!page team netops help").await),

@@ -1,0 +1,52 @@
+//! What Alertmanager answered the plugin's calls: a silence that now exists (or could not be
+//! made), and whether an acknowledged page's alert still fires.
+
+use firebell_core::message::{Action, CallResult, Message};
+use firebell_core::plugin::{Event, Outcome, PluginError, TeamContext};
+
+use crate::calls::{Request, Response};
+use crate::escalation::{fired_again, open_pages, resolve_page, store};
+use crate::page::KIND;
+
+fn unreadable(what: &str, err: serde_json::Error) -> PluginError {
+    PluginError::Refused(format!("unreadable {what}: {err}"))
+}
+
+/// Handles a `call-result` event.
+pub(crate) async fn on_result(ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
+    let result: CallResult = serde_json::from_str(&event.data).map_err(|err| unreadable("call result", err))?;
+    let request: Request = serde_json::from_str(&result.request).map_err(|err| unreadable("request", err))?;
+    let response: Response = serde_json::from_str(&result.response).map_err(|err| unreadable("response", err))?;
+    let open = |number: u64| open_pages(ctx.snapshot.records(KIND)).into_iter().find(|page| page.number == number);
+    Ok(match (request, response) {
+        (Request::Silence { page, ends_at, room, thread, .. }, Response::Silenced { silence, labels }) => {
+            let Some(mut page) = open(page) else {
+                return Ok(Outcome::act(Request::Expire { page, silence }.call(&ctx.team.id)));
+            };
+            let text = format!(
+                "{} silenced in Alertmanager until {} UTC, on all {} labels of its alert.",
+                page.key(),
+                ends_at.format("%H:%M"),
+                labels.len()
+            );
+            page.silence = Some(silence);
+            Outcome::act(Action::Send { room, message: Message::text(text), thread }).write(store(&page))
+        }
+        (Request::Silence { page, room, thread, .. }, _) => {
+            let text = format!(
+                "P{page}: Alertmanager does not report this alert as firing (it resolved, or it did not come from \
+                 Alertmanager), so nothing was silenced."
+            );
+            Outcome::act(Action::Send { room, message: Message::text(text), thread })
+        }
+        (Request::Check { page, .. }, Response::NotFiring) => match open(page) {
+            Some(page) => resolve_page(ctx, page, ", no longer firing in Alertmanager"),
+            None => Outcome::default(),
+        },
+        (Request::Check { page, .. }, Response::Firing { alert }) => match open(page) {
+            Some(_) => Outcome::default(),
+            None => return fired_again(ctx, page, alert).await,
+        },
+        (Request::Check { .. } | Request::Expire { .. }, _) => Outcome::default(),
+    })
+}
