@@ -76,6 +76,20 @@ pub trait ChatAdapter: Send + Sync {
         thread: Option<&str>,
     ) -> Result<(), AdapterError>;
 
+    /// Posts `message` in `room` so that only `user` sees it where the platform can; by default
+    /// an ordinary message.
+    async fn send_ephemeral(
+        &self,
+        action_id: &str,
+        room: &RoomRef,
+        user: &UserRef,
+        message: &Message,
+        thread: Option<&str>,
+    ) -> Result<(), AdapterError> {
+        let _ = user;
+        self.send_message(action_id, room, message, thread).await
+    }
+
     /// Sets the topic of `room`.
     async fn set_topic(&self, action_id: &str, room: &RoomRef, topic: &str) -> Result<(), AdapterError> {
         let _ = (action_id, room, topic);
@@ -158,6 +172,9 @@ impl Adapters {
             .ok_or(AdapterError::Unsupported { transport, what: "be reached: no adapter is configured" })?;
         let done = match &envelope.action {
             Action::Send { room, message, thread } => adapter.send_message(id, room, message, thread.as_deref()).await,
+            Action::Ephemeral { room, user, message, thread } => {
+                adapter.send_ephemeral(id, room, user, message, thread.as_deref()).await
+            }
             Action::SetTopic { room, topic } => {
                 let topic = clip(topic, adapter.capabilities().max_topic_chars);
                 adapter.set_topic(id, room, &topic).await

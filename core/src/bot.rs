@@ -278,7 +278,11 @@ fn failure_notice(inbound: &Inbound, err: &DispatchError) -> Envelope {
         }
         DispatchError::Contended(_) => format!("error: your command was not applied ({err}); please try again"),
     };
-    let action =
-        Action::Send { room: inbound.room.clone(), message: Message::text(text), thread: inbound.thread.clone() };
+    let action = Action::Ephemeral {
+        room: inbound.room.clone(),
+        user: inbound.sender.clone(),
+        message: Message::text(text),
+        thread: inbound.thread.clone(),
+    };
     Envelope { id: format!("{}:{}#failure", inbound.transport(), inbound.event_id), action }
 }

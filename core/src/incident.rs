@@ -263,6 +263,18 @@ pub struct Declaration {
     pub declarer_becomes_ic: bool,
 }
 
+/// The topic of `team`'s public rooms given the incidents now `open`: the user-facing, public
+/// ones are listed; with none, the team's usual topic comes back.
+pub fn public_topic<'a>(team: &crate::team::Team, open: impl Iterator<Item = &'a Incident>) -> String {
+    let titles: Vec<&str> =
+        open.filter(|i| i.user_facing && i.is_public() && i.is_open()).map(|i| i.title.as_str()).collect();
+    match titles.as_slice() {
+        [] => team.public_topic.clone(),
+        [title] => format!("Ongoing incident: {title}"),
+        many => format!("Ongoing incidents: {}", many.join("; ")),
+    }
+}
+
 /// The id of incident `number` of `team`: `WMCS-3`.
 pub fn incident_key(team: &TeamId, number: u64) -> String {
     format!("{}-{number}", team.as_str().to_uppercase())

@@ -189,6 +189,18 @@ pub enum Action {
         /// The thread to answer in, when the command came from a thread.
         thread: Option<String>,
     },
+    /// Says something in a room that only `user` needs to see (a refusal, an error): on
+    /// platforms that can (Slack), only they see it; elsewhere it is an ordinary reply.
+    Ephemeral {
+        /// Where.
+        room: RoomRef,
+        /// Who sees it.
+        user: UserRef,
+        /// What to say.
+        message: Message,
+        /// The thread, when the command came from one.
+        thread: Option<String>,
+    },
     /// Sets a room's topic.
     SetTopic {
         /// The room.
@@ -235,6 +247,7 @@ impl Action {
     pub fn transport(&self) -> Option<Transport> {
         match self {
             Action::Send { room, .. }
+            | Action::Ephemeral { room, .. }
             | Action::SetTopic { room, .. }
             | Action::Invite { room, .. }
             | Action::CreateRoom { like: room, .. } => Some(room.transport),

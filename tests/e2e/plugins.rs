@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use firebell_core::message::Action;
 use firebell_core::store::RedisStore;
-use firebell_testkit::{Harness, RedisServer, SRE_ADMIN, WMCS_ADMIN, text};
+use firebell_testkit::{Harness, RedisServer, SRE_ADMIN, WMCS_ADMIN, WMCS_PUBLIC, text};
 
 use crate::console::firebell;
 
@@ -58,6 +58,10 @@ async fn only_admins_administer_and_a_refusal_changes_nothing() {
     );
     let refused = text(&bot.say("erin", WMCS_ADMIN, "!plugins disable sal").await);
     assert!(refused.starts_with("only team admins may run"), "an admin of another team is no admin here: {refused}");
+    let mut public_moderator = bot.message("visitor", WMCS_PUBLIC, "!plugins disable sal");
+    public_moderator.sender_is_platform_admin = true;
+    let refused = text(&bot.send(public_moderator).await);
+    assert!(refused.starts_with("only team admins may run"), "a public room's moderator is no team admin: {refused}");
     let mut platform_admin = bot.message("bob", WMCS_ADMIN, "!plugins disable sal");
     platform_admin.sender_is_platform_admin = true;
     assert_eq!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{DispatchError, Dispatcher, reply_to, team_of};
 use crate::command::{CommandLine, CommandSpec, Permission, Resolve, Token, shown};
 use crate::ids::{Person, Transport, UserRef};
-use crate::message::{Inbound, Message};
+use crate::message::Inbound;
 use crate::plugin::{Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Settings, is_enabled};
 use crate::store::TeamSnapshot;
 use crate::team::Team;
@@ -155,10 +155,8 @@ impl Dispatcher {
         };
         match found.plugin.run(&ctx, &invocation).await {
             Ok(outcome) => Ok(outcome),
-            Err(PluginError::Usage(error)) => {
-                Ok(Outcome::act(ctx.reply(Message::text(self.usage_error(&error, invocation.spec)))))
-            }
-            Err(PluginError::Refused(reason)) => Ok(Outcome::act(ctx.reply(Message::text(reason)))),
+            Err(PluginError::Usage(error)) => Ok(Outcome::act(reply_to(inbound, self.usage_error(&error, invocation.spec)))),
+            Err(PluginError::Refused(reason)) => Ok(Outcome::act(reply_to(inbound, reason))),
             Err(PluginError::Store(err)) => Err(err.into()),
         }
     }

@@ -105,6 +105,12 @@ impl Dispatched {
     pub fn unkept(envelopes: Vec<Envelope>) -> Self {
         Self { envelopes, watchdog: None }
     }
+
+    /// Whether the answer is a refusal or an error for the sender's eyes only: the command was
+    /// not carried out, and a platform that echoes commands to the room should not echo it.
+    pub fn is_private(&self) -> bool {
+        !self.envelopes.is_empty() && self.envelopes.iter().all(|e| matches!(e.action, Action::Ephemeral { .. }))
+    }
 }
 
 /// How a guarded apply ended.
@@ -190,7 +196,10 @@ impl Dispatcher {
             Some(team) => team.person(&inbound.sender, fallback_name),
             None => Person::new(inbound.sender.clone(), fallback_name.unwrap_or(&inbound.sender.id)),
         };
-        let sender = Sender { person, platform_admin: inbound.sender_is_platform_admin };
+        // A platform's admins (room moderators, workspace admins) count as team admins in the
+        // team's admin rooms only: moderating a public room gives no say over the team.
+        let in_admin_room = matches!(place, Place::Team { role: RoomRole::Admin, .. });
+        let sender = Sender { person, platform_admin: inbound.sender_is_platform_admin && in_admin_room };
         let team = team_of(place);
         match self.find(&line, place) {
             Ok(found) => {
@@ -460,6 +469,13 @@ fn keep_for_the_run(cause: &str, envelopes: &[Envelope], writes: &mut Vec<Write>
     None
 }
 
+/// A refusal or an error for the sender of `inbound`: for their eyes only where the platform can,
+/// since it may repeat what they typed (a refused security incident's title, say).
 fn reply_to(inbound: &Inbound, text: String) -> Action {
-    Action::Send { room: inbound.room.clone(), message: Message::text(text), thread: inbound.thread.clone() }
+    Action::Ephemeral {
+        room: inbound.room.clone(),
+        user: inbound.sender.clone(),
+        message: Message::text(text),
+        thread: inbound.thread.clone(),
+    }
 }

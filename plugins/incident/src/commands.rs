@@ -3,7 +3,7 @@
 
 use firebell_core::clock::after;
 use firebell_core::command::Args;
-use firebell_core::incident::{Declaration, Incident, Refusal, TimelineEntry};
+use firebell_core::incident::{Declaration, Incident, Refusal, TimelineEntry, public_topic};
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Outcome, PluginError};
 use firebell_core::store::Write;
@@ -36,18 +36,6 @@ fn severity(args: &Args) -> Result<Option<u8>, PluginError> {
     let expected = || PluginError::Usage(format!("--sev expects a number from 1 (worst) to 5, got {given:?}"));
     let level: u8 = given.parse().map_err(|_| expected())?;
     if SEVERITIES.contains(&level) { Ok(Some(level)) } else { Err(expected()) }
-}
-
-/// The topic of the team's public rooms given the incidents now open: the user-facing, public
-/// ones are listed; with none, the team's usual topic comes back.
-pub(crate) fn public_topic<'a>(team: &Team, open: impl Iterator<Item = &'a Incident>) -> String {
-    let titles: Vec<&str> =
-        open.filter(|i| i.user_facing && i.is_public() && i.is_open()).map(|i| i.title.as_str()).collect();
-    match titles.as_slice() {
-        [] => team.public_topic.clone(),
-        [title] => format!("Ongoing incident: {title}"),
-        many => format!("Ongoing incidents: {}", many.join("; ")),
-    }
 }
 
 fn set_public_topics(team: &Team, topic: &str) -> impl Iterator<Item = Action> {

@@ -1,8 +1,11 @@
 //! `!status <text>` sets the topic of the team's public rooms, as the WMCS process asks for a
-//! user-facing incident (`!status ongoing incident …`); `!status clear` restores the usual topic.
+//! user-facing incident (`!status ongoing incident …`); `!status clear` puts back what the
+//! topic should say now: the open user-facing incidents, or with none the usual topic
+//! (`--force` for the usual topic even with incidents open).
 
 use firebell_core::async_trait;
 use firebell_core::command::{CommandSpec, Param, Permission};
+use firebell_core::incident::public_topic;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
 
@@ -13,8 +16,8 @@ pub struct StatusPlugin;
 static COMMANDS: &[CommandSpec] = &[CommandSpec {
     word: "status",
     sub: None,
-    params: &[Param::text("text").required()],
-    summary: "Sets the public rooms' topic; `clear` restores the usual one.",
+    params: &[Param::text("text").required(), Param::flag("force")],
+    summary: "Sets the public rooms' topic; `clear` puts back the open incidents' or the usual one (--force: the usual).",
     permission: Permission::TeamMembers,
 }];
 
@@ -35,19 +38,26 @@ impl Plugin for StatusPlugin {
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
         let team = ctx.require_team()?;
         if team.public_rooms.is_empty() {
-            return Err(PluginError::Refused(format!(
-                "team {} has no public rooms configured (public_rooms)",
-                team.name
-            )));
+            return Err(PluginError::Refused(format!("team {} has no public rooms configured (public_rooms)", team.name)));
         }
         let text = command.args.text("text").unwrap_or_default();
-        let topic = if text.eq_ignore_ascii_case("clear") { team.public_topic.clone() } else { text.to_owned() };
-        let rooms: Vec<String> = team.public_rooms.iter().map(|r| r.id.clone()).collect();
-        let mut outcome = Outcome::default();
-        for room in &team.public_rooms {
-            outcome = outcome.and(Action::SetTopic { room: room.clone(), topic: topic.clone() });
+        let clear = text.eq_ignore_ascii_case("clear");
+        let topic = match (clear, command.args.flag("force")) {
+            (true, true) => team.public_topic.clone(),
+            (true, false) => public_topic(team, ctx.snapshot.open.iter()),
+            (false, _) => text.to_owned(),
+        };
+        let kept = clear && topic != team.public_topic;
+        let mut done = Message::text("Topic of ");
+        for (index, room) in team.public_rooms.iter().enumerate() {
+            done = if index == 0 { done.room(room) } else { done.and(", ").room(room) };
         }
-        let done = if topic.is_empty() { "cleared".to_owned() } else { "set".to_owned() };
-        Ok(outcome.and(ctx.reply(Message::text(format!("Topic of {} {done}.", rooms.join(", "))))))
+        done = done.and(match (kept, topic.is_empty()) {
+            (true, _) => format!(" set to the open incidents' topic; {}status clear --force for the usual one.", ctx.prefix),
+            (false, true) => " cleared.".to_owned(),
+            (false, false) => " set.".to_owned(),
+        });
+        let topics = team.public_rooms.iter().map(|room| Action::SetTopic { room: room.clone(), topic: topic.clone() });
+        Ok(Outcome { writes: Vec::new(), actions: topics.chain([ctx.reply(done)]).collect() })
     }
 }
