@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use firebell_core::ids::Transport;
 use firebell_core::plugin::Registry;
-use firebell_plugin_paging::alertmanager::{ReceiverOptions, WebhookAuth};
 use firebell_core::team::{Team, Teams};
+use firebell_plugin_paging::alertmanager::{ReceiverOptions, WebhookAuth};
 use serde::{Deserialize, Deserializer};
 
 /// The whole configuration file.
@@ -57,6 +57,9 @@ pub struct BotConfig {
     /// How long an event id is remembered to drop platform retries and other replicas' copies.
     #[serde(deserialize_with = "duration")]
     pub dedup_window: Duration,
+    /// How long a stopping bot (SIGTERM) gives what is in flight to finish.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for BotConfig {
@@ -66,6 +69,7 @@ impl Default for BotConfig {
             command_prefix: "!".into(),
             answer_unknown_commands: true,
             dedup_window: Duration::from_secs(24 * 3600),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -331,10 +335,16 @@ impl SlackConfig {
             return fail("channel_pace", "expected at most 1m between two messages to a channel");
         }
         if !options.bot_token.is_empty() && !options.bot_token.starts_with("xoxb-") {
-            return fail("bot_token", "expected a bot token starting with xoxb- (OAuth & Permissions, Bot User OAuth Token)");
+            return fail(
+                "bot_token",
+                "expected a bot token starting with xoxb- (OAuth & Permissions, Bot User OAuth Token)",
+            );
         }
         if self.mode == "socket" && options.app_token.as_deref().is_some_and(|token| !token.starts_with("xapp-")) {
-            return fail("app_token", "expected an app-level token starting with xapp- (Basic Information, App-Level Tokens)");
+            return fail(
+                "app_token",
+                "expected an app-level token starting with xapp- (Basic Information, App-Level Tokens)",
+            );
         }
         match self.mode.as_str() {
             "socket" if options.app_token.is_none() => {
@@ -514,7 +524,10 @@ fn check_all(config: &Config, registry: &Registry) -> Result<Teams, Problem> {
     config.matrix.check().map_err(|(key, message)| problem(key, message))?;
     config.slack.check(&config.bot).map_err(|(key, message)| problem(key, message))?;
     if config.slack.enabled && config.slack.mode == "http" && config.http.listen.is_none() {
-        return Err(problem("slack.mode", "[slack] mode = \"http\" needs [http] listen, where Slack posts its requests"));
+        return Err(problem(
+            "slack.mode",
+            "[slack] mode = \"http\" needs [http] listen, where Slack posts its requests",
+        ));
     }
     for (index, team) in config.teams.iter().enumerate() {
         check_team(config, registry, index, team)?;
@@ -548,6 +561,7 @@ fn check_bot(bot: &BotConfig) -> Result<(), Problem> {
             format!("expected 1 to 3 punctuation characters like \"!\", got {prefix:?}"),
         ));
     }
+    duration_within("bot.shutdown_grace", bot.shutdown_grace, Duration::ZERO, Duration::from_secs(600))?;
     duration_within("bot.dedup_window", bot.dedup_window, Duration::from_secs(3600), Duration::from_secs(30 * 86_400))
 }
 
@@ -558,7 +572,10 @@ fn check_namespace(namespace: &str) -> Result<(), Problem> {
     if usable {
         return Ok(());
     }
-    Err(problem("store.namespace", format!("expected a word of 1 to 64 characters without {{ or }}, got {namespace:?}")))
+    Err(problem(
+        "store.namespace",
+        format!("expected a word of 1 to 64 characters without {{ or }}, got {namespace:?}"),
+    ))
 }
 
 fn check_console(console: &ConsoleConfig) -> Result<(), Problem> {
@@ -568,7 +585,12 @@ fn check_console(console: &ConsoleConfig) -> Result<(), Problem> {
 
 fn check_scheduler(scheduler: &SchedulerConfig) -> Result<(), Problem> {
     duration_within("scheduler.tick", scheduler.tick, Duration::from_millis(10), Duration::from_secs(60))?;
-    duration_within("scheduler.reclaim_after", scheduler.reclaim_after, Duration::from_secs(1), Duration::from_secs(3600))?;
+    duration_within(
+        "scheduler.reclaim_after",
+        scheduler.reclaim_after,
+        Duration::from_secs(1),
+        Duration::from_secs(3600),
+    )?;
     if scheduler.reclaim_after < scheduler.tick * 2 {
         return Err(problem("scheduler.reclaim_after", "expected at least twice the scheduler's tick"));
     }
@@ -589,7 +611,10 @@ fn check_alertmanager(alertmanager: &AlertmanagerConfig) -> Result<(), Problem> 
     }
     let label = &alertmanager.team_label;
     if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(problem("alertmanager.team_label", format!("expected an alert label name like \"team\", got {label:?}")));
+        return Err(problem(
+            "alertmanager.team_label",
+            format!("expected an alert label name like \"team\", got {label:?}"),
+        ));
     }
     match &alertmanager.fallback_room {
         Some(room) => check_room(room).map_err(|message| problem("alertmanager.fallback_room", message)),
@@ -648,9 +673,14 @@ fn check_team(config: &Config, registry: &Registry, index: usize, team: &Team) -
             let Some(spec) = plugin.settings().iter().find(|s| s.key == name) else {
                 let declared: Vec<&str> = plugin.settings().iter().map(|s| s.key).collect();
                 let expected = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
-                return Err(problem(key(&format!(".{name}")), format!("unknown setting; {} has: {expected}", plugin.name())));
+                return Err(problem(
+                    key(&format!(".{name}")),
+                    format!("unknown setting; {} has: {expected}", plugin.name()),
+                ));
             };
-            spec.kind.check(&value.to_string(), Some(team)).map_err(|message| problem(key(&format!(".{name}")), message))?;
+            spec.kind
+                .check(&value.to_string(), Some(team))
+                .map_err(|message| problem(key(&format!(".{name}")), message))?;
         }
     }
     let rooms = team
@@ -664,7 +694,8 @@ fn check_team(config: &Config, registry: &Registry, index: usize, team: &Team) -
     }
     for (number, member) in team.members.iter().enumerate() {
         for (id_number, user) in member.ids.iter().enumerate() {
-            check_user(user).map_err(|message| problem(key(&format!(".members[{number}].ids[{id_number}]")), message))?;
+            check_user(user)
+                .map_err(|message| problem(key(&format!(".members[{number}].ids[{id_number}]")), message))?;
         }
     }
     let reachable = team.admin_rooms.iter().any(|room| enabled(config, room.transport));
@@ -842,7 +873,8 @@ ids = ["console:bob"]
             (swap("timezone = \"Europe/Madrid\"\nids = [\"console:bob\"]", "timezone = \"Mars\"\nids = [\"console:bob\"]"), "teams[0].members[1].timezone"),
             (format!("{ROSTER}{}", ROSTER.replace("console:#admin", "console:#other").replace("console:#public", "console:#p2")), "teams[1].id"),
             (format!("[console]\nenabled = false\n{ROSTER}"), "teams[0].admin_rooms"),
-            (roster("plugins = [\"incident\", \"pager\"]\n").replace("[[teams.members]]\nname = \"bob\"", "[[teams.members]]\nname = \"bob\""), "teams[0].members[1]"),
+            (swap("name = \"WMCS\"\n", "name = \"WMCS\"\nplugins = [\"incident\", \"pager\"]\n"), "teams[0].plugins[1]"),
+            (roster("nickname = \"bobby\"\n"), "teams[0].members[1]"),
         ];
         for (text, key) in &cases {
             let err = load_text(text).expect_err(&format!("refused: {key}\n{text}"));

@@ -57,11 +57,25 @@ mod tests {
     #[test]
     fn the_committed_slack_manifest_matches_the_command_declarations() {
         let committed = include_str!("../adapters/slack/manifest.yml");
-        let generated = firebell_slack::manifest::manifest(&super::standard_plugins(), "Firebell", None);
+        let generated = firebell_slack::manifest::manifest(&super::standard_plugins(), "Firebell", None).unwrap();
         assert_eq!(committed, generated, "regenerate it: firebell --slack-manifest > adapters/slack/manifest.yml");
-        for command in ["/incident", "/ic", "/ack", "/page", "/log", "/status", "/help", "/plugins", "/oncall", "/sal"]
-        {
+        for command in [
+            "/incident",
+            "/ic",
+            "/ack",
+            "/page",
+            "/log",
+            "/firebell-status",
+            "/firebell-help",
+            "/plugins",
+            "/oncall",
+            "/sal",
+        ] {
             assert!(committed.contains(&format!("- command: {command}\n")), "{command}");
         }
+        for line in committed.lines().filter_map(|line| line.trim().strip_prefix("- command: /")) {
+            assert!(!firebell_slack::manifest::BUILT_IN_COMMANDS.contains(&line), "Slack keeps /{line} for itself");
+        }
+        assert!(committed.contains("messages_tab_enabled: true"), "direct messages reach the bot");
     }
 }

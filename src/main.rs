@@ -9,14 +9,14 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use firebell::config::Config;
-use firebell::{config, http, open_store, plugins, standard_plugins};
+use firebell::{OpenStoreError, config, http, open_store, plugins, standard_plugins};
 use firebell_console::{ConsoleAdapter, ConsoleOptions};
 use firebell_core::adapter::Adapters;
 use firebell_core::bot::Bot;
 use firebell_core::clock::{Clock, ManualClock, SystemClock};
 use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::scheduler::{Scheduler, replica_name};
-use firebell_core::store::Store;
+use firebell_core::store::{RedisStoreError, Store};
 use firebell_matrix::MatrixAdapter;
 use firebell_plugin_paging::alertmanager::{AlertmanagerClient, ReceiverOptions};
 use firebell_slack::{SlackAdapter, SlackMode};
@@ -99,21 +99,17 @@ impl Connected {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = &cli.slack_manifest {
-        print!(
-            "{}",
-            firebell_slack::manifest::manifest(
-                &standard_plugins(),
-                "Firebell",
-                Some(url).filter(|u| !u.is_empty()).map(String::as_str)
-            )
-        );
+        let url = Some(url).filter(|u| !u.is_empty()).map(String::as_str);
+        print!("{}", firebell_slack::manifest::manifest(&standard_plugins(), "Firebell", url)?);
         return Ok(());
     }
     let config_file = cli.config.clone().context("--config FILE is required")?;
     let (config, teams) = config::load(&config_file, &standard_plugins())?;
     let registry = plugins(config.alertmanager.url.is_some());
     let url = cli.store.as_deref().unwrap_or(&config.store.url);
-    let store = open_store(url, &config.store.namespace).await?;
+    let Some(store) = open_store_patiently(url, &config.store.namespace).await? else {
+        return Ok(());
+    };
 
     let manual_clock = cli.clock.map(ManualClock::new);
     let clock: Arc<dyn Clock> = match &manual_clock {
@@ -139,7 +135,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let bot = Arc::new(Bot::new(dispatcher, adapters));
     let (stop, stopped) = watch::channel(false);
-    serve_http(&config, &bot, connected.slack.as_ref(), stopped.clone()).await?;
+    let (exit, exited) = watch::channel(false);
+    serve_http(&config, &bot, connected.slack.as_ref(), stopped.clone(), exited).await?;
 
     let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
     let mut tasks = JoinSet::new();
@@ -168,15 +165,77 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 manual_clock: manual_clock.map(|clock| (clock, scheduler)),
             };
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            firebell_console::run(&bot, &console, stdin, options).await.context("console stopped")
+            tokio::select! {
+                ended = firebell_console::run(&bot, &console, stdin, options) => ended.context("console stopped"),
+                signal = terminated() => signal,
+            }
         }
         None => until_stopped(&mut tasks).await,
     };
-    let _ = stop.send(true);
-    while let Some(done) = tasks.join_next().await {
-        done.context("a task stopped abnormally")??;
+    let stopped_cleanly = shut_down(stop, tasks, &bot, config.bot.shutdown_grace).await;
+    let _ = exit.send(true);
+    result.and(stopped_cleanly)
+}
+
+/// Opens the store; while Redis cannot be reached (it is starting, or restarting), tries again
+/// with backoff instead of giving up. `None` when the bot was stopped meanwhile.
+async fn open_store_patiently(url: &str, namespace: &str) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match open_store(url, namespace).await {
+            Ok(store) => return Ok(Some(store)),
+            Err(OpenStoreError::Redis(err @ RedisStoreError::Unreachable { .. })) => {
+                tracing::warn!(error = %err, ?wait, "the store cannot be reached yet; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    signal = terminated() => return signal.map(|()| None),
+                }
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+            }
+            Err(err) => return Err(err.into()),
+        }
     }
-    result
+}
+
+/// Stops taking new events and timed work, then gives what is in flight (answers being sent,
+/// job runs) up to `grace` to finish; what is left stays in the store for another replica.
+async fn shut_down(
+    stop: watch::Sender<bool>,
+    mut tasks: JoinSet<anyhow::Result<()>>,
+    bot: &Bot,
+    grace: std::time::Duration,
+) -> anyhow::Result<()> {
+    tracing::info!(?grace, "stopping: no new events; finishing what is in flight");
+    let started = tokio::time::Instant::now();
+    let _ = stop.send(true);
+    let mut outcome = Ok(());
+    let joined = tokio::time::timeout(grace, async {
+        while let Some(done) = tasks.join_next().await {
+            if let Err(err) = done.context("a task stopped abnormally").and_then(|ended| ended) {
+                outcome = Err(err);
+            }
+        }
+    })
+    .await;
+    if joined.is_err() {
+        tracing::warn!("a task did not stop within the grace; leaving it");
+    }
+    let left = bot.drain(grace.saturating_sub(started.elapsed())).await;
+    if left > 0 {
+        tracing::warn!(left, "firebell stopped; deliveries still going were left to the other replicas' watchdogs");
+    } else {
+        tracing::info!(took = ?started.elapsed(), "firebell stopped; everything in flight was finished");
+    }
+    outcome
+}
+
+/// Waits for SIGTERM or ctrl-c.
+async fn terminated() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+    }
 }
 
 /// Starts the HTTP server when configured: the Alertmanager webhook, and Slack in HTTP mode.
@@ -185,6 +244,7 @@ async fn serve_http(
     bot: &Arc<Bot>,
     slack: Option<&Arc<SlackAdapter>>,
     stopped: watch::Receiver<bool>,
+    exited: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let slack_http = slack.filter(|slack| slack.mode() == SlackMode::Http);
     let Some(listen) = config.http.listen else {
@@ -205,15 +265,14 @@ async fn serve_http(
     let mut routes = http::routes(bot.clone(), alerts);
     if let Some(slack) = slack_http {
         let secret = config.slack.options(&config.bot).signing_secret.unwrap_or_default();
-        routes = routes.merge(firebell_slack::routes(slack.clone(), bot.clone(), &secret));
+        routes = routes.merge(firebell_slack::routes(slack.clone(), bot.clone(), &secret, stopped));
     }
-    http::serve(listen, routes, stopped).await?;
+    http::serve(listen, routes, exited).await?;
     Ok(())
 }
 
 /// Waits for SIGTERM or ctrl-c, or for a background task to stop on its own (an error).
 async fn until_stopped(tasks: &mut JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let task_stopped = async {
         match tasks.join_next().await {
             Some(done) => done.context("a task stopped abnormally")?,
@@ -221,8 +280,7 @@ async fn until_stopped(tasks: &mut JoinSet<anyhow::Result<()>>) -> anyhow::Resul
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        _ = terminate.recv() => Ok(()),
+        signal = terminated() => signal,
         stopped = task_stopped => stopped,
     }
 }

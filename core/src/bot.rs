@@ -19,6 +19,8 @@ use crate::store::StoreError;
 const RATE_LIMIT_ATTEMPTS: u32 = 5;
 /// How long recording a send is retried before the job run gives up (the store being down).
 const RECORD_PATIENCE: Duration = Duration::from_secs(60);
+/// How long [`Bot::handle`] tries to decide a message while the store does not answer.
+pub const HANDLE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Why a job run did not finish; it is retried later, possibly by another replica.
 #[derive(Debug, thiserror::Error)]
@@ -89,24 +91,49 @@ impl Bot {
         &self.adapters
     }
 
-    /// Handles one inbound message to the end: decides it, then performs every resulting action.
+    /// Handles one inbound message to the end: decides it (trying for up to [`HANDLE_PATIENCE`]
+    /// while the store does not answer), then performs every resulting action. When it cannot be
+    /// decided, the sender is told, directly.
     pub async fn handle(&self, inbound: Inbound) {
-        let dispatched = self.decide(&inbound).await;
+        let dispatched = match self.decide(&inbound, HANDLE_PATIENCE).await {
+            Ok(dispatched) => dispatched,
+            Err(err) => Self::failure(&inbound, &err),
+        };
         self.deliver(&dispatched).await;
     }
 
     /// Decides one inbound message: applies what it changes and keeps its answer in the store
-    /// until [`Bot::deliver`] sent it, so that once this returns the message may be acknowledged
-    /// to the platform: if this replica dies now, another one sends the answer. When the store
-    /// fails, the answer is a notice to the sender.
-    pub async fn decide(&self, inbound: &Inbound) -> Dispatched {
-        match self.dispatcher.dispatch(inbound).await {
-            Ok(dispatched) => dispatched,
-            Err(err) => {
-                tracing::error!(event = %inbound.event_id, error = %err, "command failed");
-                Dispatched::unkept(vec![failure_notice(inbound, &err)])
+    /// until [`Bot::deliver`] sent it, so that once this returns `Ok` the message may be
+    /// acknowledged to the platform: if this replica dies now, another one sends the answer.
+    /// While the store does not answer (a restart), it tries again with backoff for up to
+    /// `patience`; an error means nothing may be acknowledged: the platform should deliver the
+    /// message again, or the sender be told with [`Bot::failure`].
+    pub async fn decide(&self, inbound: &Inbound, patience: Duration) -> Result<Dispatched, DispatchError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let attempt = tokio::time::timeout(left, self.dispatcher.dispatch(inbound)).await;
+            let err = match attempt {
+                Ok(Ok(dispatched)) => return Ok(dispatched),
+                Ok(Err(err)) => err,
+                Err(_) => DispatchError::Store(StoreError::Unavailable(format!("no answer within {patience:?}"))),
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left < wait {
+                tracing::error!(event = %inbound.event_id, error = %err, "command not taken");
+                return Err(err);
             }
+            tracing::warn!(event = %inbound.event_id, error = %err, "command not taken yet; trying again");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(1));
         }
+    }
+
+    /// What the sender of a message that could not be decided is told: a notice sent directly
+    /// (nothing of it is kept in the store, which is what failed).
+    pub fn failure(inbound: &Inbound, err: &DispatchError) -> Dispatched {
+        Dispatched::unkept(vec![failure_notice(inbound, err)])
     }
 
     /// Handles an event from outside the chat to the end. Returns whether it was handled (or

@@ -71,7 +71,11 @@ impl SettingKind {
             }
             SettingKind::Member => value.is_empty() || team.is_none_or(|team| team.member_named(value).is_some()),
         };
-        if fits { Ok(()) } else { Err(format!("expected {}, got {:?}", self.describe(team), crate::command::shown(value))) }
+        if fits {
+            Ok(())
+        } else {
+            Err(format!("expected {}, got {:?}", self.describe(team), crate::command::shown(value)))
+        }
     }
 
     /// What a value looks like, for error messages.
@@ -94,8 +98,11 @@ impl SettingKind {
     }
 
     /// `value` brought into bounds, when it can be: a duration or number out of bounds is
-    /// clamped; anything unreadable gives `None`.
+    /// clamped; anything unreadable gives `None`. A value that fits comes back as it is.
     fn clamp(self, value: &str, team: Option<&Team>) -> Option<String> {
+        if self.check(value, team).is_ok() {
+            return Some(value.to_owned());
+        }
         match self {
             SettingKind::Duration { min, max } => {
                 let given = humantime::parse_duration(value).ok()?;
@@ -253,7 +260,10 @@ mod tests {
     #[test]
     fn checks_say_what_was_expected() {
         let kind = SettingKind::duration(MINUTE, DAY);
-        assert_eq!(kind.check("soon", None).unwrap_err(), "expected a duration from 1m to 1day (like 30m or 1h), got \"soon\"");
+        assert_eq!(
+            kind.check("soon", None).unwrap_err(),
+            "expected a duration from 1m to 1day (like 30m or 1h), got \"soon\""
+        );
         assert!(kind.check("0s", None).is_err());
         assert!(kind.check("300000y", None).is_err());
         assert!(kind.check("1day", None).is_ok());

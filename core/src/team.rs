@@ -205,11 +205,16 @@ fn check_team(index: usize, team: &Team) -> Result<(), TeamsError> {
             if let Some(first) = earlier {
                 return Err(TeamsError::new(
                     at(&format!(".ids[{id_number}]")),
-                    format!("account {user} also belongs to teams[{index}].members[{first}]; each account is one person"),
+                    format!(
+                        "account {user} also belongs to teams[{index}].members[{first}]; each account is one person"
+                    ),
                 ));
             }
             if repeated {
-                return Err(TeamsError::new(at(&format!(".ids[{id_number}]")), format!("account {user} is listed twice")));
+                return Err(TeamsError::new(
+                    at(&format!(".ids[{id_number}]")),
+                    format!("account {user} is listed twice"),
+                ));
             }
         }
     }
@@ -241,7 +246,12 @@ impl Teams {
                 .iter()
                 .enumerate()
                 .map(|(n, room)| (format!("admin_rooms[{n}]"), room, RoomRole::Admin))
-                .chain(team.public_rooms.iter().enumerate().map(|(n, room)| (format!("public_rooms[{n}]"), room, RoomRole::Public)));
+                .chain(
+                    team.public_rooms
+                        .iter()
+                        .enumerate()
+                        .map(|(n, room)| (format!("public_rooms[{n}]"), room, RoomRole::Public)),
+                );
             for (key, room, role) in rooms {
                 if let Some((first, _)) = by_room.insert(room.clone(), (index, role)) {
                     return Err(TeamsError::new(

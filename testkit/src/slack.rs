@@ -1,8 +1,15 @@
 //! A fake Slack for tests: the Web API methods Firebell uses, answering in Slack's real JSON
-//! shapes (`auth.test`, `chat.postMessage`, `conversations.setTopic`, `.create`, `.invite`,
-//! `users.info`, `apps.connections.open`), a Socket Mode websocket, and requests signed exactly
-//! as Slack signs them. Slack's own API cannot be reached from here; this is the one fake the
-//! project allows, and it speaks Slack's wire format.
+//! shapes (`auth.test`, `chat.postMessage`, `chat.postEphemeral`, `conversations.history`,
+//! `.replies`, `.info`, `.setTopic`, `.create`, `.invite`, `users.info`,
+//! `apps.connections.open`), a Socket Mode websocket, and requests signed exactly as Slack signs
+//! them. Slack's own API cannot be reached from here; this is the one fake the project allows,
+//! and it behaves like Slack: channels keep their history (threads apart, as Slack's history
+//! shows only the top level and `conversations.replies` a thread), messages keep their
+//! `metadata` (shown with `include_all_metadata`), a message over Slack's limits (40,000
+//! characters, 50 blocks, 3,000 characters a section) is refused as Slack refuses it, a channel
+//! the bot was not invited to answers `not_in_channel`, and a test can slow its answers down
+//! (the message is kept at once, the answer comes later, as when Slack is slow), answer `500`,
+//! or rate limit it.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -45,13 +52,47 @@ pub struct FakeUser {
     pub admin: bool,
 }
 
+/// A message as Slack keeps it in a channel.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The channel (or a user id, for a direct message).
+    pub channel: String,
+    /// Its `ts`, Slack's id for it.
+    pub ts: String,
+    /// The thread it is in, if any.
+    pub thread_ts: Option<String>,
+    /// Its fallback text.
+    pub text: String,
+    /// Its blocks.
+    pub blocks: Value,
+    /// Its metadata, as posted.
+    pub metadata: Value,
+}
+
+/// An ephemeral message: shown to one user, kept nowhere.
+#[derive(Debug, Clone)]
+pub struct Whisper {
+    /// The channel.
+    pub channel: String,
+    /// Who sees it.
+    pub user: String,
+    /// What it says.
+    pub text: String,
+}
+
 #[derive(Default)]
 struct Shared {
     calls: Vec<Call>,
     users: HashMap<String, FakeUser>,
     limited: HashMap<String, u32>,
+    failing: HashMap<String, u32>,
     acks: Vec<Value>,
     next: u64,
+    history: Vec<Posted>,
+    whispers: Vec<Whisper>,
+    topics: HashMap<String, String>,
+    outside: Vec<String>,
+    delay: Duration,
 }
 
 /// The fake Slack: a Web API and a Socket Mode endpoint on a loopback port.
@@ -98,6 +139,59 @@ impl FakeSlack {
     /// Answers the next `times` calls of `method` with `429 Too Many Requests, Retry-After: 1`.
     pub fn rate_limit(&self, method: &str, times: u32) {
         lock(&self.shared).limited.insert(method.into(), times);
+    }
+
+    /// Answers the next `times` calls of `method` with `500 Internal Server Error`, changing
+    /// nothing, as Slack does when it has trouble of its own.
+    pub fn fail(&self, method: &str, times: u32) {
+        lock(&self.shared).failing.insert(method.into(), times);
+    }
+
+    /// Makes every answer that posts something come `delay` late: the message is kept at once
+    /// (other callers see it in the history), the answer waits, as when Slack is slow.
+    pub fn set_delay(&self, delay: Duration) {
+        lock(&self.shared).delay = delay;
+    }
+
+    /// Makes `channel` one the bot was not invited to: posting there answers `not_in_channel`.
+    pub fn keep_out(&self, channel: &str) {
+        lock(&self.shared).outside.push(channel.to_owned());
+    }
+
+    /// Every message kept, in order, threads included.
+    pub fn history(&self) -> Vec<Posted> {
+        lock(&self.shared).history.clone()
+    }
+
+    /// Every ephemeral message, in order.
+    pub fn whispers(&self) -> Vec<Whisper> {
+        lock(&self.shared).whispers.clone()
+    }
+
+    /// Waits until at least `count` messages were kept; returns them all.
+    pub async fn wait_for_messages(&self, count: usize) -> Vec<Posted> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let history = self.history();
+            if history.len() >= count {
+                return history;
+            }
+            assert!(Instant::now() < deadline, "{} messages kept, not {count}", history.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until at least `count` ephemeral messages were shown; returns them all.
+    pub async fn wait_for_whispers(&self, count: usize) -> Vec<Whisper> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let whispers = self.whispers();
+            if whispers.len() >= count {
+                return whispers;
+            }
+            assert!(Instant::now() < deadline, "{} ephemeral messages, not {count}", whispers.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Every call of `method` so far.
@@ -176,45 +270,160 @@ async fn api(
     let args = args(query, &headers, &body);
     let authed =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.len() > "Bearer ".len());
-    let mut shared = lock(&fake.shared);
-    if let Some(left) = shared.limited.get_mut(&method).filter(|left| **left > 0) {
-        *left -= 1;
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, "1")],
-            json!({ "ok": false, "error": "ratelimited" }).to_string(),
-        )
-            .into_response();
-    }
-    shared.calls.push(Call { method: method.clone(), args: args.clone(), at: Instant::now() });
-    shared.next += 1;
-    let answer = if authed {
-        answer(&method, &args, &mut shared, fake.address)
-    } else {
-        json!({ "ok": false, "error": "not_authed" })
+    let (answer, delay) = {
+        let mut shared = lock(&fake.shared);
+        if let Some(left) = shared.limited.get_mut(&method).filter(|left| **left > 0) {
+            *left -= 1;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                json!({ "ok": false, "error": "ratelimited" }).to_string(),
+            )
+                .into_response();
+        }
+        if let Some(left) = shared.failing.get_mut(&method).filter(|left| **left > 0) {
+            *left -= 1;
+            return (StatusCode::INTERNAL_SERVER_ERROR, "<html>500 Internal Server Error</html>").into_response();
+        }
+        shared.calls.push(Call { method: method.clone(), args: args.clone(), at: Instant::now() });
+        shared.next += 1;
+        let answer = if authed {
+            answer(&method, &args, &mut shared, fake.address)
+        } else {
+            json!({ "ok": false, "error": "not_authed" })
+        };
+        let posts = matches!(method.as_str(), "chat.postMessage" | "chat.postEphemeral" | "conversations.setTopic");
+        (answer, if posts { shared.delay } else { Duration::ZERO })
     };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], answer.to_string()).into_response()
 }
 
-/// What Slack answers to `method`, in its JSON shapes.
 /// The fake's state, also after a test thread panicked while holding it.
 fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A JSON argument that clients send either as JSON or as a string of JSON in a form.
+fn json_arg(value: &Value) -> Value {
+    match value {
+        Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        other => other.clone(),
+    }
+}
+
+fn text_arg(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// Why Slack would refuse to post this message, if it would: its limits on text and blocks.
+fn too_big(text: &str, blocks: &Value) -> Option<&'static str> {
+    if text.chars().count() > 40_000 {
+        return Some("msg_too_long");
+    }
+    let blocks = blocks.as_array().map(Vec::as_slice).unwrap_or_default();
+    let long_section =
+        blocks.iter().any(|block| block["text"]["text"].as_str().is_some_and(|text| text.chars().count() > 3000));
+    (blocks.len() > 50 || long_section).then_some("invalid_blocks")
+}
+
+/// A message as `conversations.history` and `.replies` show it.
+fn shown(message: &Posted, with_metadata: bool) -> Value {
+    let mut shown = json!({ "type": "message", "subtype": "bot_message", "text": message.text, "ts": message.ts,
+        "bot_id": "BBOT", "user": "UBOT", "blocks": message.blocks });
+    if let Some(thread) = &message.thread_ts {
+        shown["thread_ts"] = json!(thread);
+    }
+    if with_metadata && !message.metadata.is_null() {
+        shown["metadata"] = message.metadata.clone();
+    }
+    shown
+}
+
+/// A number argument, sent as a number or as text.
+fn number_arg(value: &Value) -> Option<f64> {
+    value.as_f64().or_else(|| value.as_str().and_then(|text| text.parse().ok()))
+}
+
+/// Messages newest first, as Slack lists them: at most `limit`, none older than `oldest`.
+fn listed(messages: Vec<&Posted>, args: &Value) -> Value {
+    let limit = number_arg(&args["limit"]).unwrap_or(100.0) as usize;
+    let oldest = number_arg(&args["oldest"]).unwrap_or(0.0);
+    let with_metadata = args["include_all_metadata"] == "true" || args["include_all_metadata"] == true;
+    let fitting: Vec<&Posted> = messages.into_iter().filter(|m| m.ts.parse::<f64>().unwrap_or(0.0) >= oldest).collect();
+    let newest: Vec<Value> = fitting.iter().rev().take(limit).map(|m| shown(m, with_metadata)).collect();
+    json!({ "ok": true, "messages": newest, "has_more": fitting.len() > limit })
+}
+
+/// What Slack answers to `method`, in its JSON shapes.
 fn answer(method: &str, args: &Value, shared: &mut Shared, address: SocketAddr) -> Value {
-    let ts = format!("1700000000.{:06}", shared.next);
+    let ts = format!("{}.{:06}", unix_now(), shared.next % 1_000_000);
+    let channel_id = text_arg(&args["channel"]);
     let channel = |id: &str, name: Option<&str>| {
         json!({ "id": id, "name": name, "created": 1_700_000_000, "creator": "UBOT", "is_channel": true,
                 "is_private": args["is_private"] == "true" || args["is_private"] == true, "is_archived": false })
     };
+    let outside = shared.outside.contains(&channel_id);
     match method {
         "auth.test" => json!({ "ok": true, "url": "https://fake.slack.com/", "team": "Fake Team", "user": "firebell",
                                "team_id": "T0FAKE", "user_id": "UBOT", "bot_id": "BBOT", "is_enterprise_install": false }),
-        "chat.postMessage" => json!({ "ok": true, "channel": args["channel"], "ts": ts,
-            "message": { "type": "message", "subtype": "bot_message", "text": args["text"], "ts": ts,
-                         "bot_id": "BBOT", "user": "UBOT", "blocks": args["blocks"] } }),
-        "conversations.setTopic" => json!({ "ok": true, "topic": args["topic"] }),
+        "chat.postMessage" | "chat.postEphemeral" if outside => json!({ "ok": false, "error": "not_in_channel" }),
+        "chat.postMessage" => {
+            let (text, blocks) = (text_arg(&args["text"]), json_arg(&args["blocks"]));
+            if let Some(error) = too_big(&text, &blocks) {
+                return json!({ "ok": false, "error": error });
+            }
+            let thread_ts = args["thread_ts"].as_str().map(str::to_owned);
+            let metadata = json_arg(&args["metadata"]);
+            let message = Posted { channel: channel_id.clone(), ts: ts.clone(), thread_ts, text, blocks, metadata };
+            shared.history.push(message.clone());
+            json!({ "ok": true, "channel": channel_id, "ts": ts, "message": shown(&message, false) })
+        }
+        "chat.postEphemeral" => {
+            let text = text_arg(&args["text"]);
+            if let Some(error) = too_big(&text, &json_arg(&args["blocks"])) {
+                return json!({ "ok": false, "error": error });
+            }
+            shared.whispers.push(Whisper { channel: channel_id, user: text_arg(&args["user"]), text });
+            json!({ "ok": true, "message_ts": ts })
+        }
+        "conversations.history" | "conversations.replies" | "conversations.info" | "conversations.setTopic"
+            if outside =>
+        {
+            json!({ "ok": false, "error": "not_in_channel" })
+        }
+        "conversations.history" => {
+            let top = shared
+                .history
+                .iter()
+                .filter(|m| m.channel == channel_id && m.thread_ts.as_ref().is_none_or(|thread| *thread == m.ts));
+            listed(top.collect(), args)
+        }
+        "conversations.replies" => {
+            let root = text_arg(&args["ts"]);
+            let thread = shared
+                .history
+                .iter()
+                .filter(|m| m.channel == channel_id && (m.ts == root || m.thread_ts.as_deref() == Some(root.as_str())));
+            let mut listed = listed(thread.collect(), args);
+            if let Some(messages) = listed["messages"].as_array_mut() {
+                messages.reverse();
+            }
+            listed
+        }
+        "conversations.info" => {
+            let topic = shared.topics.get(&channel_id).cloned().unwrap_or_default();
+            let mut info = channel(&channel_id, None);
+            info["topic"] = json!({ "value": topic, "creator": "UBOT", "last_set": 0 });
+            json!({ "ok": true, "channel": info })
+        }
+        "conversations.setTopic" => {
+            let topic = text_arg(&args["topic"]);
+            shared.topics.insert(channel_id, topic.clone());
+            json!({ "ok": true, "topic": topic })
+        }
         "conversations.create" => {
             let id = format!("C0NEW{}", shared.next);
             json!({ "ok": true, "channel": channel(&id, args["name"].as_str()) })

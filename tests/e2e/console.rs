@@ -41,11 +41,15 @@ fn a_whole_incident_runs_through_the_console() {
     assert_in_order(
         &output,
         &[
-            "[#wikimedia-cloud] firebell: WMCS-1 declared: \"2026-11-21 [WMCS] Toolforge webservices return 502\" (sev 2, user-facing). No IC yet: a team member takes the role with !ic. Keep the status doc current with !incident update <text>.",
+            "[#wikimedia-cloud] firebell: Your declaration D1 \"Toolforge webservices return 502\" waits for a member of team WMCS to confirm it; they have been asked.",
+            &admin(
+                "visitor asks to declare an incident: \"Toolforge webservices return 502\" (user-facing). A team member confirms with !incident confirm D1 or rejects with !incident reject D1.",
+            ),
             &admin(
                 "WMCS-1 declared: \"2026-11-21 [WMCS] Toolforge webservices return 502\" (sev 2, user-facing). No IC yet: a team member takes the role with !ic. Keep the status doc current with !incident update <text>.",
             ),
             "[#wikimedia-cloud] topic: Ongoing incident: Toolforge webservices return 502",
+            "[#wikimedia-cloud] firebell: @visitor: your declaration D1 was confirmed by bob.",
             &admin("alice is now the IC of WMCS-1."),
             &admin("alice is the IC of WMCS-1."),
             &admin("WMCS-1 status doc updated."),
@@ -61,7 +65,7 @@ fn a_whole_incident_runs_through_the_console() {
             &admin("WMCS-1 task 1 done."),
             &admin("WMCS-1 follow-up recorded, tracked in T12345."),
             &admin(
-                "error: unknown subcommand \"frobnicate\"; expected one of: !incident declare, !incident update, !incident snooze, !incident doing, !incident task, !incident done, !incident note, !incident followup, !incident show, !incident list, !incident resolve, !incident report",
+                "error: unknown subcommand \"frobnicate\"; expected one of: !incident declare, !incident confirm, !incident reject, !incident update, !incident snooze, !incident doing, !incident task, !incident done, !incident note, !incident followup, !incident show, !incident list, !incident resolve, !incident report",
             ),
             &admin("WMCS-1 · 2026-11-21 [WMCS] Toolforge webservices return 502"),
             &admin("IC: bob (since 03:03 UTC)"),

@@ -108,7 +108,8 @@ async fn stored_settings_out_of_bounds_are_clamped_not_trusted() {
     }
     exercise(&bot, 2, WEEK).await;
     let zero: BTreeMap<String, String> = [("reminder_interval", "0s")].map(|(k, v)| (k.into(), v.into())).into();
-    let write = Write::SetPluginState { plugin: "incident".into(), state: Some(PluginState { enabled: None, settings: zero }) };
+    let write =
+        Write::SetPluginState { plugin: "incident".into(), state: Some(PluginState { enabled: None, settings: zero }) };
     bot.store().apply(Some(team), Guard::NONE, &[write]).await.expect("kept");
     bot.say("alice", WMCS_ADMIN, "!incident declare Reminder flood").await;
     let reminders = bot.advance(Duration::from_secs(10)).await;

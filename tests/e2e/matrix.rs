@@ -263,10 +263,9 @@ async fn threads_room_admins_and_encrypted_rooms() {
     let direct = bob.wait_for_invite(me).await;
     bob.join(&direct).await;
     let paged = bob.wait_for_messages(&direct, me, 0).await;
-    assert_eq!(
-        paged[0]["content"]["body"],
-        "alice pages you from WMCS admin: the switch is down".replace("WMCS admin", admin).as_str()
-    );
+    assert_eq!(paged[0]["content"]["body"], "alice pages you from WMCS admin: the switch is down", "by its name");
+    let html = paged[0]["content"]["formatted_body"].as_str().unwrap_or_default();
+    assert!(html.contains(&format!("<a href=\"https://matrix.to/#/{admin}\">WMCS admin</a>")), "with its link: {html}");
 
     let notices = alice.wait_for_messages(&secret, me, 0).await;
     assert!(
@@ -320,7 +319,10 @@ async fn a_declared_incident_gets_its_own_matrix_room() {
     let _bot = Bot::start(&world.config_with("a", "memory://", None, rooms_on));
     alice.wait_for_member(admin, me).await;
     let answers = alice.ask(admin, me, "!incident declare Ceph down", 2).await;
-    let link = answers[1].strip_prefix("WMCS-1 has its own room: https://matrix.to/#/").expect("a link to the room");
+    let name = answers[1].strip_prefix("WMCS-1 has its own room: ").expect("the room");
+    assert!(name.ends_with("[WMCS] Ceph down"), "named after the status doc: {name}");
+    let invited = alice.wait_for_invite(me).await;
+    let link = invited.as_str();
     alice.join(link).await;
     let welcome = alice.wait_for_messages(link, me, 0).await;
     assert!(welcome[0]["content"]["body"].as_str().unwrap().starts_with("This room is for WMCS-1"), "{welcome:?}");

@@ -152,7 +152,7 @@ async fn a_replica_with_a_remembered_snapshot_sees_the_change_at_once() {
     a.say("alice", WMCS_ADMIN, "!plugins disable sal").await;
     let refused = b.act("carol", WMCS_ADMIN, "!log admin second").await;
     assert!(
-        matches!(&refused[..], [Action::Send { message, .. }] if message.to_plain().starts_with("plugin sal is disabled")),
+        matches!(&refused[..], [Action::Ephemeral { message, .. }] if message.to_plain().starts_with("plugin sal is disabled")),
         "{refused:?}"
     );
 }

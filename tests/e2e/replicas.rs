@@ -56,7 +56,8 @@ async fn racing_ic_claims_on_two_replicas_leave_exactly_one_ic() {
     let server = RedisServer::start();
     let (a, b) = (replica(&server).await, replica(&server).await);
     for number in 1..=10 {
-        a.say("visitor", WMCS_PUBLIC, &format!("!incident declare outage {number}")).await;
+        a.say(&format!("visitor{number}"), WMCS_PUBLIC, &format!("!incident declare outage {number}")).await;
+        b.say("dave", WMCS_ADMIN, "!incident confirm").await;
         let claim = format!("!ic WMCS-{number}");
         let (alice, bob) = tokio::join!(a.say("alice", WMCS_ADMIN, &claim), b.say("bob", WMCS_ADMIN, &claim));
         let (alice, bob) = (text(&alice), text(&bob));

@@ -331,10 +331,16 @@ async fn a_button_click_acknowledges_a_page_and_workspace_admins_are_team_admins
     assert_eq!(clicked.status(), 200);
     assert_eq!(slack.posted(2).await[1].1, "bob paged: ToolsDB is down (P1 acknowledged)");
 
-    slack.command(&bot, "U0BOB", "/plugins", "disable sal").await;
-    assert_eq!(slack.posted(3).await[2].1, "only team admins may run !plugins disable");
+    let refused = slack.command(&bot, "U0BOB", "/plugins", "disable sal").await;
+    assert_eq!(refused.text().await.unwrap(), "", "a refused command is not echoed to the channel");
+    let whispered = &slack.fake.wait_for_whispers(1).await[0];
+    assert_eq!(
+        (whispered.user.as_str(), whispered.text.as_str()),
+        ("U0BOB", "only team admins may run !plugins disable"),
+        "only its sender sees the refusal"
+    );
     slack.command(&bot, "U0BOSS", "/plugins", "disable sal").await;
-    assert_eq!(slack.posted(4).await[3].1, "Plugin sal disabled for team wmcs.", "a workspace admin is a team admin");
+    assert_eq!(slack.posted(3).await[2].1, "Plugin sal disabled for team wmcs.", "a workspace admin is a team admin");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,7 +432,7 @@ async fn an_incident_gets_a_channel_and_people_get_direct_messages() {
     slack.command(&bot, "U0ALICE", "/page", "<@U0BOB|bob> the switch is down").await;
     let posted = slack.posted(5).await;
     assert!(
-        posted.contains(&("U0BOB".to_owned(), format!("alice pages you from {ADMIN}: the switch is down"))),
+        posted.contains(&("U0BOB".to_owned(), format!("alice pages you from <#{ADMIN}>: the switch is down"))),
         "{posted:?}"
     );
 }

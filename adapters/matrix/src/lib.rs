@@ -32,7 +32,7 @@ use firebell_core::async_trait;
 use firebell_core::bot::Bot;
 use firebell_core::chrono::{DateTime, Utc};
 use firebell_core::ids::{RoomRef, Transport, UserRef};
-use firebell_core::message::{Action, Inbound, Message, RoomSpec};
+use firebell_core::message::{Action, Inbound, Message, RoomSpec, Span};
 use firebell_core::team::Teams;
 use matrix_sdk::config::{RequestConfig, SyncSettings};
 use matrix_sdk::room::Room;
@@ -127,6 +127,8 @@ pub struct MatrixAdapter {
     options: MatrixOptions,
     saved: Mutex<SavedSession>,
     aliases: Mutex<HashMap<OwnedRoomId, String>>,
+    /// The names of the rooms this replica created, known before their state is synced.
+    created: Mutex<HashMap<OwnedRoomId, String>>,
 }
 
 fn now_ms() -> u64 {
@@ -160,7 +162,15 @@ impl MatrixAdapter {
             .await
             .map_err(|err| MatrixError::Config(format!("homeserver {:?}: {err}", options.homeserver)))?;
         let saved = session::log_in(&client, &options, &me).await?;
-        Ok(Self { client, me, started_ms, options, saved: Mutex::new(saved), aliases: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            client,
+            me,
+            started_ms,
+            options,
+            saved: Mutex::new(saved),
+            aliases: Mutex::new(HashMap::new()),
+            created: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The device this replica uses.
@@ -338,6 +348,27 @@ impl MatrixAdapter {
         }
     }
 
+    /// The names of the Matrix rooms `message` refers to, by the reference it holds.
+    async fn room_names(&self, message: &Message) -> HashMap<String, String> {
+        let mut names = HashMap::new();
+        for span in &message.spans {
+            let Span::Room(room) = span else { continue };
+            if room.transport != Transport::Matrix || names.contains_key(&room.id) {
+                continue;
+            }
+            let Ok(id) = self.room_id(&room.id).await else { continue };
+            let created = self.created.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
+            let known = match self.client.get_room(&id) {
+                Some(found) => found.name().or(found.canonical_alias().map(|alias| alias.to_string())),
+                None => None,
+            };
+            if let Some(name) = created.or(known) {
+                names.insert(room.id.clone(), name);
+            }
+        }
+        names
+    }
+
     async fn send(
         &self,
         room: &Room,
@@ -345,7 +376,7 @@ impl MatrixAdapter {
         message: &Message,
         thread: Option<&str>,
     ) -> Result<(), AdapterError> {
-        let rendered = outbound::render(message);
+        let rendered = outbound::render(message, &self.room_names(message).await);
         let mut content = RoomMessageEventContent::notice_html(rendered.body, rendered.html);
         let mentioned: Vec<OwnedUserId> = rendered.mentions.iter().filter_map(|id| UserId::parse(id).ok()).collect();
         content.mentions = Some(Mentions::with_user_ids(mentioned));
@@ -402,6 +433,7 @@ impl ChatAdapter for MatrixAdapter {
         request.invite = spec.invite.iter().filter_map(|user| UserId::parse(&user.id).ok()).collect();
         request.preset = Some(RoomPreset::PrivateChat);
         let room = self.client.create_room(request).await.map_err(platform)?;
+        self.created.lock().unwrap_or_else(|p| p.into_inner()).insert(room.room_id().to_owned(), spec.name.clone());
         Ok(RoomRef::new(Transport::Matrix, room.room_id().to_string()))
     }
 

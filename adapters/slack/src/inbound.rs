@@ -5,7 +5,7 @@
 use firebell_core::chrono::{DateTime, Utc};
 use slack_morphism::prelude::{
     SlackCommandEvent, SlackEventCallbackBody, SlackInteractionActionContainer, SlackInteractionEvent,
-    SlackPushEventCallback,
+    SlackMessageEventType, SlackPushEventCallback,
 };
 
 use crate::outbound::BUTTON_ACTION;
@@ -25,6 +25,8 @@ pub(crate) struct Incoming {
     pub(crate) thread: Option<String>,
     /// When it was sent.
     pub(crate) ts: DateTime<Utc>,
+    /// Whether it is a slash command, whose acknowledgement carries what its sender sees.
+    pub(crate) slash_command: bool,
 }
 
 /// Slack's message text as typed: links and channel references back to plain text, `&amp;`,
@@ -59,7 +61,7 @@ fn slack_time(ts: &str) -> DateTime<Utc> {
 
 /// `/incident declare Ceph down` becomes `!incident declare Ceph down`.
 pub(crate) fn from_command(command: &SlackCommandEvent, prefix: &str) -> Incoming {
-    let word = command.command.0.trim_start_matches('/');
+    let word = crate::manifest::command_word(&command.command.0);
     let args = clean_text(command.text.as_deref().unwrap_or_default());
     let args = args.trim();
     let text = if args.is_empty() { format!("{prefix}{word}") } else { format!("{prefix}{word} {args}") };
@@ -70,13 +72,20 @@ pub(crate) fn from_command(command: &SlackCommandEvent, prefix: &str) -> Incomin
         text,
         thread: None,
         ts: Utc::now(),
+        slash_command: true,
     }
 }
 
-/// A command message from a person (never a bot's, never an edit), in a channel.
+/// A command message from a person (never a bot's, never an edit), in a channel; a thread reply
+/// also sent to the channel counts too. It is answered in its thread, which a top-level message
+/// starts.
 pub(crate) fn from_event(event: &SlackPushEventCallback, me: &str, prefix: &str) -> Option<Incoming> {
     let SlackEventCallbackBody::Message(message) = &event.event else { return None };
-    if message.subtype.is_some() || message.sender.bot_id.is_some() {
+    let plain = match &message.subtype {
+        None => true,
+        Some(subtype) => *subtype == SlackMessageEventType::ThreadBroadcast,
+    };
+    if !plain || message.sender.bot_id.is_some() {
         return None;
     }
     let user = message.sender.user.as_ref()?.0.clone();
@@ -92,8 +101,9 @@ pub(crate) fn from_event(event: &SlackPushEventCallback, me: &str, prefix: &str)
         channel: message.origin.channel.as_ref()?.0.clone(),
         user,
         text,
-        thread: message.origin.thread_ts.as_ref().map(|ts| ts.0.clone()),
+        thread: Some(message.origin.thread_ts.as_ref().unwrap_or(&message.origin.ts).0.clone()),
         ts: slack_time(&message.origin.ts.0),
+        slash_command: false,
     })
 }
 
@@ -114,6 +124,7 @@ pub(crate) fn from_interaction(event: &SlackInteractionEvent) -> Option<Incoming
         text: action.value.clone()?,
         thread,
         ts: Utc::now(),
+        slash_command: false,
     })
 }
 
@@ -168,6 +179,16 @@ mod tests {
         assert!(from_event(&edit, "UBOT", "!").is_none());
         let chatter = event(r#"{"type":"message","channel":"C1","user":"U1","text":"hello","ts":"1.0"}"#);
         assert!(from_event(&chatter, "UBOT", "!").is_none(), "only commands are handed over");
+    }
+
+    #[test]
+    fn top_level_commands_start_a_thread_and_broadcast_replies_count() {
+        let top = event(r#"{"type":"message","channel":"C1","user":"U1","text":"!ic","ts":"1700000001.000200"}"#);
+        assert_eq!(from_event(&top, "UBOT", "!").unwrap().thread.as_deref(), Some("1700000001.000200"));
+        let broadcast = event(
+            r#"{"type":"message","subtype":"thread_broadcast","channel":"C1","user":"U1","text":"!ic","ts":"2.0","thread_ts":"1.0"}"#,
+        );
+        assert_eq!(from_event(&broadcast, "UBOT", "!").unwrap().thread.as_deref(), Some("1.0"));
     }
 
     #[test]

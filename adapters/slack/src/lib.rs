@@ -26,7 +26,7 @@ use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
 use firebell_core::async_trait;
 use firebell_core::bot::Bot;
 use firebell_core::ids::{RoomRef, Transport, UserRef};
-use firebell_core::message::{Inbound, Message, RoomSpec};
+use firebell_core::message::{Action, Inbound, Message, RoomSpec};
 use firebell_core::store::Store;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
@@ -36,9 +36,11 @@ pub use self::socket::run_socket_mode;
 
 use self::inbound::Incoming;
 
-/// How long an acknowledgement waits for its command to be decided; Slack gives up on an
-/// acknowledgement after 3 seconds.
-const DECIDE_PATIENCE: Duration = Duration::from_millis(2500);
+/// How long an acknowledgement waits for its command to be decided, trying again while the
+/// store does not answer; Slack gives up on an acknowledgement after 3 seconds.
+const DECIDE_PATIENCE: Duration = Duration::from_millis(2400);
+/// How long what Slack says of a user (name, workspace admin) is believed.
+const USER_FACTS_KEPT: Duration = Duration::from_secs(300);
 
 fn slack_id(id: &str, first: &[char]) -> bool {
     id.len() >= 3 && id.starts_with(first) && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
@@ -104,11 +106,26 @@ pub enum SlackError {
     Socket(String),
 }
 
-/// What is known of a Slack user.
+/// What is known of a Slack user, and when Slack said it.
 #[derive(Debug, Clone)]
 struct UserFacts {
     name: Option<String>,
     admin: bool,
+    learned: std::time::Instant,
+}
+
+/// How a message from Slack was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Accepted {
+    /// Decided and kept: acknowledge it. `private` when the answer is for the sender only (a
+    /// refusal), so that the command is not echoed to the channel either.
+    Kept {
+        /// Whether the answer is for the sender only.
+        private: bool,
+    },
+    /// Not decided (the store does not answer): do not acknowledge it as taken. Slack retries
+    /// an event; a slash command, which Slack does not retry, gets this text.
+    Failed(String),
 }
 
 /// The Slack adapter: a Web API client for the bot token, and what it learned of users.
@@ -119,6 +136,9 @@ pub struct SlackAdapter {
     store: Arc<dyn Store>,
     me: String,
     users: Mutex<HashMap<String, UserFacts>>,
+    /// This replica's own pace per channel, used when the shared one in the store cannot be
+    /// reached (a failure notice must go out when the store is down).
+    local_pace: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 fn platform(err: SlackClientError) -> AdapterError {
@@ -146,7 +166,18 @@ impl SlackAdapter {
         let client = Arc::new(SlackClient::new(connector));
         let token = SlackApiToken::new(options.bot_token.clone().into());
         let me = client.open_session(&token).auth_test().await.map_err(|err| SlackError::Auth(err.to_string()))?;
-        Ok(Self { client, token, options, store, me: me.user_id.0, users: Mutex::new(HashMap::new()) })
+        if options.mode == SlackMode::Socket {
+            socket::check_app_token(&client, options.app_token.as_deref().unwrap_or_default()).await?;
+        }
+        Ok(Self {
+            client,
+            token,
+            options,
+            store,
+            me: me.user_id.0,
+            users: Mutex::new(HashMap::new()),
+            local_pace: Mutex::new(HashMap::new()),
+        })
     }
 
     /// How Slack reaches this adapter.
@@ -158,10 +189,12 @@ impl SlackAdapter {
         self.client.open_session(&self.token)
     }
 
-    /// What Slack says about `user`, looked up once.
+    /// What Slack says about `user`, looked up again after [`USER_FACTS_KEPT`] (a workspace
+    /// admin may stop being one).
     async fn user(&self, user: &str) -> UserFacts {
-        if let Some(known) = self.users.lock().unwrap_or_else(|p| p.into_inner()).get(user) {
-            return known.clone();
+        let known = self.users.lock().unwrap_or_else(|p| p.into_inner()).get(user).cloned();
+        if let Some(known) = known.filter(|facts| facts.learned.elapsed() < USER_FACTS_KEPT) {
+            return known;
         }
         let request = SlackApiUsersInfoRequest::new(SlackUserId(user.to_owned()));
         let facts = match self.session().users_info(&request).await {
@@ -174,11 +207,12 @@ impl SlackAdapter {
                 UserFacts {
                     name: display.or(real).or(found.name.clone()),
                     admin: flags.is_admin.unwrap_or(false) || flags.is_owner.unwrap_or(false),
+                    learned: std::time::Instant::now(),
                 }
             }
             Err(err) => {
                 tracing::warn!(%user, error = %err, "cannot look up a Slack user");
-                return UserFacts { name: None, admin: false };
+                return UserFacts { name: None, admin: false, learned: std::time::Instant::now() };
             }
         };
         self.users.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_owned(), facts.clone());
@@ -200,47 +234,73 @@ impl SlackAdapter {
         }
     }
 
-    /// Takes a message over before Slack gets its acknowledgement: handles it in the background
-    /// and returns once the command is decided and its answer kept in the store (or after
-    /// [`DECIDE_PATIENCE`]), so that from the acknowledgement on, the answer comes even if this
-    /// replica dies. The answer is sent after.
-    async fn accept(self: &Arc<Self>, bot: &Arc<Bot>, incoming: Incoming) {
-        let (adapter, bot) = (self.clone(), bot.clone());
-        let (decided, kept) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
+    /// Takes a message over before Slack gets its acknowledgement: decides it (trying again
+    /// for up to [`DECIDE_PATIENCE`] while the store does not answer) and keeps its answer in the
+    /// store, so that from the acknowledgement on, the answer comes even if this replica dies.
+    /// The answer is sent after, in a task the bot's shutdown waits for.
+    async fn accept(self: &Arc<Self>, bot: &Arc<Bot>, incoming: Incoming) -> Accepted {
+        let (adapter, owner) = (self.clone(), bot.clone());
+        let answered_in_response = incoming.slash_command;
+        let (decided, taken) = tokio::sync::oneshot::channel();
+        bot.track(async move {
             let inbound = adapter.inbound(incoming).await;
-            let dispatched = bot.decide(&inbound).await;
-            let _ = decided.send(());
-            bot.deliver(&dispatched).await;
+            match owner.decide(&inbound, DECIDE_PATIENCE).await {
+                Ok(dispatched) => {
+                    let _ = decided.send(Accepted::Kept { private: dispatched.is_private() });
+                    owner.deliver(&dispatched).await;
+                }
+                Err(err) => {
+                    let notice = Bot::failure(&inbound, &err);
+                    let text = match notice.envelopes.first().map(|e| &e.action) {
+                        Some(Action::Ephemeral { message, .. }) => message.to_plain(),
+                        _ => err.to_string(),
+                    };
+                    let _ = decided.send(Accepted::Failed(text));
+                    if !answered_in_response {
+                        owner.deliver(&notice).await;
+                    }
+                }
+            }
         });
-        if tokio::time::timeout(DECIDE_PATIENCE, kept).await.is_err() {
-            tracing::warn!("acknowledging a Slack request whose command is not decided yet; Slack would give up");
-        }
+        taken.await.unwrap_or_else(|_| Accepted::Failed("error: Firebell stopped while taking your command".into()))
     }
 
-    /// Waits for the channel's next slot, shared by every replica.
-    async fn keep_pace(&self, channel: &str) -> Result<(), AdapterError> {
-        let wait = self
-            .store
-            .pace(&format!("slack:{channel}"), self.options.channel_pace)
-            .await
-            .map_err(|err| AdapterError::Platform(err.to_string()))?;
+    /// Waits for the channel's next slot, shared by every replica through the store; when the
+    /// store does not answer, this replica keeps the pace on its own (so that a notice that the
+    /// store is down still goes out).
+    async fn keep_pace(&self, channel: &str) {
+        let every = self.options.channel_pace;
+        let wait = match self.store.pace(&format!("slack:{channel}"), every).await {
+            Ok(wait) => wait,
+            Err(err) => {
+                tracing::warn!(%channel, error = %err, "the shared pace is out of reach; keeping it on this replica");
+                let mut paces = self.local_pace.lock().unwrap_or_else(|p| p.into_inner());
+                let now = tokio::time::Instant::now();
+                let slot = paces.get(channel).copied().filter(|next| *next > now).unwrap_or(now);
+                paces.insert(channel.to_owned(), slot + every);
+                slot - now
+            }
+        };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        Ok(())
     }
 
     async fn post(&self, channel: &str, message: &Message, thread: Option<&str>) -> Result<(), AdapterError> {
-        self.keep_pace(channel).await?;
-        let rendered = outbound::render(message);
-        let blocks: Vec<SlackBlock> = serde_json::from_value(rendered.blocks)
-            .map_err(|err| AdapterError::Platform(format!("unrepresentable message: {err}")))?;
-        let content = SlackMessageContent::new().with_text(rendered.text).with_blocks(blocks);
+        self.keep_pace(channel).await;
+        let content = content(message)?;
         let mut request = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.to_owned()), content);
         request.thread_ts = thread.map(|ts| SlackTs(ts.to_owned()));
         self.session().chat_post_message(&request).await.map(|_| ()).map_err(platform)
     }
+}
+
+/// A message as Slack's message content: mrkdwn text and Block Kit blocks.
+fn content(message: &Message) -> Result<SlackMessageContent, AdapterError> {
+    let rendered = outbound::render(message);
+    let blocks: Vec<SlackBlock> = serde_json::from_value(rendered.blocks)
+        .map_err(|err| AdapterError::Refused(format!("unrepresentable message: {err}")))?;
+    Ok(SlackMessageContent::new().with_text(rendered.text).with_blocks(blocks))
 }
 
 #[async_trait]
@@ -268,6 +328,28 @@ impl ChatAdapter for SlackAdapter {
         thread: Option<&str>,
     ) -> Result<(), AdapterError> {
         self.post(&room.id, message, thread).await
+    }
+
+    async fn send_ephemeral(
+        &self,
+        _: &str,
+        room: &RoomRef,
+        user: &UserRef,
+        message: &Message,
+        thread: Option<&str>,
+    ) -> Result<(), AdapterError> {
+        if user.transport != Transport::Slack {
+            return self.post(&room.id, message, thread).await;
+        }
+        let request = SlackApiChatPostEphemeralRequest {
+            thread_ts: thread.map(|ts| SlackTs(ts.to_owned())),
+            ..SlackApiChatPostEphemeralRequest::new(
+                SlackChannelId(room.id.clone()),
+                SlackUserId(user.id.clone()),
+                content(message)?,
+            )
+        };
+        self.session().chat_post_ephemeral(&request).await.map(|_| ()).map_err(platform)
     }
 
     async fn set_topic(&self, _: &str, room: &RoomRef, topic: &str) -> Result<(), AdapterError> {

@@ -4,7 +4,8 @@ mod spec;
 mod tokens;
 
 pub use spec::{
-    Args, CommandSpec, Param, ParamKind, ParseError, Permission, Resolve, Value, incident_number, looks_like_incident, shown,
+    Args, CommandSpec, Param, ParamKind, ParseError, Permission, Resolve, Value, incident_number, looks_like_incident,
+    shown,
 };
 pub use tokens::{Token, tokenize};
 

@@ -155,7 +155,9 @@ impl Dispatcher {
         };
         match found.plugin.run(&ctx, &invocation).await {
             Ok(outcome) => Ok(outcome),
-            Err(PluginError::Usage(error)) => Ok(Outcome::act(reply_to(inbound, self.usage_error(&error, invocation.spec)))),
+            Err(PluginError::Usage(error)) => {
+                Ok(Outcome::act(reply_to(inbound, self.usage_error(&error, invocation.spec))))
+            }
             Err(PluginError::Refused(reason)) => Ok(Outcome::act(reply_to(inbound, reason))),
             Err(PluginError::Store(err)) => Err(err.into()),
         }

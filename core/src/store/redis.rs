@@ -276,8 +276,8 @@ impl RedisStore {
         let client = redis::Client::open(url)
             .map_err(|err| RedisStoreError::InvalidUrl { url: url.to_owned(), reason: err.to_string() })?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(3)
             .set_max_delay(Duration::from_secs(2));
         let unreachable =

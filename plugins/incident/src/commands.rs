@@ -10,6 +10,7 @@ use firebell_core::store::Write;
 use firebell_core::team::Team;
 
 use crate::format;
+use crate::held::{self, Draft};
 use crate::report::{render_report, render_status_doc};
 use crate::rooms;
 use crate::target::{any_target, open_target};
@@ -52,27 +53,51 @@ fn announce_elsewhere(ctx: &Context<'_>, team: &Team, message: &Message) -> Vec<
 }
 
 pub(crate) async fn declare(ctx: &Context<'_>, team: &Team, args: &Args) -> Result<Outcome, PluginError> {
-    let severity = severity(args)?;
     let security = args.flag("security");
     if security && ctx.is_public_room() {
         return Err(PluginError::Refused(
             "security incidents are declared in the team's admin room, never in a public room".into(),
         ));
     }
-    let number = ctx.store.reserve_number(&team.id, "incident", ctx.cause).await?;
-    let (incident, timeline) = Incident::declare(Declaration {
-        team: team.id.clone(),
-        team_name: team.name.clone(),
-        number,
+    let draft = Draft {
         title: args.text("title").unwrap_or_default().to_owned(),
-        severity,
+        severity: severity(args)?,
         user_facing: args.flag("user-facing"),
         security,
         by: ctx.sender.clone(),
         room: ctx.room.clone(),
+        thread: ctx.thread.map(str::to_owned),
+    };
+    if team.is_member(&ctx.sender.user) {
+        declare_draft(ctx, team, draft, Vec::new()).await
+    } else {
+        held::hold(ctx, team, draft).await
+    }
+}
+
+/// Declares `draft`, with `extra` timeline entries (a confirmation). Its declarer becomes IC
+/// when they are on the team.
+pub(crate) async fn declare_draft(
+    ctx: &Context<'_>,
+    team: &Team,
+    draft: Draft,
+    extra: Vec<TimelineEntry>,
+) -> Result<Outcome, PluginError> {
+    let number = ctx.store.reserve_number(&team.id, "incident", ctx.cause).await?;
+    let (incident, mut timeline) = Incident::declare(Declaration {
+        team: team.id.clone(),
+        team_name: team.name.clone(),
+        number,
+        declarer_becomes_ic: team.is_member(&draft.by.user),
+        title: draft.title,
+        severity: draft.severity,
+        user_facing: draft.user_facing,
+        security: draft.security,
+        by: draft.by,
+        room: draft.room,
         at: ctx.now,
-        declarer_becomes_ic: team.is_member(&ctx.sender.user),
     });
+    timeline.extend(extra);
     let message = Message::text(declared_text(&incident, ctx.prefix));
     let mut outcome = Outcome::act(ctx.reply(message.clone()));
     outcome.actions.extend(announce_elsewhere(ctx, team, &message));

@@ -8,6 +8,7 @@
 
 mod commands;
 mod format;
+mod held;
 mod report;
 mod rooms;
 mod target;
@@ -51,6 +52,20 @@ static COMMANDS: &[CommandSpec] = &[
         ],
         "Declares an incident; you become IC if you are on the team and there is none.",
         Permission::TeamRooms,
+    ),
+    command(
+        "incident",
+        Some("confirm"),
+        &[Param::word("declaration")],
+        "Declares an incident someone off the roster asked for (D3).",
+        Permission::TeamMembers,
+    ),
+    command(
+        "incident",
+        Some("reject"),
+        &[Param::word("declaration"), Param::text("reason")],
+        "Turns down an incident someone off the roster asked for (D3).",
+        Permission::TeamMembers,
     ),
     command(
         "ic",
@@ -209,6 +224,8 @@ impl Plugin for IncidentPlugin {
         let args = &command.args;
         match command.name().as_str() {
             "incident declare" => commands::declare(ctx, team, args).await,
+            "incident confirm" => held::confirm(ctx, team, args).await,
+            "incident reject" => held::reject(ctx, args),
             "ic" => commands::claim_or_show_ic(ctx, args).await,
             "ic handoff" => commands::offer_handoff(ctx, args).await,
             "ic accept" => commands::accept_handoff(ctx, args).await,
@@ -229,6 +246,9 @@ impl Plugin for IncidentPlugin {
     }
 
     async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+        if let Some(number) = job.id.strip_prefix("held:").and_then(|n| n.parse().ok()) {
+            return Ok(held::lapse(ctx, number));
+        }
         timers::run(ctx, job)
     }
 

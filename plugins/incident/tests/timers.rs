@@ -117,6 +117,7 @@ async fn an_accepted_offer_does_not_expire_and_resolving_stops_every_timer() {
 async fn without_an_ic_the_room_is_reminded_that_someone_should_take_the_role() {
     let bot = bot();
     bot.say("visitor", WMCS_ADMIN, "!incident declare Tools slow").await;
+    bot.say("bob", WMCS_ADMIN, "!incident confirm").await;
     assert_eq!(
         bot.advance(minutes(30)).await,
         [admin("Reminder 1 for WMCS-1: there is no IC yet; a team member takes the role with !ic")]

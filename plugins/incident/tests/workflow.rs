@@ -37,10 +37,39 @@ async fn a_member_declares_becomes_ic_and_the_public_topic_shows_it() {
 }
 
 #[tokio::test]
-async fn a_visitor_may_declare_but_only_a_member_becomes_ic() {
+async fn a_visitors_declaration_waits_for_a_member_and_only_a_member_becomes_ic() {
     let bot = bot();
-    let lines = bot.say("visitor", WMCS_PUBLIC, "!incident declare Tools are slow --user-facing").await;
-    assert!(lines[0].contains("No IC yet: a team member takes the role with !ic."), "{lines:?}");
+    let lines =
+        bot.say("visitor", WMCS_PUBLIC, "!incident declare Reset your password at evil.example --user-facing").await;
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "[{WMCS_PUBLIC}] firebell: Your declaration D1 \"Reset your password at evil.example\" waits for a member of team WMCS to confirm it; they have been asked."
+            ),
+            admin(
+                "visitor asks to declare an incident: \"Reset your password at evil.example\" (user-facing). A team member confirms with !incident confirm D1 or rejects with !incident reject D1."
+            ),
+        ],
+        "nothing reaches the public topic"
+    );
+    assert_eq!(
+        bot.say("bob", WMCS_ADMIN, "!incident reject D1 phishing").await,
+        [
+            admin("D1 rejected."),
+            format!(
+                "[{WMCS_PUBLIC}] firebell: @visitor: your declaration D1 \"Reset your password at evil.example\" was not confirmed by bob: phishing."
+            )
+        ]
+    );
+    assert_eq!(text(&bot.say("bob", WMCS_ADMIN, "!incident list").await), "Team WMCS has no open incident.");
+    bot.say("visitor", WMCS_PUBLIC, "!incident declare Tools are slow --user-facing").await;
+    let lines = bot.say("carol", WMCS_ADMIN, "!incident confirm").await;
+    assert!(
+        lines[0].contains("WMCS-1 declared") && lines[0].contains("No IC yet: a team member takes the role with !ic."),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&format!("[{WMCS_PUBLIC}] topic: Ongoing incident: Tools are slow")), "{lines:?}");
     let refused = bot.say("visitor", WMCS_PUBLIC, "!ic").await;
     assert_eq!(
         refused,
@@ -273,6 +302,7 @@ async fn the_list_shows_open_and_recently_resolved_incidents() {
     bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
     bot.say("alice", WMCS_ADMIN, "!incident resolve").await;
     bot.say("visitor", WMCS_PUBLIC, "!incident declare Toolforge 502s --user-facing").await;
+    bot.say("carol", WMCS_ADMIN, "!incident confirm D1").await;
     bot.advance(minutes(30)).await;
     let lines = bot.say("bob", WMCS_ADMIN, "!incident list").await;
     assert_eq!(
@@ -292,7 +322,8 @@ async fn with_incident_rooms_each_incident_gets_a_room_where_commands_are_about_
     let on = firebell_core::team::SettingValue::Bool(true);
     teams[0].settings.insert("incident".into(), [("incident_rooms".to_owned(), on)].into());
     let bot = Harness::builder().teams(teams).plugin(Arc::new(IncidentPlugin)).build();
-    let lines = bot.say("visitor", WMCS_ADMIN, "!incident declare Ceph down").await;
+    bot.say("visitor", WMCS_ADMIN, "!incident declare Ceph down").await;
+    let lines = bot.say("carol", WMCS_ADMIN, "!incident confirm").await;
     assert_eq!(
         &lines[1..],
         [
@@ -321,4 +352,31 @@ async fn with_incident_rooms_each_incident_gets_a_room_where_commands_are_about_
         text(&bot.say("bob", "#wmcs-1", "!ic").await).starts_with("this room is not configured"),
         "a resolved incident's room is no team room"
     );
+}
+
+#[tokio::test]
+async fn visitors_cannot_flood_the_team_with_declarations() {
+    let bot = bot();
+    for n in 1..=3 {
+        let lines = bot.say("visitor", WMCS_PUBLIC, &format!("!incident declare spam {n}")).await;
+        assert!(lines[0].contains(&format!("Your declaration D{n}")), "{lines:?}");
+    }
+    assert_eq!(
+        text(&bot.say("visitor", WMCS_PUBLIC, "!incident declare spam 4").await),
+        "you have 3 declarations waiting for a member of team WMCS already; they will look at them"
+    );
+    assert!(text(&bot.say("mallory", WMCS_PUBLIC, "!incident declare other").await).contains("D4"), "per person");
+    for n in 1..=3 {
+        bot.say("bob", WMCS_ADMIN, &format!("!incident reject D{n}")).await;
+    }
+    bot.say("visitor", WMCS_PUBLIC, "!incident declare spam 5").await;
+    bot.say("visitor", WMCS_PUBLIC, "!incident declare spam 6").await;
+    assert_eq!(
+        text(&bot.say("visitor", WMCS_PUBLIC, "!incident declare spam 7").await),
+        "you made 5 declarations in the last hour; ask team WMCS directly"
+    );
+    let lapsed = bot.advance(minutes(24 * 60 + 1)).await;
+    assert!(lapsed.iter().all(|line| !line.contains("Reminder")), "held declarations start no timers: {lapsed:?}");
+    assert!(text(&bot.say("visitor", WMCS_PUBLIC, "!incident declare later").await).contains("D7"), "a new day");
+    assert_eq!(text(&bot.say("bob", WMCS_ADMIN, "!incident confirm D5").await), "no declaration D5 is waiting");
 }

@@ -1,9 +1,9 @@
 //! `!ack`, `!page @user`, `!page team`, `!page falsealarm`, `!page list`.
 
 use firebell_core::clock::after;
+use firebell_core::command::shown;
 use firebell_core::ids::Person;
 use firebell_core::message::{Action, Message};
-use firebell_core::command::shown;
 use firebell_core::plugin::{Context, Outcome, PluginError, Settings, is_enabled};
 use firebell_core::store::{LogEntry, Write};
 use firebell_core::team::Team;
@@ -98,7 +98,7 @@ pub(crate) fn page_someone(ctx: &Context<'_>, who: Option<&Person>, text: Option
     let Some(who) = who else { return Outcome::default() };
     let why = text.unwrap_or("please join");
     let here = Message::default().mention(who).and(format!(": {} pages you: {why}", ctx.sender));
-    let direct = Message::text(format!("{} pages you from {}: {why}", ctx.sender, ctx.room.id));
+    let direct = Message::text(format!("{} pages you from ", ctx.sender)).room(ctx.room).and(format!(": {why}"));
     Outcome::act(ctx.reply(here)).and(Action::DirectMessage { user: who.user.clone(), message: direct })
 }
 
@@ -129,8 +129,8 @@ pub(crate) async fn page_team(
     }
     let settings = Settings::of(paging.as_ref(), other_team, &snapshot);
     let why = text.unwrap_or("please join");
-    let mut message = Message::text(format!("PAGE from team {} ({}): {why}. Reply in ", team.name, ctx.sender))
-        .room(ctx.room);
+    let mut message =
+        Message::text(format!("PAGE from team {} ({}): {why}. Reply in ", team.name, ctx.sender)).room(ctx.room);
     if let Some(oncall) = crate::oncall(other_team, &settings) {
         message = message.and(" — ").mention(&oncall).and(" is on call.");
     }

@@ -168,7 +168,8 @@ pub(crate) fn resolve_page(ctx: &TeamContext<'_>, mut page: Page, how: &str) -> 
     if let Some(silence) = page.silence.take() {
         actions.push(Request::Expire { page: page.number, silence }.call(&ctx.team.id));
         let until = after(ctx.now, ctx.settings.duration("watch_resolved_for"));
-        let watch = Watch { fingerprint: page.alert.fingerprint.clone(), alertname: page.alert.alertname.clone(), until };
+        let watch =
+            Watch { fingerprint: page.alert.fingerprint.clone(), alertname: page.alert.alertname.clone(), until };
         let data = serde_json::to_string(&watch).expect("watches serialize");
         writes.push(Step::Watch.with(page.number, ctx.settings, ctx.now, data));
     }
@@ -244,7 +245,8 @@ fn watch(ctx: &TeamContext<'_>, number: u64, job: &Job) -> Outcome {
     if ctx.now >= watch.until {
         return Outcome::default();
     }
-    let check = Request::Check { page: number, fingerprint: watch.fingerprint.clone(), alertname: watch.alertname.clone() };
+    let check =
+        Request::Check { page: number, fingerprint: watch.fingerprint.clone(), alertname: watch.alertname.clone() };
     let next = Step::Watch.with(number, ctx.settings, ctx.now, job.data.clone());
     Outcome::act(check.call(&ctx.team.id)).write(next)
 }

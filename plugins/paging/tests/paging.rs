@@ -11,8 +11,8 @@ use firebell_plugin_paging::calls::{Request, Response};
 
 use firebell_core::ids::{RoomRef, TeamId};
 use firebell_core::store::{Guard, PluginState, Write};
-use firebell_plugin_paging::{Alert, AlertStatus, PagingPlugin};
 use firebell_plugin_paging::alertmanager::{ReceiveError, Receiver, ReceiverOptions};
+use firebell_plugin_paging::{Alert, AlertStatus, PagingPlugin};
 use firebell_testkit::{Harness, SRE_ADMIN, WMCS_ADMIN, text};
 
 fn bot(silences: bool) -> Harness {
@@ -102,9 +102,10 @@ impl Service for Alertmanager {
         self.calls.lock().unwrap().push(request.clone());
         let firing = |fingerprint: &str| self.firing.lock().unwrap().iter().any(|f| f == fingerprint);
         let response = match request {
-            Request::Silence { fingerprint, .. } if firing(&fingerprint) => {
-                Response::Silenced { silence: format!("s-{fingerprint}"), labels: BTreeMap::from([("a".into(), "b".into())]) }
-            }
+            Request::Silence { fingerprint, .. } if firing(&fingerprint) => Response::Silenced {
+                silence: format!("s-{fingerprint}"),
+                labels: BTreeMap::from([("a".into(), "b".into())]),
+            },
             Request::Check { fingerprint, alertname, .. } if firing(&fingerprint) => {
                 let alert = Alert {
                     status: AlertStatus::Firing,
@@ -145,7 +146,10 @@ async fn an_ack_stops_the_escalation_silences_the_alert_and_follows_it_until_it_
         panic!("a silence first");
     };
     assert_eq!((fingerprint.as_str(), comment.as_str()), ("f1", "ACK! bob"));
-    assert_eq!((starts_at.to_rfc3339(), ends_at.to_rfc3339()), ("2026-11-21T03:02:00+00:00".into(), "2026-11-21T05:02:00+00:00".into()));
+    assert_eq!(
+        (starts_at.to_rfc3339(), ends_at.to_rfc3339()),
+        ("2026-11-21T03:02:00+00:00".into(), "2026-11-21T05:02:00+00:00".into())
+    );
     assert!(bot.advance(minutes(60)).await.is_empty(), "no escalation after the ack, and the alert still fires");
     assert_eq!(text(&bot.say("carol", WMCS_ADMIN, "!ack P1").await), "P1 was acknowledged by bob at 03:02 UTC");
     assert_eq!(

@@ -38,7 +38,10 @@ impl Plugin for StatusPlugin {
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
         let team = ctx.require_team()?;
         if team.public_rooms.is_empty() {
-            return Err(PluginError::Refused(format!("team {} has no public rooms configured (public_rooms)", team.name)));
+            return Err(PluginError::Refused(format!(
+                "team {} has no public rooms configured (public_rooms)",
+                team.name
+            )));
         }
         let text = command.args.text("text").unwrap_or_default();
         let clear = text.eq_ignore_ascii_case("clear");
@@ -53,7 +56,9 @@ impl Plugin for StatusPlugin {
             done = if index == 0 { done.room(room) } else { done.and(", ").room(room) };
         }
         done = done.and(match (kept, topic.is_empty()) {
-            (true, _) => format!(" set to the open incidents' topic; {}status clear --force for the usual one.", ctx.prefix),
+            (true, _) => {
+                format!(" set to the open incidents' topic; {}status clear --force for the usual one.", ctx.prefix)
+            }
             (false, true) => " cleared.".to_owned(),
             (false, false) => " set.".to_owned(),
         });

@@ -96,9 +96,9 @@ impl AlertmanagerClient {
             .map_err(|err| AdapterError::Refused(format!("bad Alertmanager URL {}: {err}", self.base)))?;
         let response = self.client.get(url).send().await.map_err(unreachable)?;
         let alerts: Vec<ListedAlert> = decode(response, "listed alerts").await?;
-        Ok(alerts
-            .into_iter()
-            .find(|alert| alert.fingerprint == fingerprint && matches!(alert.status.state.as_str(), "active" | "suppressed")))
+        Ok(alerts.into_iter().find(|alert| {
+            alert.fingerprint == fingerprint && matches!(alert.status.state.as_str(), "active" | "suppressed")
+        }))
     }
 
     /// The pending or active silence made by `creator`, if any.
@@ -199,5 +199,6 @@ async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Response, wha
     if !status.is_success() {
         return Err(AdapterError::Platform(format!("alertmanager answered {status}: {}", body.trim())));
     }
-    serde_json::from_str(&body).map_err(|err| AdapterError::Platform(format!("alertmanager sent unreadable {what}: {err}")))
+    serde_json::from_str(&body)
+        .map_err(|err| AdapterError::Platform(format!("alertmanager sent unreadable {what}: {err}")))
 }
