@@ -1,9 +1,9 @@
 //! The bot's HTTP server: the Alertmanager webhook, Slack's requests in HTTP mode, and health.
 //!
-//! It is exposed to whoever can reach the port, so it holds its ground: a client gets
-//! [`HEADER_TIMEOUT`] to send a request's headers (also when a kept-alive connection sits idle)
-//! and [`BODY_TIMEOUT`] for its body, at most [`MOST_CONNECTIONS`] connections are open at once
-//! (more are closed at once), and every request body has a size limit.
+//! It is exposed to whoever can reach the port, so it holds its ground ([`Limits`]): a client
+//! gets 10 s to send a request's headers (also when a kept-alive connection sits idle) and 30 s
+//! for its body, at most 512 connections are open at once (more are closed at once), and every
+//! request body has a size limit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,13 +18,23 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
-/// How long a client has to send a request's headers, and how long a kept-alive connection may
-/// sit idle.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client has to send a request's body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most connections open at once.
-pub const MOST_CONNECTIONS: usize = 512;
+/// What the server allows a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a client has to send a request's headers, and how long a kept-alive connection
+    /// may sit idle.
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's body.
+    pub body_timeout: Duration,
+    /// The most connections open at once.
+    pub connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(30), connections: 512 }
+    }
+}
 
 /// Why the HTTP server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,22 +55,24 @@ pub fn routes(bot: Arc<Bot>, alerts: ReceiverOptions) -> Router {
     health.merge(alertmanager::router(Arc::new(Receiver::new(bot, alerts))))
 }
 
-/// Binds `address` and serves `routes` in the background until `stop` turns true.
+/// Binds `address` and serves `routes` within `limits`, in the background until `stop` turns
+/// true.
 pub async fn serve(
     address: SocketAddr,
     routes: Router,
+    limits: Limits,
     stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, ListenError> {
     let listener =
         tokio::net::TcpListener::bind(address).await.map_err(|err| ListenError { address, reason: err.to_string() })?;
     tracing::info!(%address, "HTTP server listening");
-    let routes = routes.layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
-    Ok(tokio::spawn(accept(listener, routes, stop)))
+    let routes = routes.layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
+    Ok(tokio::spawn(accept(listener, routes, limits, stop)))
 }
 
 /// Accepts connections until `stop` turns true, each served in a task of its own.
-async fn accept(listener: tokio::net::TcpListener, routes: Router, mut stop: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(MOST_CONNECTIONS));
+async fn accept(listener: tokio::net::TcpListener, routes: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(limits.connections));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -82,7 +94,7 @@ async fn accept(listener: tokio::net::TcpListener, routes: Router, mut stop: wat
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(limits.header_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, error = %err, "HTTP connection ended");

@@ -267,7 +267,7 @@ async fn serve_http(
         let secret = config.slack.options(&config.bot).signing_secret.unwrap_or_default();
         routes = routes.merge(firebell_slack::routes(slack.clone(), bot.clone(), &secret, stopped));
     }
-    http::serve(listen, routes, exited).await?;
+    http::serve(listen, routes, http::Limits::default(), exited).await?;
     Ok(())
 }
 

@@ -268,8 +268,8 @@ async fn api(
     body: Bytes,
 ) -> Response {
     let args = args(query, &headers, &body);
-    let authed =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.len() > "Bearer ".len());
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let authed = token.len() > "Bearer ".len() && !token.contains("-revoked");
     let (answer, delay) = {
         let mut shared = lock(&fake.shared);
         if let Some(left) = shared.limited.get_mut(&method).filter(|left| **left > 0) {
@@ -289,6 +289,8 @@ async fn api(
         shared.next += 1;
         let answer = if authed {
             answer(&method, &args, &mut shared, fake.address)
+        } else if token.contains("-revoked") {
+            json!({ "ok": false, "error": "invalid_auth" })
         } else {
             json!({ "ok": false, "error": "not_authed" })
         };

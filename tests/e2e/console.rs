@@ -154,3 +154,28 @@ fn reminders_show_up_while_the_console_sleeps() {
     let listed = position("Open incidents of team WMCS:");
     assert!(declared < first && first < second && second < listed, "reminders come during the pause:\n{output}");
 }
+
+#[test]
+fn silly_sleeps_and_broken_bytes_get_one_line_each_and_the_session_goes_on() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_firebell"));
+    command.args(["--config", CONFIG, "--clock", "2026-11-21T03:00:00Z"]);
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("firebell starts");
+    let mut script = b"/sleep 300000y\n!incident list\n".to_vec();
+    script.extend_from_slice(b"!incident declare caf\xe9 down\n/sleep 30days\n!incident list\n");
+    child.stdin.take().expect("stdin").write_all(&script).expect("script written");
+    let output = child.wait_with_output().expect("firebell ends");
+    assert!(output.status.success(), "no panic: {}", String::from_utf8_lossy(&output.stderr));
+    let output = String::from_utf8(output.stdout).expect("utf-8 output");
+    let errors: Vec<&str> = output.lines().filter(|line| line.starts_with("[console] error:")).collect();
+    assert_eq!(
+        errors,
+        [
+            "[console] error: /sleep expects a duration like 2s or 30m, up to 30 days, got \"300000y\"",
+            "[console] error: line 3 is not valid UTF-8; it was skipped",
+        ]
+    );
+    let lists = output.lines().filter(|line| line.contains("has no open incident")).count();
+    assert_eq!(lists, 2, "the session went on after each:\n{output}");
+}
+

@@ -116,3 +116,55 @@ async fn stored_settings_out_of_bounds_are_clamped_not_trusted() {
     let count = reminders.iter().filter(|line| line.contains("Reminder")).count();
     assert!((5..=10).contains(&count), "0s is clamped to 1s, not every tick: {count} reminders in 10s");
 }
+
+/// Whether the server closed `stream` (or never served it): a read ends, and nothing but maybe
+/// an error answer comes before the end.
+async fn closed(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_greedy_clients_cannot_hold_the_http_server() {
+    use tokio::io::AsyncWriteExt;
+    let limits = firebell::http::Limits {
+        header_timeout: Duration::from_millis(800),
+        body_timeout: Duration::from_millis(800),
+        connections: 8,
+    };
+    let routes = axum::Router::new().route("/health", axum::routing::get(|| async { "ok\n" }));
+    let port = firebell_testkit::free_port();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    firebell::http::serve(address, routes, limits, stopped).await.expect("listening");
+    let mut slow = Vec::new();
+    for _ in 0..6 {
+        let mut stream = tokio::net::TcpStream::connect(address).await.expect("connected");
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: firebell\r\nX-Slow: ").await.expect("half a request");
+        slow.push(stream);
+    }
+    let mut greedy = Vec::new();
+    for _ in 0..6 {
+        greedy.push(tokio::net::TcpStream::connect(address).await.expect("connected"));
+    }
+    let mut turned_away = 0;
+    for stream in &mut greedy {
+        if closed(stream, Duration::from_millis(300)).await {
+            turned_away += 1;
+        }
+    }
+    assert!(turned_away >= 4, "connections past the limit are closed at once: {turned_away} of 6");
+    for stream in &mut slow {
+        assert!(closed(stream, Duration::from_secs(3)).await, "a client that never finishes its headers is dropped");
+    }
+    let answer = reqwest::get(format!("http://{address}/health")).await.expect("answered once the slow ones are gone");
+    assert_eq!(answer.text().await.unwrap(), "ok\n");
+}

@@ -436,3 +436,45 @@ async fn an_incident_gets_a_channel_and_people_get_direct_messages() {
         "{posted:?}"
     );
 }
+
+/// A slash command in the public channel, as Slack posts it.
+fn public_command(user: &str, command: &str, text: &str) -> String {
+    command_form(user, PUBLIC, command, text, &trigger_id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_stay_with_their_sender_and_slacks_checks_are_answered() {
+    let slack = Workspace::new("hardening").await;
+    let bot = slack.start("a", "http", "memory://").await;
+    let form = public_command("U0ALICE", "/incident", "declare SECRET ssh keys leaked --security");
+    let refused = slack.signed(&bot, "/slack/commands", "application/x-www-form-urlencoded", form, 0).await;
+    assert_eq!(refused.status(), 200);
+    assert_eq!(refused.text().await.unwrap(), "", "nothing of a refused command is shown to the channel");
+    let whisper = &slack.fake.wait_for_whispers(1).await[0];
+    assert_eq!((whisper.channel.as_str(), whisper.user.as_str()), (PUBLIC, "U0ALICE"));
+    assert!(whisper.text.starts_with("security incidents are declared in the team's admin room"), "{whisper:?}");
+    assert!(slack.fake.history().iter().all(|m| !m.text.contains("SECRET")), "the title never reaches the channel");
+
+    let check = slack.client.post(format!("http://127.0.0.1:{}/slack/commands", bot.port));
+    let check = check.header("content-type", "application/x-www-form-urlencoded").body("ssl_check=1&token=x");
+    assert_eq!(check.send().await.unwrap().status(), 200, "Slack's certificate check");
+
+    let echo = slack.command(&bot, "U0ALICE", "/firebell-status", "clear").await;
+    let echo: Value = serde_json::from_str(&echo.text().await.unwrap()).unwrap();
+    assert_eq!(echo["text"], "`/firebell-status clear`", "Slack's /status is ours as /firebell-status");
+    let done = slack.posted(1).await;
+    assert_eq!(done[0].1, format!("Topic of <#{PUBLIC}> set."), "rooms by their link, not their id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_app_token_stops_the_bot_at_start() {
+    let slack = Workspace::new("revoked").await;
+    let config = slack.config_with("a", "socket", free_port(), "memory://", "");
+    let revoked = std::fs::read_to_string(&config).expect("config").replace("xapp-fake", "xapp-revoked");
+    std::fs::write(&config, revoked).expect("config written");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_firebell")).arg("--config").arg(&config).output();
+    let output = output.expect("firebell runs");
+    assert!(!output.status.success(), "refused at start");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the app-level token (xapp-…) is refused: ") && stderr.contains("invalid_auth"), "{stderr}");
+}

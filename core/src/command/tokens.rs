@@ -115,6 +115,15 @@ mod tests {
     }
 
     #[test]
+    fn many_unclosed_quotes_are_read_in_one_pass() {
+        let input = "\"a ".repeat(20_000);
+        let tokens = tokenize(&input);
+        assert_eq!(tokens.len(), 20_000);
+        assert!(tokens.iter().all(|t| t.text == "\"a" && !t.quoted));
+        assert_eq!(words("\"a \"b\" c"), ["a \"b", "c"], "the first quote closes where a word ends");
+    }
+
+    #[test]
     fn quoted_options_are_not_options() {
         let tokens = tokenize(r#"--sev "--sev""#);
         assert!(tokens[0].is_option());

@@ -380,3 +380,48 @@ async fn visitors_cannot_flood_the_team_with_declarations() {
     assert!(text(&bot.say("visitor", WMCS_PUBLIC, "!incident declare later").await).contains("D7"), "a new day");
     assert_eq!(text(&bot.say("bob", WMCS_ADMIN, "!incident confirm D5").await), "no declaration D5 is waiting");
 }
+
+#[tokio::test]
+async fn misread_ids_are_errors_never_text_or_another_incident() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    let cases = [
+        (
+            "!incident resolve WMCS-99999999999999999999 fixed",
+            "error: expected an incident id like WMCS-3, got \"WMCS-99999999999999999999\"; usage: !incident resolve [ID] [summary]",
+        ),
+        (
+            "!incident resolve WMCS-1O fixed",
+            "error: expected an incident id like WMCS-3, got \"WMCS-1O\"; usage: !incident resolve [ID] [summary]",
+        ),
+        ("!incident update WMCS-7 all good", "there is no incident WMCS-7"),
+        ("!incident done 4294967296", "WMCS-1: there is no task 4294967296"),
+        ("!incident done 99999999999999999999999", "error: expected <task>, got \"99999999999999999999999\"; usage: !incident done [ID] <task>"),
+    ];
+    for (command, answer) in cases {
+        assert_eq!(text(&bot.say("alice", WMCS_ADMIN, command).await), answer, "{command}");
+    }
+    let doc = text(&bot.say("alice", WMCS_ADMIN, "!incident show").await);
+    assert!(!doc.contains("Resolved"), "WMCS-1 stays open: {doc}");
+}
+
+#[tokio::test]
+async fn long_dashes_before_a_known_option_are_read_as_two_dashes() {
+    let bot = bot();
+    let declared = text(&bot.say("alice", WMCS_ADMIN, "!incident declare NFS slow —user-facing –sev 2").await);
+    assert!(declared.contains("\"2026-11-21 [WMCS] NFS slow\" (sev 2, user-facing)"), "{declared}");
+    let noted = text(&bot.say("alice", WMCS_ADMIN, "!incident note a pause —then more").await);
+    assert_eq!(noted, "WMCS-1: note added to the timeline.", "a dash before no option is text");
+}
+
+#[tokio::test]
+async fn huge_commands_are_refused_and_echoes_are_cut() {
+    let bot = bot();
+    let huge = format!("!incident declare {}", "\"a ".repeat(90_000));
+    let refused = text(&bot.say("alice", WMCS_ADMIN, &huge).await);
+    assert_eq!(refused, "error: this command is 270018 characters long; the longest Firebell reads is 4000");
+    let long_word = "x".repeat(3000);
+    let echoed = text(&bot.say("alice", WMCS_ADMIN, &format!("!incident show {long_word}")).await);
+    assert!(echoed.chars().count() < 320 && echoed.contains("…"), "the echo is cut: {} characters", echoed.chars().count());
+}
+
