@@ -168,3 +168,84 @@ async fn slow_and_greedy_clients_cannot_hold_the_http_server() {
     let answer = reqwest::get(format!("http://{address}/health")).await.expect("answered once the slow ones are gone");
     assert_eq!(answer.text().await.unwrap(), "ok\n");
 }
+
+mod properties {
+    //! Whatever people type, in any room, the whole bot answers without panicking, and an error
+    //! is one line. `FIREBELL_FUZZ_CASES` sets the number of cases.
+
+    use proptest::prelude::*;
+
+    use super::bot;
+    use firebell_testkit::{SRE_ADMIN, WMCS_ADMIN, WMCS_PUBLIC};
+
+    fn cases() -> u32 {
+        std::env::var("FIREBELL_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(1000)
+    }
+
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("WMCS-1".to_owned()),
+            Just("WMCS-1O".to_owned()),
+            Just("--security".to_owned()),
+            Just("—user-facing".to_owned()),
+            Just("--sev".to_owned()),
+            Just("@bob".to_owned()),
+            Just("@visitor".to_owned()),
+            Just("P1".to_owned()),
+            Just("D1".to_owned()),
+            Just("0s".to_owned()),
+            Just("300000y".to_owned()),
+            Just("99999999999999999999".to_owned()),
+            Just("clear".to_owned()),
+            Just("\"".to_owned()),
+            "[a-z]{1,8}",
+            "\\PC{0,10}",
+        ]
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        let command = prop_oneof![
+            Just("!incident declare"),
+            Just("!incident update"),
+            Just("!incident resolve"),
+            Just("!incident task"),
+            Just("!incident done"),
+            Just("!incident snooze"),
+            Just("!incident confirm"),
+            Just("!incident show"),
+            Just("!ic"),
+            Just("!ic handoff"),
+            Just("!ic accept"),
+            Just("!ack"),
+            Just("!page"),
+            Just("!page team"),
+            Just("!log"),
+            Just("!status"),
+            Just("!plugins config incident reminder_interval"),
+            Just("!plugins config paging oncall"),
+            Just("!help"),
+            Just("!"),
+        ];
+        (command, proptest::collection::vec(word(), 0..6)).prop_map(|(command, words)| format!("{command} {}", words.join(" ")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_line_from_anyone_anywhere_is_answered_without_panic(
+            lines in proptest::collection::vec((line(), 0..4usize, 0..3usize), 1..6),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            let bot = bot();
+            for (line, sender, room) in lines {
+                let sender = ["alice", "bob", "visitor", "erin"][sender];
+                let room = [WMCS_ADMIN, WMCS_PUBLIC, SRE_ADMIN][room];
+                let answer = runtime.block_on(bot.say(sender, room, &line));
+                for said in answer.iter().filter(|said| said.contains("] firebell: error:")) {
+                    prop_assert!(said.chars().count() < 1000, "{said}");
+                }
+            }
+        }
+    }
+}

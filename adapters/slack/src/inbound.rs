@@ -198,4 +198,97 @@ mod tests {
             "!ic handoff <@U0BOB|bob> see https://grafana/d/x in #ops & 5xx > 10%"
         );
     }
+
+    mod properties {
+        //! Whatever Slack (or someone pretending to be Slack) sends, the decoders read it or
+        //! drop it, never panic. `FIREBELL_FUZZ_CASES` sets the number of cases.
+
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+        use slack_morphism::prelude::{SlackCommandEvent, SlackInteractionEvent, SlackPushEvent};
+        use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+        use slack_morphism::prelude::SlackSigningSecret;
+
+        use super::super::{clean_text, from_command, from_event, from_interaction};
+
+        fn cases() -> u32 {
+            std::env::var("FIREBELL_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(3000)
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "\\PC{0,40}",
+                Just("<@U012|bob> <#C1|ops> <https://x|y> &amp;&lt;&gt; <".to_owned()),
+                Just("<<<>>>".to_owned()),
+                Just("!incident declare <@".to_owned()),
+                any::<String>(),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            prop_oneof![Just(Value::Null), text().prop_map(Value::String), any::<i64>().prop_map(|n| json!(n))]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn message_text_is_always_readable(input in text()) {
+                let _ = clean_text(&input);
+            }
+
+            #[test]
+            fn slash_command_forms_are_read_or_refused(
+                fields in proptest::collection::vec((prop_oneof![
+                    Just("command".to_owned()), Just("text".to_owned()), Just("channel_id".to_owned()),
+                    Just("user_id".to_owned()), Just("trigger_id".to_owned()), Just("team_id".to_owned()),
+                    "[a-z_]{1,10}"], text()), 0..10),
+            ) {
+                let form = serde_urlencoded::to_string(&fields).unwrap_or_default();
+                if let Ok(command) = serde_urlencoded::from_str::<SlackCommandEvent>(&form) {
+                    let incoming = from_command(&command, "!");
+                    prop_assert!(incoming.text.starts_with('!'));
+                }
+            }
+
+            #[test]
+            fn message_events_are_read_or_dropped(
+                kind in prop_oneof![Just("message".to_owned()), Just("app_mention".to_owned()), "[a-z_]{1,12}"],
+                subtype in proptest::option::of(prop_oneof![
+                    Just("thread_broadcast".to_owned()), Just("message_changed".to_owned()), "[a-z_]{1,12}"]),
+                fields in proptest::collection::vec((prop_oneof![
+                    Just("text"), Just("user"), Just("channel"), Just("ts"), Just("thread_ts"), Just("bot_id")], value()), 0..8),
+            ) {
+                let mut event = json!({ "type": kind, "channel": "C1", "user": "U1", "ts": "1.0" });
+                if let Some(subtype) = subtype {
+                    event["subtype"] = json!(subtype);
+                }
+                for (field, value) in fields {
+                    event[field] = value;
+                }
+                let body = json!({ "token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                    "event_id": "Ev1", "event_time": 1, "event": event });
+                if let Ok(SlackPushEvent::EventCallback(callback)) = serde_json::from_value::<SlackPushEvent>(body) {
+                    let _ = from_event(&callback, "UBOT", "!");
+                }
+            }
+
+            #[test]
+            fn button_clicks_are_read_or_dropped(value in value(), action in value(), channel in value()) {
+                let click = json!({ "type": "block_actions", "user": { "id": "U1" }, "api_app_id": "A1", "token": "x",
+                    "trigger_id": "t", "team": { "id": "T1" }, "channel": { "id": channel },
+                    "container": { "type": "message", "message_ts": "1.0", "channel_id": "C1", "is_ephemeral": false },
+                    "actions": [{ "action_id": action, "block_id": "b", "value": value, "type": "button", "action_ts": "1.0" }] });
+                if let Ok(event) = serde_json::from_value::<SlackInteractionEvent>(click) {
+                    let _ = from_interaction(&event);
+                }
+            }
+
+            #[test]
+            fn signatures_of_any_shape_are_checked_without_panic(signature in text(), timestamp in text(), body in text()) {
+                let verifier = SlackEventSignatureVerifier::new(&SlackSigningSecret::new("secret".into()));
+                let _ = verifier.verify(&signature, &body, &timestamp);
+            }
+        }
+    }
 }

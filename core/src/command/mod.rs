@@ -1,5 +1,7 @@
 //! The command grammar: `!word [sub] args`, with quoted words, `@mentions` and `--flags`.
 
+#[cfg(test)]
+mod properties;
 mod spec;
 mod tokens;
 

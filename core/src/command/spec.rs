@@ -252,11 +252,13 @@ fn dashed_option(token: &Token) -> Option<&str> {
 /// The most characters of a user's input an error message repeats.
 const ECHO_CHARS: usize = 200;
 
-/// `text` as an error message repeats it: at most [`ECHO_CHARS`] characters, marked when cut.
+/// `text` as an error message repeats it: on one line, at most [`ECHO_CHARS`] characters,
+/// marked when cut.
 pub fn shown(text: &str) -> String {
+    let one_line = |text: &str| text.replace(|c: char| c.is_control(), " ");
     match text.char_indices().nth(ECHO_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", one_line(&text[..cut])),
+        None => one_line(text),
     }
 }
 

@@ -328,4 +328,83 @@ mod tests {
         assert!(open.admits(&HeaderMap::new()), "a loopback server without credentials");
         assert!(!WebhookAuth::default().admits(&headers("Bearer anything")), "a public one takes nothing");
     }
+
+    mod properties {
+        //! Whatever arrives at the webhook, the decoder answers without panicking: alerts, or one
+        //! line saying what is wrong. `FIREBELL_FUZZ_CASES` sets the number of cases.
+
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::parse;
+
+        fn cases() -> u32 {
+            std::env::var("FIREBELL_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(3000)
+        }
+
+        /// JSON values of any shape, a few levels deep.
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<f64>().prop_map(|n| json!(n)),
+                "\\PC{0,16}".prop_map(Value::String),
+                Just(json!("2026-11-21T03:00:00Z")),
+                Just(json!("firing")),
+                Just(json!("4")),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::btree_map("[a-zA-Z]{1,10}", inner, 0..4)
+                        .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A real payload with one field replaced by anything.
+        fn mutated() -> impl Strategy<Value = Vec<u8>> {
+            let fields = ["version", "status", "labels", "annotations", "startsAt", "fingerprint", "alerts", "generatorURL"];
+            (0..fields.len(), any_json()).prop_map(move |(field, value)| {
+                let mut alert = json!({"status": "firing", "labels": {"alertname": "X", "team": "wmcs"},
+                    "annotations": {"summary": "s"}, "startsAt": "2026-11-21T03:00:00Z", "fingerprint": "f"});
+                let mut payload = json!({"version": "4", "status": "firing", "alerts": []});
+                match fields[field] {
+                    "version" | "alerts" => payload[fields[field]] = value,
+                    other => alert[other] = value,
+                }
+                if fields[field] != "alerts" {
+                    payload["alerts"] = json!([alert]);
+                }
+                payload.to_string().into_bytes()
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes_are_alerts_or_one_line_of_why(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Err(why) = parse(&body) {
+                    prop_assert!(!why.contains('\n'), "{why}");
+                }
+            }
+
+            #[test]
+            fn any_json_is_alerts_or_one_line_of_why(value in any_json()) {
+                if let Err(why) = parse(value.to_string().as_bytes()) {
+                    prop_assert!(!why.contains('\n'), "{why}");
+                }
+            }
+
+            #[test]
+            fn a_payload_with_one_wrong_field_is_alerts_or_one_line_of_why(body in mutated()) {
+                match parse(&body) {
+                    Ok(alerts) => prop_assert!(alerts.iter().all(|alert| !alert.fingerprint.trim().is_empty())),
+                    Err(why) => prop_assert!(!why.contains('\n'), "{why}"),
+                }
+            }
+        }
+    }
 }
