@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::ids::{RoomRef, Transport, UserRef};
 use crate::message::{Action, Envelope, Message, RoomSpec};
@@ -27,6 +28,8 @@ pub struct Capabilities {
     pub buttons: bool,
     /// The longest topic the platform accepts, in characters.
     pub max_topic_chars: usize,
+    /// The most text one message may carry, in bytes; longer messages are sent in parts.
+    pub max_message_bytes: usize,
 }
 
 /// Why an adapter could not perform an action.
@@ -88,6 +91,14 @@ pub trait ChatAdapter: Send + Sync {
     ) -> Result<(), AdapterError> {
         let _ = user;
         self.send_message(action_id, room, message, thread).await
+    }
+
+    /// Whether the platform shows that the action `action_id` (`action`) was performed since
+    /// `since`: a replica may have performed it and died before recording it, and an action
+    /// found need not be performed again. Platforms that cannot tell answer `false`.
+    async fn find_sent(&self, action_id: &str, action: &Action, since: DateTime<Utc>) -> Result<bool, AdapterError> {
+        let _ = (action_id, action, since);
+        Ok(false)
     }
 
     /// Sets the topic of `room`.
@@ -155,6 +166,20 @@ impl Adapters {
     /// The adapter for `transport`, if one is configured.
     pub fn get(&self, transport: Transport) -> Option<&Arc<dyn ChatAdapter>> {
         self.by_transport.get(&transport)
+    }
+
+    /// Whether the platform of `envelope` shows it performed since `since` (see
+    /// [`ChatAdapter::find_sent`]).
+    pub async fn find_sent(&self, envelope: &Envelope, since: DateTime<Utc>) -> Result<bool, AdapterError> {
+        match envelope.action.transport().and_then(|transport| self.get(transport)) {
+            Some(adapter) => adapter.find_sent(&envelope.id, &envelope.action, since).await,
+            None => Ok(false),
+        }
+    }
+
+    /// The most text one message may carry on `transport` (unlimited without an adapter).
+    pub fn max_message_bytes(&self, transport: Transport) -> usize {
+        self.get(transport).map_or(usize::MAX, |adapter| adapter.capabilities().max_message_bytes)
     }
 
     /// Performs one action through the adapter of its transport, or the service it calls.

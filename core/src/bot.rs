@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::adapter::{AdapterError, Adapters, Performed};
-use crate::dispatcher::{DispatchError, Dispatched, Dispatcher, Watchdog};
+use crate::dispatcher::{DispatchError, Dispatched, Dispatcher, Origin, Watchdog};
 use crate::ids::RoomRef;
 use crate::ids::TeamId;
 use crate::job::Job;
@@ -15,12 +16,38 @@ use crate::message::{Action, CallResult, Envelope, Inbound, Message, Notify, Roo
 use crate::plugin::Event;
 use crate::store::StoreError;
 
-/// How many times an action is tried when the platform asks us to slow down.
-const RATE_LIMIT_ATTEMPTS: u32 = 5;
-/// How long recording a send is retried before the job run gives up (the store being down).
-const RECORD_PATIENCE: Duration = Duration::from_secs(60);
+/// How many times an action is tried again when the platform has passing trouble.
+const PASSING_TROUBLE: u32 = 3;
+/// The first wait before an action is tried again after the platform's trouble.
+const TROUBLE_BACKOFF: Duration = Duration::from_millis(500);
+/// How long recording a send is retried at least while the store does not answer.
+const RECORD_PATIENCE: Duration = Duration::from_secs(5);
+/// How long an action nothing keeps in the store (a failure notice) is tried.
+const UNKEPT_PATIENCE: Duration = Duration::from_secs(30);
 /// How long [`Bot::handle`] tries to decide a message while the store does not answer.
 pub const HANDLE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How a kept action is being sent: for which team's records, until when, and whether it may
+/// have been sent before (since when, then).
+struct Sending<'a> {
+    team: &'a TeamId,
+    deadline: Instant,
+    since: Option<DateTime<Utc>>,
+}
+
+/// Why a kept action was not sent and recorded.
+enum SendError {
+    /// The platform failed; it is left to be tried again.
+    Failed(AdapterError),
+    /// The store failed to record it (or to say whether it was).
+    Store(StoreError),
+}
+
+impl From<StoreError> for SendError {
+    fn from(err: StoreError) -> Self {
+        SendError::Store(err)
+    }
+}
 
 /// Why a job run did not finish; it is retried later, possibly by another replica.
 #[derive(Debug, thiserror::Error)]
@@ -109,17 +136,17 @@ impl Bot {
     /// `patience`; an error means nothing may be acknowledged: the platform should deliver the
     /// message again, or the sender be told with [`Bot::failure`].
     pub async fn decide(&self, inbound: &Inbound, patience: Duration) -> Result<Dispatched, DispatchError> {
-        let deadline = tokio::time::Instant::now() + patience;
+        let deadline = Instant::now() + patience;
         let mut wait = Duration::from_millis(50);
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             let attempt = tokio::time::timeout(left, self.dispatcher.dispatch(inbound)).await;
             let err = match attempt {
                 Ok(Ok(dispatched)) => return Ok(dispatched),
                 Ok(Err(err)) => err,
                 Err(_) => DispatchError::Store(StoreError::Unavailable(format!("no answer within {patience:?}"))),
             };
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left < wait {
                 tracing::error!(event = %inbound.event_id, error = %err, "command not taken");
                 return Err(err);
@@ -145,20 +172,21 @@ impl Bot {
     }
 
     /// Runs one due job of `team` to the end: decides and applies it, then sends what it sends,
-    /// skipping what was recorded as sent before (by a replica that died halfway) and recording
-    /// each send. An action that fails does not hold up the others; the run then fails, to be
-    /// tried again for what is left. When this returns `Ok`, the job may be finished.
-    pub async fn run_job(&self, team: &TeamId, job: &Job) -> Result<(), JobError> {
-        let envelopes = self.dispatcher.run_job(team, job).await?;
-        let store = self.dispatcher.store();
+    /// skipping what was recorded as sent before (by a replica that died halfway), and what the
+    /// platform shows was sent but not recorded, and recording each send. Sending stops at
+    /// `deadline` (before another replica would take the job over). An action that fails does
+    /// not hold up the others; the run then fails, to be tried again for what is left. When this
+    /// returns `Ok`, the job may be finished.
+    pub async fn run_job(&self, team: &TeamId, job: &Job, deadline: Instant) -> Result<(), JobError> {
+        let run = self.dispatcher.run_job(team, job).await?;
+        let grace = self.dispatcher.options().delivery_grace;
+        let sending = Sending { team, deadline, since: run.again.then(|| crate::clock::before(job.due, grace)) };
         let mut failure = None;
-        for envelope in &envelopes {
-            if store.is_sent(team, &envelope.id).await? {
-                continue;
-            }
-            match self.send(envelope, None).await {
-                Ok(()) => self.record_sent(team, &envelope.id, RECORD_PATIENCE).await?,
-                Err(error) => {
+        for envelope in &run.envelopes {
+            match self.send_kept(envelope, &sending, None).await {
+                Ok(()) => {}
+                Err(SendError::Store(err)) => return Err(err.into()),
+                Err(SendError::Failed(error)) => {
                     tracing::warn!(action = %envelope.id, %error, "action failed; the job will try again");
                     failure.get_or_insert(JobError::Send { action: envelope.id.clone(), error });
                 }
@@ -167,34 +195,39 @@ impl Bot {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Performs the actions of `dispatched` in order. Without a delivery watchdog, a failed
-    /// action is logged and does not stop the others. With one, each send is recorded and the
-    /// watchdog is cancelled once all were sent; what failed, and everything once a send could
-    /// not be recorded or half the watchdog's grace is over, is left to the watchdog, so that
-    /// it never sends alongside.
+    /// Performs the actions of `dispatched` in order. Without a delivery watchdog (a failure
+    /// notice), each is tried until [`UNKEPT_PATIENCE`] and a failure is logged. With one, each
+    /// send is recorded and the watchdog is cancelled once all were sent; what failed, and
+    /// everything once a send could not be recorded or half the watchdog's grace is over, is
+    /// left to the watchdog, so that it never sends alongside. An action the platform refuses
+    /// for good is told to the person who asked, and not tried again.
     pub async fn deliver(&self, dispatched: &Dispatched) {
         let Some(watchdog) = &dispatched.watchdog else {
+            let deadline = Instant::now() + UNKEPT_PATIENCE;
             for envelope in &dispatched.envelopes {
-                if let Err(err) = self.send(envelope, None).await {
+                if let Err(err) = self.send(envelope, deadline).await {
                     tracing::warn!(action = %envelope.id, error = %err, "action failed");
                 }
             }
             return;
         };
-        let deadline = self.delivery_deadline(watchdog);
+        let sending = Sending { team: &watchdog.team, deadline: self.delivery_deadline(watchdog), since: None };
         let mut left = 0;
         for (index, envelope) in dispatched.envelopes.iter().enumerate() {
-            let remaining = (deadline - self.dispatcher.clock().now()).to_std().unwrap_or_default();
-            if remaining.is_zero() {
+            if Instant::now() >= sending.deadline {
                 left += dispatched.envelopes.len() - index;
                 break;
             }
-            if let Err(err) = self.send(envelope, Some(deadline)).await {
-                tracing::warn!(action = %envelope.id, error = %err, "action failed; the delivery watchdog will try again");
-                left += 1;
-            } else if self.record_sent(&watchdog.team, &envelope.id, remaining).await.is_err() {
-                left += dispatched.envelopes.len() - index;
-                break;
+            match self.send_kept(envelope, &sending, dispatched.origin.as_ref()).await {
+                Ok(()) => {}
+                Err(SendError::Failed(err)) => {
+                    tracing::warn!(action = %envelope.id, error = %err, "action failed; the delivery watchdog will try again");
+                    left += 1;
+                }
+                Err(SendError::Store(_)) => {
+                    left += dispatched.envelopes.len() - index;
+                    break;
+                }
             }
         }
         if left > 0 {
@@ -206,20 +239,133 @@ impl Bot {
 
     /// When a delivery guarded by `watchdog` stops and leaves the rest to it: half its grace
     /// before it comes due.
-    fn delivery_deadline(&self, watchdog: &Watchdog) -> DateTime<Utc> {
+    fn delivery_deadline(&self, watchdog: &Watchdog) -> Instant {
         let grace = self.dispatcher.options().delivery_grace / 2;
-        crate::clock::before(watchdog.job.due, grace)
+        let stop = crate::clock::before(watchdog.job.due, grace);
+        Instant::now() + (stop - self.dispatcher.clock().now()).to_std().unwrap_or_default()
     }
 
-    /// Performs one action, waiting out rate limits (but not past `deadline`), and tells the
-    /// plugin that asked for a new room that it exists. An action the platform cannot perform
-    /// is skipped with a warning.
-    async fn send(&self, envelope: &Envelope, deadline: Option<DateTime<Utc>>) -> Result<(), AdapterError> {
+    /// Sends one kept action (in parts, when it is longer than its platform takes) and records
+    /// each send. With `sending.since`, the action may have been sent before without being
+    /// recorded: what the store or the platform shows sent is recorded, not sent again. An
+    /// action the platform refuses for good is recorded too (trying again changes nothing),
+    /// logged, and told to `origin`.
+    async fn send_kept(
+        &self,
+        envelope: &Envelope,
+        sending: &Sending<'_>,
+        origin: Option<&Origin>,
+    ) -> Result<(), SendError> {
+        let store = self.dispatcher.store();
+        let again = sending.since.is_some();
+        if again && store.is_sent(sending.team, &envelope.id).await? {
+            return Ok(());
+        }
+        let pieces = self.pieces(envelope);
+        for piece in &pieces {
+            if again && pieces.len() > 1 && store.is_sent(sending.team, &piece.id).await? {
+                continue;
+            }
+            let found = match sending.since {
+                Some(since) => self.adapters.find_sent(piece, since).await.unwrap_or_else(|err| {
+                    tracing::warn!(action = %piece.id, error = %err, "cannot tell whether it was sent; sending");
+                    false
+                }),
+                None => false,
+            };
+            if found {
+                tracing::info!(action = %piece.id, "sent before by a replica that did not record it; not sent again");
+            } else {
+                match self.send(piece, sending.deadline).await {
+                    Ok(()) => {}
+                    Err(AdapterError::Refused(reason)) => self.refused(piece, &reason, origin).await,
+                    Err(err) => return Err(SendError::Failed(err)),
+                }
+            }
+            self.record_sent(sending.team, &piece.id, sending.deadline).await?;
+        }
+        if pieces.len() > 1 {
+            self.record_sent(sending.team, &envelope.id, sending.deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// An action in parts that its platform takes: a message longer than the platform's limit
+    /// becomes several, with ids `<action id>/<part>`; anything else stays as it is.
+    fn pieces(&self, envelope: &Envelope) -> Vec<Envelope> {
+        let Some(transport) = envelope.action.transport() else { return vec![envelope.clone()] };
+        let limit = self.adapters.max_message_bytes(transport);
+        let (message, rebuild): (&Message, Box<dyn Fn(Message) -> Action>) = match &envelope.action {
+            Action::Send { room, message, thread } => {
+                let (room, thread) = (room.clone(), thread.clone());
+                (message, Box::new(move |message| Action::Send { room: room.clone(), message, thread: thread.clone() }))
+            }
+            Action::DirectMessage { user, message } => {
+                let user = user.clone();
+                (message, Box::new(move |message| Action::DirectMessage { user: user.clone(), message }))
+            }
+            Action::Ephemeral { room, user, message, thread } => {
+                let (room, user, thread) = (room.clone(), user.clone(), thread.clone());
+                (
+                    message,
+                    Box::new(move |message| Action::Ephemeral {
+                        room: room.clone(),
+                        user: user.clone(),
+                        message,
+                        thread: thread.clone(),
+                    }),
+                )
+            }
+            _ => return vec![envelope.clone()],
+        };
+        let parts = message.split(limit);
+        if parts.len() == 1 {
+            return vec![envelope.clone()];
+        }
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(index, part)| Envelope { id: format!("{}/{index}", envelope.id), action: rebuild(part) })
+            .collect()
+    }
+
+    /// Logs an action the platform refused for good, and tells the person who asked, in their
+    /// room, when it was elsewhere.
+    async fn refused(&self, envelope: &Envelope, reason: &str, origin: Option<&Origin>) {
+        tracing::error!(action = %envelope.id, %reason, "the platform refuses this action for good; not trying again");
+        let Some(origin) = origin else { return };
+        let elsewhere = match &envelope.action {
+            Action::Send { room, .. } | Action::SetTopic { room, .. } | Action::Invite { room, .. } => {
+                (room != &origin.room).then_some(room)
+            }
+            _ => None,
+        };
+        let Some(room) = elsewhere else { return };
+        let text =
+            Message::text("Firebell could not do everything you asked: in ").room(room).and(format!(", {reason}."));
+        let notice = Envelope {
+            id: format!("{}#refused", envelope.id),
+            action: Action::Ephemeral {
+                room: origin.room.clone(),
+                user: origin.user.clone(),
+                message: text,
+                thread: origin.thread.clone(),
+            },
+        };
+        if let Err(err) = self.perform(&notice, Instant::now() + UNKEPT_PATIENCE).await {
+            tracing::warn!(action = %envelope.id, error = %err, "the person who asked could not be told");
+        }
+    }
+
+    /// Performs one action (retrying a platform's passing trouble with a short backoff and
+    /// waiting out its rate limits, but never past `deadline`), and tells the plugin that asked
+    /// for a room or called a service how it went.
+    async fn send(&self, envelope: &Envelope, deadline: Instant) -> Result<(), AdapterError> {
         match self.perform(envelope, deadline).await {
             Ok(Performed::RoomCreated(room)) => Box::pin(self.announce_room(envelope, room)).await,
             Ok(Performed::Called(response)) => Box::pin(self.announce_call(envelope, response)).await,
             Ok(Performed::Done) => {}
-            Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_) | AdapterError::Refused(_))) => {
+            Err(error @ (AdapterError::Unsupported { .. } | AdapterError::NoService(_))) => {
                 tracing::warn!(action = %envelope.id, %error, "action cannot be performed; skipped");
             }
             Err(error) => return Err(error),
@@ -227,15 +373,15 @@ impl Bot {
         Ok(())
     }
 
-    /// Records a send, retrying for up to `patience` while the store is unreachable: the send
+    /// Records a send, retrying until `deadline` while the store is unreachable: the send
     /// happened, and forgetting it would send it again.
-    async fn record_sent(&self, team: &TeamId, action: &str, patience: Duration) -> Result<(), StoreError> {
-        let started = tokio::time::Instant::now();
+    async fn record_sent(&self, team: &TeamId, action: &str, deadline: Instant) -> Result<(), StoreError> {
+        let deadline = deadline.max(Instant::now() + RECORD_PATIENCE);
         let mut wait = Duration::from_millis(100);
         loop {
             match self.dispatcher.store().mark_sent(team, action).await {
                 Ok(()) => return Ok(()),
-                Err(err) if started.elapsed() + wait > patience => return Err(err),
+                Err(err) if Instant::now() + wait > deadline => return Err(err),
                 Err(err) => {
                     tracing::warn!(%action, error = %err, "cannot record a send yet; retrying");
                     tokio::time::sleep(wait).await;
@@ -277,21 +423,27 @@ impl Bot {
         }
     }
 
-    async fn perform(&self, envelope: &Envelope, deadline: Option<DateTime<Utc>>) -> Result<Performed, AdapterError> {
-        let mut attempt = 1;
+    /// Performs one action before `deadline`: a rate limit is waited out, a platform's passing
+    /// trouble (an error 500, a dropped connection) is tried again after a short backoff, and an
+    /// answer that does not come before the deadline is given up on.
+    async fn perform(&self, envelope: &Envelope, deadline: Instant) -> Result<Performed, AdapterError> {
+        let mut trouble = 0;
         loop {
-            match self.adapters.perform(envelope).await {
-                Err(AdapterError::RateLimited(wait)) if attempt < RATE_LIMIT_ATTEMPTS => {
-                    let wait = wait.min(Duration::from_secs(30));
-                    let later = crate::clock::after(self.dispatcher.clock().now(), wait);
-                    if deadline.is_some_and(|deadline| later > deadline) {
-                        return Err(AdapterError::RateLimited(wait));
-                    }
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = match tokio::time::timeout(left, self.adapters.perform(envelope)).await {
+                Err(_) => return Err(AdapterError::Platform("no answer before the delivery's deadline".into())),
+                Ok(Err(AdapterError::RateLimited(wait))) => wait.min(Duration::from_secs(30)),
+                Ok(Err(AdapterError::Platform(reason))) if trouble < PASSING_TROUBLE => {
+                    trouble += 1;
+                    tracing::warn!(action = %envelope.id, %reason, "the platform had trouble; trying again shortly");
+                    TROUBLE_BACKOFF * 2u32.pow(trouble - 1)
                 }
-                result => return result,
+                Ok(done) => return done,
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(AdapterError::RateLimited(wait));
             }
+            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -105,6 +105,36 @@ impl Message {
         })
     }
 
+    /// The message in parts of at most about `max_bytes` bytes of text each (a platform's limit
+    /// for one message), cut between lines where it can; the buttons go with the last part. A
+    /// message that fits is one part.
+    pub fn split(&self, max_bytes: usize) -> Vec<Message> {
+        let max_bytes = max_bytes.max(64);
+        let mut parts = vec![Message::default()];
+        let mut size = 0;
+        for span in &self.spans {
+            let Span::Text(text) = span else {
+                size += span_size(span);
+                parts.last_mut().expect("a part").spans.push(span.clone());
+                continue;
+            };
+            for piece in cut(text, max_bytes) {
+                if size > 0 && size + piece.len() > max_bytes {
+                    parts.push(Message::default());
+                    size = 0;
+                }
+                size += piece.len();
+                parts.last_mut().expect("a part").spans.push(Span::Text(piece.to_owned()));
+            }
+        }
+        parts.retain(|part| !part.spans.is_empty());
+        if parts.is_empty() {
+            parts.push(Message::default());
+        }
+        parts.last_mut().expect("a part").buttons = self.buttons.clone();
+        parts
+    }
+
     /// The message as plain text, with each mention written as the transport writes it.
     pub fn to_plain(&self) -> String {
         self.spans
@@ -116,6 +146,36 @@ impl Message {
             })
             .collect()
     }
+}
+
+/// About how much room a span takes in a message.
+fn span_size(span: &Span) -> usize {
+    match span {
+        Span::Text(text) => text.len(),
+        Span::Mention(person) => person.name.len() + person.user.id.len(),
+        Span::Room(room) => room.id.len() * 2,
+    }
+}
+
+/// `text` in pieces that end at line ends, each at most `max_bytes` (a longer line is cut at
+/// character boundaries).
+fn cut(text: &str, max_bytes: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let mut rest = line;
+        while rest.len() > max_bytes {
+            let mut at = max_bytes;
+            while !rest.is_char_boundary(at) {
+                at -= 1;
+            }
+            pieces.push(&rest[..at]);
+            rest = &rest[at..];
+        }
+        if !rest.is_empty() {
+            pieces.push(rest);
+        }
+    }
+    pieces
 }
 
 impl fmt::Display for Message {
@@ -287,6 +347,24 @@ mod tests {
         let message = Message::text("hello ").mention(&bob).and("!");
         assert_eq!(message.to_plain(), "hello @bob!");
         assert_eq!(message.mentioned().count(), 1);
+    }
+
+    #[test]
+    fn long_messages_split_between_lines_and_keep_everything() {
+        let bob = Person::console("bob");
+        let lines: String = (0..300).map(|n| format!("line {n:03} of a long report\n")).collect();
+        let message = Message::text(lines.clone()).mention(&bob).and(" ✓ done").button("Ack", "!ack");
+        let parts = message.split(1000);
+        assert!(parts.len() >= 8, "{}", parts.len());
+        assert!(parts.iter().all(|p| p.to_plain().len() <= 1000 + 20), "each part fits");
+        let joined: String = parts.iter().map(Message::to_plain).collect();
+        assert_eq!(joined, message.to_plain(), "nothing lost, nothing doubled");
+        assert!(parts[..parts.len() - 1].iter().all(|p| p.buttons.is_empty()));
+        assert_eq!(parts.last().unwrap().buttons.len(), 1);
+        assert!(parts[0].to_plain().ends_with('\n'), "cut between lines");
+        assert_eq!(Message::text("short").split(1000), [Message::text("short")]);
+        let wide = "é".repeat(1000);
+        assert!(Message::text(wide).split(100).iter().all(|p| p.to_plain().len() <= 100), "at character boundaries");
     }
 
     #[test]

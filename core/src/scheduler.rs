@@ -83,12 +83,19 @@ impl Scheduler {
             max_attempts: self.options.max_attempts,
         };
         let taken = store.take_jobs(team, &self.consumer, take).await?;
+        // Everything taken must be finished, or given up, before another replica would take it
+        // over: half the reclaim time from now.
+        let deadline = tokio::time::Instant::now() + self.options.reclaim_after / 2;
         for dead in &taken.dead {
             tracing::error!(%team, job = %dead.job.id, attempts = dead.attempts, "job failed too often; moved to the dead-letter queue");
         }
         let mut finished = 0;
         for ready in taken.ready {
-            if self.run_one(team, &ready).await {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(%team, job = %ready.job.id, "no time left to run this job; another pass takes it");
+                continue;
+            }
+            if self.run_one(team, &ready, deadline).await {
                 finished += 1;
             }
         }
@@ -96,11 +103,11 @@ impl Scheduler {
     }
 
     /// Runs one job; finishes it on success, else leaves it to be taken again later.
-    async fn run_one(&self, team: &TeamId, ready: &ReadyJob) -> bool {
+    async fn run_one(&self, team: &TeamId, ready: &ReadyJob, deadline: tokio::time::Instant) -> bool {
         if ready.attempts > 1 {
             tracing::info!(%team, job = %ready.job.id, attempts = ready.attempts, "running a job again");
         }
-        if let Err(err) = self.bot.run_job(team, &ready.job).await {
+        if let Err(err) = self.bot.run_job(team, &ready.job, deadline).await {
             tracing::warn!(%team, job = %ready.job.id, error = %err, "job failed; it will be tried again");
             return false;
         }

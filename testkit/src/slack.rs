@@ -359,10 +359,15 @@ fn listed(messages: Vec<&Posted>, args: &Value) -> Value {
     json!({ "ok": true, "messages": newest, "has_more": fitting.len() > limit })
 }
 
+/// The channel of direct messages with a user (`D` and the user's id), or the channel itself.
+fn direct_channel(channel: &str) -> String {
+    if channel.starts_with('U') { format!("D{channel}") } else { channel.to_owned() }
+}
+
 /// What Slack answers to `method`, in its JSON shapes.
 fn answer(method: &str, args: &Value, shared: &mut Shared, address: SocketAddr) -> Value {
     let ts = format!("{}.{:06}", unix_now(), shared.next % 1_000_000);
-    let channel_id = text_arg(&args["channel"]);
+    let channel_id = direct_channel(&text_arg(&args["channel"]));
     let channel = |id: &str, name: Option<&str>| {
         json!({ "id": id, "name": name, "created": 1_700_000_000, "creator": "UBOT", "is_channel": true,
                 "is_private": args["is_private"] == "true" || args["is_private"] == true, "is_archived": false })
@@ -425,6 +430,9 @@ fn answer(method: &str, args: &Value, shared: &mut Shared, address: SocketAddr) 
             let topic = text_arg(&args["topic"]);
             shared.topics.insert(channel_id, topic.clone());
             json!({ "ok": true, "topic": topic })
+        }
+        "conversations.open" => {
+            json!({ "ok": true, "channel": { "id": direct_channel(&text_arg(&args["users"])) } })
         }
         "conversations.create" => {
             let id = format!("C0NEW{}", shared.next);

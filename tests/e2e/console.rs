@@ -178,4 +178,3 @@ fn silly_sleeps_and_broken_bytes_get_one_line_each_and_the_session_goes_on() {
     let lists = output.lines().filter(|line| line.contains("has no open incident")).count();
     assert_eq!(lists, 2, "the session went on after each:\n{output}");
 }
-

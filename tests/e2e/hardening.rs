@@ -226,7 +226,8 @@ mod properties {
             Just("!help"),
             Just("!"),
         ];
-        (command, proptest::collection::vec(word(), 0..6)).prop_map(|(command, words)| format!("{command} {}", words.join(" ")))
+        (command, proptest::collection::vec(word(), 0..6))
+            .prop_map(|(command, words)| format!("{command} {}", words.join(" ")))
     }
 
     proptest! {

@@ -476,5 +476,8 @@ async fn a_revoked_app_token_stops_the_bot_at_start() {
     let output = output.expect("firebell runs");
     assert!(!output.status.success(), "refused at start");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("the app-level token (xapp-…) is refused: ") && stderr.contains("invalid_auth"), "{stderr}");
+    assert!(
+        stderr.contains("the app-level token (xapp-…) is refused: ") && stderr.contains("invalid_auth"),
+        "{stderr}"
+    );
 }

@@ -90,6 +90,7 @@ impl ChatAdapter for ConsoleAdapter {
             direct_messages: true,
             buttons: false,
             max_topic_chars: 500,
+            max_message_bytes: usize::MAX,
         }
     }
 

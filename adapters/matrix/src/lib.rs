@@ -402,6 +402,7 @@ impl ChatAdapter for MatrixAdapter {
             direct_messages: true,
             buttons: false,
             max_topic_chars: 1000,
+            max_message_bytes: 16_000,
         }
     }
 

@@ -205,9 +205,9 @@ mod tests {
 
         use proptest::prelude::*;
         use serde_json::{Value, json};
+        use slack_morphism::prelude::SlackSigningSecret;
         use slack_morphism::prelude::{SlackCommandEvent, SlackInteractionEvent, SlackPushEvent};
         use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
-        use slack_morphism::prelude::SlackSigningSecret;
 
         use super::super::{clean_text, from_command, from_event, from_interaction};
 

@@ -16,6 +16,7 @@ mod http;
 mod inbound;
 pub mod manifest;
 mod outbound;
+mod recall;
 mod socket;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
 use firebell_core::async_trait;
 use firebell_core::bot::Bot;
+use firebell_core::chrono::{DateTime, Utc};
 use firebell_core::ids::{RoomRef, Transport, UserRef};
 use firebell_core::message::{Action, Inbound, Message, RoomSpec};
 use firebell_core::store::Store;
@@ -139,12 +141,34 @@ pub struct SlackAdapter {
     /// This replica's own pace per channel, used when the shared one in the store cannot be
     /// reached (a failure notice must go out when the store is down).
     local_pace: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Reads the history, to find messages posted before.
+    history: recall::History,
+}
+
+/// Slack's error codes that pass: the same call may work in a moment.
+const PASSING_ERRORS: &[&str] =
+    &["internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"];
+
+/// What a Slack error code means for the action: most are for good (`not_in_channel`,
+/// `channel_not_found`, `msg_too_long`, …), a few pass.
+pub(crate) fn classify(code: &str) -> AdapterError {
+    let reason = match code {
+        "not_in_channel" => "the bot is not in that channel; invite it with /invite @Firebell".to_owned(),
+        "channel_not_found" => "there is no such channel, or the bot cannot see it".to_owned(),
+        "is_archived" => "the channel is archived".to_owned(),
+        other => format!("Slack answered {other}"),
+    };
+    if PASSING_ERRORS.contains(&code) { AdapterError::Platform(reason) } else { AdapterError::Refused(reason) }
 }
 
 fn platform(err: SlackClientError) -> AdapterError {
     match err {
         SlackClientError::RateLimitError(limit) => {
             AdapterError::RateLimited(limit.retry_after.unwrap_or(Duration::from_secs(1)))
+        }
+        SlackClientError::ApiError(api) => classify(&api.code),
+        SlackClientError::HttpError(http) if http.status_code.is_client_error() => {
+            AdapterError::Refused(format!("Slack answered {}", http.status_code))
         }
         other => AdapterError::Platform(other.to_string()),
     }
@@ -169,9 +193,11 @@ impl SlackAdapter {
         if options.mode == SlackMode::Socket {
             socket::check_app_token(&client, options.app_token.as_deref().unwrap_or_default()).await?;
         }
+        let history = recall::History::new(&options.api_url, &options.bot_token);
         Ok(Self {
             client,
             token,
+            history,
             options,
             store,
             me: me.user_id.0,
@@ -286,9 +312,15 @@ impl SlackAdapter {
         }
     }
 
-    async fn post(&self, channel: &str, message: &Message, thread: Option<&str>) -> Result<(), AdapterError> {
+    async fn post(
+        &self,
+        action_id: &str,
+        channel: &str,
+        message: &Message,
+        thread: Option<&str>,
+    ) -> Result<(), AdapterError> {
         self.keep_pace(channel).await;
-        let content = content(message)?;
+        let content = content(message)?.with_metadata(recall::metadata(action_id));
         let mut request = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.to_owned()), content);
         request.thread_ts = thread.map(|ts| SlackTs(ts.to_owned()));
         self.session().chat_post_message(&request).await.map(|_| ()).map_err(platform)
@@ -317,29 +349,47 @@ impl ChatAdapter for SlackAdapter {
             direct_messages: true,
             buttons: true,
             max_topic_chars: 250,
+            max_message_bytes: 12_000,
         }
     }
 
     async fn send_message(
         &self,
-        _: &str,
+        action_id: &str,
         room: &RoomRef,
         message: &Message,
         thread: Option<&str>,
     ) -> Result<(), AdapterError> {
-        self.post(&room.id, message, thread).await
+        self.post(action_id, &room.id, message, thread).await
+    }
+
+    async fn find_sent(&self, action_id: &str, action: &Action, since: DateTime<Utc>) -> Result<bool, AdapterError> {
+        match action {
+            Action::Send { room, thread, .. } => {
+                self.history.contains(&room.id, thread.as_deref(), action_id, since).await
+            }
+            Action::DirectMessage { user, .. } => {
+                let channel = self.history.direct_channel(&user.id).await?;
+                self.history.contains(&channel, None, action_id, since).await
+            }
+            Action::SetTopic { room, topic } => {
+                let wanted = firebell_core::adapter::clip(topic, self.capabilities().max_topic_chars);
+                Ok(self.history.topic(&room.id).await? == wanted)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn send_ephemeral(
         &self,
-        _: &str,
+        action_id: &str,
         room: &RoomRef,
         user: &UserRef,
         message: &Message,
         thread: Option<&str>,
     ) -> Result<(), AdapterError> {
         if user.transport != Transport::Slack {
-            return self.post(&room.id, message, thread).await;
+            return self.post(action_id, &room.id, message, thread).await;
         }
         let request = SlackApiChatPostEphemeralRequest {
             thread_ts: thread.map(|ts| SlackTs(ts.to_owned())),
@@ -383,7 +433,7 @@ impl ChatAdapter for SlackAdapter {
         }
     }
 
-    async fn direct_message(&self, _: &str, user: &UserRef, message: &Message) -> Result<(), AdapterError> {
-        self.post(&user.id, message, None).await
+    async fn direct_message(&self, action_id: &str, user: &UserRef, message: &Message) -> Result<(), AdapterError> {
+        self.post(action_id, &user.id, message, None).await
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::command::{CommandLine, MAX_COMMAND_CHARS};
-use crate::ids::{Person, RoomRef, TeamId};
+use crate::ids::{Person, RoomRef, TeamId, UserRef};
 use crate::job::Job;
 use crate::message::{Action, Envelope, Inbound, Message};
 use crate::plugin::{Event, Outcome, Place, PluginError, Registry, Settings, TeamContext, is_enabled};
@@ -88,6 +88,36 @@ pub struct Dispatched {
     /// The watchdog to cancel (with [`Dispatcher::delivered`]) once every action was sent;
     /// `None` when nothing was kept (no actions, or a room of no team).
     pub watchdog: Option<Watchdog>,
+    /// Who asked, and where, when a person did: told when an action is refused for good.
+    pub origin: Option<Origin>,
+}
+
+/// Where a command came from: whom to tell when one of its actions cannot be performed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The room.
+    pub room: RoomRef,
+    /// The sender.
+    pub user: UserRef,
+    /// The thread.
+    pub thread: Option<String>,
+}
+
+impl Origin {
+    /// The origin of `inbound`.
+    pub fn of(inbound: &Inbound) -> Self {
+        Self { room: inbound.room.clone(), user: inbound.sender.clone(), thread: inbound.thread.clone() }
+    }
+}
+
+/// What a job run sends, and whether it may have been sent before (the run was applied by a
+/// replica that did not finish it, or it is a delivery watchdog's).
+#[derive(Debug, Default)]
+pub struct JobRun {
+    /// The actions, each with its stable id.
+    pub envelopes: Vec<Envelope>,
+    /// Whether some may have been performed already (and not recorded).
+    pub again: bool,
 }
 
 /// A delivery watchdog (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)): the job that
@@ -103,7 +133,7 @@ pub struct Watchdog {
 impl Dispatched {
     /// Actions that nothing keeps in the store.
     pub fn unkept(envelopes: Vec<Envelope>) -> Self {
-        Self { envelopes, watchdog: None }
+        Self { envelopes, watchdog: None, origin: None }
     }
 
     /// Whether the answer is a refusal or an error for the sender's eyes only: the command was
@@ -201,20 +231,21 @@ impl Dispatcher {
         let in_admin_room = matches!(place, Place::Team { role: RoomRole::Admin, .. });
         let sender = Sender { person, platform_admin: inbound.sender_is_platform_admin && in_admin_room };
         let team = team_of(place);
-        match self.find(&line, place) {
+        let dispatched = match self.find(&line, place) {
             Ok(found) => {
                 let cause = Cause::Command { found, place, sender, inbound };
                 match self.settle(team, &claim, None, &cause).await? {
-                    Settled::Applied(dispatched) => Ok(dispatched),
-                    Settled::Duplicate | Settled::JobGone => Ok(Dispatched::default()),
+                    Settled::Applied(dispatched) => dispatched,
+                    Settled::Duplicate | Settled::JobGone => Dispatched::default(),
                 }
             }
-            Err(None) => Ok(Dispatched::default()),
+            Err(None) => Dispatched::default(),
             Err(Some(refusal)) => {
                 let reply = reply_to(inbound, refusal);
-                self.claim_and(team.map(|t| &t.id), &claim, vec![reply]).await
+                self.claim_and(team.map(|t| &t.id), &claim, vec![reply]).await?
             }
-        }
+        };
+        Ok(Dispatched { origin: Some(Origin::of(inbound)), ..dispatched })
     }
 
     /// Where a room is: a configured room of a team, the room of an open incident (found in
@@ -267,8 +298,9 @@ impl Dispatcher {
 
     /// Runs one due job of `team` and returns what it sends. The writes and the actions are
     /// kept together, so a run that was applied before (by a replica that died before sending)
-    /// gives the same actions again; a job cancelled or rescheduled meanwhile gives none.
-    pub async fn run_job(&self, team: &TeamId, job: &Job) -> Result<Vec<Envelope>, DispatchError> {
+    /// gives the same actions again, marked as maybe sent; a job cancelled or rescheduled
+    /// meanwhile gives none.
+    pub async fn run_job(&self, team: &TeamId, job: &Job) -> Result<JobRun, DispatchError> {
         if job.is_delivery_watchdog() {
             return self.run_watchdog(team, job).await;
         }
@@ -277,26 +309,26 @@ impl Dispatcher {
         let Some(team) = self.teams.get(team.as_str()) else {
             tracing::warn!(%team, job = %job.id, "job of an unknown team dropped");
             self.store.apply(Some(team), Guard::claim(&claim).running(job), &[]).await.ok();
-            return Ok(Vec::new());
+            return Ok(JobRun::default());
         };
         match self.settle(Some(team), &claim, Some(job), &Cause::Job { team, job }).await? {
-            Settled::Applied(dispatched) => Ok(dispatched.envelopes),
-            Settled::Duplicate => Ok(self.store.outbox(&team.id, &cause_id).await?),
-            Settled::JobGone => Ok(Vec::new()),
+            Settled::Applied(dispatched) => Ok(JobRun { envelopes: dispatched.envelopes, again: false }),
+            Settled::Duplicate => Ok(JobRun { envelopes: self.store.outbox(&team.id, &cause_id).await?, again: true }),
+            Settled::JobGone => Ok(JobRun::default()),
         }
     }
 
     /// A delivery watchdog came due: the replica that handled its cause did not report every
-    /// action sent, so this run gives what was kept (the bot skips what was recorded as sent).
-    /// A watchdog cancelled meanwhile gives nothing.
-    async fn run_watchdog(&self, team: &TeamId, job: &Job) -> Result<Vec<Envelope>, DispatchError> {
+    /// action sent, so this run gives what was kept (the bot skips what was recorded as sent,
+    /// and what the platform shows sent). A watchdog cancelled meanwhile gives nothing.
+    async fn run_watchdog(&self, team: &TeamId, job: &Job) -> Result<JobRun, DispatchError> {
         let claim = Claim { key: job.cause(), ttl: self.options.claim_ttl };
         match self.store.apply(Some(team), Guard::claim(&claim).running(job), &[]).await {
             Ok(_) | Err(ApplyError::Duplicate) => {
                 tracing::info!(%team, watchdog = %job.id, "a replica left actions unsent; sending what is left");
-                Ok(self.store.outbox(team, &claim.key).await?)
+                Ok(JobRun { envelopes: self.store.outbox(team, &claim.key).await?, again: true })
             }
-            Err(ApplyError::JobGone) => Ok(Vec::new()),
+            Err(ApplyError::JobGone) => Ok(JobRun::default()),
             Err(ApplyError::Store(err)) => Err(err.into()),
             Err(other) => unreachable!("a write-free run cannot fail with {other}"),
         }
@@ -336,7 +368,7 @@ impl Dispatcher {
             match self.store.apply(team_id, guard, &writes).await {
                 Ok(revision) => {
                     self.remember(team_id, snapshot.after(&writes, revision));
-                    return Ok(Settled::Applied(Dispatched { envelopes, watchdog }));
+                    return Ok(Settled::Applied(Dispatched { envelopes, watchdog, origin: None }));
                 }
                 Err(ApplyError::Duplicate) => return Ok(Settled::Duplicate),
                 Err(ApplyError::JobGone) => return Ok(Settled::JobGone),
@@ -425,7 +457,7 @@ impl Dispatcher {
         let mut writes = Vec::new();
         let watchdog = self.keep_with_a_watchdog(team, &claim.key, &envelopes, &mut writes);
         match self.store.apply(team, Guard::claim(claim), &writes).await {
-            Ok(_) => Ok(Dispatched { envelopes, watchdog }),
+            Ok(_) => Ok(Dispatched { envelopes, watchdog, origin: None }),
             Err(ApplyError::Duplicate) => Ok(Dispatched::default()),
             Err(ApplyError::Store(err)) => Err(err.into()),
             Err(other) => unreachable!("a bare claim cannot fail with {other}"),

@@ -396,7 +396,10 @@ async fn misread_ids_are_errors_never_text_or_another_incident() {
         ),
         ("!incident update WMCS-7 all good", "there is no incident WMCS-7"),
         ("!incident done 4294967296", "WMCS-1: there is no task 4294967296"),
-        ("!incident done 99999999999999999999999", "error: expected <task>, got \"99999999999999999999999\"; usage: !incident done [ID] <task>"),
+        (
+            "!incident done 99999999999999999999999",
+            "error: expected <task>, got \"99999999999999999999999\"; usage: !incident done [ID] <task>",
+        ),
     ];
     for (command, answer) in cases {
         assert_eq!(text(&bot.say("alice", WMCS_ADMIN, command).await), answer, "{command}");
@@ -422,6 +425,9 @@ async fn huge_commands_are_refused_and_echoes_are_cut() {
     assert_eq!(refused, "error: this command is 270018 characters long; the longest Firebell reads is 4000");
     let long_word = "x".repeat(3000);
     let echoed = text(&bot.say("alice", WMCS_ADMIN, &format!("!incident show {long_word}")).await);
-    assert!(echoed.chars().count() < 320 && echoed.contains("…"), "the echo is cut: {} characters", echoed.chars().count());
+    assert!(
+        echoed.chars().count() < 320 && echoed.contains("…"),
+        "the echo is cut: {} characters",
+        echoed.chars().count()
+    );
 }
-

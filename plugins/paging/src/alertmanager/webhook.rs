@@ -365,7 +365,8 @@ mod tests {
 
         /// A real payload with one field replaced by anything.
         fn mutated() -> impl Strategy<Value = Vec<u8>> {
-            let fields = ["version", "status", "labels", "annotations", "startsAt", "fingerprint", "alerts", "generatorURL"];
+            let fields =
+                ["version", "status", "labels", "annotations", "startsAt", "fingerprint", "alerts", "generatorURL"];
             (0..fields.len(), any_json()).prop_map(move |(field, value)| {
                 let mut alert = json!({"status": "firing", "labels": {"alertname": "X", "team": "wmcs"},
                     "annotations": {"summary": "s"}, "startsAt": "2026-11-21T03:00:00Z", "fingerprint": "f"});
