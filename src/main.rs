@@ -141,8 +141,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
     let mut tasks = JoinSet::new();
     if manual_clock.is_none() {
-        let (scheduler, stopped) = (scheduler.clone(), stopped.clone());
+        let (scheduler, mut stopped) = (scheduler.clone(), stopped.clone());
+        let matrix_synced = connected.matrix.as_ref().map(|matrix| matrix.synced());
         tasks.spawn(async move {
+            // No timed work before Matrix knows its rooms: a reminder or a topic would fail.
+            if let Some(mut synced) = matrix_synced {
+                tokio::select! {
+                    _ = synced.wait_for(|synced| *synced) => {}
+                    _ = stopped.wait_for(|stopped| *stopped) => return Ok(()),
+                }
+            }
             scheduler.run(stopped).await;
             Ok(())
         });

@@ -20,11 +20,13 @@
 
 mod inbound;
 mod outbound;
+mod recall;
 mod session;
+mod sync;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
@@ -34,7 +36,7 @@ use firebell_core::chrono::{DateTime, Utc};
 use firebell_core::ids::{RoomRef, Transport, UserRef};
 use firebell_core::message::{Action, Inbound, Message, RoomSpec, Span};
 use firebell_core::team::Teams;
-use matrix_sdk::config::{RequestConfig, SyncSettings};
+use matrix_sdk::config::RequestConfig;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};
 use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
@@ -43,17 +45,12 @@ use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::message::{Relation, RoomMessageEventContent};
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomAliasId, RoomId, UserId};
-use matrix_sdk::sync::SyncResponse;
 use matrix_sdk::{Client, RoomMemberships, RoomState};
 use tokio::sync::watch;
 
-use self::inbound::{Seen, TextMessage, read_event};
+use self::inbound::TextMessage;
 use self::session::SavedSession;
 
-/// The longest wait between two failed syncs.
-const MOST_BACKOFF: Duration = Duration::from_secs(60);
-/// How long a sync request waits on the server for news.
-const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Checks a Matrix room as written in the config: a room id (`!id:server`) or alias
 /// (`#name:server`).
@@ -129,6 +126,8 @@ pub struct MatrixAdapter {
     aliases: Mutex<HashMap<OwnedRoomId, String>>,
     /// The names of the rooms this replica created, known before their state is synced.
     created: Mutex<HashMap<OwnedRoomId, String>>,
+    /// Turns true once the first sync was handled.
+    synced: watch::Sender<bool>,
 }
 
 fn now_ms() -> u64 {
@@ -136,15 +135,22 @@ fn now_ms() -> u64 {
 }
 
 fn platform(err: matrix_sdk::Error) -> AdapterError {
-    if let Some(ErrorKind::LimitExceeded(limit)) = err.client_api_error_kind() {
-        let wait = match limit.retry_after {
-            Some(RetryAfter::Delay(wait)) => wait,
-            Some(RetryAfter::DateTime(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
-            None => Duration::from_secs(1),
-        };
-        return AdapterError::RateLimited(wait);
+    match err.client_api_error_kind() {
+        Some(ErrorKind::LimitExceeded(limit)) => {
+            let wait = match limit.retry_after {
+                Some(RetryAfter::Delay(wait)) => wait,
+                Some(RetryAfter::DateTime(at)) => at.duration_since(SystemTime::now()).unwrap_or_default(),
+                None => Duration::from_secs(1),
+            };
+            AdapterError::RateLimited(wait)
+        }
+        Some(ErrorKind::Forbidden { .. }) => AdapterError::Refused(format!("the homeserver forbids it: {err}")),
+        Some(ErrorKind::TooLarge) => AdapterError::Refused(format!("the homeserver finds it too large: {err}")),
+        Some(ErrorKind::NotFound | ErrorKind::InvalidParam | ErrorKind::BadJson | ErrorKind::NotJson) => {
+            AdapterError::Refused(err.to_string())
+        }
+        _ => AdapterError::Platform(err.to_string()),
     }
-    AdapterError::Platform(err.to_string())
 }
 
 impl MatrixAdapter {
@@ -155,8 +161,13 @@ impl MatrixAdapter {
         let me = UserId::parse(&options.user_id).map_err(|err| {
             MatrixError::Config(format!("user_id {:?} is not a Matrix user id: {err}", options.user_id))
         })?;
+        std::fs::create_dir_all(&options.store).map_err(|err| MatrixError::Store {
+            path: options.store.display().to_string(),
+            reason: err.to_string(),
+        })?;
         let client = Client::builder()
             .homeserver_url(&options.homeserver)
+            .sqlite_store(options.store.join("state"), None)
             .request_config(RequestConfig::new().retry_limit(3).timeout(Duration::from_secs(60)))
             .build()
             .await
@@ -170,56 +181,13 @@ impl MatrixAdapter {
             saved: Mutex::new(saved),
             aliases: Mutex::new(HashMap::new()),
             created: Mutex::new(HashMap::new()),
+            synced: watch::channel(false).0,
         })
     }
 
     /// The device this replica uses.
     pub fn device_id(&self) -> String {
         self.client.device_id().map(|id| id.to_string()).unwrap_or_default()
-    }
-
-    /// Syncs until `stop` turns true, handing messages to `bot`. Returns an error only when the
-    /// session is revoked; other errors are retried with backoff.
-    pub async fn run(&self, bot: Arc<Bot>, mut stop: watch::Receiver<bool>) -> Result<(), MatrixError> {
-        let started = self.started_ms;
-        let team_rooms = self.team_rooms(bot.dispatcher().teams()).await;
-        let mut backoff = Duration::from_secs(1);
-        while !*stop.borrow() {
-            let token = self.saved.lock().unwrap_or_else(|p| p.into_inner()).next_batch.clone();
-            let mut settings = SyncSettings::default().timeout(SYNC_TIMEOUT);
-            if let Some(token) = token {
-                settings = settings.token(token);
-            }
-            let synced = tokio::select! {
-                synced = self.client.sync_once(settings) => synced,
-                _ = stop.changed() => break,
-            };
-            match synced {
-                Ok(response) => {
-                    backoff = Duration::from_secs(1);
-                    self.handle(&bot, &response, started, &team_rooms).await;
-                    self.remember_token(response.next_batch)?;
-                }
-                Err(err) if matches!(err.client_api_error_kind(), Some(ErrorKind::UnknownToken(_))) => {
-                    return Err(MatrixError::LoggedOut(session::path(&self.options).display().to_string()));
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, wait = ?backoff, "matrix sync failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => break,
-                    }
-                    backoff = (backoff * 2).min(MOST_BACKOFF);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn remember_token(&self, next_batch: String) -> Result<(), MatrixError> {
-        let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
-        saved.next_batch = Some(next_batch);
-        session::save(&self.options, &saved)
     }
 
     /// The room ids of every configured Matrix team room; aliases are resolved and remembered.
@@ -273,41 +241,17 @@ impl MatrixAdapter {
 
     async fn joined_room(&self, room: &RoomRef) -> Result<Room, AdapterError> {
         let id = self.room_id(&room.id).await?;
-        self.client
-            .get_room(&id)
-            .filter(|room| room.state() == RoomState::Joined)
-            .ok_or_else(|| AdapterError::Platform(format!("the bot is not in room {}", room.id)))
+        self.client.get_room(&id).filter(|room| room.state() == RoomState::Joined).ok_or_else(|| {
+            AdapterError::Refused(format!("the bot is not in room {}; invite it to the room", room.id))
+        })
     }
 
-    async fn handle(&self, bot: &Bot, response: &SyncResponse, started: u64, team_rooms: &HashSet<OwnedRoomId>) {
-        for room_id in response.rooms.invited.keys() {
-            self.answer_invite(room_id, team_rooms).await;
-        }
-        for (room_id, update) in &response.rooms.joined {
-            let Some(room) = self.client.get_room(room_id) else { continue };
-            let mut encrypted = room.encryption_state().is_encrypted();
-            for event in &update.timeline.events {
-                match read_event(event.raw().json().get(), self.me.as_str()) {
-                    Seen::Text(message) if message.sent_ms >= started => {
-                        let inbound = self.inbound(&room, message).await;
-                        bot.handle(inbound).await;
-                    }
-                    Seen::Encrypted => encrypted = true,
-                    Seen::Text(_) | Seen::Ignored => {}
-                }
-            }
-            if encrypted {
-                self.say_encrypted_once(bot, &room).await;
-            }
-        }
-    }
-
-    async fn answer_invite(&self, room_id: &RoomId, team_rooms: &HashSet<OwnedRoomId>) {
-        let Some(room) = self.client.get_room(room_id) else { return };
-        let answer = if team_rooms.contains(room_id) { room.join().await } else { room.leave().await };
-        match answer {
-            Ok(()) => tracing::info!(room = %room_id, joined = team_rooms.contains(room_id), "answered an invite"),
-            Err(err) => tracing::warn!(room = %room_id, error = %err, "cannot answer an invite"),
+    /// The direct-message room with `user`: the one the bot has (its state is kept across
+    /// restarts), else a new one.
+    async fn direct_room(&self, user: &UserId) -> Result<Room, AdapterError> {
+        match self.client.get_dm_room(user) {
+            Some(room) => Ok(room),
+            None => self.client.create_dm(user).await.map_err(platform),
         }
     }
 
@@ -383,8 +327,10 @@ impl MatrixAdapter {
         if let Some(root) = thread.and_then(|t| OwnedEventId::try_from(t).ok()) {
             content.relates_to = Some(Relation::Thread(Thread::plain(root.clone(), root)));
         }
+        let mut raw = serde_json::to_value(&content).map_err(|err| AdapterError::Refused(err.to_string()))?;
+        raw[recall::ACTION_FIELD] = action_id.into();
         let txn = OwnedTransactionId::from(action_id.to_owned());
-        room.send(content).with_transaction_id(txn).await.map(|_| ()).map_err(platform)
+        room.send_raw("m.room.message", raw).with_transaction_id(&txn).await.map(|_| ()).map_err(platform)
     }
 }
 
@@ -448,12 +394,29 @@ impl ChatAdapter for MatrixAdapter {
     }
 
     async fn direct_message(&self, action_id: &str, user: &UserRef, message: &Message) -> Result<(), AdapterError> {
-        let user = UserId::parse(&user.id).map_err(|err| AdapterError::Platform(err.to_string()))?;
-        let room = match self.client.get_dm_room(&user) {
-            Some(room) => room,
-            None => self.client.create_dm(&user).await.map_err(platform)?,
-        };
+        let user = UserId::parse(&user.id).map_err(|err| AdapterError::Refused(err.to_string()))?;
+        let room = self.direct_room(&user).await?;
         let _ = room.members(RoomMemberships::JOIN).await;
         self.send(&room, action_id, message, None).await
+    }
+
+    async fn find_sent(&self, action_id: &str, action: &Action, since: DateTime<Utc>) -> Result<bool, AdapterError> {
+        let room = match action {
+            Action::Send { room, .. } | Action::Ephemeral { room, .. } => self.joined_room(room).await?,
+            Action::DirectMessage { user, .. } => {
+                let user = UserId::parse(&user.id).map_err(|err| AdapterError::Refused(err.to_string()))?;
+                match self.client.get_dm_room(&user) {
+                    Some(room) => room,
+                    None => return Ok(false),
+                }
+            }
+            Action::SetTopic { room, topic } => {
+                let room = self.joined_room(room).await?;
+                let wanted = firebell_core::adapter::clip(topic, self.capabilities().max_topic_chars);
+                return Ok(room.topic().is_some_and(|current| current == wanted));
+            }
+            _ => return Ok(false),
+        };
+        recall::sent_in(&room, &self.me, action_id, since).await
     }
 }
