@@ -3,6 +3,7 @@
 
 mod alertmanager;
 mod console;
+mod delivery;
 mod hardening;
 mod matrix;
 mod plugins;
@@ -31,6 +32,24 @@ impl Daemon {
             .spawn()
             .expect("firebell starts");
         Self { child }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`) to the process.
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(sent.is_ok_and(|status| status.success()), "kill -{signal}");
+    }
+
+    /// Waits up to `patience` for the process to end; its exit status, if it did.
+    fn wait_for_exit(&mut self, patience: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + patience;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
     }
 }
 

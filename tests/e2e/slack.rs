@@ -7,25 +7,25 @@ use std::time::Duration;
 use firebell_testkit::{Call, FakeSlack, RedisServer, TestDir, free_port, slack_signature, trigger_id, unix_now};
 use serde_json::{Value, json};
 
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const ADMIN: &str = "C0ADMIN";
-const PUBLIC: &str = "C0PUBLIC";
+pub(crate) const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub(crate) const ADMIN: &str = "C0ADMIN";
+pub(crate) const PUBLIC: &str = "C0PUBLIC";
 
 /// A `firebell` process on Slack only, killed on drop, and the port of its HTTP server.
-struct Bot {
-    _process: crate::Daemon,
-    port: u16,
+pub(crate) struct Bot {
+    pub(crate) process: crate::Daemon,
+    pub(crate) port: u16,
 }
 
 /// A fake Slack workspace with the team's channels and people, and a folder for configs.
-struct Workspace {
-    fake: FakeSlack,
-    dir: TestDir,
-    client: reqwest::Client,
+pub(crate) struct Workspace {
+    pub(crate) fake: FakeSlack,
+    pub(crate) dir: TestDir,
+    pub(crate) client: reqwest::Client,
 }
 
 impl Workspace {
-    async fn new(name: &str) -> Self {
+    pub(crate) async fn new(name: &str) -> Self {
         let fake = FakeSlack::start().await;
         fake.add_user("U0ALICE", "Alice", false);
         fake.add_user("U0BOB", "Bob", false);
@@ -35,7 +35,7 @@ impl Workspace {
         Self { fake, dir, client: reqwest::Client::new() }
     }
 
-    fn config_with(&self, name: &str, mode: &str, port: u16, store: &str, extra: &str) -> PathBuf {
+    pub(crate) fn config_with(&self, name: &str, mode: &str, port: u16, store: &str, extra: &str) -> PathBuf {
         let config = format!(
             r##"
 [store]
@@ -69,11 +69,11 @@ channel_pace = "1s"
         path
     }
 
-    async fn start(&self, name: &str, mode: &str, store: &str) -> Bot {
+    pub(crate) async fn start(&self, name: &str, mode: &str, store: &str) -> Bot {
         self.start_with(name, mode, store, "").await
     }
 
-    async fn start_with(&self, name: &str, mode: &str, store: &str, extra: &str) -> Bot {
+    pub(crate) async fn start_with(&self, name: &str, mode: &str, store: &str, extra: &str) -> Bot {
         let port = free_port();
         let config = self.config_with(name, mode, port, store, extra);
         let bot = spawn(&config, port);
@@ -86,7 +86,14 @@ channel_pace = "1s"
     }
 
     /// Posts `body` to `path` with Slack's signature headers (timestamped `age` ago).
-    async fn signed(&self, bot: &Bot, path: &str, content_type: &str, body: String, age: u64) -> reqwest::Response {
+    pub(crate) async fn signed(
+        &self,
+        bot: &Bot,
+        path: &str,
+        content_type: &str,
+        body: String,
+        age: u64,
+    ) -> reqwest::Response {
         let timestamp = unix_now() - age;
         self.client
             .post(format!("http://127.0.0.1:{}{path}", bot.port))
@@ -100,13 +107,13 @@ channel_pace = "1s"
     }
 
     /// A slash command as Slack posts it.
-    async fn command(&self, bot: &Bot, user: &str, command: &str, text: &str) -> reqwest::Response {
+    pub(crate) async fn command(&self, bot: &Bot, user: &str, command: &str, text: &str) -> reqwest::Response {
         let form = command_form(user, ADMIN, command, text, &trigger_id());
         self.signed(bot, "/slack/commands", "application/x-www-form-urlencoded", form, 0).await
     }
 
     /// A message event as Slack posts it, retried `retry` times.
-    async fn event(&self, bot: &Bot, event_id: &str, event: Value, retry: Option<u32>) -> reqwest::Response {
+    pub(crate) async fn event(&self, bot: &Bot, event_id: &str, event: Value, retry: Option<u32>) -> reqwest::Response {
         let body = json!({
             "token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": "T0FAKE", "context_team_id": "T0FAKE", "api_app_id": "A0FAKE",
             "event": event, "type": "event_callback", "event_id": event_id, "event_time": unix_now(),
@@ -130,20 +137,20 @@ channel_pace = "1s"
     }
 
     /// The messages the bot posted (waiting for at least `count`), as (channel, text) pairs.
-    async fn posted(&self, count: usize) -> Vec<(String, String)> {
+    pub(crate) async fn posted(&self, count: usize) -> Vec<(String, String)> {
         self.fake.wait_for("chat.postMessage", count).await.iter().map(posted).collect()
     }
 
     /// Waits until the bot posted `count` messages and a moment more, and returns them all.
-    async fn settled(&self, count: usize) -> Vec<(String, String)> {
+    pub(crate) async fn settled(&self, count: usize) -> Vec<(String, String)> {
         self.posted(count).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         self.fake.calls("chat.postMessage").iter().map(posted).collect()
     }
 }
 
-fn spawn(config: &Path, port: u16) -> Bot {
-    Bot { _process: crate::Daemon::start(config), port }
+pub(crate) fn spawn(config: &Path, port: u16) -> Bot {
+    Bot { process: crate::Daemon::start(config), port }
 }
 
 fn posted(call: &Call) -> (String, String) {
@@ -153,7 +160,7 @@ fn posted(call: &Call) -> (String, String) {
     )
 }
 
-fn command_form(user: &str, channel: &str, command: &str, text: &str, trigger: &str) -> String {
+pub(crate) fn command_form(user: &str, channel: &str, command: &str, text: &str, trigger: &str) -> String {
     serde_urlencoded::to_string([
         ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
         ("team_id", "T0FAKE"),
@@ -172,7 +179,7 @@ fn command_form(user: &str, channel: &str, command: &str, text: &str, trigger: &
     .expect("a form")
 }
 
-fn message(user: &str, text: &str, ts: &str, thread: Option<&str>) -> Value {
+pub(crate) fn message(user: &str, text: &str, ts: &str, thread: Option<&str>) -> Value {
     let mut event = json!({ "type": "message", "user": user, "text": text, "ts": ts, "team": "T0FAKE",
         "channel": ADMIN, "event_ts": ts, "channel_type": "channel", "client_msg_id": format!("m-{ts}") });
     if let Some(thread) = thread {

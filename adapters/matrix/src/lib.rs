@@ -51,7 +51,6 @@ use tokio::sync::watch;
 use self::inbound::TextMessage;
 use self::session::SavedSession;
 
-
 /// Checks a Matrix room as written in the config: a room id (`!id:server`) or alias
 /// (`#name:server`).
 pub fn check_room(id: &str) -> Result<(), String> {
@@ -161,10 +160,8 @@ impl MatrixAdapter {
         let me = UserId::parse(&options.user_id).map_err(|err| {
             MatrixError::Config(format!("user_id {:?} is not a Matrix user id: {err}", options.user_id))
         })?;
-        std::fs::create_dir_all(&options.store).map_err(|err| MatrixError::Store {
-            path: options.store.display().to_string(),
-            reason: err.to_string(),
-        })?;
+        std::fs::create_dir_all(&options.store)
+            .map_err(|err| MatrixError::Store { path: options.store.display().to_string(), reason: err.to_string() })?;
         let client = Client::builder()
             .homeserver_url(&options.homeserver)
             .sqlite_store(options.store.join("state"), None)
@@ -241,9 +238,10 @@ impl MatrixAdapter {
 
     async fn joined_room(&self, room: &RoomRef) -> Result<Room, AdapterError> {
         let id = self.room_id(&room.id).await?;
-        self.client.get_room(&id).filter(|room| room.state() == RoomState::Joined).ok_or_else(|| {
-            AdapterError::Refused(format!("the bot is not in room {}; invite it to the room", room.id))
-        })
+        self.client
+            .get_room(&id)
+            .filter(|room| room.state() == RoomState::Joined)
+            .ok_or_else(|| AdapterError::Refused(format!("the bot is not in room {}; invite it to the room", room.id)))
     }
 
     /// The direct-message room with `user`: the one the bot has (its state is kept across

@@ -16,7 +16,12 @@ pub(crate) const ACTION_FIELD: &str = "org.firebell.action";
 const MOST_PAGES: usize = 5;
 
 /// Whether `room`'s timeline holds an event of `me` carrying `action_id`, sent since `since`.
-pub(crate) async fn sent_in(room: &Room, me: &OwnedUserId, action_id: &str, since: DateTime<Utc>) -> Result<bool, AdapterError> {
+pub(crate) async fn sent_in(
+    room: &Room,
+    me: &OwnedUserId,
+    action_id: &str,
+    since: DateTime<Utc>,
+) -> Result<bool, AdapterError> {
     let oldest = since.timestamp_millis().saturating_sub(5_000);
     let mut from: Option<String> = None;
     for _ in 0..MOST_PAGES {

@@ -1,0 +1,138 @@
+//! Delivery against a slow Slack: an answer is never sent twice when the replica sending it
+//! dies, stops (SIGTERM) or runs out of time, and a long answer reaches its reader in parts.
+
+use std::time::Duration;
+
+use firebell_core::ids::{Person, TeamId};
+use firebell_core::incident::{EntryKind, TimelineEntry};
+use firebell_core::store::{Guard, RedisStore, Store, Write};
+use firebell_testkit::{RedisServer, slack_signature, unix_now};
+
+use crate::slack::Workspace;
+
+/// A config for a replica on `redis` that hands over to the watchdog after `grace`.
+fn replica_extra(grace: &str) -> String {
+    format!("[scheduler]\ndelivery_grace = \"{grace}\"\ntick = \"200ms\"\nreclaim_after = \"6s\"")
+}
+
+/// The messages of the fake Slack whose text contains `text`.
+fn answers(slack: &Workspace, text: &str) -> usize {
+    slack.fake.history().iter().filter(|message| message.text.contains(text)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_while_slack_takes_its_answer_is_not_answered_twice() {
+    let redis = RedisServer::start();
+    let slack = Workspace::new("killed-mid-post").await;
+    let extra = replica_extra("4s");
+    let dying = slack.start_with("a", "http", &redis.url(), &extra).await;
+    let _other = slack.start_with("b", "http", &redis.url(), &extra).await;
+    slack.fake.set_delay(Duration::from_secs(2));
+    let ack = slack.command(&dying, "U0ALICE", "/incident", "declare Ceph down").await;
+    assert_eq!(ack.status(), 200);
+    slack.fake.wait_for_messages(1).await;
+    drop(dying); // SIGKILL: Slack took the message, the replica never heard back
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(answers(&slack, "WMCS-1 declared"), 1, "the watchdog found the answer in the channel's history");
+    let looked = slack.fake.calls("conversations.history").len() + slack.fake.calls("conversations.replies").len();
+    assert!(looked >= 1, "the other replica looked before posting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_send_finishes_the_send_and_exits_cleanly() {
+    let redis = RedisServer::start();
+    let slack = Workspace::new("sigterm").await;
+    let extra = replica_extra("4s");
+    let mut stopping = slack.start_with("a", "http", &redis.url(), &extra).await;
+    slack.fake.set_delay(Duration::from_secs(2));
+    slack.command(&stopping, "U0ALICE", "/incident", "declare NFS stuck").await;
+    slack.fake.wait_for_messages(1).await;
+    stopping.process.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = try_event(&slack, stopping.port, "!incident list").await;
+    assert!(during.is_none_or(|status| status == 503), "nothing new is taken while stopping: {during:?}");
+    let status = stopping.process.wait_for_exit(Duration::from_secs(15)).expect("it stops within its grace");
+    assert!(status.success(), "a clean exit: {status}");
+    let _restarted = slack.start_with("b", "http", &redis.url(), &extra).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(answers(&slack, "WMCS-1 declared"), 1, "the answer in flight was finished and recorded, not sent again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_answering_in_forty_seconds_never_doubles_a_reminder() {
+    let redis = RedisServer::start();
+    let slack = Workspace::new("slow-platform").await;
+    let extra = format!("{}\n[teams.settings.incident]\nreminder_interval = \"8s\"", replica_extra("6s"));
+    let a = slack.start_with("a", "http", &redis.url(), &extra).await;
+    let _b = slack.start_with("b", "http", &redis.url(), &extra).await;
+    slack.fake.set_delay(Duration::from_secs(40));
+    slack.command(&a, "U0ALICE", "/incident", "declare Ceph down").await;
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    let reminders: Vec<String> = slack
+        .fake
+        .history()
+        .iter()
+        .filter_map(|m| {
+            m.text.strip_prefix("Reminder ").and_then(|rest| rest.split_once(' ')).map(|(n, _)| n.to_owned())
+        })
+        .collect();
+    assert!(reminders.len() >= 3, "reminders went on: {reminders:?}");
+    let mut seen = reminders.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), reminders.len(), "each reminder once, though each post took 40 s to answer: {reminders:?}");
+    assert_eq!(answers(&slack, "WMCS-1 declared"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_entry_report_reaches_slack_in_parts() {
+    let redis = RedisServer::start();
+    let slack = Workspace::new("long-report").await;
+    let bot = slack.start("a", "http", &redis.url()).await;
+    slack.command(&bot, "U0ALICE", "/incident", "declare Ceph down").await;
+    slack.posted(1).await;
+    add_timeline(&redis, "slack-test", 1000).await;
+    slack.command(&bot, "U0ALICE", "/incident", "report").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let report: String = slack.fake.history().iter().skip(1).map(|m| m.text.clone()).collect();
+        if (0..1000).all(|n| report.contains(&format!("entry {n:04} of the long night"))) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the whole report arrived");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(slack.fake.history().len() > 3, "in several messages within Slack's limits");
+}
+
+/// Adds `count` notes to the timeline of WMCS-1 in the store of namespace `namespace`.
+pub(crate) async fn add_timeline(redis: &RedisServer, namespace: &str, count: usize) {
+    let store = RedisStore::connect(&redis.url(), namespace).await.expect("redis");
+    let team = TeamId::new("wmcs").expect("team");
+    let alice = Person::console("alice");
+    let at = chrono::Utc::now();
+    let writes: Vec<Write> = (0..count)
+        .map(|n| Write::AppendToOpenTimeline {
+            number: 1,
+            entry: TimelineEntry::new(at, &alice, EntryKind::Note, format!("entry {n:04} of the long night")),
+        })
+        .collect();
+    store.apply(Some(&team), Guard::NONE, &writes).await.expect("kept");
+}
+
+/// Posts a signed message event to `port`, as Slack would; `None` when nothing answers.
+async fn try_event(slack: &Workspace, port: u16, text: &str) -> Option<reqwest::StatusCode> {
+    let event = crate::slack::message("U0BOB", text, "1700000099.000100", None);
+    let body = serde_json::json!({ "token": "x", "team_id": "T0FAKE", "api_app_id": "A0FAKE", "event": event,
+        "type": "event_callback", "event_id": "EvLate", "event_time": unix_now() })
+    .to_string();
+    let timestamp = unix_now();
+    let request = slack
+        .client
+        .post(format!("http://127.0.0.1:{port}/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header("x-slack-signature", slack_signature(crate::slack::SECRET, timestamp, &body))
+        .body(body);
+    request.send().await.ok().map(|response| response.status())
+}
