@@ -333,3 +333,133 @@ async fn a_declared_incident_gets_its_own_matrix_room() {
     bob.join(link).await;
     assert_eq!(bob.ask(link, me, "!ic", 1).await, ["You are the IC of WMCS-1."]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_bot_answers_every_command_that_arrived_meanwhile() {
+    let world = World::new("stall").await;
+    let (alice, admin, me) = (&world.alice, world.admin.as_str(), world.bot.user_id.as_str());
+    let bot = world.start("a", "memory://").await;
+    assert_eq!(alice.ask(admin, me, "!incident declare Ceph down", 1).await.len(), 1);
+    bot.signal("STOP");
+    for round in 1..=3 {
+        for line in 0..25 {
+            alice.say(admin, &format!("chatter {round}.{line} while the bot is stalled")).await;
+        }
+        alice.say(admin, &format!("!incident doing stalled-{round}")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    bot.signal("CONT");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let count = |bodies: &[String], round: usize| bodies.iter().filter(|b| b.ends_with(&format!("stalled-{round}"))).count();
+    loop {
+        let bodies = bodies_from(alice, admin, me).await;
+        if (1..=3).all(|round| count(&bodies, round) >= 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "every command answered: {bodies:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bodies = bodies_from(alice, admin, me).await;
+    assert!((1..=3).all(|round| count(&bodies, round) == 1), "each once, past 75 lines of chatter: {bodies:?}");
+}
+
+/// The bodies of `sender`'s messages in `room`.
+async fn bodies_from(user: &MatrixUser, room: &str, sender: &str) -> Vec<String> {
+    user.messages_from(room, sender)
+        .await
+        .iter()
+        .map(|m| m["content"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_rooms_and_room_admins_are_known_at_once() {
+    let world = World::new("remember").await;
+    let synapse = Synapse::shared();
+    let moderator = synapse.register("moderator").await;
+    let (alice, admin, me) = (&world.alice, world.admin.as_str(), world.bot.user_id.as_str());
+    alice.invite(admin, &moderator.user_id).await;
+    moderator.join(admin).await;
+    alice.set_power_level(admin, &moderator.user_id, 50).await;
+    let bot = world.start("a", "memory://").await;
+    assert_eq!(alice.ask(admin, me, "!incident list", 1).await, ["Team WMCS has no open incident."]);
+    drop(bot);
+    let session = world.dir.join("a/session.json");
+    let before = std::fs::read_to_string(&session).expect("the session was kept");
+    let _bot = Bot::start(&world.config("a", "memory://", None));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&session).expect("session") == before {
+        assert!(std::time::Instant::now() < deadline, "the restarted bot never synced");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    alice.ask(admin, me, "!incident declare Toolforge down --user-facing", 1).await;
+    alice.wait_for_topic(&world.public, "Ongoing incident: Toolforge down").await;
+    assert_eq!(
+        moderator.ask(admin, me, "!plugins disable sal", 1).await,
+        ["Plugin sal disabled for team wmcs."],
+        "the admin room's moderator is a team admin at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_entry_report_reaches_a_matrix_reader_in_parts() {
+    let redis = RedisServer::start();
+    let world = World::new("long-report").await;
+    let (alice, admin, me) = (&world.alice, world.admin.as_str(), world.bot.user_id.as_str());
+    let _bot = world.start("a", &redis.url()).await;
+    alice.ask(admin, me, "!incident declare Ceph down", 1).await;
+    crate::delivery::add_timeline(&redis, "matrix-test", 1000).await;
+    alice.say(admin, "!incident report").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let report: String = bodies_from(alice, admin, me).await.concat();
+        if (0..1000).all(|n| report.contains(&format!("entry {n:04} of the long night"))) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the whole report arrived");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_two_people_with_a_replica_killed_in_it_is_answered_once() {
+    let redis = RedisServer::start();
+    let world = World::new("burst").await;
+    let (alice, bob, admin, me) = (&world.alice, &world.bob, world.admin.as_str(), world.bot.user_id.as_str());
+    let short_grace = |config: PathBuf| {
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(&config, text.replace("tick = \"200ms\"", "tick = \"200ms\"\ndelivery_grace = \"4s\""))
+            .expect("written");
+        config
+    };
+    let a = Bot::start(&short_grace(world.config("a", &redis.url(), None)));
+    alice.wait_for_member(admin, me).await;
+    let _b = Bot::start(&short_grace(world.config_with_token("b", &redis.url())));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    alice.ask(admin, me, "!incident declare burst", 1).await;
+    let mut a = Some(a);
+    for n in 0..30 {
+        let (from_alice, from_bob) = (format!("!incident doing a-{n}"), format!("!incident doing b-{n}"));
+        tokio::join!(alice.say(admin, &from_alice), bob.say(admin, &from_bob));
+        if n == 12 {
+            drop(a.take()); // SIGKILL in the middle of the burst
+        }
+    }
+    let wanted: Vec<String> = (0..30).flat_map(|n| [format!("doing: a-{n}"), format!("doing: b-{n}")]).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let bodies = bodies_from(alice, admin, me).await;
+        if wanted.iter().all(|w| bodies.iter().any(|b| b.ends_with(w.as_str()))) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "every command answered");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let bodies = bodies_from(alice, admin, me).await;
+    for w in &wanted {
+        let times = bodies.iter().filter(|b| b.ends_with(w.as_str())).count();
+        assert_eq!(times, 1, "{w} answered once: {bodies:?}");
+    }
+}
