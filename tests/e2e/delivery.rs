@@ -6,7 +6,7 @@ use std::time::Duration;
 use firebell_core::ids::{Person, TeamId};
 use firebell_core::incident::{EntryKind, TimelineEntry};
 use firebell_core::store::{Guard, RedisStore, Store, Write};
-use firebell_testkit::{RedisServer, slack_signature, unix_now};
+use firebell_testkit::RedisServer;
 
 use crate::slack::Workspace;
 
@@ -49,7 +49,8 @@ async fn sigterm_mid_send_finishes_the_send_and_exits_cleanly() {
     slack.fake.wait_for_messages(1).await;
     stopping.process.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let during = try_event(&slack, stopping.port, "!incident list").await;
+    let late = crate::slack::message("U0BOB", "!incident list", "1700000099.000100", None);
+    let during = slack.try_event(stopping.port, "EvLate", late, 0).await;
     assert!(during.is_none_or(|status| status == 503), "nothing new is taken while stopping: {during:?}");
     let status = stopping.process.wait_for_exit(Duration::from_secs(15)).expect("it stops within its grace");
     assert!(status.success(), "a clean exit: {status}");
@@ -118,21 +119,4 @@ pub(crate) async fn add_timeline(redis: &RedisServer, namespace: &str, count: us
         })
         .collect();
     store.apply(Some(&team), Guard::NONE, &writes).await.expect("kept");
-}
-
-/// Posts a signed message event to `port`, as Slack would; `None` when nothing answers.
-async fn try_event(slack: &Workspace, port: u16, text: &str) -> Option<reqwest::StatusCode> {
-    let event = crate::slack::message("U0BOB", text, "1700000099.000100", None);
-    let body = serde_json::json!({ "token": "x", "team_id": "T0FAKE", "api_app_id": "A0FAKE", "event": event,
-        "type": "event_callback", "event_id": "EvLate", "event_time": unix_now() })
-    .to_string();
-    let timestamp = unix_now();
-    let request = slack
-        .client
-        .post(format!("http://127.0.0.1:{port}/slack/events"))
-        .header("content-type", "application/json")
-        .header("x-slack-request-timestamp", timestamp.to_string())
-        .header("x-slack-signature", slack_signature(crate::slack::SECRET, timestamp, &body))
-        .body(body);
-    request.send().await.ok().map(|response| response.status())
 }

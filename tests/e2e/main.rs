@@ -2,6 +2,7 @@
 //! several replicas sharing one real `redis-server`.
 
 mod alertmanager;
+mod chaos;
 mod console;
 mod delivery;
 mod hardening;

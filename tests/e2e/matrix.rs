@@ -350,7 +350,8 @@ async fn a_stalled_bot_answers_every_command_that_arrived_meanwhile() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     bot.signal("CONT");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let count = |bodies: &[String], round: usize| bodies.iter().filter(|b| b.ends_with(&format!("stalled-{round}"))).count();
+    let count =
+        |bodies: &[String], round: usize| bodies.iter().filter(|b| b.ends_with(&format!("stalled-{round}"))).count();
     loop {
         let bodies = bodies_from(alice, admin, me).await;
         if (1..=3).all(|round| count(&bodies, round) >= 1) {

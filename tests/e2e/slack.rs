@@ -136,6 +136,33 @@ channel_pace = "1s"
         request.body(body).send().await.expect("firebell answers")
     }
 
+    /// Posts a signed event to the replica on `port` as Slack does: it gives up after 3 seconds
+    /// (then Slack delivers it again). The answer's status, or `None` when nothing answered.
+    pub(crate) async fn try_event(
+        &self,
+        port: u16,
+        event_id: &str,
+        event: Value,
+        retry: u32,
+    ) -> Option<reqwest::StatusCode> {
+        let body = json!({ "token": "x", "team_id": "T0FAKE", "api_app_id": "A0FAKE", "event": event,
+            "type": "event_callback", "event_id": event_id, "event_time": unix_now() })
+        .to_string();
+        let timestamp = unix_now();
+        let mut request = self
+            .client
+            .post(format!("http://127.0.0.1:{port}/slack/events"))
+            .timeout(Duration::from_secs(3))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", timestamp.to_string())
+            .header("x-slack-signature", slack_signature(SECRET, timestamp, &body));
+        if retry > 0 {
+            request =
+                request.header("x-slack-retry-num", retry.to_string()).header("x-slack-retry-reason", "http_error");
+        }
+        request.body(body).send().await.ok().map(|response| response.status())
+    }
+
     /// The messages the bot posted (waiting for at least `count`), as (channel, text) pairs.
     pub(crate) async fn posted(&self, count: usize) -> Vec<(String, String)> {
         self.fake.wait_for("chat.postMessage", count).await.iter().map(posted).collect()
