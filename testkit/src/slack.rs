@@ -100,6 +100,7 @@ pub struct FakeSlack {
     address: SocketAddr,
     shared: Arc<Mutex<Shared>>,
     envelopes: mpsc::UnboundedSender<Value>,
+    kick: tokio::sync::broadcast::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -108,6 +109,7 @@ struct Fake {
     address: SocketAddr,
     shared: Arc<Mutex<Shared>>,
     envelopes: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Value>>>,
+    kick: tokio::sync::broadcast::Sender<()>,
 }
 
 impl FakeSlack {
@@ -117,12 +119,14 @@ impl FakeSlack {
         let address = listener.local_addr().expect("address");
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (sender, receiver) = mpsc::unbounded_channel();
-        let fake = Fake { address, shared: shared.clone(), envelopes: Arc::new(tokio::sync::Mutex::new(receiver)) };
+        let (kick, _) = tokio::sync::broadcast::channel(4);
+        let envelopes = Arc::new(tokio::sync::Mutex::new(receiver));
+        let fake = Fake { address, shared: shared.clone(), envelopes, kick: kick.clone() };
         let routes = Router::new().route("/api/{method}", any(api)).route("/socket", get(socket)).with_state(fake);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, routes).await;
         });
-        FakeSlack { address, shared, envelopes: sender, task }
+        FakeSlack { address, shared, envelopes: sender, kick, task }
     }
 
     /// The Web API URL to configure: `http://127.0.0.1:PORT/api`.
@@ -151,6 +155,11 @@ impl FakeSlack {
     /// (other callers see it in the history), the answer waits, as when Slack is slow.
     pub fn set_delay(&self, delay: Duration) {
         lock(&self.shared).delay = delay;
+    }
+
+    /// Closes every Socket Mode connection, as Slack does when it moves an app to another host.
+    pub fn drop_sockets(&self) {
+        let _ = self.kick.send(());
     }
 
     /// Makes `channel` one the bot was not invited to: posting there answers `not_in_channel`.
@@ -466,6 +475,7 @@ async fn serve_socket(fake: Fake, mut socket: WebSocket) {
         return;
     }
     let mut pending: VecDeque<Value> = VecDeque::new();
+    let mut kicked = fake.kick.subscribe();
     loop {
         let envelope = async {
             match pending.pop_front() {
@@ -474,6 +484,10 @@ async fn serve_socket(fake: Fake, mut socket: WebSocket) {
             }
         };
         tokio::select! {
+            _ = kicked.recv() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
             envelope = envelope => {
                 let Some(envelope) = envelope else { return };
                 if socket.send(Message::Text(envelope.to_string().into())).await.is_err() {

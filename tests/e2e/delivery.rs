@@ -120,3 +120,69 @@ pub(crate) async fn add_timeline(redis: &RedisServer, namespace: &str, count: us
         .collect();
     store.apply(Some(&team), Guard::NONE, &writes).await.expect("kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slacks_passing_trouble_is_retried_at_once_and_refusals_are_told() {
+    let slack = Workspace::new("trouble").await;
+    let bot = slack.start("a", "http", "memory://").await;
+    slack.fake.fail("chat.postMessage", 2);
+    let asked = std::time::Instant::now();
+    slack.command(&bot, "U0ALICE", "/incident", "declare Ceph down").await;
+    slack.fake.wait_for_messages(1).await;
+    assert!(asked.elapsed() < Duration::from_secs(10), "two 500s retried in moments, not after the grace");
+    slack.fake.keep_out(crate::slack::PUBLIC);
+    slack.command(&bot, "U0ALICE", "/firebell-status", "Ceph is degraded").await;
+    let told = slack.fake.wait_for_whispers(1).await;
+    assert_eq!(told[0].user, "U0ALICE");
+    assert!(
+        told[0].text.contains(&format!("<#{}>", crate::slack::PUBLIC)) && told[0].text.contains("not in that channel"),
+        "the sender learns why: {}",
+        told[0].text
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let tries = slack.fake.calls("conversations.setTopic").len();
+    assert_eq!(tries, 1, "a refusal for good is not tried again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_while_redis_is_down_waits_for_it() {
+    let mut redis = RedisServer::start();
+    let slack = Workspace::new("redis-down").await;
+    let url = redis.url();
+    redis.kill();
+    let port = firebell_testkit::free_port();
+    let config = slack.config_with("a", "http", port, &url, "");
+    let _bot = crate::slack::spawn(&config, port);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(slack.client.get(format!("http://127.0.0.1:{port}/health")).send().await.is_err(), "not up yet");
+    tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .map(|redis| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the bot never came up once Redis was back");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(redis);
+    })
+    .expect("restarted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_reconnects_within_seconds_after_failed_opens() {
+    let slack = Workspace::new("socket-backoff").await;
+    let _bot = slack.start("a", "socket", "memory://").await;
+    slack.fake.wait_for("apps.connections.open", 3).await; // the check at start, and two connections
+    slack.fake.fail("apps.connections.open", 3);
+    let dropped = std::time::Instant::now();
+    slack.fake.drop_sockets();
+    slack.fake.wait_for("apps.connections.open", 5).await;
+    assert!(
+        dropped.elapsed() < Duration::from_secs(12),
+        "back off from 1 s after three failed opens, not 30 s a round: {:?}",
+        dropped.elapsed()
+    );
+}

@@ -379,12 +379,19 @@ async fn after_a_restart_rooms_and_room_admins_are_known_at_once() {
     let world = World::new("remember").await;
     let synapse = Synapse::shared();
     let moderator = synapse.register("moderator").await;
-    let (alice, admin, me) = (&world.alice, world.admin.as_str(), world.bot.user_id.as_str());
-    alice.invite(admin, &moderator.user_id).await;
-    moderator.join(admin).await;
-    alice.set_power_level(admin, &moderator.user_id, 50).await;
+    let (alice, bob, admin, me) = (&world.alice, &world.bob, world.admin.as_str(), world.bot.user_id.as_str());
+    let public = world.public.as_str();
+    for room in [admin, public] {
+        alice.invite(room, &moderator.user_id).await;
+        moderator.join(room).await;
+        alice.set_power_level(room, &moderator.user_id, 50).await;
+    }
     let bot = world.start("a", "memory://").await;
     assert_eq!(alice.ask(admin, me, "!incident list", 1).await, ["Team WMCS has no open incident."]);
+    alice.ask(admin, me, &format!("!page {} first", bob.user_id), 1).await;
+    let direct = bob.wait_for_invite(me).await;
+    bob.join(&direct).await;
+    bob.wait_for_messages(&direct, me, 0).await;
     drop(bot);
     let session = world.dir.join("a/session.json");
     let before = std::fs::read_to_string(&session).expect("the session was kept");
@@ -401,6 +408,11 @@ async fn after_a_restart_rooms_and_room_admins_are_known_at_once() {
         ["Plugin sal disabled for team wmcs."],
         "the admin room's moderator is a team admin at once"
     );
+    let refused = moderator.ask(public, me, "!plugins enable sal", 1).await;
+    assert!(refused[0].starts_with("only team admins may run"), "a public room's moderator is not: {refused:?}");
+    alice.ask(admin, me, &format!("!page {} second", bob.user_id), 1).await;
+    let again = bob.wait_for_messages(&direct, me, 1).await;
+    assert_eq!(again.len(), 2, "the same direct room, not a new one after the restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
