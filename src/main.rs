@@ -23,9 +23,10 @@ use firebell_slack::{SlackAdapter, SlackMode};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// What is logged unless `FIREBELL_LOG` says otherwise: warnings, without matrix-sdk's reports
-/// of benign answers (a 404 while looking up account data) that our own errors already cover.
-const DEFAULT_LOG: &str = "warn,matrix_sdk::http_client=off,matrix_sdk_base::room=error";
+/// What is logged unless `FIREBELL_LOG` says otherwise: Firebell's own news (a start and a stop
+/// line, takeovers, refusals) and everyone's warnings, without matrix-sdk's reports of benign
+/// answers (a 404 while looking up account data) that our own errors already cover.
+const DEFAULT_LOG: &str = "warn,firebell=info,matrix_sdk::http_client=off,matrix_sdk_base::room=error";
 
 /// Firebell: a chatops bot for incident response.
 #[derive(Debug, Parser)]
@@ -51,7 +52,8 @@ struct Cli {
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FIREBELL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -80,6 +82,21 @@ impl Connected {
             false => None,
         };
         Ok(Self { console, matrix, slack })
+    }
+
+    /// The names of the connected adapters.
+    fn names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.console.is_some() {
+            names.push("console");
+        }
+        if self.matrix.is_some() {
+            names.push("matrix");
+        }
+        if self.slack.is_some() {
+            names.push("slack");
+        }
+        names
     }
 
     fn adapters(&self) -> Adapters {
@@ -134,6 +151,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         adapters = adapters.with_service(Arc::new(AlertmanagerClient::new(url)));
     }
     let bot = Arc::new(Bot::new(dispatcher, adapters));
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        store = %redacted(url),
+        adapters = %connected.names().join(","),
+        teams = bot.dispatcher().teams().iter().count(),
+        http = %config.http.listen.map_or("off".to_owned(), |address| address.to_string()),
+        "firebell started"
+    );
     let (stop, stopped) = watch::channel(false);
     let (exit, exited) = watch::channel(false);
     serve_http(&config, &bot, connected.slack.as_ref(), stopped.clone(), exited).await?;
@@ -185,6 +210,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     result.and(stopped_cleanly)
 }
 
+/// A store URL without its password, for logs.
+fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
 /// Opens the store; while Redis cannot be reached (it is starting, or restarting), tries again
 /// with backoff instead of giving up. `None` when the bot was stopped meanwhile.
 async fn open_store_patiently(url: &str, namespace: &str) -> anyhow::Result<Option<Arc<dyn Store>>> {
@@ -213,7 +246,7 @@ async fn shut_down(
     bot: &Bot,
     grace: std::time::Duration,
 ) -> anyhow::Result<()> {
-    tracing::info!(?grace, "stopping: no new events; finishing what is in flight");
+    tracing::debug!(?grace, "stopping: no new events; finishing what is in flight");
     let started = tokio::time::Instant::now();
     let _ = stop.send(true);
     let mut outcome = Ok(());

@@ -143,7 +143,7 @@ fn platform(err: matrix_sdk::Error) -> AdapterError {
             };
             AdapterError::RateLimited(wait)
         }
-        Some(ErrorKind::Forbidden { .. }) => AdapterError::Refused(format!("the homeserver forbids it: {err}")),
+        Some(ErrorKind::Forbidden) => AdapterError::Refused(format!("the homeserver forbids it: {err}")),
         Some(ErrorKind::TooLarge) => AdapterError::Refused(format!("the homeserver finds it too large: {err}")),
         Some(ErrorKind::NotFound | ErrorKind::InvalidParam | ErrorKind::BadJson | ErrorKind::NotJson) => {
             AdapterError::Refused(err.to_string())

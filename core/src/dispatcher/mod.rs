@@ -145,7 +145,7 @@ impl Dispatched {
 
 /// How a guarded apply ended.
 enum Settled {
-    Applied(Dispatched),
+    Applied(Box<Dispatched>),
     Duplicate,
     JobGone,
 }
@@ -235,7 +235,7 @@ impl Dispatcher {
             Ok(found) => {
                 let cause = Cause::Command { found, place, sender, inbound };
                 match self.settle(team, &claim, None, &cause).await? {
-                    Settled::Applied(dispatched) => dispatched,
+                    Settled::Applied(dispatched) => *dispatched,
                     Settled::Duplicate | Settled::JobGone => Dispatched::default(),
                 }
             }
@@ -280,7 +280,7 @@ impl Dispatcher {
         };
         let claim = Claim { key: event.id.clone(), ttl: self.options.claim_ttl };
         match self.settle(Some(team), &claim, None, &Cause::Event { team, event }).await? {
-            Settled::Applied(dispatched) => Ok(dispatched),
+            Settled::Applied(dispatched) => Ok(*dispatched),
             Settled::Duplicate | Settled::JobGone => Ok(Dispatched::default()),
         }
     }
@@ -368,7 +368,7 @@ impl Dispatcher {
             match self.store.apply(team_id, guard, &writes).await {
                 Ok(revision) => {
                     self.remember(team_id, snapshot.after(&writes, revision));
-                    return Ok(Settled::Applied(Dispatched { envelopes, watchdog, origin: None }));
+                    return Ok(Settled::Applied(Box::new(Dispatched { envelopes, watchdog, origin: None })));
                 }
                 Err(ApplyError::Duplicate) => return Ok(Settled::Duplicate),
                 Err(ApplyError::JobGone) => return Ok(Settled::JobGone),
