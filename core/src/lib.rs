@@ -10,6 +10,7 @@ pub mod adapter;
 pub mod bot;
 pub mod clock;
 pub mod command;
+pub mod declare;
 pub mod dispatcher;
 pub mod ids;
 pub mod incident;

@@ -220,57 +220,10 @@ pub fn is_enabled(plugin: &dyn Plugin, team: &Team, snapshot: &TeamSnapshot) -> 
     chosen.unwrap_or_else(|| team.enables_by_default(plugin.name()))
 }
 
-/// A set of commands for Firebell, switched on and off per team.
-///
-/// The contract: declare commands and settings; in [`Plugin::run`], read from the [`Context`]
-/// (the team's snapshot, the store for anything else, the clock, the settings), decide, and
-/// return an [`Outcome`]. Never write to the store or send anything directly: the dispatcher
-/// applies the outcome's writes atomically (running the command again on fresh state if the team
-/// changed meanwhile, so `run` must be free of side effects) and then performs its actions.
-/// Return [`PluginError::Usage`] for arguments that make no sense (the usage line is added) and
-/// [`PluginError::Refused`] for a well-formed command that cannot be done now.
-///
-/// The full example is `plugins/oncall` (`!oncall`), with its test in `plugins/oncall/tests`.
-///
-/// ```
-/// use firebell_core::async_trait;
-/// use firebell_core::command::{CommandSpec, Param, Permission};
-/// use firebell_core::message::Message;
-/// use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
-///
-/// /// `!echo <text>`: says the text back.
-/// struct Echo;
-///
-/// static COMMANDS: &[CommandSpec] = &[CommandSpec {
-///     word: "echo",
-///     sub: None,
-///     params: &[Param::text("text").required()],
-///     summary: "Says the text back.",
-///     permission: Permission::TeamRooms,
-/// }];
-///
-/// #[async_trait]
-/// impl Plugin for Echo {
-///     fn name(&self) -> &'static str {
-///         "echo"
-///     }
-///
-///     fn description(&self) -> &'static str {
-///         "Says things back."
-///     }
-///
-///     fn commands(&self) -> &'static [CommandSpec] {
-///         COMMANDS
-///     }
-///
-///     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
-///         let text = command.args.text("text").unwrap_or_default();
-///         Ok(Outcome::act(ctx.reply(Message::text(text))))
-///     }
-/// }
-/// ```
-#[async_trait]
-pub trait Plugin: Send + Sync + 'static {
+/// What a plugin is: its name, what it is for, its commands and settings. Usually derived:
+/// `#[derive(PluginInfo)] #[plugin(name = "echo", commands = EchoCommand)]` on the plugin's
+/// type, whose doc comment is its description (see [`crate::declare`]).
+pub trait PluginInfo {
     /// The plugin's name, as used in `!plugins enable <name>` and the config.
     fn name(&self) -> &'static str;
 
@@ -289,7 +242,50 @@ pub trait Plugin: Send + Sync + 'static {
     fn can_be_disabled(&self) -> bool {
         true
     }
+}
 
+/// A set of commands for Firebell, switched on and off per team.
+///
+/// The contract: declare commands and settings (see [`PluginInfo`] and [`crate::declare`]); in
+/// [`Plugin::run`], read from the [`Context`] (the team's snapshot, the store for anything
+/// else, the clock, the settings), decide, and return an [`Outcome`]. Never write to the store
+/// or send anything directly: the dispatcher applies the outcome's writes atomically (running
+/// the command again on fresh state if what it read changed meanwhile, so `run` must be free of
+/// side effects) and then performs its actions. Return [`PluginError::Usage`] for arguments
+/// that make no sense (the usage line is added) and [`PluginError::Refused`] for a well-formed
+/// command that cannot be done now.
+///
+/// Small examples live in `examples/`; `plugins/oncall` and `plugins/status` are real ones.
+///
+/// ```
+/// use firebell_core::async_trait;
+/// use firebell_core::declare::{Command, PluginInfo};
+/// use firebell_core::message::Message;
+/// use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
+///
+/// /// Says things back.
+/// #[derive(PluginInfo)]
+/// #[plugin(name = "echo", commands = Echo)]
+/// struct EchoPlugin;
+///
+/// /// Says the text back.
+/// #[derive(Command)]
+/// #[command(word = "echo", permission = TeamRooms)]
+/// struct Echo {
+///     #[arg(text)]
+///     text: String,
+/// }
+///
+/// #[async_trait]
+/// impl Plugin for EchoPlugin {
+///     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
+///         let Echo { text } = command.parse()?;
+///         Ok(Outcome::act(ctx.reply(Message::text(text))))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Plugin: PluginInfo + Send + Sync + 'static {
     /// Runs one command.
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError>;
 
@@ -301,7 +297,8 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(Outcome::default())
     }
 
-    /// Handles an event from outside the chat addressed to this plugin.
+    /// Handles an event addressed to this plugin: from outside the chat (an alert), or telling
+    /// how one of its actions went (a room created, a service's answer).
     async fn on_event(&self, ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
         let _ = (ctx, event);
         Ok(Outcome::default())
@@ -466,8 +463,7 @@ mod tests {
 
     struct Fake(&'static str, &'static [CommandSpec]);
 
-    #[async_trait]
-    impl Plugin for Fake {
+    impl PluginInfo for Fake {
         fn name(&self) -> &'static str {
             self.0
         }
@@ -477,6 +473,10 @@ mod tests {
         fn commands(&self) -> &'static [CommandSpec] {
             self.1
         }
+    }
+
+    #[async_trait]
+    impl Plugin for Fake {
         async fn run(&self, _: &Context<'_>, _: &Invocation) -> Result<Outcome, PluginError> {
             Ok(Outcome::default())
         }

@@ -132,6 +132,16 @@ pub struct SettingSpec {
     pub description: &'static str,
 }
 
+/// A plugin's settings as a typed struct, declared by `#[derive(Settings)]`: each field a
+/// setting, with its doc comment as description and its default and bounds.
+pub trait PluginSettings: Sized {
+    /// The declarations, for [`Plugin::settings`](crate::plugin::Plugin::settings).
+    const SPECS: &'static [SettingSpec];
+
+    /// The typed values (each within its bounds).
+    fn read(settings: &Settings) -> Self;
+}
+
 /// Where a setting's effective value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingSource {
@@ -190,6 +200,11 @@ impl Settings {
             })
             .collect();
         Self { values }
+    }
+
+    /// The settings as the plugin's typed struct.
+    pub fn read<T: PluginSettings>(&self) -> T {
+        T::read(self)
     }
 
     /// A setting as text.

@@ -5,12 +5,12 @@
 //! # async fn example() {
 //! use std::sync::Arc;
 //! use firebell_testkit::Harness;
+//! # /// Mine.
+//! # #[derive(firebell_core::declare::PluginInfo)]
+//! # #[plugin(name = "mine")]
 //! # struct MyPlugin;
 //! # #[firebell_core::async_trait]
 //! # impl firebell_core::plugin::Plugin for MyPlugin {
-//! #     fn name(&self) -> &'static str { "mine" }
-//! #     fn description(&self) -> &'static str { "mine" }
-//! #     fn commands(&self) -> &'static [firebell_core::command::CommandSpec] { &[] }
 //! #     async fn run(&self, _: &firebell_core::plugin::Context<'_>, _: &firebell_core::plugin::Invocation)
 //! #         -> Result<firebell_core::plugin::Outcome, firebell_core::plugin::PluginError> { Ok(Default::default()) }
 //! # }

@@ -165,7 +165,7 @@ impl Dispatcher {
 
     /// Whether `sender` may run `spec` here: its plugin is enabled and its permission passes.
     fn may_run(&self, place: Place<'_>, sender: &Sender, snapshot: &TeamSnapshot, spec: &CommandSpec) -> bool {
-        let Some((plugin, _)) = self.registry.commands().find(|(_, s)| std::ptr::eq(*s, spec)) else {
+        let Some((plugin, _)) = self.registry.commands().find(|(_, s)| s.word == spec.word && s.sub == spec.sub) else {
             return false;
         };
         match place {

@@ -10,71 +10,92 @@ mod help;
 mod plugins;
 
 use firebell_core::async_trait;
-use firebell_core::command::{CommandSpec, Param, Permission};
+use firebell_core::declare::{Command, Commands, PluginInfo};
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
 
-/// The admin plugin. It cannot be disabled.
-#[derive(Debug, Clone, Copy, Default)]
+/// Help, and switching plugins on and off per team.
+#[derive(Debug, Clone, Copy, Default, PluginInfo)]
+#[plugin(name = "admin", commands = AdminCommand, always_on)]
 pub struct AdminPlugin;
 
-const fn admin_command(sub: Option<&'static str>, params: &'static [Param], summary: &'static str) -> CommandSpec {
-    CommandSpec { word: "plugins", sub, params, summary, permission: Permission::TeamAdmins }
+/// Lists the commands you can run here, or explains one.
+#[derive(Command)]
+#[command(word = "help", permission = Anyone)]
+struct Help {
+    #[arg(text)]
+    command: Option<String>,
 }
 
-static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        word: "help",
-        sub: None,
-        params: &[Param::text("command")],
-        summary: "Lists the commands you can run here, or explains one.",
-        permission: Permission::Anyone,
-    },
-    admin_command(None, &[], "Lists the plugins and whether they are enabled for this team."),
-    admin_command(Some("enable"), &[Param::word("name").required()], "Enables a plugin for this team."),
-    admin_command(Some("disable"), &[Param::word("name").required()], "Disables a plugin for this team."),
-    admin_command(
-        Some("config"),
-        &[Param::word("name").required(), Param::word("key"), Param::text("value")],
-        "Shows a plugin's settings for this team, or changes one.",
-    ),
-    admin_command(
-        Some("reset"),
-        &[Param::word("name").required()],
-        "Drops the changes made in chat; the config file applies again.",
-    ),
-    admin_command(Some("audit"), &[], "Shows the latest admin actions of this team."),
-];
+/// Lists the plugins and whether they are enabled for this team.
+#[derive(Command)]
+#[command(word = "plugins", permission = TeamAdmins)]
+struct List {}
+
+/// Enables a plugin for this team.
+#[derive(Command)]
+#[command(word = "plugins", sub = "enable", permission = TeamAdmins)]
+struct Enable {
+    #[arg(word)]
+    name: String,
+}
+
+/// Disables a plugin for this team.
+#[derive(Command)]
+#[command(word = "plugins", sub = "disable", permission = TeamAdmins)]
+struct Disable {
+    #[arg(word)]
+    name: String,
+}
+
+/// Shows a plugin's settings for this team, or changes one.
+#[derive(Command)]
+#[command(word = "plugins", sub = "config", permission = TeamAdmins)]
+struct Config {
+    #[arg(word)]
+    name: String,
+    #[arg(word)]
+    key: Option<String>,
+    #[arg(text)]
+    value: Option<String>,
+}
+
+/// Drops the changes made in chat; the config file applies again.
+#[derive(Command)]
+#[command(word = "plugins", sub = "reset", permission = TeamAdmins)]
+struct Reset {
+    #[arg(word)]
+    name: String,
+}
+
+/// Shows the latest admin actions of this team.
+#[derive(Command)]
+#[command(word = "plugins", sub = "audit", permission = TeamAdmins)]
+struct Audit {}
+
+#[derive(Commands)]
+enum AdminCommand {
+    Help(Help),
+    List(List),
+    Enable(Enable),
+    Disable(Disable),
+    Config(Config),
+    Reset(Reset),
+    Audit(Audit),
+}
 
 #[async_trait]
 impl Plugin for AdminPlugin {
-    fn name(&self) -> &'static str {
-        "admin"
-    }
-
-    fn description(&self) -> &'static str {
-        "Help, and switching plugins on and off per team."
-    }
-
-    fn commands(&self) -> &'static [CommandSpec] {
-        COMMANDS
-    }
-
-    fn can_be_disabled(&self) -> bool {
-        false
-    }
-
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
-        let args = &command.args;
-        let name = || args.text("name").unwrap_or_default();
-        match command.name().as_str() {
-            "help" => Ok(help::run(ctx, args.text("command"))?),
-            "plugins" => plugins::list(ctx),
-            "plugins enable" => plugins::switch(ctx, name(), true),
-            "plugins disable" => plugins::switch(ctx, name(), false),
-            "plugins config" => plugins::config(ctx, name(), args.text("key"), args.text("value")),
-            "plugins reset" => plugins::reset(ctx, name()),
-            "plugins audit" => plugins::show_audit(ctx).await,
-            other => Err(PluginError::Refused(format!("the admin plugin has no command {other}"))),
+        match command.parse()? {
+            AdminCommand::Help(Help { command }) => help::run(ctx, command.as_deref()),
+            AdminCommand::List(List {}) => plugins::list(ctx),
+            AdminCommand::Enable(Enable { name }) => plugins::switch(ctx, &name, true),
+            AdminCommand::Disable(Disable { name }) => plugins::switch(ctx, &name, false),
+            AdminCommand::Config(Config { name, key, value }) => {
+                plugins::config(ctx, &name, key.as_deref(), value.as_deref())
+            }
+            AdminCommand::Reset(Reset { name }) => plugins::reset(ctx, &name),
+            AdminCommand::Audit(Audit {}) => plugins::show_audit(ctx).await,
         }
     }
 }

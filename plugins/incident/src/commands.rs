@@ -2,13 +2,16 @@
 //! turn the result into writes and messages.
 
 use firebell_core::clock::after;
-use firebell_core::command::Args;
 use firebell_core::incident::{Declaration, Incident, Refusal, TimelineEntry, public_topic};
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Outcome, PluginError};
 use firebell_core::store::Write;
 use firebell_core::team::Team;
 
+use crate::declared::IncidentSettings;
+use crate::declared::{
+    Accept, Declare, Decline, Doing, Done, Followup, Handoff, Ic, Note, Report, Resolve, Show, Snooze, Task, Update,
+};
 use crate::format;
 use crate::held::{self, Draft};
 use crate::report::{render_report, render_status_doc};
@@ -32,8 +35,8 @@ fn changed(ctx: &Context<'_>, incident: Incident, entries: Vec<TimelineEntry>, r
     Outcome::act(ctx.reply(reply)).write(commit(incident, entries))
 }
 
-fn severity(args: &Args) -> Result<Option<u8>, PluginError> {
-    let Some(given) = args.text("sev") else { return Ok(None) };
+fn severity(given: Option<&str>) -> Result<Option<u8>, PluginError> {
+    let Some(given) = given else { return Ok(None) };
     let expected = || PluginError::Usage(format!("--sev expects a number from 1 (worst) to 5, got {given:?}"));
     let level: u8 = given.parse().map_err(|_| expected())?;
     if SEVERITIES.contains(&level) { Ok(Some(level)) } else { Err(expected()) }
@@ -52,17 +55,17 @@ fn announce_elsewhere(ctx: &Context<'_>, team: &Team, message: &Message) -> Vec<
         .collect()
 }
 
-pub(crate) async fn declare(ctx: &Context<'_>, team: &Team, args: &Args) -> Result<Outcome, PluginError> {
-    let security = args.flag("security");
+pub(crate) async fn declare(ctx: &Context<'_>, team: &Team, args: Declare) -> Result<Outcome, PluginError> {
+    let security = args.security;
     if security && ctx.is_public_room() {
         return Err(PluginError::Refused(
             "security incidents are declared in the team's admin room, never in a public room".into(),
         ));
     }
     let draft = Draft {
-        title: args.text("title").unwrap_or_default().to_owned(),
-        severity: severity(args)?,
-        user_facing: args.flag("user-facing"),
+        severity: severity(args.sev.as_deref())?,
+        title: args.title,
+        user_facing: args.user_facing,
         security,
         by: ctx.sender.clone(),
         room: ctx.room.clone(),
@@ -133,8 +136,8 @@ fn declared_text(incident: &Incident, prefix: &str) -> String {
     )
 }
 
-pub(crate) async fn claim_or_show_ic(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "ic").await?;
+pub(crate) async fn claim_or_show_ic(ctx: &Context<'_>, args: Ic) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "ic").await?;
     let key = incident.key();
     match incident.ic() {
         Some(ic) if ic.user == ctx.sender.user => {
@@ -153,14 +156,14 @@ pub(crate) async fn claim_or_show_ic(ctx: &Context<'_>, args: &Args) -> Result<O
     }
 }
 
-pub(crate) async fn offer_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
+pub(crate) async fn offer_handoff(ctx: &Context<'_>, args: Handoff) -> Result<Outcome, PluginError> {
     let team = ctx.require_team()?;
-    let mut incident = open_target(ctx, args, "ic handoff").await?;
-    let to = args.user("user").cloned().ok_or_else(|| PluginError::Usage("missing @user".into()))?;
+    let mut incident = open_target(ctx, args.id, "ic handoff").await?;
+    let to = args.user;
     if !team.is_member(&to.user) {
         return Err(PluginError::Refused(format!("{to} is not on team {}'s roster, so cannot be IC", team.name)));
     }
-    let ttl = ctx.settings.duration("handoff_offer_ttl");
+    let ttl = ctx.settings.read::<IncidentSettings>().handoff_offer_ttl;
     let entry = incident.offer_handoff(&ctx.sender, &to, ctx.now, ttl).map_err(|r| refused(&incident, r))?;
     let key = incident.key();
     let reply = Message::default()
@@ -178,8 +181,8 @@ pub(crate) async fn offer_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outc
     Ok(changed(ctx, incident, vec![entry], reply).write(expiry))
 }
 
-pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "ic accept").await?;
+pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: Accept) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "ic accept").await?;
     let (entry, previous) = incident.accept_handoff(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = Message::text(format!("{} is now the IC of {}, taking over from ", ctx.sender, incident.key()))
         .mention(&previous)
@@ -192,8 +195,8 @@ pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: &Args) -> Result<Out
     Ok(outcome)
 }
 
-pub(crate) async fn decline_handoff(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "ic decline").await?;
+pub(crate) async fn decline_handoff(ctx: &Context<'_>, args: Decline) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "ic decline").await?;
     let (entry, from) = incident.decline_handoff(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = Message::default().mention(&from).and(format!(
         ": {} declined the IC role for {}; you are still the IC.",
@@ -203,10 +206,9 @@ pub(crate) async fn decline_handoff(ctx: &Context<'_>, args: &Args) -> Result<Ou
     Ok(changed(ctx, incident, vec![entry], reply))
 }
 
-pub(crate) async fn update(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "incident update").await?;
-    let text = args.text("text").unwrap_or_default();
-    let entry = incident.update_status(&ctx.sender, text, ctx.now).map_err(|r| refused(&incident, r))?;
+pub(crate) async fn update(ctx: &Context<'_>, args: Update) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "incident update").await?;
+    let entry = incident.update_status(&ctx.sender, &args.text, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = Message::text(format!("{} status doc updated.", incident.key()));
     let restart = incident.is_ic(&ctx.sender).then(|| timers::on_ic_update(&incident, ctx.settings, ctx.now));
     let outcome = changed(ctx, incident, vec![entry], reply);
@@ -216,10 +218,10 @@ pub(crate) async fn update(ctx: &Context<'_>, args: &Args) -> Result<Outcome, Pl
     })
 }
 
-pub(crate) async fn snooze(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "incident snooze").await?;
-    let span = args.duration("for").unwrap_or_default();
-    let longest = ctx.settings.duration("snooze_max");
+pub(crate) async fn snooze(ctx: &Context<'_>, args: Snooze) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "incident snooze").await?;
+    let span = args.span;
+    let longest = ctx.settings.read::<IncidentSettings>().snooze_max;
     if span.is_zero() || span > longest {
         let most = format::span(longest);
         return Err(PluginError::Usage(format!("snooze for a duration up to {most}, like 1h or 30m")));
@@ -236,18 +238,18 @@ pub(crate) async fn snooze(ctx: &Context<'_>, args: &Args) -> Result<Outcome, Pl
     Ok(changed(ctx, incident, vec![entry], reply).write(timer))
 }
 
-pub(crate) async fn doing(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "incident doing").await?;
-    let text = args.text("text").unwrap_or_default();
+pub(crate) async fn doing(ctx: &Context<'_>, args: Doing) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "incident doing").await?;
+    let text = &args.text;
     let entry = incident.set_doing(&ctx.sender, text, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = Message::text(format!("{}: noted, {} is doing: {text}", incident.key(), ctx.sender));
     Ok(changed(ctx, incident, vec![entry], reply))
 }
 
-pub(crate) async fn task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "incident task").await?;
-    let text = args.text("text").unwrap_or_default();
-    let assignee = args.user("user");
+pub(crate) async fn task(ctx: &Context<'_>, args: Task) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "incident task").await?;
+    let text = &args.text;
+    let assignee = args.user.as_ref();
     let (number, entry) = incident.add_task(&ctx.sender, text, assignee, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = match assignee {
         Some(person) => {
@@ -258,9 +260,9 @@ pub(crate) async fn task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, Plug
     Ok(changed(ctx, incident, vec![entry], reply))
 }
 
-pub(crate) async fn done(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "incident done").await?;
-    let number = args.number("task").unwrap_or_default();
+pub(crate) async fn done(ctx: &Context<'_>, args: Done) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "incident done").await?;
+    let number = args.task;
     let no_such = || PluginError::Refused(format!("{}: there is no task {number}", incident.key()));
     let number = u32::try_from(number).map_err(|_| no_such())?;
     let entry = incident.complete_task(&ctx.sender, number, ctx.now).map_err(|r| refused(&incident, r))?;
@@ -268,17 +270,17 @@ pub(crate) async fn done(ctx: &Context<'_>, args: &Args) -> Result<Outcome, Plug
     Ok(changed(ctx, incident, vec![entry], reply))
 }
 
-pub(crate) async fn note(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let incident = any_target(ctx, args, "incident note").await?;
-    let entry = incident.note(&ctx.sender, args.text("text").unwrap_or_default(), ctx.now);
+pub(crate) async fn note(ctx: &Context<'_>, args: Note) -> Result<Outcome, PluginError> {
+    let incident = any_target(ctx, args.id, "incident note").await?;
+    let entry = incident.note(&ctx.sender, &args.text, ctx.now);
     let reply = Message::text(format!("{}: note added to the timeline.", incident.key()));
     Ok(changed(ctx, incident, vec![entry], reply))
 }
 
-pub(crate) async fn followup(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = any_target(ctx, args, "incident followup").await?;
-    let ticket = args.text("ticket");
-    let entry = incident.add_followup(&ctx.sender, args.text("text").unwrap_or_default(), ticket, ctx.now);
+pub(crate) async fn followup(ctx: &Context<'_>, args: Followup) -> Result<Outcome, PluginError> {
+    let mut incident = any_target(ctx, args.id, "incident followup").await?;
+    let ticket = args.ticket.as_deref();
+    let entry = incident.add_followup(&ctx.sender, &args.text, ticket, ctx.now);
     let reply = match ticket {
         Some(ticket) => format!("{} follow-up recorded, tracked in {ticket}.", incident.key()),
         None => format!(
@@ -290,8 +292,8 @@ pub(crate) async fn followup(ctx: &Context<'_>, args: &Args) -> Result<Outcome, 
     Ok(changed(ctx, incident, vec![entry], Message::text(reply)))
 }
 
-pub(crate) async fn show(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let incident = any_target(ctx, args, "incident show").await?;
+pub(crate) async fn show(ctx: &Context<'_>, args: Show) -> Result<Outcome, PluginError> {
+    let incident = any_target(ctx, args.id, "incident show").await?;
     let timeline = ctx.store.timeline(&incident.team, incident.number).await?;
     Ok(Outcome::act(ctx.reply(Message::text(render_status_doc(&incident, &timeline, ctx.now)))))
 }
@@ -326,10 +328,10 @@ fn list_line(incident: &Incident, ctx: &Context<'_>) -> String {
     format!("- {} {} ({state})", incident.key(), incident.doc_title)
 }
 
-pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: &Args) -> Result<Outcome, PluginError> {
-    let mut incident = open_target(ctx, args, "incident resolve").await?;
+pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: Resolve) -> Result<Outcome, PluginError> {
+    let mut incident = open_target(ctx, args.id, "incident resolve").await?;
     let was_ic = incident.is_ic(&ctx.sender);
-    let summary = args.text("summary");
+    let summary = args.summary.as_deref();
     let entry = incident.resolve(&ctx.sender, summary, ctx.now).map_err(|r| refused(&incident, r))?;
     let mut timeline = ctx.store.timeline(&incident.team, incident.number).await?;
     timeline.push(entry.clone());
@@ -386,8 +388,8 @@ fn resolve_warnings(incident: &Incident, prefix: &str) -> Vec<String> {
     warnings
 }
 
-pub(crate) async fn report(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let incident = any_target(ctx, args, "incident report").await?;
+pub(crate) async fn report(ctx: &Context<'_>, args: Report) -> Result<Outcome, PluginError> {
+    let incident = any_target(ctx, args.id, "incident report").await?;
     let timeline = ctx.store.timeline(&incident.team, incident.number).await?;
     Ok(Outcome::act(ctx.reply(Message::text(render_report(&incident, &timeline)))))
 }

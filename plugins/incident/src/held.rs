@@ -5,7 +5,6 @@
 
 use chrono::{DateTime, Utc};
 use firebell_core::clock::after;
-use firebell_core::command::Args;
 use firebell_core::ids::{Person, RoomRef};
 use firebell_core::incident::{EntryKind, TimelineEntry};
 use firebell_core::job::Job;
@@ -17,6 +16,7 @@ use firebell_core::team::Team;
 use serde::{Deserialize, Serialize};
 
 use crate::commands::declare_draft;
+use crate::declared::{Confirm, Reject};
 
 /// The record kind held declarations are kept under.
 const KIND: &str = "held";
@@ -142,9 +142,9 @@ pub(crate) async fn hold(ctx: &Context<'_>, team: &Team, draft: Draft) -> Result
 }
 
 /// The held declaration a command names (`D3`), else the only one waiting.
-fn target(ctx: &Context<'_>, args: &Args, command: &str) -> Result<Held, PluginError> {
+fn target(ctx: &Context<'_>, named: Option<&str>, command: &str) -> Result<Held, PluginError> {
     let waiting: Vec<Held> = ctx.snapshot.records(KIND).iter().filter_map(Held::from_record).collect();
-    if let Some(named) = args.text("declaration") {
+    if let Some(named) = named {
         let number = named.strip_prefix(['D', 'd']).and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| {
             PluginError::Usage(format!(
                 "expected a held declaration like D3, got {:?}",
@@ -172,8 +172,8 @@ fn target(ctx: &Context<'_>, args: &Args, command: &str) -> Result<Held, PluginE
 }
 
 /// `!incident confirm [D3]`: a member declares a visitor's incident.
-pub(crate) async fn confirm(ctx: &Context<'_>, team: &Team, args: &Args) -> Result<Outcome, PluginError> {
-    let held = target(ctx, args, "incident confirm")?;
+pub(crate) async fn confirm(ctx: &Context<'_>, team: &Team, args: Confirm) -> Result<Outcome, PluginError> {
+    let held = target(ctx, args.declaration.as_deref(), "incident confirm")?;
     let text = format!("{} confirmed the declaration by {}", ctx.sender, held.draft.by);
     let entry = TimelineEntry::new(ctx.now, &ctx.sender, EntryKind::Declared, text);
     let mut outcome = declare_draft(ctx, team, held.draft.clone(), vec![entry]).await?;
@@ -194,9 +194,9 @@ pub(crate) async fn confirm(ctx: &Context<'_>, team: &Team, args: &Args) -> Resu
 }
 
 /// `!incident reject [D3] [reason]`: a member turns a visitor's declaration down.
-pub(crate) fn reject(ctx: &Context<'_>, args: &Args) -> Result<Outcome, PluginError> {
-    let held = target(ctx, args, "incident reject")?;
-    let why = args.text("reason").map(|reason| format!(": {reason}")).unwrap_or_default();
+pub(crate) fn reject(ctx: &Context<'_>, args: Reject) -> Result<Outcome, PluginError> {
+    let held = target(ctx, args.declaration.as_deref(), "incident reject")?;
+    let why = args.reason.map(|reason| format!(": {reason}")).unwrap_or_default();
     let key = held.key();
     let told = Message::default()
         .mention(&held.draft.by)

@@ -10,9 +10,11 @@ use firebell_core::plugin::{Context, Event, Outcome, PluginError, TeamContext};
 use firebell_core::store::Write;
 use firebell_core::team::Team;
 
+use crate::declared::IncidentSettings;
+
 /// The room to create for a newly declared incident, if the team wants one.
 pub(crate) fn create(ctx: &Context<'_>, team: &Team, incident: &Incident) -> Option<Action> {
-    if !ctx.settings.flag("incident_rooms") {
+    if !ctx.settings.read::<IncidentSettings>().incident_rooms {
         return None;
     }
     let mut invite = vec![incident.declared_by.user.clone()];

@@ -4,7 +4,6 @@
 //! incident of the room's team; with several open, the sender is asked to name one. Security
 //! incidents do not exist as far as a public room is concerned.
 
-use firebell_core::command::Args;
 use firebell_core::incident::{Incident, incident_key};
 use firebell_core::plugin::{Context, PluginError};
 
@@ -37,14 +36,14 @@ async fn visible(ctx: &Context<'_>, number: u64) -> Result<Incident, PluginError
 }
 
 /// The incident named, else the one whose room this is.
-fn chosen(ctx: &Context<'_>, args: &Args) -> Option<u64> {
-    args.number("id").or(ctx.incident_room())
+fn chosen(ctx: &Context<'_>, named: Option<u64>) -> Option<u64> {
+    named.or(ctx.incident_room())
 }
 
 /// The open incident the command is about, as read in this command's snapshot.
-pub(crate) async fn open_target(ctx: &Context<'_>, args: &Args, command: &str) -> Result<Incident, PluginError> {
+pub(crate) async fn open_target(ctx: &Context<'_>, named: Option<u64>, command: &str) -> Result<Incident, PluginError> {
     let open: Vec<&Incident> = ctx.visible_open_incidents().collect();
-    if let Some(number) = chosen(ctx, args) {
+    if let Some(number) = chosen(ctx, named) {
         if let Some(incident) = open.iter().find(|i| i.number == number) {
             return Ok((*incident).clone());
         }
@@ -65,8 +64,8 @@ pub(crate) async fn open_target(ctx: &Context<'_>, args: &Args, command: &str) -
 }
 
 /// The incident to show or report on: the one named, else the only open one, else the latest.
-pub(crate) async fn any_target(ctx: &Context<'_>, args: &Args, command: &str) -> Result<Incident, PluginError> {
-    if let Some(number) = chosen(ctx, args) {
+pub(crate) async fn any_target(ctx: &Context<'_>, named: Option<u64>, command: &str) -> Result<Incident, PluginError> {
+    if let Some(number) = chosen(ctx, named) {
         return visible(ctx, number).await;
     }
     let open: Vec<&Incident> = ctx.visible_open_incidents().collect();

@@ -7,6 +7,7 @@
 //! term), and the expiry of a pending handoff offer. Resolving cancels them all.
 
 use chrono::{DateTime, Utc};
+use firebell_core::clock::after;
 use firebell_core::ids::{Person, RoomRef};
 use firebell_core::incident::Incident;
 use firebell_core::job::Job;
@@ -15,6 +16,7 @@ use firebell_core::plugin::{Outcome, PluginError, Settings, TeamContext};
 use firebell_core::store::Write;
 use firebell_core::team::Team;
 
+use crate::declared::IncidentSettings;
 use crate::format;
 
 /// The plugin name jobs are addressed to.
@@ -71,30 +73,31 @@ impl Timer {
     }
 }
 
-fn after(now: DateTime<Utc>, settings: &Settings, key: &str) -> DateTime<Utc> {
-    firebell_core::clock::after(now, settings.duration(key))
+/// The team's timer settings, typed.
+fn timing(settings: &Settings) -> IncidentSettings {
+    settings.read()
 }
 
 /// The timers a newly declared incident starts with.
 pub(crate) fn on_declare(incident: &Incident, settings: &Settings, now: DateTime<Utc>) -> Vec<Write> {
     let mut writes = vec![
-        Timer::Reminder.at(incident, after(now, settings, "reminder_interval")),
-        Timer::Followup.at(incident, after(now, settings, "followup_after")),
+        Timer::Reminder.at(incident, after(now, timing(settings).reminder_interval)),
+        Timer::Followup.at(incident, after(now, timing(settings).followup_after)),
     ];
     if incident.ic().is_some() {
-        writes.push(Timer::Handoff.at(incident, after(now, settings, "handoff_after")));
+        writes.push(Timer::Handoff.at(incident, after(now, timing(settings).handoff_after)));
     }
     writes
 }
 
 /// A new IC term starts: the handoff suggestion counts from now.
 pub(crate) fn on_new_ic(incident: &Incident, settings: &Settings, now: DateTime<Utc>) -> Write {
-    Timer::Handoff.at(incident, after(now, settings, "handoff_after"))
+    Timer::Handoff.at(incident, after(now, timing(settings).handoff_after))
 }
 
 /// The IC updated the doc: the reminder clock starts again (a snooze still holds).
 pub(crate) fn on_ic_update(incident: &Incident, settings: &Settings, now: DateTime<Utc>) -> Write {
-    let next = after(now, settings, "reminder_interval");
+    let next = after(now, timing(settings).reminder_interval);
     Timer::Reminder.at(incident, incident.snoozed_until.map_or(next, |until| until.max(next)))
 }
 
@@ -159,7 +162,7 @@ fn remind(ctx: &TeamContext<'_>, incident: &mut Incident) -> Outcome {
         )),
     };
     let actions = post(ctx.team, incident.ic(), message);
-    let next = Timer::Reminder.at(incident, after(ctx.now, ctx.settings, "reminder_interval"));
+    let next = Timer::Reminder.at(incident, after(ctx.now, timing(ctx.settings).reminder_interval));
     let update = Write::UpdateIncident { incident: incident.clone(), timeline: Vec::new() };
     outcome(vec![update, next], actions)
 }
@@ -174,7 +177,7 @@ fn follow_up(ctx: &TeamContext<'_>, incident: &Incident) -> Outcome {
         Some(ic) => Message::default().mention(ic).and(format!(": {text}")),
         None => Message::text(text),
     };
-    let next = Timer::Followup.at(incident, after(ctx.now, ctx.settings, "followup_after"));
+    let next = Timer::Followup.at(incident, after(ctx.now, timing(ctx.settings).followup_after));
     outcome(vec![next], post(ctx.team, incident.ic(), message))
 }
 
@@ -188,7 +191,7 @@ fn suggest_handoff(ctx: &TeamContext<'_>, incident: &Incident) -> Outcome {
         format::duration(since, ctx.now),
         ctx.prefix
     ));
-    let next = Timer::Handoff.at(incident, after(ctx.now, ctx.settings, "handoff_after"));
+    let next = Timer::Handoff.at(incident, after(ctx.now, timing(ctx.settings).handoff_after));
     outcome(vec![next], post(ctx.team, Some(ic), message))
 }
 

@@ -1,50 +1,40 @@
 //! `!oncall`: who on the team's roster is inside working hours right now, by each person's own
 //! timezone; when nobody is, who comes on next.
 //!
-//! This is Firebell's example plugin: it uses only the public plugin API (a command declaration,
-//! two per-team settings, the roster and the clock from the [`Context`]) and changes no state, so
-//! it is a good place to start reading before writing a plugin. Its test, in `tests/oncall.rs`,
-//! shows the `firebell_testkit::Harness`.
+//! A real plugin that reads like the examples in `examples/`: it uses only the public plugin API
+//! (a typed command, typed per-team settings, the roster and the clock from the [`Context`]) and
+//! changes no state. Its test, in `tests/oncall.rs`, shows the `firebell_testkit::Harness`.
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use firebell_core::async_trait;
-use firebell_core::command::{CommandSpec, Permission};
+use firebell_core::declare::{Command, PluginInfo, Settings};
 use firebell_core::message::Message;
-use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, SettingKind, SettingSpec};
+use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
 use firebell_core::team::Member;
 
-/// The `!oncall` plugin.
-#[derive(Debug, Clone, Copy, Default)]
+/// Who on the roster is working now, by their own timezone.
+#[derive(Debug, Clone, Copy, Default, PluginInfo)]
+#[plugin(name = "oncall", commands = Oncall, settings = OncallSettings)]
 pub struct OncallPlugin;
 
-static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    word: "oncall",
-    sub: None,
-    params: &[],
-    summary: "Shows who on the roster is inside working hours now, in their own timezone.",
-    permission: Permission::TeamRooms,
-}];
+/// Shows who on the roster is inside working hours now, in their own timezone.
+#[derive(Command)]
+#[command(word = "oncall", permission = TeamRooms)]
+struct Oncall {}
 
-static SETTINGS: &[SettingSpec] = &[
-    SettingSpec {
-        key: "workday_start",
-        kind: SettingKind::integer(0, 23),
-        default: "9",
-        description: "The local hour (0-23) a working day starts.",
-    },
-    SettingSpec {
-        key: "workday_end",
-        kind: SettingKind::integer(1, 24),
-        default: "17",
-        description: "The local hour (1-24) a working day ends.",
-    },
-    SettingSpec {
-        key: "weekends",
-        kind: SettingKind::Bool,
-        default: "false",
-        description: "Whether Saturdays and Sundays are working days.",
-    },
-];
+/// When the team works, in each member's own timezone.
+#[derive(Settings)]
+struct OncallSettings {
+    /// The local hour (0-23) a working day starts.
+    #[setting(default = 9, min = 0, max = 23)]
+    workday_start: u32,
+    /// The local hour (1-24) a working day ends.
+    #[setting(default = 17, min = 1, max = 24)]
+    workday_end: u32,
+    /// Whether Saturdays and Sundays are working days.
+    #[setting(default = false)]
+    weekends: bool,
+}
 
 /// The team's working hours, from the plugin's settings.
 #[derive(Debug, Clone, Copy)]
@@ -55,10 +45,9 @@ struct Hours {
 }
 
 impl Hours {
-    fn from(ctx: &Context<'_>) -> Self {
-        let start = ctx.settings.integer("workday_start").clamp(0, 23) as u32;
-        let end = ctx.settings.integer("workday_end").clamp(i64::from(start) + 1, 24) as u32;
-        Self { start, end, weekends: ctx.settings.flag("weekends") }
+    fn from(settings: OncallSettings) -> Self {
+        let end = settings.workday_end.max(settings.workday_start + 1);
+        Self { start: settings.workday_start, end, weekends: settings.weekends }
     }
 
     fn is_working_day(self, day: Weekday) -> bool {
@@ -115,28 +104,12 @@ fn wait(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 
 #[async_trait]
 impl Plugin for OncallPlugin {
-    fn name(&self) -> &'static str {
-        "oncall"
-    }
-
-    fn description(&self) -> &'static str {
-        "Who on the roster is working now, by their own timezone."
-    }
-
-    fn commands(&self) -> &'static [CommandSpec] {
-        COMMANDS
-    }
-
-    fn settings(&self) -> &'static [SettingSpec] {
-        SETTINGS
-    }
-
     async fn run(&self, ctx: &Context<'_>, _: &Invocation) -> Result<Outcome, PluginError> {
         let team = ctx.require_team()?;
         if team.members.is_empty() {
             return Err(PluginError::Refused(format!("team {} has no roster in the config", team.name)));
         }
-        let hours = Hours::from(ctx);
+        let hours = Hours::from(ctx.settings.read());
         let (on, off): (Vec<&Member>, Vec<&Member>) = team.members.iter().partition(|m| hours.covers(m, ctx.now));
         let mut lines = Vec::new();
         if on.is_empty() {

@@ -8,10 +8,10 @@ use firebell_core::plugin::{Context, Outcome, PluginError, Settings, is_enabled}
 use firebell_core::store::{LogEntry, Write};
 use firebell_core::team::Team;
 
-use crate::PLUGIN;
 use crate::calls::Request;
 use crate::escalation::{follow, open_pages, stop, to_admin_rooms};
 use crate::page::{KIND, Page, PageRefusal, PageState, page_number};
+use crate::{PLUGIN, PagingSettings};
 
 fn refused(text: String) -> PluginError {
     PluginError::Refused(text)
@@ -67,7 +67,7 @@ pub(crate) fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) -> Res
             fingerprint: page.alert.fingerprint.clone(),
             alertname: page.alert.alertname.clone(),
             starts_at: ctx.now,
-            ends_at: after(ctx.now, ctx.settings.duration("silence_for")),
+            ends_at: after(ctx.now, ctx.settings.read::<PagingSettings>().silence_for),
             comment: format!("ACK! {}", ctx.sender),
             room: ctx.room.clone(),
             thread: ctx.thread.map(str::to_owned),
@@ -94,8 +94,7 @@ pub(crate) fn false_alarm(ctx: &Context<'_>, named: Option<&str>) -> Result<Outc
     Ok(outcome.write(store_page(&page)))
 }
 
-pub(crate) fn page_someone(ctx: &Context<'_>, who: Option<&Person>, text: Option<&str>) -> Outcome {
-    let Some(who) = who else { return Outcome::default() };
+pub(crate) fn page_someone(ctx: &Context<'_>, who: &Person, text: Option<&str>) -> Outcome {
     let why = text.unwrap_or("please join");
     let here = Message::default().mention(who).and(format!(": {} pages you: {why}", ctx.sender));
     let direct = Message::text(format!("{} pages you from ", ctx.sender)).room(ctx.room).and(format!(": {why}"));

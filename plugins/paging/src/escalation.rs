@@ -11,9 +11,9 @@ use firebell_core::team::{Member, Team};
 
 use serde::{Deserialize, Serialize};
 
-use crate::PLUGIN;
 use crate::calls::Request;
 use crate::page::{Alert, AlertStatus, KIND, Page};
+use crate::{PLUGIN, PagingSettings};
 
 /// The timed work of a page: the two escalation steps of a page nobody acknowledges, and the
 /// follow-up of an acknowledged page's alert in Alertmanager (whose silence hides the resolved
@@ -50,11 +50,13 @@ impl Step {
         }
     }
 
-    fn setting(self) -> &'static str {
+    /// How long after its start the step comes.
+    fn wait(self, settings: &Settings) -> std::time::Duration {
+        let settings: PagingSettings = settings.read();
         match self {
-            Step::Timezone => "escalate_timezone_after",
-            Step::Everyone => "escalate_all_after",
-            Step::Follow | Step::Watch => "check_every",
+            Step::Timezone => settings.escalate_timezone_after,
+            Step::Everyone => settings.escalate_all_after,
+            Step::Follow | Step::Watch => settings.check_every,
         }
     }
 
@@ -69,7 +71,7 @@ impl Step {
 
     /// Schedules this step of page `number` its setting's time after `from`, with `data`.
     fn with(self, number: u64, settings: &Settings, from: DateTime<Utc>, data: String) -> Write {
-        let due = after(from, settings.duration(self.setting()));
+        let due = after(from, self.wait(settings));
         Write::Schedule(Job::new(format!("page:{number}:{}", self.name()), PLUGIN, due, data))
     }
 
@@ -134,8 +136,8 @@ pub(crate) async fn on_alert(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outc
 }
 
 async fn open_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, PluginError> {
-    let wanted = ctx.settings.text("page_severity");
-    if alert.severity() != Some(wanted) {
+    let wanted = ctx.settings.read::<PagingSettings>().page_severity;
+    if alert.severity() != Some(wanted.as_str()) {
         tracing::debug!(alert = %alert.alertname, severity = ?alert.severity(), "not a paging alert");
         return Ok(Outcome::default());
     }
@@ -167,7 +169,7 @@ pub(crate) fn resolve_page(ctx: &TeamContext<'_>, mut page: Page, how: &str) -> 
     let mut actions = to_admin_rooms(ctx.team, &message);
     if let Some(silence) = page.silence.take() {
         actions.push(Request::Expire { page: page.number, silence }.call(&ctx.team.id));
-        let until = after(ctx.now, ctx.settings.duration("watch_resolved_for"));
+        let until = after(ctx.now, ctx.settings.read::<PagingSettings>().watch_resolved_for);
         let watch =
             Watch { fingerprint: page.alert.fingerprint.clone(), alertname: page.alert.alertname.clone(), until };
         let data = serde_json::to_string(&watch).expect("watches serialize");

@@ -3,7 +3,7 @@
 //! so the report shows them. `!sal <project>` reads the latest entries back.
 
 use firebell_core::async_trait;
-use firebell_core::command::{CommandSpec, Param, Permission};
+use firebell_core::declare::{Command, Commands, PluginInfo};
 use firebell_core::incident::{EntryKind, TimelineEntry};
 use firebell_core::message::Message;
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
@@ -12,46 +12,41 @@ use firebell_core::store::{LogEntry, Write};
 /// How many entries `!sal` shows.
 const SHOWN_ENTRIES: usize = 10;
 
-/// The server admin log plugin.
-#[derive(Debug, Clone, Copy, Default)]
+/// The server admin log: record every action taken on production systems.
+#[derive(Debug, Clone, Copy, Default, PluginInfo)]
+#[plugin(name = "sal", commands = SalCommand)]
 pub struct SalPlugin;
 
-static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        word: "log",
-        sub: None,
-        params: &[Param::word("project").required(), Param::text("message").required()],
-        summary: "Logs what you did to the server admin log (and to open incidents' timelines).",
-        permission: Permission::TeamRooms,
-    },
-    CommandSpec {
-        word: "sal",
-        sub: None,
-        params: &[Param::word("project").required()],
-        summary: "Shows the latest server admin log entries of a project.",
-        permission: Permission::TeamRooms,
-    },
-];
+/// Logs what you did to the server admin log (and to open incidents' timelines).
+#[derive(Command)]
+#[command(word = "log", permission = TeamRooms)]
+struct Log {
+    #[arg(word)]
+    project: String,
+    #[arg(text)]
+    message: String,
+}
+
+/// Shows the latest server admin log entries of a project.
+#[derive(Command)]
+#[command(word = "sal", permission = TeamRooms)]
+struct Sal {
+    #[arg(word)]
+    project: String,
+}
+
+#[derive(Commands)]
+enum SalCommand {
+    Log(Log),
+    Sal(Sal),
+}
 
 #[async_trait]
 impl Plugin for SalPlugin {
-    fn name(&self) -> &'static str {
-        "sal"
-    }
-
-    fn description(&self) -> &'static str {
-        "The server admin log: record every action taken on production systems."
-    }
-
-    fn commands(&self) -> &'static [CommandSpec] {
-        COMMANDS
-    }
-
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
-        let project = command.args.text("project").unwrap_or_default();
-        match command.spec.word {
-            "log" => Ok(log(ctx, project, command.args.text("message").unwrap_or_default())),
-            _ => show(ctx, project).await,
+        match command.parse()? {
+            SalCommand::Log(Log { project, message }) => Ok(log(ctx, &project, &message)),
+            SalCommand::Sal(Sal { project }) => show(ctx, &project).await,
         }
     }
 }

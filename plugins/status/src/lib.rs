@@ -1,61 +1,49 @@
 //! `!status <text>` sets the topic of the team's public rooms, as the WMCS process asks for a
-//! user-facing incident (`!status ongoing incident …`); `!status clear` puts back what the
-//! topic should say now: the open user-facing incidents, or with none the usual topic
-//! (`--force` for the usual topic even with incidents open).
+//! user-facing incident; `!status clear` puts back what the topic should say now: the open
+//! user-facing incidents, or with none the usual topic (`--force` for the usual one anyway).
 
-use firebell_core::async_trait;
-use firebell_core::command::{CommandSpec, Param, Permission};
+use firebell_core::declare::{Command, PluginInfo};
 use firebell_core::incident::public_topic;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
 
-/// The status plugin.
-#[derive(Debug, Clone, Copy, Default)]
+/// Tell users what is going on through the public rooms' topic.
+#[derive(Debug, Clone, Copy, Default, PluginInfo)]
+#[plugin(name = "status", commands = Status)]
 pub struct StatusPlugin;
 
-static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    word: "status",
-    sub: None,
-    params: &[Param::text("text").required(), Param::flag("force")],
-    summary: "Sets the public rooms' topic; `clear` puts back the open incidents' or the usual one (--force: the usual).",
-    permission: Permission::TeamMembers,
-}];
+/// Sets the public rooms' topic; `clear` puts back the open incidents' or the usual one (--force: the usual).
+#[derive(Command)]
+#[command(word = "status", permission = TeamMembers)]
+struct Status {
+    #[arg(text)]
+    text: String,
+    #[arg(flag)]
+    force: bool,
+}
 
-#[async_trait]
+#[firebell_core::async_trait]
 impl Plugin for StatusPlugin {
-    fn name(&self) -> &'static str {
-        "status"
-    }
-
-    fn description(&self) -> &'static str {
-        "Tell users what is going on through the public rooms' topic."
-    }
-
-    fn commands(&self) -> &'static [CommandSpec] {
-        COMMANDS
-    }
-
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
-        let team = ctx.require_team()?;
+        let (Status { text, force }, team) = (command.parse()?, ctx.require_team()?);
         if team.public_rooms.is_empty() {
             return Err(PluginError::Refused(format!(
                 "team {} has no public rooms configured (public_rooms)",
                 team.name
             )));
         }
-        let text = command.args.text("text").unwrap_or_default();
         let clear = text.eq_ignore_ascii_case("clear");
-        let topic = match (clear, command.args.flag("force")) {
-            (true, true) => team.public_topic.clone(),
-            (true, false) => public_topic(team, ctx.snapshot.open.iter()),
-            (false, _) => text.to_owned(),
+        let topic = if !clear {
+            text
+        } else if force {
+            team.public_topic.clone()
+        } else {
+            public_topic(team, ctx.snapshot.open.iter())
         };
-        let kept = clear && topic != team.public_topic;
-        let mut done = Message::text("Topic of ");
-        for (index, room) in team.public_rooms.iter().enumerate() {
-            done = if index == 0 { done.room(room) } else { done.and(", ").room(room) };
-        }
-        done = done.and(match (kept, topic.is_empty()) {
+        let rooms = team.public_rooms.iter().enumerate().fold(Message::text("Topic of "), |done, (index, room)| {
+            if index == 0 { done.room(room) } else { done.and(", ").room(room) }
+        });
+        let done = rooms.and(match (clear && topic != team.public_topic, topic.is_empty()) {
             (true, _) => {
                 format!(" set to the open incidents' topic; {}status clear --force for the usual one.", ctx.prefix)
             }
