@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use firebell_core::chrono::Utc;
 use firebell_core::chrono_tz::Europe;
 use firebell_core::clock::SystemClock;
-use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::ids::{RoomRef, TeamId, UserRef};
 use firebell_core::message::Inbound;
-use firebell_core::store::{RedisStore, Store};
+use firebell_core::store::Store;
 use firebell_core::team::{Member, Team, Teams};
+use firebell_runtime::dispatcher::{DispatchOptions, Dispatcher};
+use firebell_store_redis::RedisStore;
 use firebell_testkit::RedisServer;
 
 /// Rooms (one team each) driven in parallel in the throughput run.

@@ -383,20 +383,20 @@ pub struct SchedulerConfig {
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        let defaults = firebell_core::scheduler::SchedulerOptions::default();
+        let defaults = firebell_runtime::scheduler::SchedulerOptions::default();
         Self {
             tick: defaults.tick,
             reclaim_after: defaults.reclaim_after,
             max_attempts: defaults.max_attempts,
-            delivery_grace: firebell_core::dispatcher::DispatchOptions::default().delivery_grace,
+            delivery_grace: firebell_runtime::dispatcher::DispatchOptions::default().delivery_grace,
         }
     }
 }
 
 impl SchedulerConfig {
     /// The scheduler's options.
-    pub fn options(&self) -> firebell_core::scheduler::SchedulerOptions {
-        firebell_core::scheduler::SchedulerOptions {
+    pub fn options(&self) -> firebell_runtime::scheduler::SchedulerOptions {
+        firebell_runtime::scheduler::SchedulerOptions {
             tick: self.tick,
             reclaim_after: self.reclaim_after,
             max_attempts: self.max_attempts,

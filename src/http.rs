@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use firebell_core::bot::Bot;
 use firebell_plugin_paging::alertmanager::{self, Receiver, ReceiverOptions};
+use firebell_runtime::bot::Bot;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};

@@ -7,7 +7,9 @@ pub mod http;
 use std::sync::Arc;
 
 use firebell_core::plugin::{Plugin, Registry};
-use firebell_core::store::{MemoryStore, RedisStore, RedisStoreError, Store};
+use firebell_core::store::Store;
+use firebell_store_memory::MemoryStore;
+use firebell_store_redis::{RedisStore, RedisStoreError};
 
 /// Every plugin that ships with Firebell, with `!ack` silencing alerts when `silences` is set
 /// (the bot then needs the Alertmanager silence service).

@@ -7,18 +7,15 @@
 //! [`Store`](store::Store), and returns [`Action`](message::Action)s that the adapters perform.
 
 pub mod adapter;
-pub mod bot;
 pub mod clock;
 pub mod command;
 pub mod declare;
-pub mod dispatcher;
 pub mod ids;
-pub mod incident;
 pub mod job;
 pub mod message;
 pub mod plugin;
-pub mod scheduler;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod team;
 

@@ -91,6 +91,16 @@ impl Message {
         self
     }
 
+    /// Adds links to `rooms`, separated by commas.
+    pub fn rooms(self, rooms: &[RoomRef]) -> Self {
+        rooms.iter().enumerate().fold(
+            self,
+            |message, (index, room)| {
+                if index == 0 { message.room(room) } else { message.and(", ").room(room) }
+            },
+        )
+    }
+
     /// Adds a button that runs `command`.
     pub fn button(mut self, label: impl Into<String>, command: impl Into<String>) -> Self {
         self.buttons.push(Button { label: label.into(), command: command.into() });

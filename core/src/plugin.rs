@@ -3,8 +3,8 @@
 //! A plugin declares its commands ([`CommandSpec`]) and settings ([`SettingSpec`]); the
 //! dispatcher parses and checks each command against its declaration before the plugin runs, so
 //! a plugin only ever sees well-formed arguments from someone allowed to run it. The plugin reads
-//! state from its [`Context`], decides, and returns an [`Outcome`]: the writes to apply atomically
-//! and the actions to perform once they are applied. It never sends anything itself.
+//! its state through its [`Context`], decides, and returns an [`Outcome`]: the writes to apply
+//! atomically and the actions to perform once they are applied. It never sends anything itself.
 
 use std::sync::Arc;
 
@@ -13,18 +13,18 @@ use chrono::{DateTime, Utc};
 
 use crate::command::{Args, CommandSpec, Token};
 use crate::ids::{Person, RoomRef};
-use crate::incident::Incident;
 use crate::job::Job;
 use crate::message::{Action, Message};
-use crate::store::{Store, StoreError, TeamSnapshot, Write};
+use crate::state::{Choices, FRAMEWORK, Reads, State};
+use crate::store::{StoreError, Write};
 use crate::team::{RoomRole, Team, Teams};
 
 pub use crate::settings::{SettingKind, SettingSource, SettingSpec, Settings};
 
 impl Settings {
-    /// The effective settings of `plugin` for `team`, given the team's snapshot.
-    pub fn of(plugin: &dyn Plugin, team: &Team, snapshot: &TeamSnapshot) -> Self {
-        let chosen = snapshot.plugin(plugin.name()).map(|state| &state.settings);
+    /// The effective settings of `plugin` for `team`, given the choices made in chat.
+    pub fn of(plugin: &dyn Plugin, team: &Team, choices: &Choices) -> Self {
+        let chosen = choices.get(plugin.name()).map(|choice| &choice.settings);
         Self::resolve(plugin.settings(), Some(team), team.settings.get(plugin.name()), chosen)
     }
 }
@@ -46,7 +46,7 @@ impl Invocation {
 }
 
 /// Where a command was given.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Place<'a> {
     /// In one of a team's rooms.
     Team {
@@ -73,10 +73,12 @@ pub struct Context<'a> {
     pub thread: Option<&'a str>,
     /// The room's team, if any.
     pub place: Place<'a>,
-    /// The team's open incidents, read just before the plugin runs.
-    pub snapshot: &'a TeamSnapshot,
-    /// The store, for reads beyond the snapshot. Writes go in the [`Outcome`].
-    pub store: &'a dyn Store,
+    /// The plugin's own state for the room's team.
+    pub state: State<'a>,
+    /// Every read of this command (for other namespaces: see [`Context::state_of`]).
+    pub reads: &'a Reads<'a>,
+    /// The plugin choices the team's admins made in chat.
+    pub choices: &'a Choices,
     /// The plugin's settings for this team.
     pub settings: &'a Settings,
     /// Every plugin and command, for help.
@@ -91,7 +93,7 @@ pub struct Context<'a> {
     pub may_run: &'a (dyn Fn(&CommandSpec) -> bool + Send + Sync),
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
     /// The room's team, if it has one.
     pub fn team(&self) -> Option<&Team> {
         match self.place {
@@ -110,18 +112,17 @@ impl Context<'_> {
         matches!(self.place, Place::Team { role: RoomRole::Public, .. })
     }
 
-    /// The incident whose own room this is, if it is one.
-    pub fn incident_room(&self) -> Option<u64> {
-        match self.place {
-            Place::Team { role: RoomRole::Incident(number), .. } => Some(number),
+    /// What this room is about, if a plugin made it for one subject (an incident's room).
+    pub fn room_subject(&self) -> Option<&str> {
+        match &self.place {
+            Place::Team { role: RoomRole::Subject(owner), .. } => Some(&owner.subject),
             _ => None,
         }
     }
 
-    /// The open incidents that may be shown in this room.
-    pub fn visible_open_incidents(&self) -> impl Iterator<Item = &Incident> {
-        let public = self.is_public_room();
-        self.snapshot.open.iter().filter(move |incident| !public || incident.is_public())
+    /// Another namespace of the team's state (another plugin's, through that plugin's API).
+    pub fn state_of(&self, namespace: &'a str) -> State<'a> {
+        State::new(self.reads, namespace)
     }
 
     /// A reply in the room (and thread) the command came from.
@@ -139,16 +140,28 @@ pub struct TeamContext<'a> {
     pub now: DateTime<Utc>,
     /// The team.
     pub team: &'a Team,
-    /// The team's snapshot.
-    pub snapshot: &'a TeamSnapshot,
-    /// The store, for reads beyond the snapshot.
-    pub store: &'a dyn Store,
+    /// The plugin's own state for the team.
+    pub state: State<'a>,
+    /// Every read of this run (for other namespaces: see [`TeamContext::state_of`]).
+    pub reads: &'a Reads<'a>,
     /// The plugin's settings for this team.
     pub settings: &'a Settings,
     /// Every team.
     pub teams: &'a Teams,
     /// The command prefix (`!`), for messages that suggest commands.
     pub prefix: &'a str,
+}
+
+impl<'a> TeamContext<'a> {
+    /// Another namespace of the team's state.
+    pub fn state_of(&self, namespace: &'a str) -> State<'a> {
+        State::new(self.reads, namespace)
+    }
+}
+
+/// The framework's own records of the team (plugin choices, room owners).
+pub fn framework_state<'a>(reads: &'a Reads<'a>) -> State<'a> {
+    State::new(reads, FRAMEWORK)
 }
 
 /// Something that happened outside the chat (an alert from Alertmanager), for one plugin of one
@@ -212,11 +225,11 @@ pub enum PluginError {
 
 /// Whether `plugin` is enabled for `team`: what the team's admins chose in chat, else the config
 /// file. Plugins that cannot be disabled always are.
-pub fn is_enabled(plugin: &dyn Plugin, team: &Team, snapshot: &TeamSnapshot) -> bool {
+pub fn is_enabled(plugin: &dyn Plugin, team: &Team, choices: &Choices) -> bool {
     if !plugin.can_be_disabled() {
         return true;
     }
-    let chosen = snapshot.plugin(plugin.name()).and_then(|state| state.enabled);
+    let chosen = choices.get(plugin.name()).and_then(|choice| choice.enabled);
     chosen.unwrap_or_else(|| team.enables_by_default(plugin.name()))
 }
 
@@ -247,8 +260,8 @@ pub trait PluginInfo {
 /// A set of commands for Firebell, switched on and off per team.
 ///
 /// The contract: declare commands and settings (see [`PluginInfo`] and [`crate::declare`]); in
-/// [`Plugin::run`], read from the [`Context`] (the team's snapshot, the store for anything
-/// else, the clock, the settings), decide, and return an [`Outcome`]. Never write to the store
+/// [`Plugin::run`], read from the [`Context`] (the plugin's state, the clock, the settings),
+/// decide, and return an [`Outcome`]. Never write to the store
 /// or send anything directly: the dispatcher applies the outcome's writes atomically (running
 /// the command again on fresh state if what it read changed meanwhile, so `run` must be free of
 /// side effects) and then performs its actions. Return [`PluginError::Usage`] for arguments
@@ -321,7 +334,8 @@ pub enum RegisterError {
     /// A plugin of that name is registered already.
     #[error("two plugins are called {0}")]
     DuplicateName(&'static str),
-    /// The name belongs to the bot itself (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)).
+    /// The name belongs to the bot itself (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)
+    /// and [`FRAMEWORK`]).
     #[error("the plugin name {0} is reserved for the bot")]
     ReservedName(&'static str),
 }
@@ -373,7 +387,7 @@ impl Registry {
     /// Adds a plugin; refuses it when its name or one of its commands is taken.
     pub fn register(&mut self, plugin: Arc<dyn Plugin>) -> Result<(), RegisterError> {
         let name = plugin.name();
-        if name == crate::job::DELIVERY_WATCHDOG {
+        if name == crate::job::DELIVERY_WATCHDOG || name == FRAMEWORK {
             return Err(RegisterError::ReservedName(name));
         }
         if self.plugin(name).is_some() {

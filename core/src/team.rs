@@ -90,14 +90,15 @@ pub struct Team {
 }
 
 /// What a room is for, within its team.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomRole {
     /// A room where the team works; incident details may be shown here.
     Admin,
     /// A public room; security incidents are never shown here.
     Public,
-    /// The room of one of the team's incidents (its number): commands here are about it.
-    Incident(u64),
+    /// A room a plugin made for one subject (an incident's own room): commands here are about
+    /// it.
+    Subject(crate::state::RoomOwner),
 }
 
 impl Team {
@@ -269,7 +270,7 @@ impl Teams {
 
     /// The team owning `room`, and what the room is for.
     pub fn for_room(&self, room: &RoomRef) -> Option<(&Arc<Team>, RoomRole)> {
-        self.by_room.get(room).map(|&(index, role)| (&self.teams[index], role))
+        self.by_room.get(room).map(|(index, role)| (&self.teams[*index], role.clone()))
     }
 
     /// The team with id `id`.

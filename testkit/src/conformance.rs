@@ -1,4 +1,5 @@
-//! The store conformance suite: one set of checks that every [`Store`] backend must pass.
+//! The store conformance suite: one set of checks that every [`Store`] backend must pass,
+//! through the generic API only (records, indexes, streams, sequences, guards, jobs).
 //!
 //! Each check takes a [`Backend`]: two handles on the same shared state, as two replicas would
 //! have. Run the whole suite for a backend with [`store_conformance_suite!`](crate::store_conformance_suite).
@@ -7,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use firebell_core::ids::{Person, RoomRef, TeamId, Transport};
-use firebell_core::incident::{Declaration, EntryKind, Incident, TimelineEntry};
+use firebell_core::ids::{RoomRef, TeamId, Transport};
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Envelope, Message};
-use firebell_core::store::{
-    ApplyError, AuditEntry, Claim, Guard, LogEntry, MemoryStore, PluginState, Record, RedisStore, Store, TakeJobs,
-    Write,
-};
+use firebell_core::state::{Reads, Record, State, decode};
+use firebell_core::store::{ApplyError, Claim, Guard, Key, Store, StreamRange, TakeJobs, Write};
+use firebell_store_memory::MemoryStore;
+use firebell_store_redis::RedisStore;
+use serde::{Deserialize, Serialize};
 
 use crate::RedisServer;
 
@@ -54,33 +55,71 @@ fn claim(event: &str) -> Claim {
     Claim::event(Transport::Console, event, Duration::from_secs(600))
 }
 
-fn declare(team_id: &TeamId, number: u64, ic: bool) -> (Incident, Vec<TimelineEntry>) {
-    Incident::declare(Declaration {
-        team: team_id.clone(),
-        team_name: team_id.as_str().to_uppercase(),
-        number,
-        title: format!("incident {number}"),
-        severity: None,
-        user_facing: false,
-        security: false,
-        by: Person::console("alice"),
-        room: RoomRef::console("#admin"),
-        at: at(0),
-        declarer_becomes_ic: ic,
-    })
+/// The namespace the checks write under.
+const NS: &str = "drill";
+
+/// A plugin's record, as a third-party plugin would declare one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Drill {
+    id: String,
+    scenario: String,
+    /// Planned drills are listed under `planned`, and under `owner` by who runs them.
+    planned: bool,
+    owner: String,
 }
 
-/// Reserves a number and stores a new incident; returns it as stored.
-async fn create(store: &Arc<dyn Store>, team_id: &TeamId, ic: bool) -> Incident {
-    static RESERVATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let reservation = format!("r{}", RESERVATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let number = store.reserve_number(team_id, "incident", &reservation).await.expect("reserve");
-    let (incident, timeline) = declare(team_id, number, ic);
-    store.apply(Some(team_id), Guard::NONE, &[Write::CreateIncident { incident, timeline }]).await.expect("create");
-    store.incident(team_id, number).await.expect("read").expect("stored")
+impl Record for Drill {
+    const KIND: &'static str = "drill";
+
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn indexes(&self) -> Vec<(&'static str, String)> {
+        match self.planned {
+            true => vec![("planned", String::new()), ("owner", self.owner.clone())],
+            false => Vec::new(),
+        }
+    }
 }
 
-/// An event is claimed once, whichever replica sees it; other events and transports are apart.
+fn drill(id: &str, scenario: &str) -> Drill {
+    Drill { id: id.into(), scenario: scenario.into(), planned: true, owner: "alice".into() }
+}
+
+/// The write that stores `record` in the checks' namespace.
+fn put(record: &Drill) -> Write {
+    Write::Put { namespace: NS.into(), record: firebell_core::state::encode(record) }
+}
+
+fn record_key(id: &str) -> Key {
+    Key::Record { namespace: NS.into(), kind: Drill::KIND.into(), id: id.into() }
+}
+
+/// Reads `ids` as one decision would, returning the guard of its writes.
+async fn read_guard(store: &Arc<dyn Store>, team: &TeamId, ids: &[&str]) -> Vec<(Key, u64)> {
+    let reads = Reads::new(store.as_ref(), Some(team), None);
+    let ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    State::new(&reads, NS).get_many::<Drill>(&ids).await.expect("read");
+    reads.guard()
+}
+
+async fn get(store: &Arc<dyn Store>, team: &TeamId, id: &str) -> (u64, Option<Drill>) {
+    let found = store.records(team, NS, Drill::KIND, &[id.to_owned()]).await.expect("read");
+    let (version, record) = found.into_iter().next().expect("one answer per id");
+    (version, record.map(|stored| decode::<Drill>(&stored).expect("decodes")))
+}
+
+async fn apply(
+    store: &Arc<dyn Store>,
+    team: &TeamId,
+    guard: &[(Key, u64)],
+    writes: &[Write],
+) -> Result<(), ApplyError> {
+    store.apply(Some(team), Guard::default().reading(guard), writes).await.map(|_| ())
+}
+
+/// Each cause is applied once, per transport and per team.
 pub async fn claims_are_applied_once(backend: Backend) {
     let wmcs = team("wmcs");
     backend.a.apply(Some(&wmcs), Guard::claim(&claim("e1")), &[]).await.expect("first claim");
@@ -98,344 +137,265 @@ pub async fn racing_duplicates_apply_once(backend: Backend) {
     let wmcs = team("wmcs");
     for round in 0..20 {
         let event = claim(&format!("race-{round}"));
-        let entry = LogEntry {
-            at: at(round),
-            by: Person::console("bob"),
-            project: "admin".into(),
-            message: format!("m{round}"),
-        };
-        let writes = [Write::AppendAdminLog(entry)];
+        let writes = [Write::Append { namespace: NS.into(), stream: "log".into(), entry: format!("\"m{round}\"") }];
         let (a, b) = tokio::join!(
             backend.a.apply(Some(&wmcs), Guard::claim(&event), &writes),
             backend.b.apply(Some(&wmcs), Guard::claim(&event), &writes)
         );
         assert!(a.is_ok() != b.is_ok(), "round {round}: exactly one replica applies: {a:?} / {b:?}");
     }
-    let log = backend.a.admin_log(&wmcs, "admin", 100).await.expect("log");
+    let log = backend.a.stream(&wmcs, NS, "log", StreamRange::All).await.expect("log");
     assert_eq!(log.len(), 20, "each event logged once");
 }
 
-/// Numbers are reserved in order, never twice, and once per reservation, across replicas.
-pub async fn incident_numbers_are_unique(backend: Backend) {
+/// Numbers are reserved in order, never twice, once per reservation, per team and namespace.
+pub async fn sequence_numbers_are_unique(backend: Backend) {
     let wmcs = team("wmcs");
     let mut numbers = Vec::new();
     for n in 0..5 {
-        numbers.push(backend.a.reserve_number(&wmcs, "incident", &format!("a{n}")).await.expect("reserve"));
-        numbers.push(backend.b.reserve_number(&wmcs, "incident", &format!("b{n}")).await.expect("reserve"));
+        numbers.push(backend.a.reserve_number(&wmcs, NS, "drill", &format!("a{n}")).await.expect("reserve"));
+        numbers.push(backend.b.reserve_number(&wmcs, NS, "drill", &format!("b{n}")).await.expect("reserve"));
     }
     assert_eq!(numbers, (1..=10).collect::<Vec<u64>>());
-    assert_eq!(
-        backend.b.reserve_number(&wmcs, "incident", "a3").await.expect("reserve"),
-        7,
-        "same reservation, same number"
-    );
-    assert_eq!(backend.a.reserve_number(&wmcs, "incident", "c").await.expect("reserve"), 11);
-    assert_eq!(
-        backend.a.reserve_number(&team("sre"), "incident", "a0").await.expect("reserve"),
-        1,
-        "numbers are per team"
-    );
+    let again = backend.b.reserve_number(&wmcs, NS, "drill", "a3").await.expect("reserve");
+    assert_eq!(again, 7, "same reservation, same number");
+    assert_eq!(backend.a.reserve_number(&wmcs, NS, "drill", "c").await.expect("reserve"), 11);
+    assert_eq!(backend.a.reserve_number(&team("sre"), NS, "drill", "a0").await.expect("reserve"), 1, "per team");
+    assert_eq!(backend.a.reserve_number(&wmcs, "other", "drill", "a0").await.expect("reserve"), 1, "per namespace");
+    assert_eq!(backend.a.reserve_number(&wmcs, NS, "page", "a0").await.expect("reserve"), 1, "per sequence");
 }
 
-/// A created incident reads back equal, at version 1, with its timeline, from both replicas.
-pub async fn created_incidents_read_back(backend: Backend) {
+/// A stored record reads back whole from the other replica, at version 1; a missing one is
+/// `None` at version 0; what `apply` reports matches what is read.
+pub async fn records_read_back(backend: Backend) {
     let wmcs = team("wmcs");
-    let stored = create(&backend.a, &wmcs, true).await;
-    let (expected, timeline) = declare(&wmcs, stored.number, true);
-    assert_eq!(stored.version, 1);
-    assert_eq!(Incident { version: 1, ..expected }, stored);
-    let snapshot = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
-    assert_eq!(snapshot.open, vec![stored.clone()]);
-    assert_eq!(backend.b.timeline(&wmcs, stored.number).await.expect("timeline"), timeline);
-    assert!(backend.b.snapshot(Some(&team("sre"))).await.expect("snapshot").open.is_empty(), "teams are apart");
-    assert!(backend.b.snapshot(None).await.expect("snapshot").open.is_empty());
-    assert_eq!(backend.b.incident(&wmcs, 99).await.expect("read"), None);
-    let (duplicate, timeline) = declare(&wmcs, stored.number, true);
-    let again =
-        backend.b.apply(Some(&wmcs), Guard::NONE, &[Write::CreateIncident { incident: duplicate, timeline }]).await;
-    assert!(matches!(again, Err(ApplyError::Conflict(n)) if n == stored.number), "a number is created once: {again:?}");
+    let applied = backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "ceph down"))]).await.expect("put");
+    assert_eq!(applied.versions.first(), Some(&(record_key("1"), 1)), "{applied:?}");
+    assert_eq!(get(&backend.b, &wmcs, "1").await, (1, Some(drill("1", "ceph down"))));
+    assert_eq!(get(&backend.b, &wmcs, "2").await, (0, None));
+    let many = backend.b.records(&wmcs, NS, Drill::KIND, &["2".into(), "1".into()]).await.expect("read");
+    assert_eq!(many.iter().map(|(v, r)| (*v, r.is_some())).collect::<Vec<_>>(), [(0, false), (1, true)]);
+    let stored = many[1].1.clone().expect("stored");
+    assert_eq!((stored.kind.as_str(), stored.id.as_str(), stored.schema), ("drill", "1", 1));
+    assert_eq!(stored.indexes.len(), 2);
+    backend.b.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "ceph still down"))]).await.expect("update");
+    assert_eq!(get(&backend.a, &wmcs, "1").await, (2, Some(drill("1", "ceph still down"))));
+    assert_eq!(get(&backend.a, &team("sre"), "1").await, (0, None), "teams are apart");
+    let other = backend.a.records(&wmcs, "other", Drill::KIND, &["1".into()]).await.expect("read");
+    assert_eq!(other, [(0, None)], "namespaces are apart");
 }
 
-/// An update made from a stale read conflicts and changes nothing.
-pub async fn stale_updates_conflict(backend: Backend) {
+/// Two writers on two records of one team never conflict, even at the same moment.
+pub async fn two_writers_on_two_records_never_conflict(backend: Backend) {
     let wmcs = team("wmcs");
-    let stored = create(&backend.a, &wmcs, true).await;
-    let bob = Person::console("bob");
-    let mut first = stored.clone();
-    let entry = first.update_status(&bob, "degraded", at(1)).expect("update");
-    backend
-        .a
-        .apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: first, timeline: vec![entry] }])
-        .await
-        .expect("fresh update");
-    let mut stale = stored.clone();
-    let entry = stale.update_status(&bob, "stale", at(2)).expect("update");
-    let result = backend
-        .b
-        .apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: stale, timeline: vec![entry] }])
-        .await;
-    assert!(matches!(result, Err(ApplyError::Conflict(n)) if n == stored.number), "stale update conflicts: {result:?}");
-    let now = backend.b.incident(&wmcs, stored.number).await.expect("read").expect("stored");
-    assert_eq!(now.version, 2);
-    assert_eq!(now.status.expect("status").text, "degraded");
-    assert_eq!(backend.b.timeline(&wmcs, stored.number).await.expect("timeline").len(), 3, "declared, IC, one update");
+    let seed = [put(&drill("1", "a")), put(&drill("2", "b"))];
+    backend.a.apply(Some(&wmcs), Guard::NONE, &seed).await.expect("seed");
+    for round in 0..25 {
+        let (one, two) = tokio::join!(read_guard(&backend.a, &wmcs, &["1"]), read_guard(&backend.b, &wmcs, &["2"]));
+        let (wa, wb) = ([put(&drill("1", &format!("a{round}")))], [put(&drill("2", &format!("b{round}")))]);
+        let (a, b) = tokio::join!(apply(&backend.a, &wmcs, &one, &wa), apply(&backend.b, &wmcs, &two, &wb));
+        assert!(a.is_ok() && b.is_ok(), "round {round}: {a:?} / {b:?}");
+    }
+    assert_eq!(get(&backend.a, &wmcs, "1").await, (26, Some(drill("1", "a24"))));
+    assert_eq!(get(&backend.b, &wmcs, "2").await, (26, Some(drill("2", "b24"))));
 }
 
-/// A refused apply writes nothing and leaves the event unclaimed, so that a retry can succeed.
-pub async fn refused_applies_change_nothing(backend: Backend) {
+/// A write decided on a record that changed since is refused, names the record, changes
+/// nothing (not even its claim), and succeeds when decided again on what is there now.
+pub async fn a_conflict_on_one_record_re_runs_and_succeeds(backend: Backend) {
     let wmcs = team("wmcs");
-    let stored = create(&backend.a, &wmcs, true).await;
-    let log = LogEntry { at: at(1), by: Person::console("bob"), project: "admin".into(), message: "restarted".into() };
-    let stale = Incident { version: 99, ..stored.clone() };
-    let writes = [Write::AppendAdminLog(log.clone()), Write::UpdateIncident { incident: stale, timeline: vec![] }];
-    let result = backend.a.apply(Some(&wmcs), Guard::claim(&claim("retry-me")), &writes).await;
-    assert!(matches!(result, Err(ApplyError::Conflict(_))), "{result:?}");
-    assert!(backend.b.admin_log(&wmcs, "admin", 10).await.expect("log").is_empty(), "nothing logged");
-    let retry = [Write::AppendAdminLog(log), Write::UpdateIncident { incident: stored, timeline: vec![] }];
-    backend
-        .b
-        .apply(Some(&wmcs), Guard::claim(&claim("retry-me")), &retry)
-        .await
-        .expect("the retry may claim the event");
-    assert_eq!(backend.a.admin_log(&wmcs, "admin", 10).await.expect("log").len(), 1);
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "a"))]).await.expect("seed");
+    let stale = read_guard(&backend.b, &wmcs, &["1"]).await;
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "changed"))]).await.expect("meanwhile");
+    let event = claim("late");
+    let writes = [put(&drill("1", "lost")), put(&drill("9", "new")), Write::Schedule(job("j", 5))];
+    let refused = backend.b.apply(Some(&wmcs), Guard::claim(&event).reading(&stale), &writes).await;
+    assert!(matches!(&refused, Err(ApplyError::Conflict(key)) if *key == record_key("1")), "{refused:?}");
+    assert_eq!(get(&backend.a, &wmcs, "1").await, (2, Some(drill("1", "changed"))), "nothing written");
+    assert_eq!(get(&backend.a, &wmcs, "9").await, (0, None));
+    assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty());
+    let fresh = read_guard(&backend.b, &wmcs, &["1"]).await;
+    backend.b.apply(Some(&wmcs), Guard::claim(&event).reading(&fresh), &writes).await.expect("decided again");
+    assert_eq!(get(&backend.a, &wmcs, "1").await, (3, Some(drill("1", "lost"))));
+    let absent = read_guard(&backend.a, &wmcs, &["5"]).await;
+    backend.b.apply(Some(&wmcs), Guard::NONE, &[put(&drill("5", "made meanwhile"))]).await.expect("create");
+    let refused = apply(&backend.a, &wmcs, &absent, &[put(&drill("5", "mine"))]).await;
+    assert!(matches!(refused, Err(ApplyError::Conflict(_))), "a record made since it was read absent: {refused:?}");
 }
 
-/// Two replicas claiming IC at the same moment: exactly one wins; the other sees the winner.
-pub async fn racing_ic_claims_have_one_winner(backend: Backend) {
+/// Two replicas racing to change one record: exactly one wins each round.
+pub async fn racing_writers_on_one_record_have_one_winner(backend: Backend) {
     let wmcs = team("wmcs");
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "start"))]).await.expect("seed");
     for round in 0..20 {
-        let stored = create(&backend.a, &wmcs, false).await;
-        // Both replicas read before either writes: both see no IC and both try to claim.
-        let claim_as = |store: Arc<dyn Store>, name: &'static str| {
-            let wmcs = wmcs.clone();
-            async move {
-                let snapshot = store.snapshot(Some(&wmcs)).await.expect("snapshot");
-                let mut incident = snapshot.open.into_iter().find(|i| i.number == stored.number).expect("open");
-                let entry = incident.claim_ic(&Person::console(name), at(round)).expect("no IC yet in this read");
-                (store, Write::UpdateIncident { incident, timeline: vec![entry] })
+        let (ga, gb) = tokio::join!(read_guard(&backend.a, &wmcs, &["1"]), read_guard(&backend.b, &wmcs, &["1"]));
+        let (wa, wb) = ([put(&drill("1", &format!("a{round}")))], [put(&drill("1", &format!("b{round}")))]);
+        let (a, b) = tokio::join!(apply(&backend.a, &wmcs, &ga, &wa), apply(&backend.b, &wmcs, &gb, &wb));
+        assert!(a.is_ok() != b.is_ok(), "round {round}: one winner: {a:?} / {b:?}");
+    }
+    assert_eq!(get(&backend.a, &wmcs, "1").await.0, 21);
+}
+
+/// Records are listed under the index keys they declare, and leave them when they stop
+/// declaring them; an index key's version moves only when a record joins or leaves it, and a
+/// decision that read a listing conflicts when it does.
+pub async fn indexes_list_records_and_guard_listings(backend: Backend) {
+    let wmcs = team("wmcs");
+    let writes = [put(&drill("1", "a")), put(&drill("2", "b")), put(&Drill { owner: "bob".into(), ..drill("3", "c") })];
+    backend.a.apply(Some(&wmcs), Guard::NONE, &writes).await.expect("put");
+    let planned = backend.b.find(&wmcs, NS, Drill::KIND, "planned", "").await.expect("find");
+    assert_eq!(planned.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["1", "2", "3"]);
+    let version = planned.version;
+    assert!(version > 0);
+    let bobs = backend.b.find(&wmcs, NS, Drill::KIND, "owner", "bob").await.expect("find");
+    assert_eq!(bobs.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["3"]);
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "a, changed"))]).await.expect("update");
+    let same = backend.b.find(&wmcs, NS, Drill::KIND, "planned", "").await.expect("find");
+    assert_eq!(same.version, version, "a listed record that stays listed leaves the key's version alone");
+    assert_eq!(decode::<Drill>(&same.records[0]).expect("decodes").scenario, "a, changed");
+
+    let reads = Reads::new(backend.b.as_ref(), Some(&wmcs), None);
+    let listed: Vec<Drill> = State::new(&reads, NS).find("planned", "").await.expect("find");
+    assert_eq!(listed.len(), 3);
+    let done = Drill { planned: false, ..drill("2", "b") };
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&done)]).await.expect("done");
+    let refused = apply(&backend.b, &wmcs, &reads.guard(), &[]).await;
+    assert!(matches!(refused, Err(ApplyError::Conflict(_))), "the listing changed: {refused:?}");
+    let planned = backend.b.find(&wmcs, NS, Drill::KIND, "planned", "").await.expect("find");
+    assert_eq!(planned.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["1", "3"]);
+    assert!(planned.version > version);
+    assert_eq!(get(&backend.b, &wmcs, "2").await.1, Some(done), "an unlisted record is still there");
+    let nobody = backend.b.find(&wmcs, NS, Drill::KIND, "owner", "carol").await.expect("find");
+    assert_eq!((nobody.version, nobody.records.len()), (0, 0));
+}
+
+/// A removed record reads as missing but keeps its version, leaves its index keys and the
+/// recent list; made again, it is never mistaken for the one read before.
+pub async fn removed_records_keep_their_version(backend: Backend) {
+    let wmcs = team("wmcs");
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "a")), put(&drill("2", "b"))]).await.expect("put");
+    let before = read_guard(&backend.b, &wmcs, &["1"]).await;
+    let remove = Write::Remove { namespace: NS.into(), kind: Drill::KIND.into(), id: "1".into() };
+    let applied = backend.a.apply(Some(&wmcs), Guard::NONE, std::slice::from_ref(&remove)).await.expect("remove");
+    assert_eq!(applied.versions.first(), Some(&(record_key("1"), 2)));
+    assert_eq!(get(&backend.b, &wmcs, "1").await, (2, None));
+    let planned = backend.b.find(&wmcs, NS, Drill::KIND, "planned", "").await.expect("find");
+    assert_eq!(planned.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["2"]);
+    let recent = backend.b.recent(&wmcs, NS, Drill::KIND, 10).await.expect("recent");
+    assert_eq!(recent.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["2"]);
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[remove]).await.expect("removing nothing is fine");
+    assert_eq!(get(&backend.b, &wmcs, "1").await, (2, None), "removing a missing record changes nothing");
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "again"))]).await.expect("again");
+    assert_eq!(get(&backend.b, &wmcs, "1").await, (3, Some(drill("1", "again"))));
+    let refused = apply(&backend.b, &wmcs, &before, &[]).await;
+    assert!(matches!(refused, Err(ApplyError::Conflict(_))), "{refused:?}");
+}
+
+/// Ids, index keys and stream names that look like the store's own key parts are stored safely
+/// and apart: `open`, `all`, `n`, with `:` and `{}`, empty.
+pub async fn record_ids_like_key_parts_are_stored_safely(backend: Backend) {
+    let wmcs = team("wmcs");
+    let ids = ["open", "all", "n", "c", "cn", "iv", "a:b", "r:drill:1", "{wmcs}", "}{", "x{y}z", "", "%3A", "ü 1"];
+    let writes: Vec<Write> =
+        ids.iter().map(|id| put(&Drill { owner: format!("o:{id}"), ..drill(id, &format!("s{id}")) })).collect();
+    backend.a.apply(Some(&wmcs), Guard::NONE, &writes).await.expect("put");
+    for id in ids {
+        assert_eq!(get(&backend.b, &wmcs, id).await.1.map(|d| d.scenario), Some(format!("s{id}")), "id {id:?}");
+        let theirs = backend.b.find(&wmcs, NS, Drill::KIND, "owner", &format!("o:{id}")).await.expect("find");
+        assert_eq!(theirs.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [id], "index key o:{id:?}");
+    }
+    let planned = backend.b.find(&wmcs, NS, Drill::KIND, "planned", "").await.expect("find");
+    assert_eq!(planned.records.len(), ids.len());
+    let recent = backend.b.recent(&wmcs, NS, Drill::KIND, 100).await.expect("recent");
+    assert_eq!(recent.len(), ids.len());
+    for (stream, entry) in [("log:admin", "1"), ("log", "2"), ("log:admin:x", "3"), ("{s}", "4")] {
+        let append = Write::Append { namespace: "ns:x".into(), stream: stream.into(), entry: entry.into() };
+        backend.a.apply(Some(&wmcs), Guard::NONE, &[append]).await.expect("append");
+    }
+    for (stream, entry) in [("log:admin", "1"), ("log", "2"), ("log:admin:x", "3"), ("{s}", "4")] {
+        let read = backend.b.stream(&wmcs, "ns:x", stream, StreamRange::All).await.expect("stream");
+        assert_eq!(read.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(), [entry], "stream {stream:?}");
+    }
+    let other = Write::Put { namespace: "ns:x".into(), record: firebell_core::state::encode(&drill("1", "x")) };
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[other]).await.expect("put");
+    assert_eq!(backend.b.records(&wmcs, "ns", "x:drill", &["1".into()]).await.expect("read"), [(0, None)]);
+}
+
+/// Streams keep entries in order, read by range, and trim to their newest entries.
+pub async fn streams_read_by_range_and_trim(backend: Backend) {
+    let wmcs = team("wmcs");
+    for n in 1..=10 {
+        let append = Write::Append { namespace: NS.into(), stream: "timeline:1".into(), entry: n.to_string() };
+        backend.a.apply(Some(&wmcs), Guard::NONE, &[append]).await.expect("append");
+    }
+    let data =
+        |entries: Vec<firebell_core::store::StreamEntry>| entries.into_iter().map(|e| e.data).collect::<Vec<_>>();
+    let all = backend.b.stream(&wmcs, NS, "timeline:1", StreamRange::All).await.expect("all");
+    assert_eq!(data(all.clone()), (1..=10).map(|n| n.to_string()).collect::<Vec<_>>());
+    let latest = backend.b.stream(&wmcs, NS, "timeline:1", StreamRange::Latest(3)).await.expect("latest");
+    assert_eq!(data(latest), ["8", "9", "10"]);
+    let after = StreamRange::After { id: all[4].id.clone(), limit: 2 };
+    assert_eq!(data(backend.b.stream(&wmcs, NS, "timeline:1", after).await.expect("after")), ["6", "7"]);
+    let past = StreamRange::After { id: all[9].id.clone(), limit: 5 };
+    assert!(backend.b.stream(&wmcs, NS, "timeline:1", past).await.expect("after").is_empty());
+    let trim = Write::Trim { namespace: NS.into(), stream: "timeline:1".into(), keep: 4 };
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[trim]).await.expect("trim");
+    let kept = backend.b.stream(&wmcs, NS, "timeline:1", StreamRange::All).await.expect("all");
+    assert_eq!(data(kept), ["7", "8", "9", "10"]);
+    assert!(backend.b.stream(&wmcs, NS, "timeline:2", StreamRange::All).await.expect("none").is_empty());
+    assert!(backend.b.stream(&team("sre"), NS, "timeline:1", StreamRange::All).await.expect("none").is_empty());
+}
+
+/// The latest records come newest first, in the order they were made, not changed.
+pub async fn recent_records_come_newest_first(backend: Backend) {
+    let wmcs = team("wmcs");
+    for id in ["3", "10", "1"] {
+        backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill(id, id))]).await.expect("put");
+    }
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("3", "changed"))]).await.expect("update");
+    let recent = backend.b.recent(&wmcs, NS, Drill::KIND, 2).await.expect("recent");
+    assert_eq!(recent.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["1", "10"]);
+    let all = backend.b.recent(&wmcs, NS, Drill::KIND, 10).await.expect("recent");
+    assert_eq!(all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["1", "10", "3"]);
+    assert!(backend.b.recent(&wmcs, NS, Drill::KIND, 0).await.expect("recent").is_empty());
+}
+
+/// Data written with an older schema is migrated when read.
+pub async fn older_schemas_are_migrated_on_read(backend: Backend) {
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct DrillV2 {
+        id: String,
+        scenario: String,
+        minutes: u32,
+    }
+    impl Record for DrillV2 {
+        const KIND: &'static str = "drill";
+        const SCHEMA: u32 = 2;
+        fn id(&self) -> String {
+            self.id.clone()
+        }
+        fn migrate(schema: u32, mut data: serde_json::Value) -> Result<serde_json::Value, String> {
+            match schema {
+                1 => {
+                    data["minutes"] = 30.into();
+                    Ok(data)
+                }
+                other => Err(format!("unknown schema {other}")),
             }
-        };
-        let (store_a, write_a) = claim_as(backend.a.clone(), "alice").await;
-        let (store_b, write_b) = claim_as(backend.b.clone(), "bob").await;
-        let (writes_a, writes_b) = ([write_a], [write_b]);
-        let (a, b) = tokio::join!(
-            store_a.apply(Some(&wmcs), Guard::NONE, &writes_a),
-            store_b.apply(Some(&wmcs), Guard::NONE, &writes_b)
-        );
-        assert!(a.is_ok() != b.is_ok(), "round {round}: exactly one claim lands: {a:?} / {b:?}");
-        let winner = if a.is_ok() { "alice" } else { "bob" };
-        let now = backend.b.incident(&wmcs, stored.number).await.expect("read").expect("stored");
-        assert_eq!(now.ic().expect("an IC").name, winner);
-        assert_eq!(now.ic_terms.len(), 1);
+        }
     }
-}
-
-/// Resolved incidents leave the open list but stay readable; appends to them are skipped.
-pub async fn resolved_incidents_leave_the_open_list(backend: Backend) {
     let wmcs = team("wmcs");
-    let first = create(&backend.a, &wmcs, true).await;
-    let second = create(&backend.a, &wmcs, true).await;
-    let mut resolved = first.clone();
-    let entry = resolved.resolve(&Person::console("alice"), Some("fixed"), at(5)).expect("resolve");
-    backend
-        .a
-        .apply(Some(&wmcs), Guard::NONE, &[Write::UpdateIncident { incident: resolved, timeline: vec![entry] }])
-        .await
-        .expect("resolve");
-    let open = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot").open;
-    assert_eq!(open.iter().map(|i| i.number).collect::<Vec<_>>(), vec![second.number]);
-    let log_entry =
-        |n: u64| TimelineEntry::new(at(6), &Person::console("bob"), EntryKind::AdminLog, format!("[admin] {n}"));
-    let appends = [
-        Write::AppendToOpenTimeline { number: first.number, entry: log_entry(first.number) },
-        Write::AppendToOpenTimeline { number: second.number, entry: log_entry(second.number) },
-    ];
-    backend.b.apply(Some(&wmcs), Guard::NONE, &appends).await.expect("append");
-    let first_timeline = backend.a.timeline(&wmcs, first.number).await.expect("timeline");
-    assert_eq!(first_timeline.last().expect("entries").kind, EntryKind::Resolved, "no append after resolution");
-    let second_timeline = backend.a.timeline(&wmcs, second.number).await.expect("timeline");
-    assert_eq!(second_timeline.last().expect("entries").text, format!("[admin] {}", second.number));
-    let recent = backend.a.recent_incidents(&wmcs, 10).await.expect("recent");
-    assert_eq!(recent.iter().map(|i| i.number).collect::<Vec<_>>(), vec![second.number, first.number]);
-    assert!(!recent[1].is_open());
-    assert_eq!(backend.a.recent_incidents(&wmcs, 1).await.expect("recent").len(), 1);
-}
-
-/// The admin log keeps entries per project, oldest first, returning the newest `limit`.
-pub async fn admin_log_keeps_order_per_project(backend: Backend) {
-    let wmcs = team("wmcs");
-    for n in 0..5 {
-        let project = if n % 2 == 0 { "admin" } else { "tools" };
-        let entry =
-            LogEntry { at: at(n), by: Person::console("carol"), project: project.into(), message: format!("step {n}") };
-        backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::AppendAdminLog(entry)]).await.expect("log");
-    }
-    let admin = backend.b.admin_log(&wmcs, "admin", 2).await.expect("log");
-    assert_eq!(admin.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["step 2", "step 4"]);
-    assert_eq!(backend.b.admin_log(&wmcs, "tools", 10).await.expect("log").len(), 2);
-    assert!(backend.b.admin_log(&team("sre"), "admin", 10).await.expect("log").is_empty());
-}
-
-/// A guard with an old revision is refused, changes nothing and leaves the event unclaimed.
-pub async fn stale_revisions_are_refused(backend: Backend) {
-    let wmcs = team("wmcs");
-    let before = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
-    let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&before.revision), &[]).await.expect("current");
-    assert_eq!(revision, before.revision, "a claim-only apply keeps the revision");
-    create(&backend.b, &wmcs, true).await;
-    let log = LogEntry { at: at(1), by: Person::console("bob"), project: "admin".into(), message: "x".into() };
-    let late = claim("late");
-    let guard = Guard::claim(&late).at(&before.revision);
-    let result = backend.a.apply(Some(&wmcs), guard, &[Write::AppendAdminLog(log.clone())]).await;
-    assert!(matches!(result, Err(ApplyError::Stale)), "old revision refused: {result:?}");
-    assert!(backend.a.admin_log(&wmcs, "admin", 10).await.expect("log").is_empty(), "nothing logged");
-    let now = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
-    assert_ne!(now.revision, before.revision);
-    let guard = Guard::claim(&late).at(&now.revision);
-    backend.a.apply(Some(&wmcs), guard, &[Write::AppendAdminLog(log)]).await.expect("fresh revision accepted");
-    assert_eq!(
-        backend.b.snapshot(Some(&wmcs)).await.expect("snapshot").revision,
-        now.revision,
-        "logs keep the revision"
-    );
-}
-
-/// [`TeamSnapshot::after`](firebell_core::store::TeamSnapshot::after) predicts exactly what the
-/// store returns after each apply, so a remembered snapshot is as good as a fresh read.
-pub async fn snapshots_after_writes_match_the_store(backend: Backend) {
-    let wmcs = team("wmcs");
-    let mut known = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
-    let alice = Person::console("alice");
-    let mut steps: Vec<Vec<Write>> = Vec::new();
-    for number in 1..=2 {
-        let (incident, timeline) = declare(&wmcs, number, number == 1);
-        steps.push(vec![Write::CreateIncident { incident, timeline }]);
-    }
-    for step in 0..4 {
-        let writes = match step {
-            0 => steps.remove(0),
-            1 => steps.remove(0),
-            2 => {
-                let mut second = known.open[1].clone();
-                let entry = second.claim_ic(&alice, at(2)).expect("claim");
-                vec![Write::UpdateIncident { incident: second, timeline: vec![entry] }]
-            }
-            _ => {
-                let mut first = known.open[0].clone();
-                let entry = first.resolve(&alice, None, at(3)).expect("resolve");
-                vec![Write::UpdateIncident { incident: first, timeline: vec![entry] }]
-            }
-        };
-        let revision =
-            backend.a.apply(Some(&wmcs), Guard::default().at(&known.revision), &writes).await.expect("apply");
-        known = known.after(&writes, revision);
-        assert_eq!(backend.b.snapshot(Some(&wmcs)).await.expect("snapshot"), known, "after step {step}");
-    }
-    assert_eq!(known.open.len(), 1);
-}
-
-/// Plugin choices are shared by every replica, move the revision, are predicted by
-/// `TeamSnapshot::after`, and can be dropped; the audit stream keeps admin actions in order.
-pub async fn plugin_choices_are_shared_and_audited(backend: Backend) {
-    let wmcs = team("wmcs");
-    let before = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
-    let audit = |n: i64, action: &str| AuditEntry {
-        at: at(n),
-        by: Person::console("alice"),
-        action: action.to_owned(),
-        before: "enabled".into(),
-        after: "disabled".into(),
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[put(&drill("1", "old"))]).await.expect("put");
+    let reads = Reads::new(backend.b.as_ref(), Some(&wmcs), None);
+    let read: Option<DrillV2> = State::new(&reads, NS).get("1").await.expect("migrated");
+    assert_eq!(read, Some(DrillV2 { id: "1".into(), scenario: "old".into(), minutes: 30 }));
+    let newer = Write::Put {
+        namespace: NS.into(),
+        record: firebell_core::state::encode(&DrillV2 { id: "2".into(), scenario: "new".into(), minutes: 5 }),
     };
-    let choices = PluginState { enabled: Some(false), settings: [("ttl".to_owned(), "5m".to_owned())].into() };
-    let writes = [
-        Write::SetPluginState { plugin: "sal".into(), state: Some(choices.clone()) },
-        Write::AppendAudit(audit(1, "disable sal")),
-    ];
-    let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&before.revision), &writes).await.expect("apply");
-    let seen = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
-    assert_eq!(seen, before.after(&writes, revision));
-    assert_eq!(seen.plugin("sal"), Some(&choices));
-    assert_ne!(seen.revision, before.revision, "plugin choices are part of the snapshot");
-    assert!(backend.b.snapshot(Some(&team("sre"))).await.expect("snapshot").plugins.is_empty(), "teams are apart");
-
-    let writes =
-        [Write::SetPluginState { plugin: "sal".into(), state: None }, Write::AppendAudit(audit(2, "reset sal"))];
-    let revision = backend.b.apply(Some(&wmcs), Guard::default().at(&seen.revision), &writes).await.expect("apply");
-    let reset = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
-    assert_eq!(reset, seen.after(&writes, revision));
-    assert!(reset.plugins.is_empty());
-    let actions = |entries: Vec<AuditEntry>| entries.into_iter().map(|e| e.action).collect::<Vec<_>>();
-    assert_eq!(actions(backend.a.audit_log(&wmcs, 10).await.expect("audit")), ["disable sal", "reset sal"]);
-    assert_eq!(actions(backend.a.audit_log(&wmcs, 1).await.expect("audit")), ["reset sal"]);
-}
-
-fn record(id: &str, version: u64, open: bool, data: &str) -> Record {
-    Record { id: id.to_owned(), version, open, data: data.to_owned() }
-}
-
-/// Plugin records are created once, updated by compare-and-set, come with the snapshot while
-/// open, and stay readable once closed.
-pub async fn records_are_compared_and_set(backend: Backend) {
-    let wmcs = team("wmcs");
-    let put = |record: Record| [Write::PutRecord { kind: "page".into(), record }];
-    let before = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
-    let writes = put(record("1", 0, true, "first"));
-    let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&before.revision), &writes).await.expect("create");
-    let seen = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
-    assert_eq!(seen, before.after(&writes, revision));
-    assert_eq!(seen.records("page"), [record("1", 1, true, "first")]);
-    let again = backend.b.apply(Some(&wmcs), Guard::NONE, &put(record("1", 0, true, "again"))).await;
-    assert!(matches!(again, Err(ApplyError::RecordConflict { .. })), "created once: {again:?}");
-    backend.b.apply(Some(&wmcs), Guard::NONE, &put(record("1", 1, true, "second"))).await.expect("update");
-    let stale = backend.a.apply(Some(&wmcs), Guard::NONE, &put(record("1", 1, true, "stale"))).await;
-    assert!(
-        matches!(stale, Err(ApplyError::RecordConflict { ref kind, ref id }) if kind == "page" && id == "1"),
-        "{stale:?}"
-    );
-    backend.a.apply(Some(&wmcs), Guard::NONE, &put(record("2", 0, true, "other"))).await.expect("create");
-    let closed = put(record("1", 2, false, "closed"));
-    let at = backend.a.snapshot(Some(&wmcs)).await.expect("snapshot");
-    let revision = backend.a.apply(Some(&wmcs), Guard::default().at(&at.revision), &closed).await.expect("close");
-    let now = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
-    assert_eq!(now, at.after(&closed, revision));
-    assert_eq!(now.records("page"), [record("2", 1, true, "other")], "closed records leave the snapshot");
-    assert_eq!(backend.b.record(&wmcs, "page", "1").await.expect("read"), Some(record("1", 3, false, "closed")));
-    assert_eq!(backend.b.record(&wmcs, "page", "9").await.expect("read"), None);
-    let recent = backend.b.recent_records(&wmcs, "page", 10).await.expect("recent");
-    assert_eq!(recent.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["2", "1"]);
-    assert!(!recent[1].open);
-    assert!(backend.b.snapshot(Some(&team("sre"))).await.expect("snapshot").records.is_empty());
-}
-
-/// Record ids and kinds that look like the store's own keys (`open`, `all`, `n`, `r`), or hold
-/// its separators (`:`, `{}`, `%`), are stored and read back like any other: no write meets an
-/// index, and nothing is half written.
-pub async fn record_ids_never_meet_index_keys(backend: Backend) {
-    let wmcs = team("wmcs");
-    let ids = ["open", "all", "n", "r", "kinds", "a:b", "{sre}", "x:open", "%3A", ""];
-    let kinds = ["page", "page:r", "page:open", "kinds", "%", "{x}"];
-    for kind in kinds {
-        for id in ids {
-            let write = [Write::PutRecord { kind: kind.into(), record: record(id, 0, true, &format!("{kind}/{id}")) }];
-            backend.a.apply(Some(&wmcs), Guard::NONE, &write).await.unwrap_or_else(|err| panic!("{kind} {id}: {err}"));
-        }
-    }
-    let snapshot = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
-    for kind in kinds {
-        let open = snapshot.records(kind);
-        assert_eq!(open.len(), ids.len(), "kind {kind}: {open:?}");
-        for id in ids {
-            let read = backend.b.record(&wmcs, kind, id).await.expect("read");
-            assert_eq!(read, Some(record(id, 1, true, &format!("{kind}/{id}"))), "kind {kind}, id {id}");
-        }
-        let recent = backend.b.recent_records(&wmcs, kind, 100).await.expect("recent");
-        assert_eq!(recent.len(), ids.len(), "kind {kind}");
-    }
-    let close = [Write::PutRecord { kind: "page".into(), record: record("open", 1, false, "closed") }];
-    backend.a.apply(Some(&wmcs), Guard::NONE, &close).await.expect("close");
-    let snapshot = backend.b.snapshot(Some(&wmcs)).await.expect("snapshot");
-    assert_eq!(snapshot.records("page").len(), ids.len() - 1);
-    assert_eq!(snapshot.records("page:open").len(), ids.len(), "other kinds keep theirs");
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[newer]).await.expect("put");
+    let older = State::new(&reads, NS).get::<Drill>("2").await;
+    assert!(older.is_err_and(|err| err.to_string().contains("newer")), "old code refuses newer data");
 }
 
 fn job(id: &str, minute: i64) -> Job {
@@ -597,18 +557,17 @@ macro_rules! store_conformance_suite {
         $crate::store_conformance_suite!(@tests $backend;
             claims_are_applied_once,
             racing_duplicates_apply_once,
-            incident_numbers_are_unique,
-            created_incidents_read_back,
-            stale_updates_conflict,
-            refused_applies_change_nothing,
-            racing_ic_claims_have_one_winner,
-            resolved_incidents_leave_the_open_list,
-            admin_log_keeps_order_per_project,
-            stale_revisions_are_refused,
-            snapshots_after_writes_match_the_store,
-            plugin_choices_are_shared_and_audited,
-            records_are_compared_and_set,
-            record_ids_never_meet_index_keys,
+            sequence_numbers_are_unique,
+            records_read_back,
+            two_writers_on_two_records_never_conflict,
+            a_conflict_on_one_record_re_runs_and_succeeds,
+            racing_writers_on_one_record_have_one_winner,
+            indexes_list_records_and_guard_listings,
+            removed_records_keep_their_version,
+            record_ids_like_key_parts_are_stored_safely,
+            streams_read_by_range_and_trim,
+            recent_records_come_newest_first,
+            older_schemas_are_migrated_on_read,
             due_jobs_are_handed_out_once,
             rescheduled_and_cancelled_jobs_are_gone,
             quiet_schedulers_jobs_are_taken_over_then_dead_lettered,

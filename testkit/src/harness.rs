@@ -29,16 +29,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use firebell_console::ConsoleAdapter;
 use firebell_core::adapter::{Adapters, Service};
-use firebell_core::bot::Bot;
 use firebell_core::chrono_tz::Tz;
 use firebell_core::clock::{Clock, ManualClock};
-use firebell_core::dispatcher::{DispatchOptions, Dispatcher};
 use firebell_core::ids::{RoomRef, TeamId, UserRef};
 use firebell_core::message::{Action, Inbound};
 use firebell_core::plugin::{Plugin, Registry};
-use firebell_core::scheduler::{Scheduler, SchedulerOptions};
-use firebell_core::store::{MemoryStore, Store};
+use firebell_core::store::Store;
 use firebell_core::team::{Member, Team, Teams};
+use firebell_runtime::bot::Bot;
+use firebell_runtime::dispatcher::{DispatchOptions, Dispatcher};
+use firebell_runtime::scheduler::{Scheduler, SchedulerOptions};
+use firebell_store_memory::MemoryStore;
 
 /// The admin room of the sample team `wmcs`.
 pub const WMCS_ADMIN: &str = "#wikimedia-cloud-admin";

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use firebell_core::ids::TeamId;
-use firebell_core::store::{RedisStore, Store};
+use firebell_core::state::Reads;
+use firebell_plugin_incident::timeline_of;
+use firebell_store_redis::RedisStore;
 use firebell_testkit::RedisServer;
 use tokio::sync::Mutex;
 
@@ -149,7 +151,9 @@ async fn run(post_latency: Duration, name: &str) -> Figures {
     tokio::time::sleep(Duration::from_secs(8)).await;
     let history = slack.fake.history();
     let store = RedisStore::connect(&redis.url(), "slack-test").await.expect("redis");
-    let timeline = store.timeline(&TeamId::new("wmcs").expect("team"), 1).await.expect("the timeline");
+    let team = TeamId::new("wmcs").expect("team");
+    let reads = Reads::new(&store, Some(&team), None);
+    let timeline = timeline_of(&reads, 1).await.expect("the timeline");
     for n in 0..count {
         let kept = timeline.iter().filter(|entry| entry.text == format!("doing: chaos-{n}")).count();
         let answers = answered(n, &history);

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use firebell_core::ids::{Person, TeamId};
-use firebell_core::incident::{EntryKind, TimelineEntry};
-use firebell_core::store::{Guard, RedisStore, Store, Write};
+use firebell_core::state::Reads;
+use firebell_core::store::{Guard, Store, Write};
+use firebell_plugin_incident::{EntryKind, TimelineEntry, add_to_timeline};
+use firebell_store_redis::RedisStore;
 use firebell_testkit::RedisServer;
 
 use crate::slack::Workspace;
@@ -112,10 +114,11 @@ pub(crate) async fn add_timeline(redis: &RedisServer, namespace: &str, count: us
     let team = TeamId::new("wmcs").expect("team");
     let alice = Person::console("alice");
     let at = chrono::Utc::now();
+    let reads = Reads::new(&store, Some(&team), None);
     let writes: Vec<Write> = (0..count)
-        .map(|n| Write::AppendToOpenTimeline {
-            number: 1,
-            entry: TimelineEntry::new(at, &alice, EntryKind::Note, format!("entry {n:04} of the long night")),
+        .map(|n| {
+            let entry = TimelineEntry::new(at, &alice, EntryKind::Note, format!("entry {n:04} of the long night"));
+            add_to_timeline(&reads, 1, &entry)
         })
         .collect();
     store.apply(Some(&team), Guard::NONE, &writes).await.expect("kept");

@@ -8,7 +8,8 @@ use std::time::Duration;
 use firebell_core::ids::RoomRef;
 use firebell_core::plugin::{Plugin, SettingKind, SettingSpec};
 use firebell_core::settings::show_duration;
-use firebell_core::store::{Guard, PluginState, Write};
+use firebell_core::state::{FRAMEWORK, PluginChoice, encode};
+use firebell_core::store::{Guard, Write};
 use firebell_plugin_paging::alertmanager::{Receiver, ReceiverOptions};
 use firebell_testkit::{Harness, WMCS_ADMIN, sample_teams, text};
 
@@ -102,14 +103,14 @@ async fn stored_settings_out_of_bounds_are_clamped_not_trusted() {
     for plugin in plugins() {
         let settings: BTreeMap<String, String> =
             plugin.settings().iter().map(|spec| (spec.key.to_owned(), "300000y".to_owned())).collect();
-        let state = PluginState { enabled: None, settings };
-        let write = Write::SetPluginState { plugin: plugin.name().to_owned(), state: Some(state) };
+        let choice = PluginChoice { plugin: plugin.name().to_owned(), enabled: None, settings };
+        let write = Write::Put { namespace: FRAMEWORK.into(), record: encode(&choice) };
         bot.store().apply(Some(team), Guard::NONE, &[write]).await.expect("kept as an older version would have");
     }
     exercise(&bot, 2, WEEK).await;
     let zero: BTreeMap<String, String> = [("reminder_interval", "0s")].map(|(k, v)| (k.into(), v.into())).into();
-    let write =
-        Write::SetPluginState { plugin: "incident".into(), state: Some(PluginState { enabled: None, settings: zero }) };
+    let choice = PluginChoice { plugin: "incident".into(), enabled: None, settings: zero };
+    let write = Write::Put { namespace: FRAMEWORK.into(), record: encode(&choice) };
     bot.store().apply(Some(team), Guard::NONE, &[write]).await.expect("kept");
     bot.say("alice", WMCS_ADMIN, "!incident declare Reminder flood").await;
     let reminders = bot.advance(Duration::from_secs(10)).await;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use firebell_core::message::Action;
-use firebell_core::store::RedisStore;
+use firebell_store_redis::RedisStore;
 use firebell_testkit::{Harness, RedisServer, SRE_ADMIN, WMCS_ADMIN, WMCS_PUBLIC, text};
 
 use crate::console::firebell;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use firebell_core::ids::{RoomRef, UserRef};
 use firebell_core::message::Inbound;
-use firebell_core::store::RedisStore;
+use firebell_store_redis::RedisStore;
 use firebell_testkit::{Harness, RedisServer, WMCS_ADMIN, WMCS_PUBLIC, start_time, text};
 
 /// A replica: the standard plugins on its own connection to the shared Redis.

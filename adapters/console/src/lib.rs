@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
 use firebell_core::async_trait;
-use firebell_core::bot::Bot;
 use firebell_core::chrono::Utc;
 use firebell_core::clock::{Clock, ManualClock, checked_after};
 use firebell_core::command::shown;
 use firebell_core::ids::{RoomRef, Transport, UserRef};
 use firebell_core::message::{Inbound, Message, RoomSpec};
-use firebell_core::scheduler::Scheduler;
+use firebell_runtime::bot::Bot;
+use firebell_runtime::scheduler::Scheduler;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Checks a console room as written in the config (`#wikimedia-cloud-admin`).

@@ -31,11 +31,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
 use firebell_core::async_trait;
-use firebell_core::bot::Bot;
 use firebell_core::chrono::{DateTime, Utc};
 use firebell_core::ids::{RoomRef, Transport, UserRef};
 use firebell_core::message::{Action, Inbound, Message, RoomSpec, Span};
 use firebell_core::team::Teams;
+use firebell_runtime::bot::Bot;
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};

@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use firebell_core::bot::Bot;
-use firebell_core::dispatcher::DispatchError;
+use firebell_runtime::bot::Bot;
+use firebell_runtime::dispatcher::DispatchError;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::room::{MessagesOptions, Room};
 use matrix_sdk::ruma::api::client::filter::FilterDefinition;

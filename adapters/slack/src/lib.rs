@@ -25,11 +25,11 @@ use std::time::Duration;
 
 use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
 use firebell_core::async_trait;
-use firebell_core::bot::Bot;
 use firebell_core::chrono::{DateTime, Utc};
 use firebell_core::ids::{RoomRef, Transport, UserRef};
 use firebell_core::message::{Action, Inbound, Message, RoomSpec};
 use firebell_core::store::Store;
+use firebell_runtime::bot::Bot;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use firebell_core::bot::Bot;
+use firebell_runtime::bot::Bot;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use slack_morphism::prelude::*;

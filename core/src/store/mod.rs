@@ -1,161 +1,133 @@
-//! Shared state: the store trait and its two backends.
+//! Shared state: the store trait, the data it keeps for plugins, and the guard of its writes.
 //!
-//! Plugins read what they need, decide with the pure rules of [`crate::incident`], and hand the
-//! dispatcher a list of [`Write`]s. The dispatcher applies them with [`Store::apply`] in one atomic
-//! step together with its [`Guard`]: the claim of the inbound event, and the revision of the team
-//! snapshot the plugin decided on. Either the event is claimed, the snapshot is still current and
-//! every write lands, or nothing changes. A decision made on stale state fails with
-//! [`ApplyError::Stale`] (or [`ApplyError::Conflict`]) and the dispatcher runs the command again
-//! on fresh state; this is how two replicas racing for the IC role end with exactly one IC.
+//! The store knows no incident, log or page. It keeps, for every team and under each plugin's
+//! own namespace:
 //!
-//! Because the revision check makes a stale snapshot harmless, the dispatcher keeps each team's
-//! latest snapshot between commands: a command usually costs one round trip to the store.
+//! - **records**: a plugin's data (JSON, with the schema version it was written with) under a
+//!   kind and an id, each with a version that every write raises;
+//! - **indexes** a plugin declares: each record says under which index keys it is listed (open
+//!   incidents under `open`, pages under their alert's fingerprint), and each index key has a
+//!   version that changes whenever a record joins or leaves it;
+//! - **streams**: append-only entries (timelines, logs, audit), read by range and trimmed;
+//! - **sequences**: numbers (`WMCS-3`, `P12`) reserved once per cause.
 //!
-//! The store also holds the job queue of the [`Scheduler`](crate::scheduler::Scheduler): jobs are
-//! scheduled and cancelled by writes, promoted when due into a queue, handed to one scheduler at
-//! a time, taken over from a scheduler that went quiet, and moved to a dead-letter queue when
-//! they keep failing. What a job sends is kept in an outbox with its writes, and each send is
-//! recorded, so that a job taken over from a dead replica sends what is left and nothing twice.
+//! Plugins read through [`crate::state`], decide, and hand the dispatcher a list of [`Write`]s.
+//! The dispatcher applies them with [`Store::apply`] in one atomic step together with their
+//! [`Guard`]: the claim of the cause, and the version of every record and index key the plugin
+//! read. Either the cause is claimed, everything read is unchanged and every write lands, or
+//! nothing changes: a decision made on stale state fails with [`ApplyError::Conflict`], naming
+//! what moved, and the dispatcher decides again on fresh state. Two people writing to two
+//! incidents never conflict; two replicas racing for one incident's IC role end with one IC.
+//!
+//! The store also holds the job queue of the scheduler: jobs are scheduled and cancelled by
+//! writes, promoted when due into a queue, handed to one scheduler at a time, taken over from a
+//! scheduler that went quiet, and moved to a dead-letter queue when they keep failing. What a
+//! job sends is kept in an outbox with its writes, and each send is recorded, so that a job
+//! taken over from a dead replica sends what is left and nothing twice.
 
-mod memory;
-mod redis;
-
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{Person, TeamId, Transport};
-use crate::incident::{Incident, TimelineEntry};
+use crate::ids::{TeamId, Transport};
 use crate::job::{Job, TakenJobs};
 use crate::message::Envelope;
 
-pub use self::memory::MemoryStore;
-pub use self::redis::{RedisStore, RedisStoreError};
-
-/// One line of a team's server admin log (`!log <project> <message>`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogEntry {
-    /// When it was logged.
-    pub at: DateTime<Utc>,
-    /// Who logged it.
-    pub by: Person,
-    /// The project it is about (`admin`, `tools`).
-    pub project: String,
-    /// What was done.
-    pub message: String,
+/// An index entry: the index's name and the key a record is listed under (`open` and `""`,
+/// `fingerprint` and `a1b2c3`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The index, as the plugin declares it.
+    pub index: String,
+    /// The key within the index.
+    pub key: String,
 }
 
-/// A team's choices for one plugin, made in chat by its admins. They win over the config file
-/// until the plugin is reset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PluginState {
-    /// Enabled (`true`) or disabled (`false`) by an admin; `None` follows the config file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// Settings an admin changed, by key, as text.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub settings: BTreeMap<String, String>,
-}
-
-/// One admin action, as kept in the team's audit stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Who.
-    pub by: Person,
-    /// What, e.g. `disable sal` or `config incident handoff_offer_ttl`.
-    pub action: String,
-    /// The value before.
-    pub before: String,
-    /// The value after.
-    pub after: String,
-}
-
-/// A plugin's own record (a page, say): JSON data under an id, with a version for compare-and-set.
-/// Open records of every kind are part of the team snapshot.
+/// A record as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Unique within its kind and team.
+pub struct StoredRecord {
+    /// The record kind, unique within its namespace (`incident`, `page`).
+    pub kind: String,
+    /// Unique within its kind; any text.
     pub id: String,
-    /// The stored version; 0 for a record not stored yet. Every write increments it.
+    /// The stored version: 1 after the first write, raised by every write. Ignored in writes.
     pub version: u64,
-    /// Whether the record is open (open records come with every snapshot).
-    pub open: bool,
-    /// The plugin's data, usually JSON.
+    /// The version of the data's shape it was written with.
+    pub schema: u32,
+    /// The data, as JSON.
     pub data: String,
+    /// The index keys it is listed under.
+    pub indexes: Vec<IndexEntry>,
 }
 
-/// What a command usually needs to know about its team, read in one round trip.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TeamSnapshot {
-    /// An opaque token that changes whenever an incident of the team is written. A [`Guard`]
-    /// carrying it makes [`Store::apply`] refuse writes decided on an older state.
-    pub revision: String,
-    /// The team's open incidents, by number.
-    pub open: Vec<Incident>,
-    /// Plugin choices made in chat, by plugin name.
-    pub plugins: BTreeMap<String, PluginState>,
-    /// Open plugin records, by kind, by id.
-    pub records: BTreeMap<String, Vec<Record>>,
+/// Something a plugin reads whose version guards the writes decided on it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    /// One record (version 0 while it does not exist).
+    Record {
+        /// The namespace (the plugin's name).
+        namespace: String,
+        /// The kind.
+        kind: String,
+        /// The id.
+        id: String,
+    },
+    /// One key of an index: its version changes whenever a record joins or leaves it.
+    Index {
+        /// The namespace.
+        namespace: String,
+        /// The kind of the records listed.
+        kind: String,
+        /// The index.
+        index: String,
+        /// The key.
+        key: String,
+    },
 }
 
-impl TeamSnapshot {
-    /// The snapshot as it is after `writes` were applied on it and the store answered with
-    /// `revision`: what the store itself would now return.
-    pub fn after(&self, writes: &[Write], revision: String) -> TeamSnapshot {
-        let mut next = TeamSnapshot { revision, ..self.clone() };
-        for write in writes {
-            match write {
-                Write::CreateIncident { incident, .. } | Write::UpdateIncident { incident, .. } => {
-                    let version = if matches!(write, Write::CreateIncident { .. }) { 1 } else { incident.version + 1 };
-                    next.open.retain(|i| i.number != incident.number);
-                    if incident.is_open() {
-                        next.open.push(Incident { version, ..incident.clone() });
-                    }
-                }
-                Write::SetPluginState { plugin, state: Some(state) } => {
-                    next.plugins.insert(plugin.clone(), state.clone());
-                }
-                Write::SetPluginState { plugin, state: None } => {
-                    next.plugins.remove(plugin);
-                }
-                Write::PutRecord { kind, record } => {
-                    let records = next.records.entry(kind.clone()).or_default();
-                    records.retain(|r| r.id != record.id);
-                    if record.open {
-                        records.push(Record { version: record.version + 1, ..record.clone() });
-                        records.sort_by(|a, b| a.id.cmp(&b.id));
-                    }
-                    if records.is_empty() {
-                        next.records.remove(kind);
-                    }
-                }
-                Write::AppendToOpenTimeline { .. }
-                | Write::AppendAdminLog(_)
-                | Write::AppendAudit(_)
-                | Write::Schedule(_)
-                | Write::Cancel(_)
-                | Write::Outbox { .. }
-                | Write::DropOutbox(_) => {}
-            }
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Record { namespace, kind, id } => write!(f, "record {namespace}/{kind}/{id:?}"),
+            Key::Index { namespace, kind, index, key } => write!(f, "index {namespace}/{kind}/{index}/{key:?}"),
         }
-        next.open.sort_by_key(|incident| incident.number);
-        next
     }
+}
 
-    /// The open records of `kind`, by id.
-    pub fn records(&self, kind: &str) -> &[Record] {
-        self.records.get(kind).map(Vec::as_slice).unwrap_or_default()
-    }
+/// The records listed under one index key, and the key's version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The index key's version (0 while nothing was ever listed under it).
+    pub version: u64,
+    /// The records, by id.
+    pub records: Vec<StoredRecord>,
+}
 
-    /// The chat-made choices for `plugin`, if any.
-    pub fn plugin(&self, plugin: &str) -> Option<&PluginState> {
-        self.plugins.get(plugin)
-    }
+/// Which entries of a stream to read. Entries come oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamRange {
+    /// Every entry.
+    All,
+    /// The newest `n` entries.
+    Latest(usize),
+    /// Up to `limit` entries after the entry with id `id`.
+    After {
+        /// The id of the last entry already read.
+        id: String,
+        /// The most entries to read.
+        limit: usize,
+    },
+}
+
+/// One entry of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// Its id, increasing along the stream; opaque.
+    pub id: String,
+    /// The data, as JSON.
+    pub data: String,
 }
 
 /// What must hold for [`Store::apply`] to write anything.
@@ -163,9 +135,9 @@ impl TeamSnapshot {
 pub struct Guard<'a> {
     /// The cause to claim; the apply fails with [`ApplyError::Duplicate`] if it was.
     pub claim: Option<&'a Claim>,
-    /// The snapshot revision the writes were decided on; the apply fails with
-    /// [`ApplyError::Stale`] if the team has moved on since.
-    pub revision: Option<&'a str>,
+    /// What the writes were decided on, with the versions read; the apply fails with
+    /// [`ApplyError::Conflict`] if any has moved since.
+    pub reads: &'a [(Key, u64)],
     /// The job being run: it must still be scheduled with this token (else
     /// [`ApplyError::JobGone`]), and the apply consumes it.
     pub job: Option<&'a Job>,
@@ -173,16 +145,16 @@ pub struct Guard<'a> {
 
 impl<'a> Guard<'a> {
     /// No precondition.
-    pub const NONE: Guard<'static> = Guard { claim: None, revision: None, job: None };
+    pub const NONE: Guard<'static> = Guard { claim: None, reads: &[], job: None };
 
     /// Claims `claim`.
     pub fn claim(claim: &'a Claim) -> Self {
         Self { claim: Some(claim), ..Self::default() }
     }
 
-    /// Also requires the team to still be at `revision`.
-    pub fn at(self, revision: &'a str) -> Self {
-        Self { revision: Some(revision), ..self }
+    /// Also requires everything in `reads` to be at the version read.
+    pub fn reading(self, reads: &'a [(Key, u64)]) -> Self {
+        Self { reads, ..self }
     }
 
     /// Also requires `job` to still be scheduled as it was, and consumes it.
@@ -211,48 +183,40 @@ impl Claim {
 /// One change to shared state. A list of writes is applied atomically by [`Store::apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    /// Stores a newly declared incident, whose number was reserved with
-    /// [`Store::reserve_incident_number`], and its first timeline entries.
-    CreateIncident {
-        /// The incident (its `version` is ignored).
-        incident: Incident,
-        /// Its first timeline entries.
-        timeline: Vec<TimelineEntry>,
-    },
-    /// Replaces an incident read at `incident.version`, and appends to its timeline. Fails with
-    /// [`ApplyError::Conflict`] when the stored version has moved on.
-    UpdateIncident {
-        /// The changed incident, still carrying the version it was read at.
-        incident: Incident,
-        /// Timeline entries for the change.
-        timeline: Vec<TimelineEntry>,
-    },
-    /// Appends to an incident's timeline if it is still open; skipped silently otherwise.
-    AppendToOpenTimeline {
-        /// The incident's number.
-        number: u64,
-        /// The entry.
-        entry: TimelineEntry,
-    },
-    /// Appends to the team's server admin log.
-    AppendAdminLog(LogEntry),
-    /// Replaces the team's chat-made choices for a plugin; `None` drops them (back to the file).
-    SetPluginState {
-        /// The plugin's name.
-        plugin: String,
-        /// The new choices.
-        state: Option<PluginState>,
-    },
-    /// Appends to the team's audit stream of admin actions.
-    AppendAudit(AuditEntry),
-    /// Creates or replaces a plugin record of `kind`. `record.version` is the version it was
-    /// read at (0 for a new one); fails with [`ApplyError::RecordConflict`] when the stored
-    /// version differs.
-    PutRecord {
-        /// The record kind (`page`).
-        kind: String,
+    /// Creates or replaces a record (its `version` is ignored), and lists it under its index
+    /// keys only (leaving those of its previous version).
+    Put {
+        /// The namespace.
+        namespace: String,
         /// The record.
-        record: Record,
+        record: StoredRecord,
+    },
+    /// Removes a record, and its index entries, if it exists (its version is kept and raised).
+    Remove {
+        /// The namespace.
+        namespace: String,
+        /// The kind.
+        kind: String,
+        /// The id.
+        id: String,
+    },
+    /// Appends an entry to a stream.
+    Append {
+        /// The namespace.
+        namespace: String,
+        /// The stream's name.
+        stream: String,
+        /// The entry, as JSON.
+        entry: String,
+    },
+    /// Drops a stream's oldest entries beyond the newest `keep`.
+    Trim {
+        /// The namespace.
+        namespace: String,
+        /// The stream's name.
+        stream: String,
+        /// How many entries to keep.
+        keep: u64,
     },
     /// Schedules a job, replacing any job of the team with the same id.
     Schedule(Job),
@@ -267,6 +231,14 @@ pub enum Write {
     },
     /// Drops what was kept for the job run `cause`: everything was sent.
     DropOutbox(String),
+}
+
+/// What an apply changed: the new version of every record written or removed and of every
+/// index key a record joined or left, so that a reader's cache can follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The keys and their versions now.
+    pub versions: Vec<(Key, u64)>,
 }
 
 /// A store failure: the backend is unreachable or holds data it cannot read.
@@ -286,20 +258,9 @@ pub enum ApplyError {
     /// The event was claimed before: it has been handled already.
     #[error("event already handled")]
     Duplicate,
-    /// The incident with this number changed since it was read (or already exists).
-    #[error("incident {0} changed concurrently")]
-    Conflict(u64),
-    /// The team's state changed since the snapshot the writes were decided on.
-    #[error("the team's state changed concurrently")]
-    Stale,
-    /// A plugin record changed since it was read (or already exists).
-    #[error("record {kind} {id} changed concurrently")]
-    RecordConflict {
-        /// The record kind.
-        kind: String,
-        /// The record id.
-        id: String,
-    },
+    /// Something the writes were decided on changed since it was read.
+    #[error("{0} changed concurrently")]
+    Conflict(Key),
     /// The job being run was cancelled or rescheduled meanwhile.
     #[error("the job was cancelled or rescheduled")]
     JobGone,
@@ -308,9 +269,9 @@ pub enum ApplyError {
     Store(#[from] StoreError),
 }
 
-/// Shared state for every replica. Implemented by [`MemoryStore`] (one process) and
-/// [`RedisStore`] (many replicas); the conformance suite in `firebell-testkit` holds both to the
-/// same behaviour.
+/// Shared state for every replica. Implemented by the memory store (one process) and the Redis
+/// store (many replicas); the conformance suite in `firebell-testkit` holds both to the same
+/// behaviour.
 ///
 /// `team` is `None` for rooms that belong to no team; such rooms only ever claim events.
 #[async_trait]
@@ -318,38 +279,59 @@ pub trait Store: Send + Sync {
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Reads the team's revision, open incidents and plugin choices.
-    async fn snapshot(&self, team: Option<&TeamId>) -> Result<TeamSnapshot, StoreError>;
+    /// Records of one kind by id, in the order asked, each with its version: `None` for those
+    /// that do not exist (version 0 if they never did; a removed record keeps its version, so
+    /// that one removed and made again is never mistaken for the one read before).
+    async fn records(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<(u64, Option<StoredRecord>)>, StoreError>;
 
-    /// Checks the guard and applies every write, atomically; returns the team's new revision.
-    async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<String, ApplyError>;
+    /// The records listed under an index key, with the key's version.
+    async fn find(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        index: &str,
+        key: &str,
+    ) -> Result<Listing, StoreError>;
+
+    /// The latest records of a kind, in the order they were created, newest first.
+    async fn recent(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Entries of a stream, oldest first.
+    async fn stream(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        stream: &str,
+        range: StreamRange,
+    ) -> Result<Vec<StreamEntry>, StoreError>;
 
     /// Reserves the next number of the team's `sequence` (`incident`, `page`: 1, 2, …) for
     /// `reservation` (the cause that needs it). Asking again with the same reservation gives the
     /// same number, so a command that runs again after a concurrent change, or the same event on
     /// another replica, does not use up a second number. Numbers are never given twice.
-    async fn reserve_number(&self, team: &TeamId, sequence: &str, reservation: &str) -> Result<u64, StoreError>;
+    async fn reserve_number(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        sequence: &str,
+        reservation: &str,
+    ) -> Result<u64, StoreError>;
 
-    /// One incident, open or resolved.
-    async fn incident(&self, team: &TeamId, number: u64) -> Result<Option<Incident>, StoreError>;
-
-    /// The team's latest incidents, open or resolved, highest number first.
-    async fn recent_incidents(&self, team: &TeamId, limit: usize) -> Result<Vec<Incident>, StoreError>;
-
-    /// An incident's whole timeline, oldest first.
-    async fn timeline(&self, team: &TeamId, number: u64) -> Result<Vec<TimelineEntry>, StoreError>;
-
-    /// The newest `limit` entries of the team's admin log for `project`, oldest first.
-    async fn admin_log(&self, team: &TeamId, project: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
-
-    /// The newest `limit` entries of the team's audit stream, oldest first.
-    async fn audit_log(&self, team: &TeamId, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
-
-    /// One plugin record, open or closed.
-    async fn record(&self, team: &TeamId, kind: &str, id: &str) -> Result<Option<Record>, StoreError>;
-
-    /// The team's latest records of `kind`, open or closed, newest first.
-    async fn recent_records(&self, team: &TeamId, kind: &str, limit: usize) -> Result<Vec<Record>, StoreError>;
+    /// Checks the guard and applies every write, atomically.
+    async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<Applied, ApplyError>;
 
     // The job queue.
 

@@ -1,12 +1,37 @@
 //! `!plugins …`: team admins switch plugins on and off and change their settings, in chat.
 
+use chrono::{DateTime, Utc};
+use firebell_core::ids::Person;
 use firebell_core::message::Message;
-use firebell_core::plugin::{Context, Outcome, Plugin, PluginError, SettingSource, Settings, is_enabled};
-use firebell_core::store::{AuditEntry, PluginState, Write};
+use firebell_core::plugin::{
+    Context, Outcome, Plugin, PluginError, SettingSource, Settings, framework_state, is_enabled,
+};
+use firebell_core::state::PluginChoice;
+use firebell_core::store::{StreamRange, Write};
 use firebell_core::team::Team;
+use serde::{Deserialize, Serialize};
 
 /// How many audit entries `!plugins audit` shows.
 const AUDIT_SHOWN: usize = 20;
+/// How many audit entries are kept.
+const AUDIT_KEPT: u64 = 10_000;
+/// The stream of admin actions.
+const AUDIT: &str = "audit";
+
+/// One admin action, as kept in the team's audit stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Person,
+    /// What, e.g. `disable sal` or `config incident handoff_offer_ttl`.
+    pub action: String,
+    /// The value before.
+    pub before: String,
+    /// The value after.
+    pub after: String,
+}
 
 fn reply(ctx: &Context<'_>, text: String) -> Outcome {
     Outcome::act(ctx.reply(Message::text(text)))
@@ -19,22 +44,32 @@ fn plugin<'c>(ctx: &'c Context<'_>, name: &str) -> Result<&'c dyn Plugin, Plugin
     })
 }
 
-fn state(ctx: &Context<'_>, name: &str) -> PluginState {
-    ctx.snapshot.plugin(name).cloned().unwrap_or_default()
+fn state(ctx: &Context<'_>, name: &str) -> PluginChoice {
+    ctx.choices
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| PluginChoice { plugin: name.to_owned(), ..PluginChoice::default() })
 }
 
 fn enabled_word(enabled: bool) -> &'static str {
     if enabled { "enabled" } else { "disabled" }
 }
 
-/// The write that keeps `state` for `name`, dropping it when nothing is left.
-fn keep(name: &str, state: PluginState) -> Write {
-    let state = (state != PluginState::default()).then_some(state);
-    Write::SetPluginState { plugin: name.to_owned(), state }
+/// The write that keeps the team's choices for a plugin.
+fn keep(ctx: &Context<'_>, choice: &PluginChoice) -> Write {
+    framework_state(ctx.reads).put(choice)
 }
 
-fn audited(ctx: &Context<'_>, action: String, before: String, after: String) -> Write {
-    Write::AppendAudit(AuditEntry { at: ctx.now, by: ctx.sender.clone(), action, before, after })
+fn audited(ctx: &Context<'_>, action: String, before: String, after: String) -> [Write; 2] {
+    let entry = AuditEntry { at: ctx.now, by: ctx.sender.clone(), action, before, after };
+    [ctx.state.append(AUDIT, &entry), ctx.state.trim(AUDIT, AUDIT_KEPT)]
+}
+
+/// The reply with its writes: the choices kept and the action audited.
+fn changed(ctx: &Context<'_>, text: String, choice: &PluginChoice, audit: [Write; 2]) -> Outcome {
+    let mut outcome = reply(ctx, text).write(keep(ctx, choice));
+    outcome.writes.extend(audit);
+    outcome
 }
 
 /// `!plugins`: every plugin, enabled or not for this team, and why.
@@ -42,10 +77,10 @@ pub(crate) fn list(ctx: &Context<'_>) -> Result<Outcome, PluginError> {
     let team = ctx.require_team()?;
     let mut lines = vec![format!("Plugins of team {}:", team.id)];
     for plugin in ctx.registry.plugins() {
-        let enabled = enabled_word(is_enabled(plugin.as_ref(), team, ctx.snapshot));
+        let enabled = enabled_word(is_enabled(plugin.as_ref(), team, ctx.choices));
         let why = if !plugin.can_be_disabled() {
             "always"
-        } else if ctx.snapshot.plugin(plugin.name()).and_then(|s| s.enabled).is_some() {
+        } else if ctx.choices.get(plugin.name()).and_then(|s| s.enabled).is_some() {
             "set in chat"
         } else {
             "config file"
@@ -62,7 +97,7 @@ pub(crate) fn switch(ctx: &Context<'_>, name: &str, enable: bool) -> Result<Outc
     if !plugin.can_be_disabled() {
         return Err(PluginError::Refused(format!("the {name} plugin cannot be disabled")));
     }
-    let was = is_enabled(plugin, team, ctx.snapshot);
+    let was = is_enabled(plugin, team, ctx.choices);
     if was == enable {
         return Ok(reply(ctx, format!("Plugin {name} is already {} for team {}.", enabled_word(enable), team.id)));
     }
@@ -70,12 +105,8 @@ pub(crate) fn switch(ctx: &Context<'_>, name: &str, enable: bool) -> Result<Outc
     state.enabled = Some(enable);
     let action = format!("{} {name}", if enable { "enable" } else { "disable" });
     let text = format!("Plugin {name} {} for team {}.", enabled_word(enable), team.id);
-    Ok(reply(ctx, text).write(keep(name, state)).write(audited(
-        ctx,
-        action,
-        enabled_word(was).into(),
-        enabled_word(enable).into(),
-    )))
+    let audit = audited(ctx, action, enabled_word(was).into(), enabled_word(enable).into());
+    Ok(changed(ctx, text, &state, audit))
 }
 
 /// `!plugins config <name> [key [value]]`.
@@ -90,7 +121,7 @@ pub(crate) fn config(
     if plugin.settings().is_empty() {
         return Ok(reply(ctx, format!("Plugin {name} has no settings.")));
     }
-    let settings = Settings::of(plugin, team, ctx.snapshot);
+    let settings = Settings::of(plugin, team, ctx.choices);
     let Some(key) = key else {
         let mut lines = vec![format!("Settings of {name} for team {}:", team.id)];
         lines.extend(plugin.settings().iter().map(|spec| describe(&settings, spec.key, spec.description)));
@@ -108,12 +139,8 @@ pub(crate) fn config(
     let mut state = state(ctx, name);
     state.settings.insert(key.to_owned(), value.to_owned());
     let text = format!("Plugin {name} setting {key} is now {value} for team {} (was {before}).", team.id);
-    Ok(reply(ctx, text).write(keep(name, state)).write(audited(
-        ctx,
-        format!("config {name} {key}"),
-        before,
-        value.into(),
-    )))
+    let audit = audited(ctx, format!("config {name} {key}"), before, value.into());
+    Ok(changed(ctx, text, &state, audit))
 }
 
 fn describe(settings: &Settings, key: &str, description: &str) -> String {
@@ -129,17 +156,13 @@ fn describe(settings: &Settings, key: &str, description: &str) -> String {
 pub(crate) fn reset(ctx: &Context<'_>, name: &str) -> Result<Outcome, PluginError> {
     let team = ctx.require_team()?;
     plugin(ctx, name)?;
-    let Some(state) = ctx.snapshot.plugin(name) else {
+    let Some(state) = ctx.choices.get(name).filter(|choice| !choice.is_empty()) else {
         return Ok(reply(ctx, format!("Plugin {name} has no changes made in chat for team {}.", team.id)));
     };
     let text =
         format!("Plugin {name} follows the config file again for team {}: {}.", team.id, file_state(ctx, team, name));
-    Ok(reply(ctx, text).write(Write::SetPluginState { plugin: name.to_owned(), state: None }).write(audited(
-        ctx,
-        format!("reset {name}"),
-        summarize(state),
-        "config file".into(),
-    )))
+    let audit = audited(ctx, format!("reset {name}"), summarize(state), "config file".into());
+    Ok(changed(ctx, text, &PluginChoice { plugin: name.to_owned(), ..PluginChoice::default() }, audit))
 }
 
 fn file_state(ctx: &Context<'_>, team: &Team, name: &str) -> &'static str {
@@ -147,7 +170,7 @@ fn file_state(ctx: &Context<'_>, team: &Team, name: &str) -> &'static str {
     enabled_word(enabled)
 }
 
-fn summarize(state: &PluginState) -> String {
+fn summarize(state: &PluginChoice) -> String {
     let mut parts: Vec<String> = state.enabled.map(|e| enabled_word(e).to_owned()).into_iter().collect();
     parts.extend(state.settings.iter().map(|(key, value)| format!("{key}={value}")));
     parts.join(", ")
@@ -156,7 +179,7 @@ fn summarize(state: &PluginState) -> String {
 /// `!plugins audit`: the latest admin actions.
 pub(crate) async fn show_audit(ctx: &Context<'_>) -> Result<Outcome, PluginError> {
     let team = ctx.require_team()?;
-    let entries = ctx.store.audit_log(&team.id, AUDIT_SHOWN).await?;
+    let entries: Vec<AuditEntry> = ctx.state.stream(AUDIT, StreamRange::Latest(AUDIT_SHOWN)).await?;
     if entries.is_empty() {
         return Ok(reply(ctx, format!("No admin actions recorded for team {} yet.", team.id)));
     }

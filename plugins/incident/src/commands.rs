@@ -1,11 +1,9 @@
-//! One function per command: read the target, apply a rule of `firebell_core::incident`, and
+//! One function per command: read the target, apply a rule of the incident model, and
 //! turn the result into writes and messages.
 
 use firebell_core::clock::after;
-use firebell_core::incident::{Declaration, Incident, Refusal, TimelineEntry, public_topic};
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Outcome, PluginError};
-use firebell_core::store::Write;
 use firebell_core::team::Team;
 
 use crate::declared::IncidentSettings;
@@ -14,6 +12,8 @@ use crate::declared::{
 };
 use crate::format;
 use crate::held::{self, Draft};
+use crate::model::{Declaration, Incident, Refusal, TimelineEntry, public_topic};
+use crate::records::{self, SEQUENCE, open_incidents};
 use crate::report::{render_report, render_status_doc};
 use crate::rooms;
 use crate::target::{any_target, open_target};
@@ -26,13 +26,9 @@ fn refused(incident: &Incident, refusal: Refusal) -> PluginError {
     PluginError::Refused(format!("{}: {refusal}", incident.key()))
 }
 
-fn commit(incident: Incident, timeline: Vec<TimelineEntry>) -> Write {
-    Write::UpdateIncident { incident, timeline }
-}
-
-/// One change to an incident: the write plus a reply.
+/// One change to an incident: the writes plus a reply.
 fn changed(ctx: &Context<'_>, incident: Incident, entries: Vec<TimelineEntry>, reply: Message) -> Outcome {
-    Outcome::act(ctx.reply(reply)).write(commit(incident, entries))
+    Outcome { writes: records::change(&ctx.state, &incident, &entries), actions: vec![ctx.reply(reply)] }
 }
 
 fn severity(given: Option<&str>) -> Result<Option<u8>, PluginError> {
@@ -86,7 +82,7 @@ pub(crate) async fn declare_draft(
     draft: Draft,
     extra: Vec<TimelineEntry>,
 ) -> Result<Outcome, PluginError> {
-    let number = ctx.store.reserve_number(&team.id, "incident", ctx.cause).await?;
+    let number = ctx.state.next_number(SEQUENCE, ctx.cause).await?;
     let (incident, mut timeline) = Incident::declare(Declaration {
         team: team.id.clone(),
         team_name: team.name.clone(),
@@ -105,12 +101,14 @@ pub(crate) async fn declare_draft(
     let mut outcome = Outcome::act(ctx.reply(message.clone()));
     outcome.actions.extend(announce_elsewhere(ctx, team, &message));
     if incident.user_facing && incident.is_public() {
-        let topic = public_topic(team, ctx.snapshot.open.iter().chain([&incident]));
+        let open = open_incidents(&ctx.state).await?;
+        let topic = public_topic(team, open.iter().chain([&incident]));
         outcome.actions.extend(set_public_topics(team, &topic));
     }
     outcome.writes.extend(timers::on_declare(&incident, ctx.settings, ctx.now));
     outcome.actions.extend(rooms::create(ctx, team, &incident));
-    Ok(outcome.write(Write::CreateIncident { incident, timeline }))
+    outcome.writes.extend(records::change(&ctx.state, &incident, &timeline));
+    Ok(outcome)
 }
 
 fn declared_text(incident: &Incident, prefix: &str) -> String {
@@ -274,7 +272,8 @@ pub(crate) async fn note(ctx: &Context<'_>, args: Note) -> Result<Outcome, Plugi
     let incident = any_target(ctx, args.id, "incident note").await?;
     let entry = incident.note(&ctx.sender, &args.text, ctx.now);
     let reply = Message::text(format!("{}: note added to the timeline.", incident.key()));
-    Ok(changed(ctx, incident, vec![entry], reply))
+    // A note changes the timeline only, so it never conflicts with changes to the incident.
+    Ok(Outcome::act(ctx.reply(reply)).write(records::add_to_timeline(ctx.reads, incident.number, &entry)))
 }
 
 pub(crate) async fn followup(ctx: &Context<'_>, args: Followup) -> Result<Outcome, PluginError> {
@@ -294,14 +293,15 @@ pub(crate) async fn followup(ctx: &Context<'_>, args: Followup) -> Result<Outcom
 
 pub(crate) async fn show(ctx: &Context<'_>, args: Show) -> Result<Outcome, PluginError> {
     let incident = any_target(ctx, args.id, "incident show").await?;
-    let timeline = ctx.store.timeline(&incident.team, incident.number).await?;
+    let timeline = records::timeline(&ctx.state, incident.number).await?;
     Ok(Outcome::act(ctx.reply(Message::text(render_status_doc(&incident, &timeline, ctx.now)))))
 }
 
 pub(crate) async fn list(ctx: &Context<'_>, team: &Team) -> Result<Outcome, PluginError> {
     let visible = |i: &&Incident| i.is_public() || !ctx.is_public_room();
-    let open: Vec<&Incident> = ctx.visible_open_incidents().collect();
-    let recent = ctx.store.recent_incidents(&team.id, 20).await?;
+    let open_now = open_incidents(&ctx.state).await?;
+    let open: Vec<&Incident> = open_now.iter().filter(visible).collect();
+    let recent: Vec<Incident> = ctx.state.recent(20).await?;
     let resolved: Vec<&Incident> = recent.iter().filter(|i| !i.is_open()).filter(visible).take(5).collect();
     let mut lines = Vec::new();
     if open.is_empty() {
@@ -333,7 +333,7 @@ pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: Resolve) -> Re
     let was_ic = incident.is_ic(&ctx.sender);
     let summary = args.summary.as_deref();
     let entry = incident.resolve(&ctx.sender, summary, ctx.now).map_err(|r| refused(&incident, r))?;
-    let mut timeline = ctx.store.timeline(&incident.team, incident.number).await?;
+    let mut timeline = records::timeline(&ctx.state, incident.number).await?;
     timeline.push(entry.clone());
 
     let key = incident.key();
@@ -353,8 +353,8 @@ pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: Resolve) -> Re
         Outcome::act(ctx.reply(Message::text(text))).and(ctx.reply(Message::text(render_report(&incident, &timeline))));
     outcome.actions.extend(announce_elsewhere(ctx, team, &notice));
     if incident.user_facing && incident.is_public() {
-        let still_open = ctx.snapshot.open.iter().filter(|i| i.number != incident.number);
-        let topic = public_topic(team, still_open);
+        let open = open_incidents(&ctx.state).await?;
+        let topic = public_topic(team, open.iter().filter(|i| i.number != incident.number));
         for room in &team.public_rooms {
             if room != ctx.room {
                 outcome.actions.push(Action::Send { room: room.clone(), message: notice.clone(), thread: None });
@@ -363,7 +363,9 @@ pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: Resolve) -> Re
         outcome.actions.extend(set_public_topics(team, &topic));
     }
     outcome.writes.extend(timers::on_resolve(&incident));
-    Ok(outcome.write(commit(incident, vec![entry])))
+    outcome.writes.extend(rooms::release(ctx, &incident));
+    outcome.writes.extend(records::change(&ctx.state, &incident, &[entry]));
+    Ok(outcome)
 }
 
 /// What resolving leaves untracked: open tasks and follow-ups without a ticket.
@@ -390,6 +392,6 @@ fn resolve_warnings(incident: &Incident, prefix: &str) -> Vec<String> {
 
 pub(crate) async fn report(ctx: &Context<'_>, args: Report) -> Result<Outcome, PluginError> {
     let incident = any_target(ctx, args.id, "incident report").await?;
-    let timeline = ctx.store.timeline(&incident.team, incident.number).await?;
+    let timeline = records::timeline(&ctx.state, incident.number).await?;
     Ok(Outcome::act(ctx.reply(Message::text(render_report(&incident, &timeline)))))
 }

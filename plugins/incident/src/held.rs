@@ -6,20 +6,23 @@
 use chrono::{DateTime, Utc};
 use firebell_core::clock::after;
 use firebell_core::ids::{Person, RoomRef};
-use firebell_core::incident::{EntryKind, TimelineEntry};
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Outcome, PluginError, TeamContext};
 use firebell_core::settings::DAY;
-use firebell_core::store::{Record, Write};
+use firebell_core::state::{Record, State};
+use firebell_core::store::Write;
 use firebell_core::team::Team;
 use serde::{Deserialize, Serialize};
 
 use crate::commands::declare_draft;
 use crate::declared::{Confirm, Reject};
+use crate::model::{EntryKind, TimelineEntry};
 
-/// The record kind held declarations are kept under.
-const KIND: &str = "held";
+/// The index of declarations still waiting.
+const WAITING: &str = "waiting";
+/// The sequence their numbers come from.
+const SEQUENCE: &str = "held";
 /// The most declarations one visitor may have waiting at once.
 const MOST_WAITING: usize = 3;
 /// The most declarations one visitor may make in an hour.
@@ -43,10 +46,27 @@ struct Held {
     number: u64,
     draft: Draft,
     at: DateTime<Utc>,
-    #[serde(skip)]
-    version: u64,
     #[serde(default)]
     closed: bool,
+}
+
+impl Record for Held {
+    const KIND: &'static str = "held";
+
+    fn id(&self) -> String {
+        self.number.to_string()
+    }
+
+    fn indexes(&self) -> Vec<(&'static str, String)> {
+        if self.closed { Vec::new() } else { vec![(WAITING, String::new())] }
+    }
+}
+
+/// The declarations waiting, by number.
+async fn waiting(state: &State<'_>) -> Result<Vec<Held>, PluginError> {
+    let mut waiting: Vec<Held> = state.find(WAITING, "").await?;
+    waiting.sort_by_key(|held| held.number);
+    Ok(waiting)
 }
 
 impl Held {
@@ -54,25 +74,9 @@ impl Held {
         format!("D{}", self.number)
     }
 
-    fn from_record(record: &Record) -> Option<Self> {
-        let mut held: Held = serde_json::from_str(&record.data).ok()?;
-        held.version = record.version;
-        held.closed = !record.open;
-        Some(held)
-    }
-
-    fn to_record(&self) -> Record {
-        Record {
-            id: self.number.to_string(),
-            version: self.version,
-            open: !self.closed,
-            data: serde_json::to_string(self).expect("held declarations serialize"),
-        }
-    }
-
-    fn close(mut self) -> Write {
+    fn close(mut self, state: &State<'_>) -> Write {
         self.closed = true;
-        Write::PutRecord { kind: KIND.into(), record: self.to_record() }
+        state.put(&self)
     }
 
     fn expiry_job(&self, now: DateTime<Utc>) -> Write {
@@ -98,7 +102,7 @@ fn traits(draft: &Draft) -> String {
 /// A visitor's declaration: kept, the team asked to confirm it, the visitor told.
 pub(crate) async fn hold(ctx: &Context<'_>, team: &Team, draft: Draft) -> Result<Outcome, PluginError> {
     let theirs = |held: &Held| held.draft.by.user == draft.by.user;
-    let waiting = ctx.snapshot.records(KIND).iter().filter_map(Held::from_record).filter(theirs).count();
+    let waiting = waiting(&ctx.state).await?.iter().filter(|held| theirs(held)).count();
     if waiting >= MOST_WAITING {
         return Err(refused(format!(
             "you have {waiting} declarations waiting for a member of team {} already; they will look at them",
@@ -106,16 +110,16 @@ pub(crate) async fn hold(ctx: &Context<'_>, team: &Team, draft: Draft) -> Result
         )));
     }
     let hour_ago = ctx.now - chrono::Duration::hours(1);
-    let recent = ctx.store.recent_records(&team.id, KIND, 50).await?;
-    let lately = recent.iter().filter_map(Held::from_record).filter(|h| theirs(h) && h.at > hour_ago).count();
+    let recent: Vec<Held> = ctx.state.recent(50).await?;
+    let lately = recent.iter().filter(|h| theirs(h) && h.at > hour_ago).count();
     if lately >= MOST_PER_HOUR {
         return Err(refused(format!(
             "you made {lately} declarations in the last hour; ask team {} directly",
             team.name
         )));
     }
-    let number = ctx.store.reserve_number(&team.id, KIND, ctx.cause).await?;
-    let held = Held { number, draft, at: ctx.now, version: 0, closed: false };
+    let number = ctx.state.next_number(SEQUENCE, ctx.cause).await?;
+    let held = Held { number, draft, at: ctx.now, closed: false };
     let key = held.key();
     let asked = Message::text(format!(
         "{} asks to declare an incident: \"{}\"{}. ",
@@ -138,12 +142,12 @@ pub(crate) async fn hold(ctx: &Context<'_>, team: &Team, draft: Draft) -> Result
         thread: None,
     }));
     let expiry = held.expiry_job(ctx.now);
-    Ok(outcome.write(Write::PutRecord { kind: KIND.into(), record: held.to_record() }).write(expiry))
+    Ok(outcome.write(ctx.state.put(&held)).write(expiry))
 }
 
 /// The held declaration a command names (`D3`), else the only one waiting.
-fn target(ctx: &Context<'_>, named: Option<&str>, command: &str) -> Result<Held, PluginError> {
-    let waiting: Vec<Held> = ctx.snapshot.records(KIND).iter().filter_map(Held::from_record).collect();
+async fn target(ctx: &Context<'_>, named: Option<&str>, command: &str) -> Result<Held, PluginError> {
+    let waiting = waiting(&ctx.state).await?;
     if let Some(named) = named {
         let number = named.strip_prefix(['D', 'd']).and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| {
             PluginError::Usage(format!(
@@ -173,7 +177,7 @@ fn target(ctx: &Context<'_>, named: Option<&str>, command: &str) -> Result<Held,
 
 /// `!incident confirm [D3]`: a member declares a visitor's incident.
 pub(crate) async fn confirm(ctx: &Context<'_>, team: &Team, args: Confirm) -> Result<Outcome, PluginError> {
-    let held = target(ctx, args.declaration.as_deref(), "incident confirm")?;
+    let held = target(ctx, args.declaration.as_deref(), "incident confirm").await?;
     let text = format!("{} confirmed the declaration by {}", ctx.sender, held.draft.by);
     let entry = TimelineEntry::new(ctx.now, &ctx.sender, EntryKind::Declared, text);
     let mut outcome = declare_draft(ctx, team, held.draft.clone(), vec![entry]).await?;
@@ -190,12 +194,12 @@ pub(crate) async fn confirm(ctx: &Context<'_>, team: &Team, args: Confirm) -> Re
         });
     }
     let cancel = Write::Cancel(format!("held:{}", held.number));
-    Ok(outcome.write(held.close()).write(cancel))
+    Ok(outcome.write(held.close(&ctx.state)).write(cancel))
 }
 
 /// `!incident reject [D3] [reason]`: a member turns a visitor's declaration down.
-pub(crate) fn reject(ctx: &Context<'_>, args: Reject) -> Result<Outcome, PluginError> {
-    let held = target(ctx, args.declaration.as_deref(), "incident reject")?;
+pub(crate) async fn reject(ctx: &Context<'_>, args: Reject) -> Result<Outcome, PluginError> {
+    let held = target(ctx, args.declaration.as_deref(), "incident reject").await?;
     let why = args.reason.map(|reason| format!(": {reason}")).unwrap_or_default();
     let key = held.key();
     let told = Message::default()
@@ -204,14 +208,14 @@ pub(crate) fn reject(ctx: &Context<'_>, args: Reject) -> Result<Outcome, PluginE
     let reply = Message::text(format!("{key} rejected."));
     let tell = Action::Send { room: held.draft.room.clone(), message: told, thread: held.draft.thread.clone() };
     let cancel = Write::Cancel(format!("held:{}", held.number));
-    let held = held.close();
+    let held = held.close(&ctx.state);
     Ok(Outcome::act(ctx.reply(reply)).and(tell).write(held).write(cancel))
 }
 
 /// A held declaration nobody confirmed in a day lapses.
-pub(crate) fn lapse(ctx: &TeamContext<'_>, number: u64) -> Outcome {
-    let waiting = ctx.snapshot.records(KIND).iter().filter_map(Held::from_record).find(|h| h.number == number);
-    let Some(held) = waiting else { return Outcome::default() };
+pub(crate) async fn lapse(ctx: &TeamContext<'_>, number: u64) -> Result<Outcome, PluginError> {
+    let held: Option<Held> = ctx.state.get(&number.to_string()).await?;
+    let Some(held) = held.filter(|held| !held.closed) else { return Ok(Outcome::default()) };
     tracing::info!(team = %ctx.team.id, declaration = %held.key(), "a held declaration lapsed unconfirmed");
-    Outcome::default().write(held.close())
+    Ok(Outcome::default().write(held.close(&ctx.state)))
 }

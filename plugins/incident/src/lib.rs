@@ -10,6 +10,8 @@ mod commands;
 mod declared;
 mod format;
 mod held;
+mod model;
+mod records;
 mod report;
 mod rooms;
 mod target;
@@ -22,6 +24,8 @@ use firebell_core::plugin::{Context, Event, Invocation, Outcome, Plugin, PluginE
 
 use declared::{IncidentCommand, IncidentSettings};
 
+pub use model::*;
+pub use records::{NAMESPACE, add_to_timeline, open_incidents, open_incidents_of, timeline_of};
 pub use report::render_report;
 
 /// Declare incidents, coordinate them, keep the status doc, resolve and report.
@@ -37,7 +41,7 @@ impl Plugin for IncidentPlugin {
         match command.parse()? {
             C::Declare(args) => commands::declare(ctx, team, args).await,
             C::Confirm(args) => held::confirm(ctx, team, args).await,
-            C::Reject(args) => held::reject(ctx, args),
+            C::Reject(args) => held::reject(ctx, args).await,
             C::Ic(args) => commands::claim_or_show_ic(ctx, args).await,
             C::Handoff(args) => commands::offer_handoff(ctx, args).await,
             C::Accept(args) => commands::accept_handoff(ctx, args).await,
@@ -58,14 +62,14 @@ impl Plugin for IncidentPlugin {
 
     async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
         if let Some(number) = job.id.strip_prefix("held:").and_then(|n| n.parse().ok()) {
-            return Ok(held::lapse(ctx, number));
+            return held::lapse(ctx, number).await;
         }
-        timers::run(ctx, job)
+        timers::run(ctx, job).await
     }
 
     async fn on_event(&self, ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
         match event.kind.as_str() {
-            "room-created" => rooms::created(ctx, event),
+            "room-created" => rooms::created(ctx, event).await,
             other => Err(PluginError::Refused(format!("the incident plugin takes no {other} events"))),
         }
     }

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::model::{EntryKind, Incident, TimelineEntry};
 use chrono::{DateTime, Utc};
-use firebell_core::incident::{EntryKind, Incident, TimelineEntry};
 
 use crate::format::{date_time, duration, time};
 

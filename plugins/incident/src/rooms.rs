@@ -4,13 +4,15 @@
 
 use firebell_core::command::incident_number;
 use firebell_core::ids::Person;
-use firebell_core::incident::{EntryKind, Incident, TimelineEntry};
 use firebell_core::message::{Action, Message, Notify, RoomCreated, RoomSpec};
-use firebell_core::plugin::{Context, Event, Outcome, PluginError, TeamContext};
+use firebell_core::plugin::{Context, Event, Outcome, PluginError, TeamContext, framework_state};
+use firebell_core::state::RoomOwner;
 use firebell_core::store::Write;
 use firebell_core::team::Team;
 
 use crate::declared::IncidentSettings;
+use crate::model::{EntryKind, Incident, TimelineEntry};
+use crate::records::{self, NAMESPACE};
 
 /// The room to create for a newly declared incident, if the team wants one.
 pub(crate) fn create(ctx: &Context<'_>, team: &Team, incident: &Incident) -> Option<Action> {
@@ -43,11 +45,12 @@ pub(crate) fn invite(incident: &Incident, ic: &Person) -> Vec<Action> {
 }
 
 /// The room exists: the incident keeps it, the admin rooms get the link, the room a welcome.
-pub(crate) fn created(ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
+pub(crate) async fn created(ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
     let created: RoomCreated = serde_json::from_str(&event.data)
         .map_err(|err| PluginError::Refused(format!("unreadable room event: {err}")))?;
     let number = incident_number(&created.key, Some(&ctx.team.incident_prefix()), false);
-    let Some(mut incident) = ctx.snapshot.open.iter().find(|i| Some(i.number) == number).cloned() else {
+    let Some(number) = number else { return Ok(Outcome::default()) };
+    let Some(mut incident) = records::incident(&ctx.state, number).await?.filter(Incident::is_open) else {
         return Ok(Outcome::default());
     };
     if incident.rooms.contains(&created.room) {
@@ -68,6 +71,15 @@ pub(crate) fn created(ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, P
         "This room is for {key} \"{}\". Commands here are about {key}; the status doc: {}incident show",
         incident.title, ctx.prefix
     );
+    let owner = RoomOwner { room: created.room.clone(), plugin: NAMESPACE.into(), subject: number.to_string() };
     actions.push(Action::Send { room: created.room, message: Message::text(welcome), thread: None });
-    Ok(Outcome { writes: vec![Write::UpdateIncident { incident, timeline: vec![entry] }], actions })
+    let mut writes = records::change(&ctx.state, &incident, &[entry]);
+    writes.push(framework_state(ctx.reads).put(&owner));
+    Ok(Outcome { writes, actions })
+}
+
+/// The incident is resolved: its rooms are no longer about it.
+pub(crate) fn release(ctx: &Context<'_>, incident: &Incident) -> Vec<Write> {
+    let framework = framework_state(ctx.reads);
+    incident.rooms.iter().map(|room| framework.remove::<RoomOwner>(&room.to_string())).collect()
 }

@@ -4,8 +4,10 @@
 //! incident of the room's team; with several open, the sender is asked to name one. Security
 //! incidents do not exist as far as a public room is concerned.
 
-use firebell_core::incident::{Incident, incident_key};
 use firebell_core::plugin::{Context, PluginError};
+
+use crate::model::{Incident, incident_key};
+use crate::records::{self, open_incidents};
 
 fn refused(text: String) -> PluginError {
     PluginError::Refused(text)
@@ -28,8 +30,7 @@ fn several(ctx: &Context<'_>, command: &str, open: &[&Incident]) -> PluginError 
 
 /// Loads incident `number` if this room may see it.
 async fn visible(ctx: &Context<'_>, number: u64) -> Result<Incident, PluginError> {
-    let team = ctx.require_team()?;
-    match ctx.store.incident(&team.id, number).await? {
+    match records::incident(&ctx.state, number).await? {
         Some(incident) if incident.is_public() || !ctx.is_public_room() => Ok(incident),
         _ => Err(no_such(ctx, number)),
     }
@@ -37,19 +38,27 @@ async fn visible(ctx: &Context<'_>, number: u64) -> Result<Incident, PluginError
 
 /// The incident named, else the one whose room this is.
 fn chosen(ctx: &Context<'_>, named: Option<u64>) -> Option<u64> {
-    named.or(ctx.incident_room())
+    named.or_else(|| ctx.room_subject()?.parse().ok())
 }
 
-/// The open incident the command is about, as read in this command's snapshot.
+/// The open incidents this room may see.
+async fn visible_open(ctx: &Context<'_>) -> Result<Vec<Incident>, PluginError> {
+    let public = ctx.is_public_room();
+    Ok(open_incidents(&ctx.state).await?.into_iter().filter(|incident| !public || incident.is_public()).collect())
+}
+
+/// The open incident the command is about. A named incident is read alone, so that commands
+/// about two incidents never depend on each other.
 pub(crate) async fn open_target(ctx: &Context<'_>, named: Option<u64>, command: &str) -> Result<Incident, PluginError> {
-    let open: Vec<&Incident> = ctx.visible_open_incidents().collect();
     if let Some(number) = chosen(ctx, named) {
-        if let Some(incident) = open.iter().find(|i| i.number == number) {
-            return Ok((*incident).clone());
-        }
         let incident = visible(ctx, number).await?;
-        return Err(refused(format!("{} is already resolved", incident.key())));
+        if !incident.is_open() {
+            return Err(refused(format!("{} is already resolved", incident.key())));
+        }
+        return Ok(incident);
     }
+    let visible = visible_open(ctx).await?;
+    let open: Vec<&Incident> = visible.iter().collect();
     match open.as_slice() {
         [only] => Ok((*only).clone()),
         [] => {
@@ -68,12 +77,13 @@ pub(crate) async fn any_target(ctx: &Context<'_>, named: Option<u64>, command: &
     if let Some(number) = chosen(ctx, named) {
         return visible(ctx, number).await;
     }
-    let open: Vec<&Incident> = ctx.visible_open_incidents().collect();
+    let visible = visible_open(ctx).await?;
+    let open: Vec<&Incident> = visible.iter().collect();
     match open.as_slice() {
         [only] => Ok((*only).clone()),
         [] => {
             let team = ctx.require_team()?;
-            let recent = ctx.store.recent_incidents(&team.id, 20).await?;
+            let recent: Vec<Incident> = ctx.state.recent(20).await?;
             let latest = recent.into_iter().find(|i| i.is_public() || !ctx.is_public_room());
             latest.ok_or_else(|| refused(format!("team {} has no incidents yet", team.name)))
         }

@@ -9,7 +9,6 @@
 use chrono::{DateTime, Utc};
 use firebell_core::clock::after;
 use firebell_core::ids::{Person, RoomRef};
-use firebell_core::incident::Incident;
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Outcome, PluginError, Settings, TeamContext};
@@ -18,6 +17,8 @@ use firebell_core::team::Team;
 
 use crate::declared::IncidentSettings;
 use crate::format;
+use crate::model::Incident;
+use crate::records;
 
 /// The plugin name jobs are addressed to.
 const PLUGIN: &str = "incident";
@@ -129,14 +130,13 @@ fn outcome(writes: Vec<Write>, actions: Vec<Action>) -> Outcome {
 }
 
 /// Runs one of the incident plugin's jobs.
-pub(crate) fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
     let Some((number, timer)) = Timer::parse(&job.id) else {
         return Err(PluginError::Refused(format!("unknown incident job {:?}", job.id)));
     };
-    let Some(incident) = ctx.snapshot.open.iter().find(|i| i.number == number) else {
+    let Some(mut incident) = records::incident(&ctx.state, number).await?.filter(Incident::is_open) else {
         return Ok(Outcome::default());
     };
-    let mut incident = incident.clone();
     Ok(match timer {
         Timer::Reminder => remind(ctx, &mut incident),
         Timer::Followup => follow_up(ctx, &incident),
@@ -163,7 +163,7 @@ fn remind(ctx: &TeamContext<'_>, incident: &mut Incident) -> Outcome {
     };
     let actions = post(ctx.team, incident.ic(), message);
     let next = Timer::Reminder.at(incident, after(ctx.now, timing(ctx.settings).reminder_interval));
-    let update = Write::UpdateIncident { incident: incident.clone(), timeline: Vec::new() };
+    let update = ctx.state.put(incident);
     outcome(vec![update, next], actions)
 }
 
@@ -205,7 +205,7 @@ fn expire_offer(ctx: &TeamContext<'_>, incident: &mut Incident) -> Outcome {
         incident.key()
     ));
     let actions = post(ctx.team, Some(&offer.from), message);
-    outcome(vec![Write::UpdateIncident { incident: incident.clone(), timeline: vec![entry] }], actions)
+    outcome(records::change(&ctx.state, incident, &[entry]), actions)
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use firebell_core::dispatcher::DispatchOptions;
 use firebell_core::ids::TeamId;
-use firebell_core::store::{RedisStore, Store};
+use firebell_core::store::Store;
 use firebell_plugin_incident::IncidentPlugin;
+use firebell_runtime::dispatcher::DispatchOptions;
+use firebell_store_redis::RedisStore;
 use firebell_testkit::{Harness, RedisServer, WMCS_ADMIN};
 
 const DECLARE: &str = "!incident declare Ceph down";

@@ -203,7 +203,7 @@ async fn bad_input_gets_one_line_with_usage_and_changes_nothing() {
     }
     assert_eq!(bot.say("alice", WMCS_ADMIN, "!incident list").await, [admin("Team WMCS has no open incident.")]);
     let team = firebell_core::ids::TeamId::new("wmcs").unwrap();
-    assert!(bot.store().recent_incidents(&team, 10).await.unwrap().is_empty(), "nothing stored");
+    assert!(bot.store().recent(&team, "incident", "incident", 10).await.unwrap().is_empty(), "nothing stored");
 }
 
 #[tokio::test]

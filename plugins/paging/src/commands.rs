@@ -4,13 +4,14 @@ use firebell_core::clock::after;
 use firebell_core::command::shown;
 use firebell_core::ids::Person;
 use firebell_core::message::{Action, Message};
-use firebell_core::plugin::{Context, Outcome, PluginError, Settings, is_enabled};
-use firebell_core::store::{LogEntry, Write};
+use firebell_core::plugin::{Context, Outcome, PluginError, Settings, framework_state, is_enabled};
+use firebell_core::state::{Choices, Reads};
 use firebell_core::team::Team;
+use firebell_plugin_sal::{LogEntry, log_entry};
 
 use crate::calls::Request;
-use crate::escalation::{follow, open_pages, stop, to_admin_rooms};
-use crate::page::{KIND, Page, PageRefusal, PageState, page_number};
+use crate::escalation::{follow, stop, to_admin_rooms};
+use crate::page::{Page, PageRefusal, PageState, open_page, open_pages, page_number, store};
 use crate::{PLUGIN, PagingSettings};
 
 fn refused(text: String) -> PluginError {
@@ -18,16 +19,18 @@ fn refused(text: String) -> PluginError {
 }
 
 /// The open page a command is about: the one named, else the only one that `fits`.
-fn target(ctx: &Context<'_>, named: Option<&str>, fits: fn(&Page) -> bool, command: &str) -> Result<Page, PluginError> {
-    let pages = open_pages(ctx.snapshot.records(KIND));
+async fn target(
+    ctx: &Context<'_>,
+    named: Option<&str>,
+    fits: fn(&Page) -> bool,
+    command: &str,
+) -> Result<Page, PluginError> {
     if let Some(named) = named {
         let number =
             page_number(named).ok_or_else(|| PluginError::Usage(format!("expected a page like P12, got {named:?}")))?;
-        return pages
-            .into_iter()
-            .find(|page| page.number == number)
-            .ok_or_else(|| refused(format!("no open page P{number}")));
+        return open_page(&ctx.state, number).await?.ok_or_else(|| refused(format!("no open page P{number}")));
     }
+    let pages = open_pages(&ctx.state).await?;
     let fitting: Vec<Page> = pages.iter().filter(|page| fits(page)).cloned().collect();
     match fitting.as_slice() {
         [only] => Ok(only.clone()),
@@ -46,13 +49,9 @@ fn keys(pages: &[Page]) -> String {
     pages.iter().map(Page::key).collect::<Vec<_>>().join(", ")
 }
 
-fn store_page(page: &Page) -> Write {
-    Write::PutRecord { kind: KIND.into(), record: page.to_record() }
-}
-
-pub(crate) fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) -> Result<Outcome, PluginError> {
+pub(crate) async fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) -> Result<Outcome, PluginError> {
     let team = ctx.require_team()?;
-    let mut page = target(ctx, named, Page::is_firing, "ack")?;
+    let mut page = target(ctx, named, Page::is_firing, "ack").await?;
     page.ack(&ctx.sender, ctx.now).map_err(|refusal| match refusal {
         PageRefusal::AlreadyAcked(by, at) => {
             refused(format!("{} was acknowledged by {by} at {} UTC", page.key(), at.format("%H:%M")))
@@ -75,11 +74,11 @@ pub(crate) fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) -> Res
         outcome = outcome.and(silence.call(&team.id)).write(follow(&page, ctx.settings, ctx.now));
     }
     outcome.writes.extend(stop(&page));
-    Ok(outcome.write(store_page(&page)))
+    Ok(outcome.write(store(&ctx.state, &page)))
 }
 
-pub(crate) fn false_alarm(ctx: &Context<'_>, named: Option<&str>) -> Result<Outcome, PluginError> {
-    let mut page = target(ctx, named, Page::is_open, "page falsealarm")?;
+pub(crate) async fn false_alarm(ctx: &Context<'_>, named: Option<&str>) -> Result<Outcome, PluginError> {
+    let mut page = target(ctx, named, Page::is_open, "page falsealarm").await?;
     page.false_alarm(&ctx.sender, ctx.now).map_err(|_| refused(format!("{} is closed", page.key())))?;
     let note = format!("false alarm {} ({}): adjust monitoring", page.key(), page.alert.alertname);
     let log = LogEntry { at: ctx.now, by: ctx.sender.clone(), project: "alerts".into(), message: note.clone() };
@@ -89,9 +88,10 @@ pub(crate) fn false_alarm(ctx: &Context<'_>, named: Option<&str>) -> Result<Outc
         ctx.sender,
         page.alert.alertname
     );
-    let mut outcome = Outcome::act(ctx.reply(Message::text(reply))).write(Write::AppendAdminLog(log));
+    let mut outcome =
+        Outcome { writes: log_entry(ctx.reads, &log).into(), actions: vec![ctx.reply(Message::text(reply))] };
     outcome.writes.extend(stop(&page));
-    Ok(outcome.write(store_page(&page)))
+    Ok(outcome.write(store(&ctx.state, &page)))
 }
 
 pub(crate) fn page_someone(ctx: &Context<'_>, who: &Person, text: Option<&str>) -> Outcome {
@@ -119,14 +119,17 @@ pub(crate) async fn page_team(
         return Err(refused(format!("team {} has no admin room to page", other_team.name)));
     }
     let paging = ctx.registry.plugin(PLUGIN).ok_or_else(|| refused("the paging plugin is not installed".into()))?;
-    let snapshot = ctx.store.snapshot(Some(&other_team.id)).await?;
-    if !is_enabled(paging.as_ref(), other_team, &snapshot) {
+    // The other team's choices, read afresh: its state is not part of this command's guard.
+    let theirs = Reads::new(ctx.reads.store(), Some(&other_team.id), None);
+    let names: Vec<String> = ctx.registry.plugins().iter().map(|p| p.name().to_owned()).collect();
+    let choices = Choices::read(&framework_state(&theirs), &names).await?;
+    if !is_enabled(paging.as_ref(), other_team, &choices) {
         return Err(refused(format!(
             "team {} has paging turned off, so it cannot be paged through Firebell; reach them in their rooms",
             other_team.name
         )));
     }
-    let settings = Settings::of(paging.as_ref(), other_team, &snapshot);
+    let settings = Settings::of(paging.as_ref(), other_team, &choices);
     let why = text.unwrap_or("please join");
     let mut message =
         Message::text(format!("PAGE from team {} ({}): {why}. Reply in ", team.name, ctx.sender)).room(ctx.room);
@@ -138,10 +141,10 @@ pub(crate) async fn page_team(
     Ok(outcome)
 }
 
-pub(crate) fn list(ctx: &Context<'_>, team: &Team) -> Outcome {
-    let pages = open_pages(ctx.snapshot.records(KIND));
+pub(crate) async fn list(ctx: &Context<'_>, team: &Team) -> Result<Outcome, PluginError> {
+    let pages = open_pages(&ctx.state).await?;
     if pages.is_empty() {
-        return Outcome::act(ctx.reply(Message::text(format!("Team {} has no open page.", team.name))));
+        return Ok(Outcome::act(ctx.reply(Message::text(format!("Team {} has no open page.", team.name)))));
     }
     let mut lines = vec![format!("Open pages of team {}:", team.name)];
     for page in &pages {
@@ -157,5 +160,5 @@ pub(crate) fn list(ctx: &Context<'_>, team: &Team) -> Outcome {
             page.opened_at.format("%H:%M")
         ));
     }
-    Outcome::act(ctx.reply(Message::text(lines.join("\n"))))
+    Ok(Outcome::act(ctx.reply(Message::text(lines.join("\n")))))
 }

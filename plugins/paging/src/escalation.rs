@@ -12,7 +12,7 @@ use firebell_core::team::{Member, Team};
 use serde::{Deserialize, Serialize};
 
 use crate::calls::Request;
-use crate::page::{Alert, AlertStatus, KIND, Page};
+use crate::page::{Alert, AlertStatus, Page, open_page, page_of_alert, store};
 use crate::{PLUGIN, PagingSettings};
 
 /// The timed work of a page: the two escalation steps of a page nobody acknowledges, and the
@@ -109,39 +109,31 @@ pub(crate) fn to_admin_rooms(team: &Team, message: &Message) -> Vec<Action> {
         .collect()
 }
 
-/// The team's open pages, by number.
-pub(crate) fn open_pages(records: &[firebell_core::store::Record]) -> Vec<Page> {
-    let mut pages: Vec<Page> = records.iter().filter_map(Page::from_record).collect();
-    pages.sort_by_key(|page| page.number);
-    pages
-}
-
 fn labels_line(alert: &Alert) -> String {
     alert.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
 /// A firing alert opens a page (unless its page is open already); a resolved one resolves it.
 pub(crate) async fn on_alert(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, PluginError> {
-    let open = open_pages(ctx.snapshot.records(KIND));
-    let existing = open.into_iter().find(|page| page.alert.fingerprint == alert.fingerprint);
+    let existing = page_of_alert(&ctx.state, &alert.fingerprint).await?;
     match (alert.status, existing) {
         (AlertStatus::Firing, Some(page)) => {
             tracing::debug!(page = %page.key(), "alert fired again while its page is open");
             Ok(Outcome::default())
         }
-        (AlertStatus::Firing, None) => open_page(ctx, alert).await,
+        (AlertStatus::Firing, None) => open_new_page(ctx, alert).await,
         (AlertStatus::Resolved, Some(page)) => Ok(resolve_page(ctx, page, "")),
         (AlertStatus::Resolved, None) => Ok(Outcome::default()),
     }
 }
 
-async fn open_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, PluginError> {
+async fn open_new_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, PluginError> {
     let wanted = ctx.settings.read::<PagingSettings>().page_severity;
     if alert.severity() != Some(wanted.as_str()) {
         tracing::debug!(alert = %alert.alertname, severity = ?alert.severity(), "not a paging alert");
         return Ok(Outcome::default());
     }
-    let number = ctx.store.reserve_number(&ctx.team.id, "page", ctx.cause).await?;
+    let number = ctx.state.next_number("page", ctx.cause).await?;
     let oncall = crate::oncall(ctx.team, ctx.settings);
     let page = Page::open(number, alert, oncall, ctx.now);
     let key = page.key();
@@ -154,7 +146,7 @@ async fn open_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, Plugi
         .and(format!(" Reply {}ack {key}\n{}", ctx.prefix, labels_line(&page.alert)))
         .button("Ack", format!("{}ack {key}", ctx.prefix));
     let mut writes = schedule(&page, ctx.settings);
-    writes.push(store(&page));
+    writes.push(store(&ctx.state, &page));
     Ok(Outcome { writes, actions: to_admin_rooms(ctx.team, &message) })
 }
 
@@ -175,13 +167,8 @@ pub(crate) fn resolve_page(ctx: &TeamContext<'_>, mut page: Page, how: &str) -> 
         let data = serde_json::to_string(&watch).expect("watches serialize");
         writes.push(Step::Watch.with(page.number, ctx.settings, ctx.now, data));
     }
-    writes.push(store(&page));
+    writes.push(store(&ctx.state, &page));
     Outcome { writes, actions }
-}
-
-/// The write that keeps `page`.
-pub(crate) fn store(page: &Page) -> Write {
-    Write::PutRecord { kind: KIND.into(), record: page.to_record() }
 }
 
 /// `45s`, `12m`, `1h 5m`.
@@ -200,15 +187,14 @@ pub(crate) fn format_wait(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 
 /// Runs a step of a page: an escalation of a page still firing, or the follow-up of an
 /// acknowledged one (which asks Alertmanager, and comes again).
-pub(crate) fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
     let Some((number, step)) = Step::parse(&job.id) else {
         return Err(PluginError::Refused(format!("unknown paging job {:?}", job.id)));
     };
     if step == Step::Watch {
         return Ok(watch(ctx, number, job));
     }
-    let pages = open_pages(ctx.snapshot.records(KIND));
-    let Some(page) = pages.into_iter().find(|page| page.number == number) else {
+    let Some(page) = open_page(&ctx.state, number).await? else {
         return Ok(Outcome::default());
     };
     if step == Step::Follow {

@@ -136,20 +136,20 @@ impl Plugin for PagingPlugin {
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
         let team = ctx.require_team()?;
         match command.parse()? {
-            PagingCommand::Ack(Ack { page }) => commands::ack(ctx, page.as_deref(), self.silences),
+            PagingCommand::Ack(Ack { page }) => commands::ack(ctx, page.as_deref(), self.silences).await,
             PagingCommand::PageSomeone(PageSomeone { user, text }) => {
                 Ok(commands::page_someone(ctx, &user, text.as_deref()))
             }
             PagingCommand::PageTeam(PageTeam { team: other, text }) => {
                 commands::page_team(ctx, team, &other, text.as_deref()).await
             }
-            PagingCommand::FalseAlarm(FalseAlarm { page }) => commands::false_alarm(ctx, page.as_deref()),
-            PagingCommand::ListPages(ListPages {}) => Ok(commands::list(ctx, team)),
+            PagingCommand::FalseAlarm(FalseAlarm { page }) => commands::false_alarm(ctx, page.as_deref()).await,
+            PagingCommand::ListPages(ListPages {}) => commands::list(ctx, team).await,
         }
     }
 
     async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
-        escalation::run(ctx, job)
+        escalation::run(ctx, job).await
     }
 
     async fn on_event(&self, ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {

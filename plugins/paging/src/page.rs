@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use firebell_core::ids::Person;
-use firebell_core::store::Record;
+use firebell_core::state::{Record, State};
+use firebell_core::store::{StoreError, Write};
 use serde::{Deserialize, Serialize};
 
-/// The record kind pages are stored under.
-pub const KIND: &str = "page";
+/// The index open pages are listed under.
+const OPEN: &str = "open";
+/// The index open pages are listed under by their alert's fingerprint.
+const ALERT: &str = "alert";
 
 /// Whether an alert is firing or resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,15 +102,12 @@ pub struct Page {
     /// The Alertmanager silence its acknowledgement made, once it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silence: Option<String>,
-    /// The store's version of the record (not serialized).
-    #[serde(skip)]
-    pub version: u64,
 }
 
 impl Page {
     /// A new page for a firing alert.
     pub fn open(number: u64, alert: Alert, oncall: Option<Person>, at: DateTime<Utc>) -> Self {
-        Self { number, alert, opened_at: at, oncall, state: PageState::Firing, silence: None, version: 0 }
+        Self { number, alert, opened_at: at, oncall, state: PageState::Firing, silence: None }
     }
 
     /// `P12`.
@@ -154,23 +154,43 @@ impl Page {
         self.state = PageState::Resolved { at };
         true
     }
+}
 
-    /// Reads a page from its record.
-    pub fn from_record(record: &Record) -> Option<Page> {
-        let mut page: Page = serde_json::from_str(&record.data).ok()?;
-        page.version = record.version;
-        Some(page)
+impl Record for Page {
+    const KIND: &'static str = "page";
+
+    fn id(&self) -> String {
+        self.number.to_string()
     }
 
-    /// The record to store this page as.
-    pub fn to_record(&self) -> Record {
-        Record {
-            id: self.number.to_string(),
-            version: self.version,
-            open: self.is_open(),
-            data: serde_json::to_string(self).expect("pages serialize"),
+    fn indexes(&self) -> Vec<(&'static str, String)> {
+        match self.is_open() {
+            true => vec![(OPEN, String::new()), (ALERT, self.alert.fingerprint.clone())],
+            false => Vec::new(),
         }
     }
+}
+
+/// The team's open pages, by number.
+pub(crate) async fn open_pages(state: &State<'_>) -> Result<Vec<Page>, StoreError> {
+    let mut pages: Vec<Page> = state.find(OPEN, "").await?;
+    pages.sort_by_key(|page| page.number);
+    Ok(pages)
+}
+
+/// The open page numbered `number`, if there is one.
+pub(crate) async fn open_page(state: &State<'_>, number: u64) -> Result<Option<Page>, StoreError> {
+    Ok(state.get::<Page>(&number.to_string()).await?.filter(Page::is_open))
+}
+
+/// The open page of the alert with this fingerprint, if there is one.
+pub(crate) async fn page_of_alert(state: &State<'_>, fingerprint: &str) -> Result<Option<Page>, StoreError> {
+    Ok(state.find::<Page>(ALERT, fingerprint).await?.into_iter().next())
+}
+
+/// The write that keeps `page`.
+pub(crate) fn store(state: &State<'_>, page: &Page) -> Write {
+    state.put(page)
 }
 
 /// Reads `P12`, `p12` or `12`.
@@ -211,12 +231,13 @@ mod tests {
     }
 
     #[test]
-    fn pages_survive_their_record() {
+    fn open_pages_are_listed_by_their_alert() {
         let mut page = Page::open(3, alert(), None, DateTime::<Utc>::UNIX_EPOCH);
-        page.version = 4;
-        let record = page.to_record();
-        assert_eq!((record.id.as_str(), record.open), ("3", true));
-        assert_eq!(Page::from_record(&record), Some(page));
+        let stored = firebell_core::state::encode(&page);
+        assert_eq!((stored.kind.as_str(), stored.id.as_str(), stored.indexes.len()), ("page", "3", 2));
+        assert_eq!(firebell_core::state::decode::<Page>(&stored).unwrap(), page);
+        page.resolve(DateTime::<Utc>::UNIX_EPOCH);
+        assert!(firebell_core::state::encode(&page).indexes.is_empty(), "closed pages are listed nowhere");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use firebell_core::message::{Action, CallResult, Message};
 use firebell_core::plugin::{Event, Outcome, PluginError, TeamContext};
 
 use crate::calls::{Request, Response};
-use crate::escalation::{fired_again, open_pages, resolve_page, store};
-use crate::page::KIND;
+use crate::escalation::{fired_again, resolve_page};
+use crate::page::{open_page, store};
 
 fn unreadable(what: &str, err: serde_json::Error) -> PluginError {
     PluginError::Refused(format!("unreadable {what}: {err}"))
@@ -17,10 +17,13 @@ pub(crate) async fn on_result(ctx: &TeamContext<'_>, event: &Event) -> Result<Ou
     let result: CallResult = serde_json::from_str(&event.data).map_err(|err| unreadable("call result", err))?;
     let request: Request = serde_json::from_str(&result.request).map_err(|err| unreadable("request", err))?;
     let response: Response = serde_json::from_str(&result.response).map_err(|err| unreadable("response", err))?;
-    let open = |number: u64| open_pages(ctx.snapshot.records(KIND)).into_iter().find(|page| page.number == number);
+    let number = match &request {
+        Request::Silence { page, .. } | Request::Check { page, .. } | Request::Expire { page, .. } => *page,
+    };
+    let open = open_page(&ctx.state, number).await?;
     Ok(match (request, response) {
         (Request::Silence { page, ends_at, room, thread, .. }, Response::Silenced { silence, labels }) => {
-            let Some(mut page) = open(page) else {
+            let Some(mut page) = open else {
                 return Ok(Outcome::act(Request::Expire { page, silence }.call(&ctx.team.id)));
             };
             let text = format!(
@@ -30,7 +33,7 @@ pub(crate) async fn on_result(ctx: &TeamContext<'_>, event: &Event) -> Result<Ou
                 labels.len()
             );
             page.silence = Some(silence);
-            Outcome::act(Action::Send { room, message: Message::text(text), thread }).write(store(&page))
+            Outcome::act(Action::Send { room, message: Message::text(text), thread }).write(store(&ctx.state, &page))
         }
         (Request::Silence { page, room, thread, .. }, _) => {
             let text = format!(
@@ -39,11 +42,11 @@ pub(crate) async fn on_result(ctx: &TeamContext<'_>, event: &Event) -> Result<Ou
             );
             Outcome::act(Action::Send { room, message: Message::text(text), thread })
         }
-        (Request::Check { page, .. }, Response::NotFiring) => match open(page) {
+        (Request::Check { .. }, Response::NotFiring) => match open {
             Some(page) => resolve_page(ctx, page, ", no longer firing in Alertmanager"),
             None => Outcome::default(),
         },
-        (Request::Check { page, .. }, Response::Firing { alert }) => match open(page) {
+        (Request::Check { page, .. }, Response::Firing { alert }) => match open {
             Some(_) => Outcome::default(),
             None => return fired_again(ctx, page, alert).await,
         },

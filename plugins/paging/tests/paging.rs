@@ -10,9 +10,11 @@ use firebell_core::async_trait;
 use firebell_plugin_paging::calls::{Request, Response};
 
 use firebell_core::ids::{RoomRef, TeamId};
-use firebell_core::store::{Guard, PluginState, Write};
+use firebell_core::state::{FRAMEWORK, PluginChoice, encode};
+use firebell_core::store::{Guard, StreamRange, Write};
 use firebell_plugin_paging::alertmanager::{ReceiveError, Receiver, ReceiverOptions};
 use firebell_plugin_paging::{Alert, AlertStatus, PagingPlugin};
+use firebell_plugin_sal::LogEntry;
 use firebell_testkit::{Harness, SRE_ADMIN, WMCS_ADMIN, text};
 
 fn bot(silences: bool) -> Harness {
@@ -222,7 +224,8 @@ async fn a_false_alarm_closes_the_page_and_notes_to_adjust_monitoring() {
     );
     assert!(bot.advance(minutes(60)).await.is_empty());
     let team = TeamId::new("wmcs").unwrap();
-    let log = bot.store().admin_log(&team, "alerts", 10).await.unwrap();
+    let log = bot.store().stream(&team, "sal", "log:alerts", StreamRange::Latest(10)).await.unwrap();
+    let log: Vec<LogEntry> = log.iter().map(|entry| serde_json::from_str(&entry.data).unwrap()).collect();
     assert_eq!(log[0].message, "false alarm P1 (ToolsDBDown): adjust monitoring");
     assert_eq!(text(&bot.say("dave", WMCS_ADMIN, "!page falsealarm P1").await), "no open page P1");
 }
@@ -267,7 +270,8 @@ async fn people_and_other_teams_can_be_brought_in() {
     let sre = TeamId::new("sre").unwrap();
     let chosen = |enabled: Option<bool>| {
         let settings = BTreeMap::from([("oncall".to_owned(), "frank".to_owned())]);
-        [Write::SetPluginState { plugin: "paging".into(), state: Some(PluginState { enabled, settings }) }]
+        let choice = PluginChoice { plugin: "paging".into(), enabled, settings };
+        [Write::Put { namespace: FRAMEWORK.into(), record: encode(&choice) }]
     };
     bot.store().apply(Some(&sre), Guard::NONE, &chosen(None)).await.unwrap();
     let paged = bot.say("alice", WMCS_ADMIN, "!page team sre still dropping").await;
@@ -294,7 +298,7 @@ async fn bad_payloads_change_nothing_and_unknown_teams_go_to_the_fallback_room()
     let bad = receiver.receive(br#"{"version":"4","alerts":[{"status":"firing"}]}"#).await;
     assert!(matches!(bad, Err(ReceiveError::BadPayload(ref reason)) if reason.contains("missing field")), "{bad:?}");
     let team = TeamId::new("wmcs").unwrap();
-    assert!(bot.store().recent_records(&team, "page", 10).await.unwrap().is_empty(), "nothing stored");
+    assert!(bot.store().recent(&team, "paging", "page", 10).await.unwrap().is_empty(), "nothing stored");
     let stray = payload("firing", "netops", "page", "f9");
     let (result, lines) = bot.printed(receiver.receive(stray.as_bytes())).await;
     result.unwrap();

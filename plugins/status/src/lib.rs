@@ -1,11 +1,10 @@
-//! `!status <text>` sets the topic of the team's public rooms, as the WMCS process asks for a
-//! user-facing incident; `!status clear` puts back what the topic should say now: the open
-//! user-facing incidents, or with none the usual topic (`--force` for the usual one anyway).
+//! `!status <text>` sets the public rooms' topic; `!status clear` puts back what it should say
+//! now: the open user-facing incidents, else the usual topic (`--force`: the usual one anyway).
 
 use firebell_core::declare::{Command, PluginInfo};
-use firebell_core::incident::public_topic;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
+use firebell_plugin_incident::{open_incidents_of, public_topic};
 
 /// Tell users what is going on through the public rooms' topic.
 #[derive(Debug, Clone, Copy, Default, PluginInfo)]
@@ -33,22 +32,17 @@ impl Plugin for StatusPlugin {
             )));
         }
         let clear = text.eq_ignore_ascii_case("clear");
-        let topic = if !clear {
-            text
-        } else if force {
-            team.public_topic.clone()
-        } else {
-            public_topic(team, ctx.snapshot.open.iter())
+        let topic = match (clear, force) {
+            (false, _) => text,
+            (true, true) => team.public_topic.clone(),
+            (true, false) => public_topic(team, open_incidents_of(ctx.reads).await?.iter()),
         };
-        let rooms = team.public_rooms.iter().enumerate().fold(Message::text("Topic of "), |done, (index, room)| {
-            if index == 0 { done.room(room) } else { done.and(", ").room(room) }
-        });
-        let done = rooms.and(match (clear && topic != team.public_topic, topic.is_empty()) {
-            (true, _) => {
+        let done = Message::text("Topic of ").rooms(&team.public_rooms).and(match (clear, topic.as_str()) {
+            (true, topic) if topic != team.public_topic => {
                 format!(" set to the open incidents' topic; {}status clear --force for the usual one.", ctx.prefix)
             }
-            (false, true) => " cleared.".to_owned(),
-            (false, false) => " set.".to_owned(),
+            (_, "") => " cleared.".to_owned(),
+            _ => " set.".to_owned(),
         });
         let topics = team.public_rooms.iter().map(|room| Action::SetTopic { room: room.clone(), topic: topic.clone() });
         Ok(Outcome { writes: Vec::new(), actions: topics.chain([ctx.reply(done)]).collect() })

@@ -19,11 +19,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use firebell_core::bot::Bot;
-use firebell_core::dispatcher::Dispatched;
 use firebell_core::ids::RoomRef;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::Event;
+use firebell_runtime::bot::Bot;
+use firebell_runtime::dispatcher::Dispatched;
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 

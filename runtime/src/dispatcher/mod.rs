@@ -1,19 +1,21 @@
 //! The dispatcher: from a cause (a chat message, a due job, an outside event) to the actions that
 //! answer it.
 //!
-//! Every cause goes through the same loop: take the team's snapshot, let the plugin decide, and
-//! apply its writes through the store in one atomic step guarded by the cause's claim, the
-//! snapshot's revision and, for a job, the job's token. When the team changed in between
-//! (another replica, another command), the plugin decides again on a fresh snapshot; when the
-//! cause was claimed already (another replica, a platform retry) nothing is sent again.
+//! Every cause goes through the same loop: let the plugin decide, remembering what it read and
+//! at which version, and apply its writes through the store in one atomic step guarded by the
+//! cause's claim, those versions and, for a job, the job's token. When something read changed
+//! in between (another replica, another command on the same record), the plugin decides again
+//! after a short jittered pause, until a deadline; when the cause was claimed already (another
+//! replica, a platform retry) nothing is sent again.
 //!
 //! What a command or event sends is kept in the store with its writes, beside a delivery
-//! watchdog job (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)): the bot cancels the
+//! watchdog job (see [`DELIVERY_WATCHDOG`](firebell_core::job::DELIVERY_WATCHDOG)): the bot cancels the
 //! watchdog once every action was sent, and if this replica dies first, another one sends what
 //! is left when the watchdog comes due. So an applied command always gets its answer.
 //!
-//! The dispatcher keeps each team's latest snapshot. Using it is safe because the store refuses
-//! writes decided on a stale revision, and it saves a round trip on almost every command.
+//! The dispatcher remembers the records and index keys it read and wrote (a [`Cache`]). Using
+//! them is safe because the store refuses writes decided on a stale version, and it saves the
+//! reads of almost every command: a command usually costs one round trip, its apply.
 
 mod command;
 
@@ -21,14 +23,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::clock::Clock;
-use crate::command::{CommandLine, MAX_COMMAND_CHARS};
-use crate::ids::{Person, RoomRef, TeamId, UserRef};
-use crate::job::Job;
-use crate::message::{Action, Envelope, Inbound, Message};
-use crate::plugin::{Event, Outcome, Place, PluginError, Registry, Settings, TeamContext, is_enabled};
-use crate::store::{ApplyError, Claim, Guard, Store, StoreError, TeamSnapshot, Write};
-use crate::team::{RoomRole, Team, Teams};
+use firebell_core::clock::Clock;
+use firebell_core::command::{CommandLine, MAX_COMMAND_CHARS};
+use firebell_core::ids::{Person, RoomRef, TeamId, UserRef};
+use firebell_core::job::Job;
+use firebell_core::message::{Action, Envelope, Inbound, Message};
+use firebell_core::plugin::{
+    Event, Outcome, Place, PluginError, Registry, Settings, TeamContext, framework_state, is_enabled,
+};
+use firebell_core::state::{Cache, Choices, Reads, RoomOwner, State};
+use firebell_core::store::{ApplyError, Claim, Guard, Store, StoreError, Write};
+use firebell_core::team::{RoomRole, Team, Teams};
+use tokio::time::Instant;
 
 use self::command::{Found, Sender};
 
@@ -41,8 +47,11 @@ pub struct DispatchOptions {
     pub claim_ttl: Duration,
     /// Whether an unknown `!word` gets an answer (off when other bots share the rooms).
     pub answer_unknown_commands: bool,
-    /// How many times a cause is decided again on concurrent changes before giving up.
-    pub max_attempts: u32,
+    /// How long a cause is decided again while what it read keeps changing concurrently,
+    /// before the sender is told to try again.
+    pub contention_deadline: Duration,
+    /// How many records and index keys the dispatcher remembers across its teams.
+    pub cache_capacity: usize,
     /// How long the replica that handled a cause has to send its actions before a delivery
     /// watchdog sends what is left (that replica probably died). Longer than sending takes.
     pub delivery_grace: Duration,
@@ -54,7 +63,8 @@ impl Default for DispatchOptions {
             prefix: "!".into(),
             claim_ttl: Duration::from_secs(24 * 3600),
             answer_unknown_commands: true,
-            max_attempts: 8,
+            contention_deadline: Duration::from_secs(2),
+            cache_capacity: 20_000,
             delivery_grace: Duration::from_secs(60),
         }
     }
@@ -67,9 +77,9 @@ pub enum DispatchError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The team's state kept changing under the cause.
-    #[error("gave up after {0} attempts: the team's state kept changing concurrently")]
-    Contended(u32),
+    /// What the cause read kept changing under it.
+    #[error("gave up after {0:?}: what it reads kept changing concurrently")]
+    Contended(Duration),
 }
 
 /// What is being decided, with what it needs.
@@ -120,7 +130,7 @@ pub struct JobRun {
     pub again: bool,
 }
 
-/// A delivery watchdog (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)): the job that
+/// A delivery watchdog (see [`DELIVERY_WATCHDOG`](firebell_core::job::DELIVERY_WATCHDOG)): the job that
 /// sends a cause's actions from the store if the replica that handled the cause does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watchdog {
@@ -157,11 +167,15 @@ pub struct Dispatcher {
     teams: Teams,
     registry: Registry,
     options: DispatchOptions,
-    snapshots: Mutex<HashMap<TeamId, Arc<TeamSnapshot>>>,
+    cache: Cache,
+    /// The names of every plugin, whose choices each decision reads.
+    plugin_names: Vec<String>,
+    /// The team each room made for a subject was last found in.
+    owned_rooms: Mutex<HashMap<RoomRef, TeamId>>,
 }
 
-fn team_of(place: Place<'_>) -> Option<&Team> {
-    match place {
+fn team_of<'a>(place: &Place<'a>) -> Option<&'a Team> {
+    match *place {
         Place::Team { team, .. } => Some(team),
         Place::Unconfigured => None,
     }
@@ -176,7 +190,14 @@ impl Dispatcher {
         registry: Registry,
         options: DispatchOptions,
     ) -> Self {
-        Self { store, clock, teams, registry, options, snapshots: Mutex::new(HashMap::new()) }
+        let cache = Cache::new(options.cache_capacity);
+        let plugin_names = registry.plugins().iter().map(|plugin| plugin.name().to_owned()).collect();
+        Self { store, clock, teams, registry, options, cache, plugin_names, owned_rooms: Mutex::default() }
+    }
+
+    /// What the dispatcher remembers of its teams' state.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
     }
 
     /// The store this dispatcher writes to.
@@ -218,11 +239,11 @@ impl Dispatcher {
                 let refusal = format!(
                     "error: this command is {length} characters long; the longest Firebell reads is {MAX_COMMAND_CHARS}"
                 );
-                return self.claim_and(team_of(place).map(|t| &t.id), &claim, vec![reply_to(inbound, refusal)]).await;
+                return self.claim_and(team_of(&place).map(|t| &t.id), &claim, vec![reply_to(inbound, refusal)]).await;
             }
         };
         let fallback_name = inbound.sender_name.as_deref();
-        let person = match team_of(place) {
+        let person = match team_of(&place) {
             Some(team) => team.person(&inbound.sender, fallback_name),
             None => Person::new(inbound.sender.clone(), fallback_name.unwrap_or(&inbound.sender.id)),
         };
@@ -230,10 +251,10 @@ impl Dispatcher {
         // team's admin rooms only: moderating a public room gives no say over the team.
         let in_admin_room = matches!(place, Place::Team { role: RoomRole::Admin, .. });
         let sender = Sender { person, platform_admin: inbound.sender_is_platform_admin && in_admin_room };
-        let team = team_of(place);
-        let dispatched = match self.find(&line, place) {
+        let team = team_of(&place);
+        let dispatched = match self.find(&line, &place) {
             Ok(found) => {
-                let cause = Cause::Command { found, place, sender, inbound };
+                let cause = Cause::Command { found, place: place.clone(), sender, inbound };
                 match self.settle(team, &claim, None, &cause).await? {
                     Settled::Applied(dispatched) => *dispatched,
                     Settled::Duplicate | Settled::JobGone => Dispatched::default(),
@@ -248,24 +269,26 @@ impl Dispatcher {
         Ok(Dispatched { origin: Some(Origin::of(inbound)), ..dispatched })
     }
 
-    /// Where a room is: a configured room of a team, the room of an open incident (found in
-    /// the teams' snapshots: remembered ones first, then fresh ones), or nowhere.
+    /// Where a room is: a configured room of a team, a room a plugin made for one subject (an
+    /// incident's room, found among the teams' records: the team it was last found in first,
+    /// then every team afresh), or nowhere.
     async fn place(&self, room: &RoomRef) -> Result<Place<'_>, DispatchError> {
         if let Some((team, role)) = self.teams.for_room(room) {
             return Ok(Place::Team { team, role });
         }
-        let incident_room = |snapshot: &TeamSnapshot| {
-            snapshot.open.iter().find(|incident| incident.rooms.contains(room)).map(|incident| incident.number)
-        };
-        for team in self.teams.iter() {
-            if let Some(number) = self.remembered(Some(&team.id)).and_then(|s| incident_room(&s)) {
-                return Ok(Place::Team { team, role: RoomRole::Incident(number) });
+        let remembered = self.owned_rooms.lock().unwrap_or_else(|p| p.into_inner()).get(room).cloned();
+        if let Some(team) = remembered.and_then(|id| self.teams.get(id.as_str())) {
+            let reads = Reads::new(self.store.as_ref(), Some(&team.id), Some(&self.cache));
+            if let Some(owner) = framework_state(&reads).get::<RoomOwner>(&room.to_string()).await? {
+                return Ok(Place::Team { team, role: RoomRole::Subject(owner) });
             }
         }
+        // A room nobody owned may have been made since: absences are read afresh, not remembered.
         for team in self.teams.iter() {
-            let snapshot = self.read_snapshot(Some(&team.id)).await?;
-            if let Some(number) = incident_room(&snapshot) {
-                return Ok(Place::Team { team, role: RoomRole::Incident(number) });
+            let reads = Reads::new(self.store.as_ref(), Some(&team.id), None);
+            if let Some(owner) = framework_state(&reads).get::<RoomOwner>(&room.to_string()).await? {
+                self.owned_rooms.lock().unwrap_or_else(|p| p.into_inner()).insert(room.clone(), team.id.clone());
+                return Ok(Place::Team { team, role: RoomRole::Subject(owner) });
             }
         }
         Ok(Place::Unconfigured)
@@ -341,8 +364,9 @@ impl Dispatcher {
         self.claim_and(None, &claim, actions).await
     }
 
-    /// Decides `cause` on the team's snapshot and applies the outcome under `claim` (and `job`),
-    /// deciding again on a fresh snapshot when the team changed meanwhile.
+    /// Decides `cause` and applies the outcome under `claim` (and `job`), guarded by what the
+    /// decision read; decides again after a jittered pause while something read changed
+    /// meanwhile, until the contention deadline.
     async fn settle(
         &self,
         team: Option<&Team>,
@@ -351,30 +375,37 @@ impl Dispatcher {
         cause: &Cause<'_, '_>,
     ) -> Result<Settled, DispatchError> {
         let team_id = team.map(|t| &t.id);
-        let mut snapshot = match self.remembered(team_id) {
-            Some(snapshot) => snapshot,
-            None => self.read_snapshot(team_id).await?,
-        };
-        for _ in 0..self.options.max_attempts {
-            let outcome = self.decide(cause, &claim.key, &snapshot).await?;
+        let started = Instant::now();
+        let mut pauses = Pauses::default();
+        loop {
+            let reads = Reads::new(self.store.as_ref(), team_id, Some(&self.cache));
+            let outcome = self.decide(cause, &claim.key, &reads).await.inspect_err(|_| self.forget(team_id))?;
             let envelopes = Envelope::number(&claim.key, outcome.actions);
             let mut writes = outcome.writes;
             let watchdog = match job {
                 Some(_) => keep_for_the_run(&claim.key, &envelopes, &mut writes),
                 None => self.keep_with_a_watchdog(team_id, &claim.key, &envelopes, &mut writes),
             };
-            let mut guard = Guard::claim(claim).at(&snapshot.revision);
-            guard.job = job;
+            let read = reads.guard();
+            let guard = Guard { claim: Some(claim), reads: &read, job };
             match self.store.apply(team_id, guard, &writes).await {
-                Ok(revision) => {
-                    self.remember(team_id, snapshot.after(&writes, revision));
+                Ok(applied) => {
+                    if let Some(team) = team_id {
+                        self.cache.applied(team, &writes, &applied);
+                    }
                     return Ok(Settled::Applied(Box::new(Dispatched { envelopes, watchdog, origin: None })));
                 }
                 Err(ApplyError::Duplicate) => return Ok(Settled::Duplicate),
                 Err(ApplyError::JobGone) => return Ok(Settled::JobGone),
-                Err(err @ (ApplyError::Conflict(_) | ApplyError::Stale | ApplyError::RecordConflict { .. })) => {
-                    tracing::debug!(cause = %claim.key, reason = %err, "state moved on, deciding again");
-                    snapshot = self.read_snapshot(team_id).await?;
+                Err(ApplyError::Conflict(key)) => {
+                    tracing::debug!(cause = %claim.key, changed = %key, "read state moved on, deciding again");
+                    if let Some(team) = team_id {
+                        self.cache.forget(team, &key);
+                    }
+                    if started.elapsed() >= self.options.contention_deadline {
+                        return Err(DispatchError::Contended(started.elapsed()));
+                    }
+                    tokio::time::sleep(pauses.next()).await;
                 }
                 Err(ApplyError::Store(err)) => {
                     self.forget(team_id);
@@ -382,7 +413,6 @@ impl Dispatcher {
                 }
             }
         }
-        Err(DispatchError::Contended(self.options.max_attempts))
     }
 
     /// Adds to `writes` what keeps `envelopes` of a team's command or event until they are
@@ -395,37 +425,34 @@ impl Dispatcher {
         writes: &mut Vec<Write>,
     ) -> Option<Watchdog> {
         let team = team.filter(|_| !envelopes.is_empty())?;
-        let job = Job::delivery_watchdog(cause, crate::clock::after(self.clock.now(), self.options.delivery_grace));
+        let job =
+            Job::delivery_watchdog(cause, firebell_core::clock::after(self.clock.now(), self.options.delivery_grace));
         writes.push(Write::Schedule(job.clone()));
         writes.push(Write::Outbox { cause: job.cause(), envelopes: envelopes.to_vec() });
         Some(Watchdog { team: team.clone(), job })
     }
 
-    /// What the plugin of `cause` decides on `snapshot`.
-    async fn decide(
-        &self,
-        cause: &Cause<'_, '_>,
-        cause_id: &str,
-        snapshot: &TeamSnapshot,
-    ) -> Result<Outcome, DispatchError> {
+    /// What the plugin of `cause` decides, reading through `reads`.
+    async fn decide(&self, cause: &Cause<'_, '_>, cause_id: &str, reads: &Reads<'_>) -> Result<Outcome, DispatchError> {
+        let choices = self.choices(reads).await?;
         let (team, plugin_name) = match cause {
             Cause::Command { found, place, sender, inbound } => {
-                return self.decide_command(found, *place, sender, inbound, cause_id, snapshot).await;
+                return self.decide_command(found, place, sender, inbound, cause_id, reads, &choices).await;
             }
             Cause::Job { team, job } => (*team, job.plugin.as_str()),
             Cause::Event { team, event } => (*team, event.plugin.as_str()),
         };
-        let Some(plugin) = self.registry.plugin(plugin_name).filter(|p| is_enabled(p.as_ref(), team, snapshot)) else {
+        let Some(plugin) = self.registry.plugin(plugin_name).filter(|p| is_enabled(p.as_ref(), team, &choices)) else {
             tracing::info!(plugin = plugin_name, team = %team.id, cause = cause_id, "no enabled plugin for it; dropped");
             return Ok(Outcome::default());
         };
-        let settings = Settings::of(plugin.as_ref(), team, snapshot);
+        let settings = Settings::of(plugin.as_ref(), team, &choices);
         let ctx = TeamContext {
             cause: cause_id,
             now: self.clock.now(),
             team,
-            snapshot,
-            store: self.store.as_ref(),
+            state: State::new(reads, plugin.name()),
+            reads,
             settings: &settings,
             teams: &self.teams,
             prefix: &self.options.prefix,
@@ -443,6 +470,11 @@ impl Dispatcher {
                 Ok(Outcome::default())
             }
         }
+    }
+
+    /// The plugin choices of the team read, part of every decision's guard.
+    async fn choices(&self, reads: &Reads<'_>) -> Result<Choices, StoreError> {
+        Choices::read(&framework_state(reads), &self.plugin_names).await
     }
 
     /// Claims `claim` and keeps `actions` until they are sent, then returns them (or none for a
@@ -464,31 +496,26 @@ impl Dispatcher {
         }
     }
 
-    /// The team's snapshot as this dispatcher last saw it.
-    fn remembered(&self, team: Option<&TeamId>) -> Option<Arc<TeamSnapshot>> {
-        let Some(team) = team else { return Some(Arc::default()) };
-        self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).get(team).cloned()
-    }
-
-    fn remember(&self, team: Option<&TeamId>, snapshot: TeamSnapshot) {
-        if let Some(team) = team {
-            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).insert(team.clone(), Arc::new(snapshot));
-        }
-    }
-
+    /// Forgets what is remembered of `team` (its store failed: start afresh).
     fn forget(&self, team: Option<&TeamId>) {
         if let Some(team) = team {
-            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).remove(team);
+            self.cache.forget_team(team);
         }
     }
+}
 
-    /// Reads the team's snapshot from the store and remembers it.
-    async fn read_snapshot(&self, team: Option<&TeamId>) -> Result<Arc<TeamSnapshot>, DispatchError> {
-        let snapshot = Arc::new(self.store.snapshot(team).await.inspect_err(|_| self.forget(team))?);
-        if let Some(team) = team {
-            self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).insert(team.clone(), snapshot.clone());
-        }
-        Ok(snapshot)
+/// The pauses between decisions of a contended cause: jittered (so that the writers racing for
+/// one record do not meet again), growing from 1 ms to 50 ms.
+#[derive(Debug, Default)]
+struct Pauses {
+    tries: u32,
+}
+
+impl Pauses {
+    fn next(&mut self) -> Duration {
+        let ceiling_ms = 1u64.checked_shl(self.tries).unwrap_or(u64::MAX).min(50);
+        self.tries = self.tries.saturating_add(1);
+        Duration::from_micros(fastrand::u64(0..=ceiling_ms * 1000))
     }
 }
 

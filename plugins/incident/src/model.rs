@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{Person, RoomRef, TeamId};
+use firebell_core::ids::{Person, RoomRef, TeamId};
+use firebell_core::state::Record;
 
 /// One term of one person as incident coordinator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,9 +107,6 @@ pub struct Incident {
     pub team: TeamId,
     /// Its number within the team, from 1.
     pub number: u64,
-    /// The store's version of this record; every committed change increments it.
-    #[serde(skip)]
-    pub version: u64,
     /// The title as declared.
     pub title: String,
     /// The status doc title: `YYYY-MM-DD [TEAM] title`.
@@ -265,7 +263,7 @@ pub struct Declaration {
 
 /// The topic of `team`'s public rooms given the incidents now `open`: the user-facing, public
 /// ones are listed; with none, the team's usual topic comes back.
-pub fn public_topic<'a>(team: &crate::team::Team, open: impl Iterator<Item = &'a Incident>) -> String {
+pub fn public_topic<'a>(team: &firebell_core::team::Team, open: impl Iterator<Item = &'a Incident>) -> String {
     let titles: Vec<&str> =
         open.filter(|i| i.user_facing && i.is_public() && i.is_open()).map(|i| i.title.as_str()).collect();
     match titles.as_slice() {
@@ -278,6 +276,21 @@ pub fn public_topic<'a>(team: &crate::team::Team, open: impl Iterator<Item = &'a
 /// The id of incident `number` of `team`: `WMCS-3`.
 pub fn incident_key(team: &TeamId, number: u64) -> String {
     format!("{}-{number}", team.as_str().to_uppercase())
+}
+
+/// The index open incidents are listed under.
+pub const OPEN: &str = "open";
+
+impl Record for Incident {
+    const KIND: &'static str = "incident";
+
+    fn id(&self) -> String {
+        self.number.to_string()
+    }
+
+    fn indexes(&self) -> Vec<(&'static str, String)> {
+        if self.is_open() { vec![(OPEN, String::new())] } else { Vec::new() }
+    }
 }
 
 fn ensure(condition: bool, refusal: Refusal) -> Result<(), Refusal> {
@@ -298,7 +311,6 @@ impl Incident {
         let incident = Incident {
             team: d.team,
             number: d.number,
-            version: 0,
             title: d.title,
             doc_title,
             severity: d.severity,
@@ -383,7 +395,7 @@ impl Incident {
         self.ensure_open()?;
         self.ensure_ic(from)?;
         ensure(from.user != to.user, Refusal::SelfHandoff)?;
-        let expires_at = crate::clock::after(at, ttl);
+        let expires_at = firebell_core::clock::after(at, ttl);
         self.offer = Some(HandoffOffer { from: from.clone(), to: to.clone(), at, expires_at });
         Ok(TimelineEntry::new(at, from, EntryKind::Handoff, format!("offered the IC role to {to}")))
     }

@@ -7,14 +7,14 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use crate::adapter::{AdapterError, Adapters, Performed};
 use crate::dispatcher::{DispatchError, Dispatched, Dispatcher, Origin, Watchdog};
-use crate::ids::RoomRef;
-use crate::ids::TeamId;
-use crate::job::Job;
-use crate::message::{Action, CallResult, Envelope, Inbound, Message, Notify, RoomCreated};
-use crate::plugin::Event;
-use crate::store::StoreError;
+use firebell_core::adapter::{AdapterError, Adapters, Performed};
+use firebell_core::ids::RoomRef;
+use firebell_core::ids::TeamId;
+use firebell_core::job::Job;
+use firebell_core::message::{Action, CallResult, Envelope, Inbound, Message, Notify, RoomCreated};
+use firebell_core::plugin::Event;
+use firebell_core::store::StoreError;
 
 /// How many times an action is tried again when the platform has passing trouble.
 const PASSING_TROUBLE: u32 = 3;
@@ -180,7 +180,8 @@ impl Bot {
     pub async fn run_job(&self, team: &TeamId, job: &Job, deadline: Instant) -> Result<(), JobError> {
         let run = self.dispatcher.run_job(team, job).await?;
         let grace = self.dispatcher.options().delivery_grace;
-        let sending = Sending { team, deadline, since: run.again.then(|| crate::clock::before(job.due, grace)) };
+        let sending =
+            Sending { team, deadline, since: run.again.then(|| firebell_core::clock::before(job.due, grace)) };
         let mut failure = None;
         for envelope in &run.envelopes {
             match self.send_kept(envelope, &sending, None).await {
@@ -241,7 +242,7 @@ impl Bot {
     /// before it comes due.
     fn delivery_deadline(&self, watchdog: &Watchdog) -> Instant {
         let grace = self.dispatcher.options().delivery_grace / 2;
-        let stop = crate::clock::before(watchdog.job.due, grace);
+        let stop = firebell_core::clock::before(watchdog.job.due, grace);
         Instant::now() + (stop - self.dispatcher.clock().now()).to_std().unwrap_or_default()
     }
 

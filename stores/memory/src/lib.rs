@@ -6,14 +6,13 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-
-use super::{
-    ApplyError, AuditEntry, Guard, LogEntry, PluginState, Record, Store, StoreError, TakeJobs, TeamSnapshot, Write,
+use firebell_core::ids::TeamId;
+use firebell_core::job::{Job, ReadyJob, TakenJobs};
+use firebell_core::message::Envelope;
+use firebell_core::store::{
+    Applied, ApplyError, Guard, Key, Listing, Store, StoreError, StoredRecord, StreamEntry, StreamRange, TakeJobs,
+    Write,
 };
-use crate::ids::TeamId;
-use crate::incident::{Incident, TimelineEntry};
-use crate::job::{Job, ReadyJob, TakenJobs};
-use crate::message::Envelope;
 
 /// How long a send is remembered, as in the Redis store.
 const SENT_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -44,18 +43,24 @@ struct Jobs {
     sent_order: VecDeque<(Instant, String)>,
 }
 
+/// One namespace of one team.
 #[derive(Default)]
-struct TeamState {
-    revision: u64,
+struct Space {
+    /// Records by (kind, id), with their version; `None` once removed.
+    records: HashMap<(String, String), (u64, Option<StoredRecord>)>,
+    /// Record ids by kind, in the order they were created.
+    created: HashMap<String, Vec<String>>,
+    /// Index keys by (kind, index, key): version and ids.
+    indexes: HashMap<(String, String, String), (u64, BTreeSet<String>)>,
+    /// Streams by name: the last entry number, and the entries kept.
+    streams: HashMap<String, (u64, VecDeque<(u64, String)>)>,
     sequences: HashMap<String, u64>,
     reservations: HashMap<(String, String), u64>,
-    incidents: BTreeMap<u64, Incident>,
-    timelines: HashMap<u64, Vec<TimelineEntry>>,
-    admin_log: HashMap<String, Vec<LogEntry>>,
-    plugins: BTreeMap<String, PluginState>,
-    audit: Vec<AuditEntry>,
-    records: BTreeMap<String, BTreeMap<String, Record>>,
-    record_order: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Default)]
+struct TeamState {
+    spaces: HashMap<String, Space>,
     jobs: Jobs,
 }
 
@@ -87,6 +92,11 @@ impl MemoryStore {
         self.lock().teams.get(team).map_or(empty, read)
     }
 
+    /// Runs `read` on a namespace of the team, or returns `empty` for one with nothing yet.
+    fn read_space<T>(&self, team: &TeamId, namespace: &str, empty: T, read: impl FnOnce(&Space) -> T) -> T {
+        self.lock().teams.get(team).and_then(|t| t.spaces.get(namespace)).map_or(empty, read)
+    }
+
     /// Runs `change` on the team's state, creating it if needed.
     fn change<T>(&self, team: &TeamId, change: impl FnOnce(&mut TeamState) -> T) -> T {
         change(self.lock().team(team))
@@ -104,15 +114,8 @@ impl State {
         self.claims.contains_key(key)
     }
 
-    fn revision(&self, team: Option<&TeamId>) -> String {
-        team.and_then(|team| self.teams.get(team)).map_or(0, |s| s.revision).to_string()
-    }
-
     /// Checks every precondition before anything is written.
-    fn check(&self, team: Option<&TeamId>, guard: &Guard<'_>, writes: &[Write]) -> Result<(), ApplyError> {
-        if guard.revision.is_some_and(|revision| revision != self.revision(team)) {
-            return Err(ApplyError::Stale);
-        }
+    fn check(&self, team: Option<&TeamId>, guard: &Guard<'_>) -> Result<(), ApplyError> {
         let state = team.and_then(|team| self.teams.get(team));
         if let Some(job) = guard.job {
             let scheduled = state.and_then(|s| s.jobs.scheduled.get(&job.id));
@@ -120,64 +123,118 @@ impl State {
                 return Err(ApplyError::JobGone);
             }
         }
-        let stored = |number: u64| state.and_then(|s| s.incidents.get(&number));
-        for write in writes {
-            match write {
-                Write::CreateIncident { incident, .. } if stored(incident.number).is_some() => {
-                    return Err(ApplyError::Conflict(incident.number));
-                }
-                Write::UpdateIncident { incident, .. }
-                    if stored(incident.number).is_none_or(|s| s.version != incident.version) =>
-                {
-                    return Err(ApplyError::Conflict(incident.number));
-                }
-                Write::PutRecord { kind, record } => {
-                    let current = state.and_then(|s| s.records.get(kind)?.get(&record.id)).map_or(0, |r| r.version);
-                    if current != record.version {
-                        return Err(ApplyError::RecordConflict { kind: kind.clone(), id: record.id.clone() });
-                    }
-                }
-                _ => {}
+        for (key, version) in guard.reads {
+            if state.map_or(0, |s| s.version(key)) != *version {
+                return Err(ApplyError::Conflict(key.clone()));
             }
         }
         Ok(())
     }
 }
 
+impl Space {
+    fn record_version(&self, kind: &str, id: &str) -> u64 {
+        self.records.get(&(kind.to_owned(), id.to_owned())).map_or(0, |(version, _)| *version)
+    }
+
+    fn index_version(&self, kind: &str, index: &str, key: &str) -> u64 {
+        self.indexes.get(&(kind.to_owned(), index.to_owned(), key.to_owned())).map_or(0, |(version, _)| *version)
+    }
+
+    /// Stores `record` (or removes the record when `None`); returns the changed versions.
+    fn set(&mut self, namespace: &str, kind: &str, id: &str, record: Option<&StoredRecord>) -> Vec<(Key, u64)> {
+        let slot = self.records.entry((kind.to_owned(), id.to_owned())).or_insert((0, None));
+        let before: Vec<_> = slot.1.as_ref().map(|r| r.indexes.clone()).unwrap_or_default();
+        let existed = slot.1.is_some();
+        slot.0 += 1;
+        let version = slot.0;
+        slot.1 = record.map(|r| StoredRecord { version, ..r.clone() });
+        let after: Vec<_> = record.map(|r| r.indexes.clone()).unwrap_or_default();
+        let order = self.created.entry(kind.to_owned()).or_default();
+        match (existed, record.is_some()) {
+            (false, true) => order.push(id.to_owned()),
+            (true, false) => order.retain(|other| other != id),
+            _ => {}
+        }
+        let record_key = Key::Record { namespace: namespace.into(), kind: kind.into(), id: id.into() };
+        let mut changed = vec![(record_key, version)];
+        for entry in before.iter().filter(|e| !after.contains(e)).chain(after.iter().filter(|e| !before.contains(e))) {
+            let listed = after.contains(entry);
+            let (index_version, ids) =
+                self.indexes.entry((kind.to_owned(), entry.index.clone(), entry.key.clone())).or_default();
+            *index_version += 1;
+            if listed {
+                ids.insert(id.to_owned());
+            } else {
+                ids.remove(id);
+            }
+            let key = Key::Index {
+                namespace: namespace.into(),
+                kind: kind.into(),
+                index: entry.index.clone(),
+                key: entry.key.clone(),
+            };
+            changed.push((key, *index_version));
+        }
+        changed
+    }
+
+    fn append(&mut self, stream: &str, entry: &str) {
+        let (last, entries) = self.streams.entry(stream.to_owned()).or_default();
+        *last += 1;
+        entries.push_back((*last, entry.to_owned()));
+    }
+
+    fn trim(&mut self, stream: &str, keep: u64) {
+        if let Some((_, entries)) = self.streams.get_mut(stream) {
+            let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+            let drop = entries.len().saturating_sub(keep);
+            entries.drain(..drop);
+        }
+    }
+
+    fn stream(&self, stream: &str, range: StreamRange) -> Vec<StreamEntry> {
+        let Some((_, entries)) = self.streams.get(stream) else { return Vec::new() };
+        let entry = |(n, data): &(u64, String)| StreamEntry { id: format!("{n}-0"), data: data.clone() };
+        match range {
+            StreamRange::All => entries.iter().map(entry).collect(),
+            StreamRange::Latest(limit) => entries.iter().skip(entries.len().saturating_sub(limit)).map(entry).collect(),
+            StreamRange::After { id, limit } => {
+                let after: u64 = id.split('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                entries.iter().filter(|(n, _)| *n > after).take(limit).map(entry).collect()
+            }
+        }
+    }
+}
+
 impl TeamState {
-    fn write(&mut self, write: &Write) {
+    fn space(&mut self, namespace: &str) -> &mut Space {
+        self.spaces.entry(namespace.to_owned()).or_default()
+    }
+
+    fn version(&self, key: &Key) -> u64 {
+        match key {
+            Key::Record { namespace, kind, id } => self.spaces.get(namespace).map_or(0, |s| s.record_version(kind, id)),
+            Key::Index { namespace, kind, index, key } => {
+                self.spaces.get(namespace).map_or(0, |s| s.index_version(kind, index, key))
+            }
+        }
+    }
+
+    fn write(&mut self, write: &Write, applied: &mut Applied) {
         match write {
-            Write::CreateIncident { incident, timeline } | Write::UpdateIncident { incident, timeline } => {
-                self.revision += 1;
-                let mut stored = incident.clone();
-                stored.version = self.incidents.get(&incident.number).map_or(1, |s| s.version + 1);
-                self.incidents.insert(incident.number, stored);
-                self.timelines.entry(incident.number).or_default().extend(timeline.iter().cloned());
+            Write::Put { namespace, record } => {
+                let changed = self.space(namespace).set(namespace, &record.kind, &record.id, Some(record));
+                applied.versions.extend(changed);
             }
-            Write::AppendToOpenTimeline { number, entry } => {
-                if self.incidents.get(number).is_some_and(Incident::is_open) {
-                    self.timelines.entry(*number).or_default().push(entry.clone());
+            Write::Remove { namespace, kind, id } => {
+                let space = self.space(namespace);
+                if space.records.get(&(kind.clone(), id.clone())).is_some_and(|(_, record)| record.is_some()) {
+                    applied.versions.extend(space.set(namespace, kind, id, None));
                 }
             }
-            Write::AppendAdminLog(entry) => {
-                self.admin_log.entry(entry.project.clone()).or_default().push(entry.clone());
-            }
-            Write::SetPluginState { plugin, state } => {
-                self.revision += 1;
-                match state {
-                    Some(state) => self.plugins.insert(plugin.clone(), state.clone()),
-                    None => self.plugins.remove(plugin),
-                };
-            }
-            Write::AppendAudit(entry) => self.audit.push(entry.clone()),
-            Write::PutRecord { kind, record } => {
-                self.revision += 1;
-                let records = self.records.entry(kind.clone()).or_default();
-                if !records.contains_key(&record.id) {
-                    self.record_order.entry(kind.clone()).or_default().push(record.id.clone());
-                }
-                records.insert(record.id.clone(), Record { version: record.version + 1, ..record.clone() });
-            }
+            Write::Append { namespace, stream, entry } => self.space(namespace).append(stream, entry),
+            Write::Trim { namespace, stream, keep } => self.space(namespace).trim(stream, *keep),
             Write::Schedule(job) => {
                 self.jobs.scheduled.insert(job.id.clone(), job.clone());
                 self.jobs.waiting.insert(job.id.clone());
@@ -265,26 +322,88 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn snapshot(&self, team: Option<&TeamId>) -> Result<TeamSnapshot, StoreError> {
-        let state = self.lock();
-        let Some(team_state) = team.and_then(|team| state.teams.get(team)) else {
-            return Ok(TeamSnapshot { revision: state.revision(team), ..TeamSnapshot::default() });
-        };
-        let records = team_state
-            .records
-            .iter()
-            .map(|(kind, records)| (kind.clone(), records.values().filter(|r| r.open).cloned().collect::<Vec<_>>()))
-            .filter(|(_, records)| !records.is_empty())
-            .collect();
-        Ok(TeamSnapshot {
-            revision: state.revision(team),
-            open: team_state.incidents.values().filter(|i| i.is_open()).cloned().collect(),
-            plugins: team_state.plugins.clone(),
-            records,
-        })
+    async fn records(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<(u64, Option<StoredRecord>)>, StoreError> {
+        Ok(self.read_space(team, namespace, vec![(0, None); ids.len()], |space| {
+            ids.iter()
+                .map(|id| space.records.get(&(kind.to_owned(), id.clone())).cloned().unwrap_or((0, None)))
+                .collect()
+        }))
     }
 
-    async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<String, ApplyError> {
+    async fn find(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        index: &str,
+        key: &str,
+    ) -> Result<Listing, StoreError> {
+        Ok(self.read_space(team, namespace, Listing::default(), |space| {
+            let Some((version, ids)) = space.indexes.get(&(kind.to_owned(), index.to_owned(), key.to_owned())) else {
+                return Listing::default();
+            };
+            let records =
+                ids.iter().filter_map(|id| space.records.get(&(kind.to_owned(), id.clone()))?.1.clone()).collect();
+            Listing { version: *version, records }
+        }))
+    }
+
+    async fn recent(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        Ok(self.read_space(team, namespace, Vec::new(), |space| {
+            let Some(order) = space.created.get(kind) else { return Vec::new() };
+            order
+                .iter()
+                .rev()
+                .take(limit)
+                .filter_map(|id| space.records.get(&(kind.to_owned(), id.clone()))?.1.clone())
+                .collect()
+        }))
+    }
+
+    async fn stream(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        stream: &str,
+        range: StreamRange,
+    ) -> Result<Vec<StreamEntry>, StoreError> {
+        Ok(self.read_space(team, namespace, Vec::new(), |space| space.stream(stream, range)))
+    }
+
+    async fn reserve_number(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        sequence: &str,
+        reservation: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(self.change(team, |team| {
+            let space = team.space(namespace);
+            let key = (sequence.to_owned(), reservation.to_owned());
+            if let Some(&number) = space.reservations.get(&key) {
+                return number;
+            }
+            let next = space.sequences.entry(sequence.to_owned()).or_default();
+            *next += 1;
+            let number = *next;
+            space.reservations.insert(key, number);
+            number
+        }))
+    }
+
+    async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<Applied, ApplyError> {
         let mut state = self.lock();
         let claim = guard.claim.map(|claim| (claim_key(team, &claim.key), claim.ttl));
         if let Some((key, _)) = &claim
@@ -292,68 +411,21 @@ impl Store for MemoryStore {
         {
             return Err(ApplyError::Duplicate);
         }
-        state.check(team, &guard, writes)?;
+        state.check(team, &guard)?;
+        let mut applied = Applied::default();
         if let Some(team) = team {
             let team_state = state.team(team);
             if let Some(job) = guard.job {
                 team_state.consume(job);
             }
             for write in writes {
-                team_state.write(write);
+                team_state.write(write, &mut applied);
             }
         }
         if let Some((key, ttl)) = claim {
             state.claims.insert(key, Instant::now() + ttl);
         }
-        Ok(state.revision(team))
-    }
-
-    async fn reserve_number(&self, team: &TeamId, sequence: &str, reservation: &str) -> Result<u64, StoreError> {
-        Ok(self.change(team, |team| {
-            let key = (sequence.to_owned(), reservation.to_owned());
-            if let Some(&number) = team.reservations.get(&key) {
-                return number;
-            }
-            let next = team.sequences.entry(sequence.to_owned()).or_default();
-            *next += 1;
-            let number = *next;
-            team.reservations.insert(key, number);
-            number
-        }))
-    }
-
-    async fn incident(&self, team: &TeamId, number: u64) -> Result<Option<Incident>, StoreError> {
-        Ok(self.read(team, None, |s| s.incidents.get(&number).cloned()))
-    }
-
-    async fn recent_incidents(&self, team: &TeamId, limit: usize) -> Result<Vec<Incident>, StoreError> {
-        Ok(self.read(team, Vec::new(), |s| s.incidents.values().rev().take(limit).cloned().collect()))
-    }
-
-    async fn timeline(&self, team: &TeamId, number: u64) -> Result<Vec<TimelineEntry>, StoreError> {
-        Ok(self.read(team, Vec::new(), |s| s.timelines.get(&number).cloned().unwrap_or_default()))
-    }
-
-    async fn admin_log(&self, team: &TeamId, project: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
-        Ok(self
-            .read(team, Vec::new(), |s| newest(s.admin_log.get(project).map(Vec::as_slice).unwrap_or_default(), limit)))
-    }
-
-    async fn audit_log(&self, team: &TeamId, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(self.read(team, Vec::new(), |s| newest(&s.audit, limit)))
-    }
-
-    async fn record(&self, team: &TeamId, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
-        Ok(self.read(team, None, |s| s.records.get(kind)?.get(id).cloned()))
-    }
-
-    async fn recent_records(&self, team: &TeamId, kind: &str, limit: usize) -> Result<Vec<Record>, StoreError> {
-        Ok(self.read(team, Vec::new(), |s| {
-            let (Some(order), Some(records)) = (s.record_order.get(kind), s.records.get(kind)) else {
-                return Vec::new();
-            };
-            order.iter().rev().take(limit).filter_map(|id| records.get(id).cloned()).collect()
-        }))
+        Ok(applied)
     }
 
     async fn scheduled_jobs(&self, team: &TeamId) -> Result<Vec<Job>, StoreError> {

@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::bot::Bot;
-use crate::clock::{Clock, ManualClock};
-use crate::ids::TeamId;
-use crate::job::ReadyJob;
-use crate::store::{StoreError, TakeJobs};
+use firebell_core::clock::{Clock, ManualClock};
+use firebell_core::ids::TeamId;
+use firebell_core::job::ReadyJob;
+use firebell_core::store::{StoreError, TakeJobs};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub struct Scheduler {
 /// A name for this replica's scheduler that no other replica uses.
 pub fn replica_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
-    format!("{host}-{}-{}", std::process::id(), crate::job::unique_token())
+    format!("{host}-{}-{}", std::process::id(), firebell_core::job::unique_token())
 }
 
 impl Scheduler {

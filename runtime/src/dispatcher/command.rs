@@ -1,15 +1,18 @@
-//! Chat commands: finding the declaration, checking it against the team's snapshot (plugin
+//! Chat commands: finding the declaration, checking it against the team's choices (plugin
 //! enabled, sender allowed), parsing the arguments, and running the plugin.
 
 use std::sync::Arc;
 
+use firebell_core::command::{CommandLine, CommandSpec, Permission, Resolve, Token, shown};
+use firebell_core::ids::{Person, Transport, UserRef};
+use firebell_core::message::Inbound;
+use firebell_core::plugin::{
+    Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Settings, framework_state, is_enabled,
+};
+use firebell_core::state::{Choices, Reads, RoomOwner, State};
+use firebell_core::team::{RoomRole, Team};
+
 use super::{DispatchError, Dispatcher, reply_to, team_of};
-use crate::command::{CommandLine, CommandSpec, Permission, Resolve, Token, shown};
-use crate::ids::{Person, Transport, UserRef};
-use crate::message::Inbound;
-use crate::plugin::{Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Settings, is_enabled};
-use crate::store::TeamSnapshot;
-use crate::team::Team;
 
 /// Who sent a command, and what the platform says about them.
 #[derive(Debug, Clone)]
@@ -59,7 +62,7 @@ impl Dispatcher {
     pub(super) fn find<'a, 't>(
         &'a self,
         line: &'t CommandLine,
-        place: Place<'_>,
+        place: &Place<'_>,
     ) -> Result<Found<'a, 't>, Option<String>> {
         let prefix = &self.options.prefix;
         let (plugin, spec, rest) = match self.registry.find(&line.word, &line.tokens) {
@@ -83,20 +86,20 @@ impl Dispatcher {
         Ok(Found { plugin, spec, rest })
     }
 
-    /// Checks a found command against the team's snapshot and parses its arguments; the error
+    /// Checks a found command against the team's choices and parses its arguments; the error
     /// is the refusal to send.
     fn check(
         &self,
         found: &Found<'_, '_>,
-        place: Place<'_>,
+        place: &Place<'_>,
         sender: &Sender,
-        snapshot: &TeamSnapshot,
+        choices: &Choices,
         transport: Transport,
     ) -> Result<Invocation, String> {
         let prefix = &self.options.prefix;
         let team = team_of(place);
         if let Some(team) = team {
-            if !is_enabled(found.plugin.as_ref(), team, snapshot) {
+            if !is_enabled(found.plugin.as_ref(), team, choices) {
                 return Err(format!(
                     "plugin {} is disabled for team {}; a team admin can turn it on with {prefix}plugins enable {}",
                     found.plugin.name(),
@@ -118,34 +121,42 @@ impl Dispatcher {
         format!("error: {error}; usage: {}", spec.usage(&self.options.prefix))
     }
 
-    /// What a command decides on `snapshot`: its plugin's outcome, or a refusal to send.
+    /// What a command decides, reading through `reads`: its plugin's outcome, or a refusal to
+    /// send.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn decide_command(
         &self,
         found: &Found<'_, '_>,
-        place: Place<'_>,
+        place: &Place<'_>,
         sender: &Sender,
         inbound: &Inbound,
         cause: &str,
-        snapshot: &TeamSnapshot,
+        reads: &Reads<'_>,
+        choices: &Choices,
     ) -> Result<Outcome, DispatchError> {
-        let invocation = match self.check(found, place, sender, snapshot, inbound.transport()) {
+        if let Place::Team { role: RoomRole::Subject(owner), .. } = place {
+            // The room's owner is part of what the command is decided on.
+            framework_state(reads).get::<RoomOwner>(&owner.room.to_string()).await?;
+        }
+        let invocation = match self.check(found, place, sender, choices, inbound.transport()) {
             Ok(invocation) => invocation,
             Err(refusal) => return Ok(Outcome::act(reply_to(inbound, refusal))),
         };
         let settings = match team_of(place) {
-            Some(team) => Settings::of(found.plugin.as_ref(), team, snapshot),
+            Some(team) => Settings::of(found.plugin.as_ref(), team, choices),
             None => Settings::default(),
         };
-        let may_run = |spec: &CommandSpec| self.may_run(place, sender, snapshot, spec);
+        let may_run = |spec: &CommandSpec| self.may_run(place, sender, choices, spec);
         let ctx = Context {
             cause,
             now: self.clock.now(),
             sender: sender.person.clone(),
             room: &inbound.room,
             thread: inbound.thread.as_deref(),
-            place,
-            snapshot,
-            store: self.store.as_ref(),
+            place: place.clone(),
+            state: State::new(reads, found.plugin.name()),
+            reads,
+            choices,
             settings: &settings,
             registry: &self.registry,
             teams: &self.teams,
@@ -164,14 +175,14 @@ impl Dispatcher {
     }
 
     /// Whether `sender` may run `spec` here: its plugin is enabled and its permission passes.
-    fn may_run(&self, place: Place<'_>, sender: &Sender, snapshot: &TeamSnapshot, spec: &CommandSpec) -> bool {
+    fn may_run(&self, place: &Place<'_>, sender: &Sender, choices: &Choices, spec: &CommandSpec) -> bool {
         let Some((plugin, _)) = self.registry.commands().find(|(_, s)| s.word == spec.word && s.sub == spec.sub) else {
             return false;
         };
         match place {
             Place::Unconfigured => spec.permission == Permission::Anyone,
             Place::Team { team, .. } => {
-                is_enabled(plugin.as_ref(), team, snapshot) && permits(spec.permission, team, sender)
+                is_enabled(plugin.as_ref(), team, choices) && permits(spec.permission, team, sender)
             }
         }
     }

@@ -1,0 +1,81 @@
+//! The framework's own state, kept like a plugin's under the namespace [`FRAMEWORK`]: each
+//! team's chat-made plugin choices, and the rooms plugins made for one subject.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Record, State};
+use crate::ids::RoomRef;
+use crate::store::StoreError;
+
+/// The namespace of the framework's own records.
+pub const FRAMEWORK: &str = "firebell";
+
+/// A team's choices for one plugin, made in chat by its admins. They win over the config file
+/// until the plugin is reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginChoice {
+    /// The plugin's name.
+    pub plugin: String,
+    /// Enabled (`true`) or disabled (`false`) by an admin; `None` follows the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Settings an admin changed, by key, as text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Record for PluginChoice {
+    const KIND: &'static str = "plugin";
+
+    fn id(&self) -> String {
+        self.plugin.clone()
+    }
+}
+
+impl PluginChoice {
+    /// Whether nothing is chosen: the plugin follows the config file.
+    pub fn is_empty(&self) -> bool {
+        self.enabled.is_none() && self.settings.is_empty()
+    }
+}
+
+/// Every plugin's choices for one team, as read for one decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choices {
+    by_plugin: BTreeMap<String, PluginChoice>,
+}
+
+impl Choices {
+    /// Reads the choices for `plugins` (their names).
+    pub async fn read(state: &State<'_>, plugins: &[String]) -> Result<Self, StoreError> {
+        let found: Vec<PluginChoice> = state.get_many(plugins).await?;
+        Ok(Self { by_plugin: found.into_iter().map(|choice| (choice.plugin.clone(), choice)).collect() })
+    }
+
+    /// The choices for `plugin`, if any were made.
+    pub fn get(&self, plugin: &str) -> Option<&PluginChoice> {
+        self.by_plugin.get(plugin)
+    }
+}
+
+/// A room a plugin made for one subject (an incident's own room): commands there are about
+/// that subject, and belong to the plugin's team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomOwner {
+    /// The room.
+    pub room: RoomRef,
+    /// The plugin that made it.
+    pub plugin: String,
+    /// What it is about, in the plugin's words (an incident's number).
+    pub subject: String,
+}
+
+impl Record for RoomOwner {
+    const KIND: &'static str = "room";
+
+    fn id(&self) -> String {
+        self.room.to_string()
+    }
+}

@@ -1,0 +1,192 @@
+//! What a plugin reads and writes: its own typed records, streams and sequences, under its
+//! namespace, per team.
+//!
+//! A plugin declares a record type by implementing [`Record`] (its kind, schema version, id and
+//! index keys) and reads and writes it through a [`State`]:
+//!
+//! ```
+//! use firebell_core::state::Record;
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// A drill: practice for the next real incident.
+//! #[derive(Serialize, Deserialize)]
+//! struct Drill {
+//!     number: u64,
+//!     scenario: String,
+//!     done: bool,
+//! }
+//!
+//! impl Record for Drill {
+//!     const KIND: &'static str = "drill";
+//!
+//!     fn id(&self) -> String {
+//!         self.number.to_string()
+//!     }
+//!
+//!     /// Drills still to run are listed under `planned`.
+//!     fn indexes(&self) -> Vec<(&'static str, String)> {
+//!         if self.done { vec![] } else { vec![("planned", String::new())] }
+//!     }
+//! }
+//! ```
+//!
+//! Reading never changes anything; writes go into the plugin's [`Outcome`](crate::plugin::Outcome)
+//! and are applied together, guarded by the versions of everything read (see [`crate::store`]).
+//! What was read is remembered in the command's [`Reads`]: the plugin never handles a version.
+
+mod cache;
+mod framework;
+mod reads;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use self::cache::Cache;
+pub use self::framework::{Choices, FRAMEWORK, PluginChoice, RoomOwner};
+pub use self::reads::Reads;
+use crate::store::{IndexEntry, StoreError, StoredRecord, StreamEntry, StreamRange, Write};
+
+/// A type a plugin keeps in the store.
+pub trait Record: Serialize + DeserializeOwned + Send + Sync {
+    /// The kind, unique within the plugin (`incident`, `page`): a short lowercase word.
+    const KIND: &'static str;
+
+    /// The version of the data's shape. Raise it when the shape changes in a way serde cannot
+    /// read with defaults, and turn older data into the new shape in [`Record::migrate`].
+    const SCHEMA: u32 = 1;
+
+    /// The record's id, unique within its kind.
+    fn id(&self) -> String;
+
+    /// The index keys the record is listed under, as (index, key) pairs.
+    fn indexes(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    /// Turns data written with an older `schema` into this schema's JSON.
+    fn migrate(schema: u32, data: serde_json::Value) -> Result<serde_json::Value, String> {
+        let _ = data;
+        Err(format!("no migration from schema {schema} to {}", Self::SCHEMA))
+    }
+}
+
+/// Reads a stored record as `R`, migrating it from an older schema when needed.
+pub fn decode<R: Record>(stored: &StoredRecord) -> Result<R, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt(format!("{} {:?}: {reason}", R::KIND, stored.id));
+    if stored.schema == R::SCHEMA {
+        return serde_json::from_str(&stored.data).map_err(|err| corrupt(err.to_string()));
+    }
+    if stored.schema > R::SCHEMA {
+        return Err(corrupt(format!("written with schema {}, newer than {}", stored.schema, R::SCHEMA)));
+    }
+    let old: serde_json::Value = serde_json::from_str(&stored.data).map_err(|err| corrupt(err.to_string()))?;
+    let new = R::migrate(stored.schema, old).map_err(corrupt)?;
+    serde_json::from_value(new).map_err(|err| corrupt(err.to_string()))
+}
+
+/// `record` as the store keeps it.
+pub fn encode<R: Record>(record: &R) -> StoredRecord {
+    let mut indexes: Vec<IndexEntry> =
+        record.indexes().into_iter().map(|(index, key)| IndexEntry { index: index.to_owned(), key }).collect();
+    indexes.sort();
+    indexes.dedup();
+    StoredRecord {
+        kind: R::KIND.to_owned(),
+        id: record.id(),
+        version: 0,
+        schema: R::SCHEMA,
+        data: serde_json::to_string(record).expect("records serialize to JSON"),
+        indexes,
+    }
+}
+
+/// One namespace of a team's state, typed: what a plugin reads and the writes it makes.
+#[derive(Clone, Copy)]
+pub struct State<'a> {
+    reads: &'a Reads<'a>,
+    namespace: &'a str,
+}
+
+impl<'a> State<'a> {
+    /// The namespace `namespace` (a plugin's name) as read by `reads`.
+    pub fn new(reads: &'a Reads<'a>, namespace: &'a str) -> Self {
+        Self { reads, namespace }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        self.namespace
+    }
+
+    /// The record of kind `R` with this id, if any.
+    pub async fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
+        let found = self.reads.records(self.namespace, R::KIND, &[id.to_owned()]).await?;
+        found.into_iter().flatten().next().map(|stored| decode(&stored)).transpose()
+    }
+
+    /// The records of kind `R` with these ids that exist, in the order asked.
+    pub async fn get_many<R: Record>(&self, ids: &[String]) -> Result<Vec<R>, StoreError> {
+        let found = self.reads.records(self.namespace, R::KIND, ids).await?;
+        found.iter().flatten().map(decode).collect()
+    }
+
+    /// The records of kind `R` listed under `key` of `index`, by id.
+    pub async fn find<R: Record>(&self, index: &str, key: &str) -> Result<Vec<R>, StoreError> {
+        let found = self.reads.find(self.namespace, R::KIND, index, key).await?;
+        found.iter().map(decode).collect()
+    }
+
+    /// The latest `limit` records of kind `R`, newest first. Not part of the guard: for
+    /// showing, not for deciding.
+    pub async fn recent<R: Record>(&self, limit: usize) -> Result<Vec<R>, StoreError> {
+        let found = self.reads.recent(self.namespace, R::KIND, limit).await?;
+        found.iter().map(decode).collect()
+    }
+
+    /// Entries of a stream, oldest first, with their ids.
+    pub async fn stream_entries(&self, stream: &str, range: StreamRange) -> Result<Vec<StreamEntry>, StoreError> {
+        self.reads.stream(self.namespace, stream, range).await
+    }
+
+    /// Entries of a stream, oldest first.
+    pub async fn stream<E: DeserializeOwned>(&self, stream: &str, range: StreamRange) -> Result<Vec<E>, StoreError> {
+        let entries = self.stream_entries(stream, range).await?;
+        entries
+            .iter()
+            .map(|entry| {
+                serde_json::from_str(&entry.data)
+                    .map_err(|err| StoreError::Corrupt(format!("stream {stream:?} entry {}: {err}", entry.id)))
+            })
+            .collect()
+    }
+
+    /// The next number of `sequence`, reserved for `reservation` (the cause): the same cause
+    /// always gets the same number.
+    pub async fn next_number(&self, sequence: &str, reservation: &str) -> Result<u64, StoreError> {
+        self.reads.reserve(self.namespace, sequence, reservation).await
+    }
+
+    /// The write that stores `record`, created or replaced.
+    pub fn put<R: Record>(&self, record: &R) -> Write {
+        Write::Put { namespace: self.namespace.to_owned(), record: encode(record) }
+    }
+
+    /// The write that removes the record of kind `R` with this id.
+    pub fn remove<R: Record>(&self, id: &str) -> Write {
+        Write::Remove { namespace: self.namespace.to_owned(), kind: R::KIND.to_owned(), id: id.to_owned() }
+    }
+
+    /// The write that appends `entry` to a stream.
+    pub fn append<E: Serialize>(&self, stream: &str, entry: &E) -> Write {
+        Write::Append {
+            namespace: self.namespace.to_owned(),
+            stream: stream.to_owned(),
+            entry: serde_json::to_string(entry).expect("stream entries serialize to JSON"),
+        }
+    }
+
+    /// The write that keeps only a stream's newest `keep` entries.
+    pub fn trim(&self, stream: &str, keep: u64) -> Write {
+        Write::Trim { namespace: self.namespace.to_owned(), stream: stream.to_owned(), keep }
+    }
+}

@@ -1,0 +1,565 @@
+//! The Redis store: shared by every replica; each check-then-act is one Lua script.
+//!
+//! Keys live under a namespace (the config's `namespace`) and carry the team as their hash tag,
+//! so that every script touches one hash slot and also works on Redis Cluster. Each plugin's
+//! state lives under `{ns}:{team}:n:{plugin}`:
+//!
+//! | key                                       | type   | holds                                      |
+//! |-------------------------------------------|--------|--------------------------------------------|
+//! | `{ns}:{team}:n:{plugin}:r:{kind}:{id}`    | hash   | `version`, `schema`, `data`, `idx` (JSON)  |
+//! | `{ns}:{team}:n:{plugin}:c:{kind}`         | zset   | record ids in creation order               |
+//! | `{ns}:{team}:n:{plugin}:cn`               | string | the creation counter                       |
+//! | `{ns}:{team}:n:{plugin}:i:{kind}:{index}:{key}` | set | ids of the records listed under the key |
+//! | `{ns}:{team}:n:{plugin}:iv`               | hash   | `{kind}:{index}:{key}` → version           |
+//! | `{ns}:{team}:n:{plugin}:s:{stream}`       | stream | entries, field `e` (JSON)                  |
+//! | `{ns}:{team}:n:{plugin}:q:{sequence}`     | string | the last number of a sequence              |
+//! | `{ns}:{team}:n:{plugin}:qr:{sequence}:{cause}` | string | the number reserved for a cause (1 day) |
+//! | `{ns}:{team}:jobs`                        | zset   | job id → due time (ms), not yet due        |
+//! | `{ns}:{team}:jobdata`, `:jobtokens`       | hash   | job id → job (JSON), token; until run      |
+//! | `{ns}:{team}:ready`                       | stream | due jobs, field `job`; group `workers`     |
+//! | `{ns}:{team}:attempts`                    | hash   | ready entry → times handed out             |
+//! | `{ns}:{team}:dead`                        | stream | jobs that failed too often                 |
+//! | `{ns}:{team}:outbox:{cause}`              | string | what a job run sends (JSON, 1 day)         |
+//! | `{ns}:{team}:sent:{action}`               | string | an action recorded as sent (1 day)         |
+//! | `{ns}:{team}:seen:{cause}`                | string | the claim of a cause (TTL from the config) |
+//! | `{ns}:pace:{key}`                         | string | the next free slot of a pace (ms)          |
+//!
+//! Rooms without a team use `~` as their team tag. Plugin names, kinds, index and sequence names
+//! are escaped (`%` and `:` as `%25` and `%3A`), and ids, index keys and stream names come last
+//! in their keys, so that no name or id, whatever a plugin or a user chooses, can name another
+//! key.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use firebell_core::ids::TeamId;
+use firebell_core::job::{Job, ReadyJob, TakenJobs};
+use firebell_core::message::Envelope;
+use firebell_core::store::{
+    Applied, ApplyError, Guard, IndexEntry, Key, Listing, Store, StoreError, StoredRecord, StreamEntry, StreamRange,
+    TakeJobs, Write,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// How long outboxes and sent marks are kept.
+const DAY_SECONDS: u64 = 86_400;
+
+/// Why the Redis store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisStoreError {
+    /// The URL is not a Redis URL.
+    #[error("invalid Redis URL {url:?}: {reason} (expected redis://HOST:PORT[/DB])")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The server did not answer.
+    #[error("cannot reach Redis at {url}: {reason}")]
+    Unreachable {
+        /// The URL given.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// The store on a Redis server, shared by every replica that uses the same namespace.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    namespace: String,
+    scripts: &'static Scripts,
+}
+
+struct Scripts {
+    apply: Script,
+    get: Script,
+    find: Script,
+    recent: Script,
+    reserve: Script,
+    promote: Script,
+    take: Script,
+    finish: Script,
+    scheduled: Script,
+    pace: Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        apply: Script::new(include_str!("lua/apply.lua")),
+        get: Script::new(include_str!("lua/get.lua")),
+        find: Script::new(include_str!("lua/find.lua")),
+        recent: Script::new(include_str!("lua/recent.lua")),
+        reserve: Script::new(include_str!("lua/reserve.lua")),
+        promote: Script::new(include_str!("lua/promote.lua")),
+        take: Script::new(include_str!("lua/take.lua")),
+        finish: Script::new(include_str!("lua/finish.lua")),
+        scheduled: Script::new(include_str!("lua/scheduled.lua")),
+        pace: Script::new(include_str!("lua/pace.lua")),
+    })
+}
+
+fn unavailable(err: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+fn corrupt(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("store values always serialize")
+}
+
+fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(corrupt)
+}
+
+/// A name (plugin, kind, index, sequence) as it appears in keys: without `:`.
+fn escape(name: &str) -> String {
+    name.replace('%', "%25").replace(':', "%3A")
+}
+
+fn unescape(name: &str) -> String {
+    name.replace("%3A", ":").replace("%25", "%")
+}
+
+/// An index entry as the scripts keep it: `<escaped index>:<key>`.
+fn entry(index: &str, key: &str) -> String {
+    format!("{}:{key}", escape(index))
+}
+
+fn parse_entry(entry: &str) -> Result<IndexEntry, StoreError> {
+    let (index, key) = entry.split_once(':').ok_or_else(|| corrupt(format!("index entry {entry:?}")))?;
+    Ok(IndexEntry { index: unescape(index), key: key.to_owned() })
+}
+
+/// A record as the scripts return it: id, version, schema, data, index entries.
+fn decode_record(kind: &str, row: &[String]) -> Result<StoredRecord, StoreError> {
+    let [id, version, schema, data, idx] = row else { return Err(corrupt("a short record row")) };
+    let entries: Vec<String> = if idx.is_empty() || idx == "{}" { Vec::new() } else { from_json(idx)? };
+    Ok(StoredRecord {
+        kind: kind.to_owned(),
+        id: id.clone(),
+        version: version.parse().map_err(corrupt)?,
+        schema: schema.parse().map_err(corrupt)?,
+        data: data.clone(),
+        indexes: entries.iter().map(|e| parse_entry(e)).collect::<Result<_, _>>()?,
+    })
+}
+
+fn ms(at: DateTime<Utc>) -> String {
+    at.timestamp_millis().to_string()
+}
+
+/// The JSON request of `apply.lua`.
+#[derive(Serialize)]
+struct ApplyRequest<'a> {
+    claim: &'a str,
+    ttl: String,
+    job_id: &'a str,
+    job_token: &'a str,
+    reads: Vec<ReadCheck>,
+    ops: Vec<Op<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReadCheck {
+    t: &'static str,
+    ns: String,
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry: Option<String>,
+    v: String,
+}
+
+impl ReadCheck {
+    fn of(key: &Key, version: u64) -> Self {
+        match key {
+            Key::Record { namespace, kind, id } => ReadCheck {
+                t: "r",
+                ns: escape(namespace),
+                kind: escape(kind),
+                id: Some(id.clone()),
+                entry: None,
+                v: version.to_string(),
+            },
+            Key::Index { namespace, kind, index, key } => ReadCheck {
+                t: "i",
+                ns: escape(namespace),
+                kind: escape(kind),
+                id: None,
+                entry: Some(entry(index, key)),
+                v: version.to_string(),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+enum Op<'a> {
+    Put {
+        ns: String,
+        kind: String,
+        id: &'a str,
+        schema: String,
+        data: &'a str,
+        idx: Vec<String>,
+    },
+    Remove {
+        ns: String,
+        kind: String,
+        id: &'a str,
+    },
+    Append {
+        ns: String,
+        stream: &'a str,
+        entry: &'a str,
+    },
+    Trim {
+        ns: String,
+        stream: &'a str,
+        keep: String,
+    },
+    Schedule {
+        id: &'a str,
+        due: String,
+        token: &'a str,
+        job: String,
+    },
+    Cancel {
+        id: &'a str,
+    },
+    Outbox {
+        cause: &'a str,
+        envelopes: String,
+    },
+    #[serde(rename = "drop_outbox")]
+    DropOutbox {
+        cause: &'a str,
+    },
+}
+
+impl<'a> Op<'a> {
+    fn from_write(write: &'a Write) -> Self {
+        match write {
+            Write::Put { namespace, record } => Op::Put {
+                ns: escape(namespace),
+                kind: escape(&record.kind),
+                id: &record.id,
+                schema: record.schema.to_string(),
+                data: &record.data,
+                idx: record.indexes.iter().map(|e| entry(&e.index, &e.key)).collect(),
+            },
+            Write::Remove { namespace, kind, id } => Op::Remove { ns: escape(namespace), kind: escape(kind), id },
+            Write::Append { namespace, stream, entry } => Op::Append { ns: escape(namespace), stream, entry },
+            Write::Trim { namespace, stream, keep } => {
+                Op::Trim { ns: escape(namespace), stream, keep: keep.to_string() }
+            }
+            Write::Schedule(job) => {
+                Op::Schedule { id: &job.id, due: ms(job.due), token: &job.token, job: to_json(job) }
+            }
+            Write::Cancel(id) => Op::Cancel { id },
+            Write::Outbox { cause, envelopes } => Op::Outbox { cause, envelopes: to_json(envelopes) },
+            Write::DropOutbox(cause) => Op::DropOutbox { cause },
+        }
+    }
+}
+
+/// Reads the versions `apply.lua` reports changed: `[[t, ns, kind, id or entry, version], …]`.
+fn decode_changed(json: &str) -> Result<Applied, StoreError> {
+    let rows: Vec<[String; 5]> = if json == "{}" { Vec::new() } else { from_json(json)? };
+    let versions = rows
+        .into_iter()
+        .map(|[t, ns, kind, name, version]| {
+            let (namespace, kind) = (unescape(&ns), unescape(&kind));
+            let key = if t == "r" {
+                Key::Record { namespace, kind, id: name }
+            } else {
+                let IndexEntry { index, key } = parse_entry(&name)?;
+                Key::Index { namespace, kind, index, key }
+            };
+            Ok((key, version.parse().map_err(corrupt)?))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(Applied { versions })
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://HOST:PORT[/DB]`) and checks that the server answers. Keys are
+    /// written under `namespace`. The connection reconnects by itself after network errors or a
+    /// server restart.
+    pub async fn connect(url: &str, namespace: &str) -> Result<Self, RedisStoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|err| RedisStoreError::InvalidUrl { url: url.to_owned(), reason: err.to_string() })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(3)
+            .set_max_delay(Duration::from_secs(2));
+        let unreachable =
+            |err: redis::RedisError| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() };
+        let connection = ConnectionManager::new_with_config(client, config).await.map_err(unreachable)?;
+        let store = Self { connection, namespace: namespace.to_owned(), scripts: scripts() };
+        store
+            .ping()
+            .await
+            .map_err(|err| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() })?;
+        Ok(store)
+    }
+
+    /// The key prefix of a team: `{ns}:{wmcs}`, or `{ns}:{~}` for rooms with no team.
+    fn prefix(&self, team: Option<&TeamId>) -> String {
+        format!("{}:{{{}}}", self.namespace, team.map_or("~", TeamId::as_str))
+    }
+
+    fn key(&self, team: &TeamId, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix(Some(team)))
+    }
+
+    /// The key prefix of a plugin's namespace within a team.
+    fn space(&self, team: &TeamId, namespace: &str) -> String {
+        self.key(team, &format!("n:{}", escape(namespace)))
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// Runs `script` with `key` as its key and `args`.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        key: String,
+        args: &[&str],
+    ) -> Result<T, StoreError> {
+        let mut invocation = script.key(key);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)
+    }
+
+    async fn stream_newest<T: DeserializeOwned>(
+        &self,
+        key: String,
+        field: &str,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        let reply: redis::streams::StreamRangeReply =
+            self.connection().xrevrange_count(key, "+", "-", limit).await.map_err(unavailable)?;
+        let mut entries: Vec<T> =
+            stream_entries(reply, field)?.iter().map(|entry| from_json(&entry.data)).collect::<Result<_, _>>()?;
+        entries.reverse();
+        Ok(entries)
+    }
+}
+
+/// The field `field` of every stream entry, with the entry's id.
+fn stream_entries(reply: redis::streams::StreamRangeReply, field: &str) -> Result<Vec<StreamEntry>, StoreError> {
+    reply
+        .ids
+        .iter()
+        .map(|entry| {
+            let data: String =
+                entry.get(field).ok_or_else(|| corrupt(format!("stream entry {} has no field {field}", entry.id)))?;
+            Ok(StreamEntry { id: entry.id.clone(), data })
+        })
+        .collect()
+}
+
+fn decode_ready(rows: Vec<(String, String, u32)>) -> Result<Vec<ReadyJob>, StoreError> {
+    rows.into_iter().map(|(entry, job, attempts)| Ok(ReadyJob { entry, job: from_json(&job)?, attempts })).collect()
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        redis::cmd("PING").query_async::<String>(&mut self.connection()).await.map(|_| ()).map_err(unavailable)
+    }
+
+    async fn records(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<(u64, Option<StoredRecord>)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefix = format!("{}:r:{}", self.space(team, namespace), escape(kind));
+        let args: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let rows: Vec<String> = self.run(&self.scripts.get, prefix, &args).await?;
+        ids.iter()
+            .zip(rows.chunks_exact(5))
+            .map(|(id, row)| {
+                let version: u64 = row[0].parse().map_err(corrupt)?;
+                if row[1] != "1" {
+                    return Ok((version, None));
+                }
+                let record = [id.clone(), row[0].clone(), row[2].clone(), row[3].clone(), row[4].clone()];
+                Ok((version, Some(decode_record(kind, &record)?)))
+            })
+            .collect()
+    }
+
+    async fn find(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        index: &str,
+        key: &str,
+    ) -> Result<Listing, StoreError> {
+        let args = [escape(kind), entry(index, key)];
+        let rows: Vec<String> =
+            self.run(&self.scripts.find, self.space(team, namespace), &[&args[0], &args[1]]).await?;
+        let (version, records) = rows.split_first().ok_or_else(|| corrupt("find.lua answered nothing"))?;
+        Ok(Listing {
+            version: version.parse().map_err(corrupt)?,
+            records: records.chunks_exact(5).map(|row| decode_record(kind, row)).collect::<Result<_, _>>()?,
+        })
+    }
+
+    async fn recent(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let args = [escape(kind), limit.to_string()];
+        let rows: Vec<String> =
+            self.run(&self.scripts.recent, self.space(team, namespace), &[&args[0], &args[1]]).await?;
+        rows.chunks_exact(5).map(|row| decode_record(kind, row)).collect()
+    }
+
+    async fn stream(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        stream: &str,
+        range: StreamRange,
+    ) -> Result<Vec<StreamEntry>, StoreError> {
+        let key = format!("{}:s:{stream}", self.space(team, namespace));
+        let mut connection = self.connection();
+        let reply: redis::streams::StreamRangeReply = match range {
+            StreamRange::All => connection.xrange_all(key).await,
+            StreamRange::Latest(0) | StreamRange::After { limit: 0, .. } => return Ok(Vec::new()),
+            StreamRange::Latest(limit) => {
+                let mut entries =
+                    stream_entries(connection.xrevrange_count(key, "+", "-", limit).await.map_err(unavailable)?, "e")?;
+                entries.reverse();
+                return Ok(entries);
+            }
+            StreamRange::After { id, limit } => connection.xrange_count(key, format!("({id}"), "+", limit).await,
+        }
+        .map_err(unavailable)?;
+        stream_entries(reply, "e")
+    }
+
+    async fn reserve_number(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        sequence: &str,
+        reservation: &str,
+    ) -> Result<u64, StoreError> {
+        self.run(&self.scripts.reserve, self.space(team, namespace), &[&escape(sequence), reservation]).await
+    }
+
+    async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<Applied, ApplyError> {
+        let claim = guard.claim;
+        let request = ApplyRequest {
+            claim: claim.map_or("", |c| c.key.as_str()),
+            ttl: claim.map_or(1, |c| c.ttl.as_secs().max(1)).to_string(),
+            job_id: guard.job.map_or("", |job| job.id.as_str()),
+            job_token: guard.job.map_or("", |job| job.token.as_str()),
+            reads: if team.is_some() {
+                guard.reads.iter().map(|(k, v)| ReadCheck::of(k, *v)).collect()
+            } else {
+                Vec::new()
+            },
+            ops: if team.is_some() { writes.iter().map(Op::from_write).collect() } else { Vec::new() },
+        };
+        let outcome: String = self.run(&self.scripts.apply, self.prefix(team), &[&to_json(&request)]).await?;
+        if let Some(changed) = outcome.strip_prefix("ok:") {
+            return Ok(decode_changed(changed)?);
+        }
+        if let Some(position) = outcome.strip_prefix("conflict:").and_then(|n| n.parse::<usize>().ok()) {
+            let (key, _) = guard
+                .reads
+                .get(position.wrapping_sub(1))
+                .ok_or_else(|| corrupt(format!("apply.lua named read {position} of {}", guard.reads.len())))?;
+            return Err(ApplyError::Conflict(key.clone()));
+        }
+        match outcome.as_str() {
+            "duplicate" => Err(ApplyError::Duplicate),
+            "gone" => Err(ApplyError::JobGone),
+            other => Err(ApplyError::Store(corrupt(format!("apply.lua answered {other:?}")))),
+        }
+    }
+
+    async fn scheduled_jobs(&self, team: &TeamId) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<String> = self.run(&self.scripts.scheduled, self.prefix(Some(team)), &[]).await?;
+        rows.iter().map(|job| from_json(job)).collect()
+    }
+
+    async fn promote_due_jobs(&self, team: &TeamId, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        self.run(&self.scripts.promote, self.prefix(Some(team)), &[&ms(now), &limit.to_string()]).await
+    }
+
+    async fn take_jobs(&self, team: &TeamId, consumer: &str, take: TakeJobs) -> Result<TakenJobs, StoreError> {
+        let reclaim_ms = take.reclaim_after.as_millis().max(1).to_string();
+        let args = [consumer, &take.limit.to_string(), &reclaim_ms, &take.max_attempts.to_string()];
+        let (ready, dead): (Vec<(String, String, u32)>, Vec<(String, String, u32)>) =
+            self.run(&self.scripts.take, self.prefix(Some(team)), &args).await?;
+        Ok(TakenJobs { ready: decode_ready(ready)?, dead: decode_ready(dead)? })
+    }
+
+    async fn finish_job(&self, team: &TeamId, entry: &str, cause: &str) -> Result<(), StoreError> {
+        self.run::<String>(&self.scripts.finish, self.prefix(Some(team)), &[entry, cause]).await.map(|_| ())
+    }
+
+    async fn dead_jobs(&self, team: &TeamId, limit: usize) -> Result<Vec<Job>, StoreError> {
+        self.stream_newest(self.key(team, "dead"), "job", limit).await
+    }
+
+    async fn outbox(&self, team: &TeamId, cause: &str) -> Result<Vec<Envelope>, StoreError> {
+        let json: Option<String> =
+            self.connection().get(self.key(team, &format!("outbox:{cause}"))).await.map_err(unavailable)?;
+        json.map_or(Ok(Vec::new()), |json| from_json(&json))
+    }
+
+    async fn is_sent(&self, team: &TeamId, action: &str) -> Result<bool, StoreError> {
+        self.connection().exists(self.key(team, &format!("sent:{action}"))).await.map_err(unavailable)
+    }
+
+    async fn pace(&self, key: &str, every: Duration) -> Result<Duration, StoreError> {
+        let mut invocation = self.scripts.pace.key(format!("{}:pace:{key}", self.namespace));
+        invocation.arg(every.as_millis().max(1).to_string());
+        let wait: u64 = invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        Ok(Duration::from_millis(wait))
+    }
+
+    async fn mark_sent(&self, team: &TeamId, action: &str) -> Result<(), StoreError> {
+        self.connection()
+            .set_ex::<_, _, ()>(self.key(team, &format!("sent:{action}")), "1", DAY_SECONDS)
+            .await
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,132 @@
+-- Applies one command's (or job run's) writes for one team atomically, together with its guard:
+-- the claim of its cause, the versions of what it read, and the job it runs. Every check runs
+-- before any write, so a refusal changes nothing.
+--
+-- KEYS[1]  the team's key prefix, e.g. "firebell:{wmcs}" (every key used shares its hash tag)
+-- ARGV[1]  JSON: { claim = "<cause>" or "", ttl = "<seconds>",
+--                  job_id = "<job id>" or "", job_token = "<token>",
+--                  reads = [ { t = "r", ns, kind, id, v } | { t = "i", ns, kind, entry, v } ],
+--                  ops = [...] }
+--          where namespaces, kinds and index names come escaped (no ":"), an index entry is
+--          "<index>:<key>", versions are strings, and each op is one of
+--            { op = "put", ns, kind, id, schema, data, idx = ["<index>:<key>", ...] }
+--            { op = "remove", ns, kind, id }
+--            { op = "append", ns, stream, entry }
+--            { op = "trim", ns, stream, keep }
+--            { op = "schedule", id = "<job id>", due = "<due ms>", token = "<token>", job = "<job json>" }
+--            { op = "cancel", id = "<job id>" }
+--            { op = "outbox", cause = "<cause>", envelopes = "<envelopes json>" }
+--            { op = "drop_outbox", cause = "<cause>" }
+-- Keys of a namespace live under "<prefix>:n:<ns>": records ":r:<kind>:<id>" (hash: version,
+-- schema, data, idx), creation order ":c:<kind>" (zset) and its counter ":cn", index keys
+-- ":i:<kind>:<index>:<key>" (set of ids) and their versions ":iv" (hash), streams ":s:<name>".
+-- A removed record keeps its version field.
+-- Returns "duplicate", "gone", "conflict:<position of the read that moved, from 1>" or
+-- "ok:" followed by the changed versions, as JSON [[t, ns, kind, id or entry, version], ...].
+local prefix = KEYS[1]
+local req = cjson.decode(ARGV[1])
+
+local function space(ns) return prefix .. ':n:' .. ns end
+local function record_key(ns, kind, id) return space(ns) .. ':r:' .. kind .. ':' .. id end
+
+local function drop_job(id)
+  redis.call('ZREM', prefix .. ':jobs', id)
+  redis.call('HDEL', prefix .. ':jobdata', id)
+  redis.call('HDEL', prefix .. ':jobtokens', id)
+end
+
+local seen = nil
+if req.claim ~= '' then
+  seen = prefix .. ':seen:' .. req.claim
+  if redis.call('EXISTS', seen) == 1 then return 'duplicate' end
+end
+
+if req.job_id ~= '' and redis.call('HGET', prefix .. ':jobtokens', req.job_id) ~= req.job_token then
+  return 'gone'
+end
+
+for position, read in ipairs(req.reads) do
+  local version
+  if read.t == 'r' then
+    version = redis.call('HGET', record_key(read.ns, read.kind, read.id), 'version')
+  else
+    version = redis.call('HGET', space(read.ns) .. ':iv', read.kind .. ':' .. read.entry)
+  end
+  if (version or '0') ~= read.v then return 'conflict:' .. position end
+end
+
+if req.job_id ~= '' then
+  drop_job(req.job_id)
+end
+
+local changed = {}
+
+local function relist(ns, kind, id, entry, listed)
+  local set = space(ns) .. ':i:' .. kind .. ':' .. entry
+  if listed then redis.call('SADD', set, id) else redis.call('SREM', set, id) end
+  local version = redis.call('HINCRBY', space(ns) .. ':iv', kind .. ':' .. entry, 1)
+  changed[#changed + 1] = { 'i', ns, kind, entry, tostring(version) }
+end
+
+local function members(list)
+  local set = {}
+  for _, entry in ipairs(list) do set[entry] = true end
+  return set
+end
+
+-- Stores or removes (data == nil) a record, keeping its index keys and creation order.
+local function set_record(ns, kind, id, schema, data, idx)
+  local key = record_key(ns, kind, id)
+  local existed = redis.call('HEXISTS', key, 'data') == 1
+  local before = {}
+  if existed then before = members(cjson.decode(redis.call('HGET', key, 'idx') or '[]')) end
+  local after = members(idx)
+  local version = redis.call('HINCRBY', key, 'version', 1)
+  if data then
+    redis.call('HSET', key, 'schema', schema, 'data', data, 'idx', cjson.encode(idx))
+  else
+    redis.call('HDEL', key, 'schema', 'data', 'idx')
+  end
+  changed[#changed + 1] = { 'r', ns, kind, id, tostring(version) }
+  if data and not existed then
+    redis.call('ZADD', space(ns) .. ':c:' .. kind, redis.call('INCR', space(ns) .. ':cn'), id)
+  elseif existed and not data then
+    redis.call('ZREM', space(ns) .. ':c:' .. kind, id)
+  end
+  for entry in pairs(before) do
+    if not after[entry] then relist(ns, kind, id, entry, false) end
+  end
+  for entry in pairs(after) do
+    if not before[entry] then relist(ns, kind, id, entry, true) end
+  end
+end
+
+for _, op in ipairs(req.ops) do
+  if op.op == 'put' then
+    set_record(op.ns, op.kind, op.id, op.schema, op.data, op.idx)
+  elseif op.op == 'remove' then
+    if redis.call('HEXISTS', record_key(op.ns, op.kind, op.id), 'data') == 1 then
+      set_record(op.ns, op.kind, op.id, nil, nil, {})
+    end
+  elseif op.op == 'append' then
+    redis.call('XADD', space(op.ns) .. ':s:' .. op.stream, '*', 'e', op.entry)
+  elseif op.op == 'trim' then
+    redis.call('XTRIM', space(op.ns) .. ':s:' .. op.stream, 'MAXLEN', op.keep)
+  elseif op.op == 'schedule' then
+    redis.call('ZADD', prefix .. ':jobs', op.due, op.id)
+    redis.call('HSET', prefix .. ':jobdata', op.id, op.job)
+    redis.call('HSET', prefix .. ':jobtokens', op.id, op.token)
+  elseif op.op == 'cancel' then
+    drop_job(op.id)
+  elseif op.op == 'outbox' then
+    redis.call('SET', prefix .. ':outbox:' .. op.cause, op.envelopes, 'EX', 86400)
+  elseif op.op == 'drop_outbox' then
+    redis.call('DEL', prefix .. ':outbox:' .. op.cause)
+  end
+end
+
+if seen then
+  redis.call('SET', seen, '1', 'EX', req.ttl)
+end
+if #changed == 0 then return 'ok:[]' end
+return 'ok:' .. cjson.encode(changed)
