@@ -184,7 +184,7 @@ impl Bot {
             Sending { team, deadline, since: run.again.then(|| firebell_core::clock::before(job.due, grace)) };
         let mut failure = None;
         for envelope in &run.envelopes {
-            match self.send_kept(envelope, &sending, None).await {
+            match self.send_kept(envelope, &sending, None, None).await {
                 Ok(()) => {}
                 Err(SendError::Store(err)) => return Err(err.into()),
                 Err(SendError::Failed(error)) => {
@@ -214,12 +214,15 @@ impl Bot {
         };
         let sending = Sending { team: &watchdog.team, deadline: self.delivery_deadline(watchdog), since: None };
         let mut left = 0;
+        // The last send is recorded together with the watchdog's cancellation: one round trip.
+        let mut unrecorded = Vec::new();
         for (index, envelope) in dispatched.envelopes.iter().enumerate() {
             if Instant::now() >= sending.deadline {
                 left += dispatched.envelopes.len() - index;
                 break;
             }
-            match self.send_kept(envelope, &sending, dispatched.origin.as_ref()).await {
+            let last = (index + 1 == dispatched.envelopes.len()).then_some(&mut unrecorded);
+            match self.send_kept(envelope, &sending, dispatched.origin.as_ref(), last).await {
                 Ok(()) => {}
                 Err(SendError::Failed(err)) => {
                     tracing::warn!(action = %envelope.id, error = %err, "action failed; the delivery watchdog will try again");
@@ -233,8 +236,16 @@ impl Bot {
         }
         if left > 0 {
             tracing::info!(watchdog = %watchdog.job.id, left, "actions left to the delivery watchdog");
-        } else if let Err(err) = self.dispatcher.delivered(watchdog).await {
-            tracing::warn!(watchdog = %watchdog.job.id, error = %err, "sent, but the delivery watchdog stays; it will find nothing left");
+        } else if self.dispatcher.delivered(watchdog, &unrecorded).await.is_ok() {
+            return;
+        }
+        for action in &unrecorded {
+            if let Err(err) = self.record_sent(&watchdog.team, action, sending.deadline).await {
+                tracing::warn!(%action, error = %err, "sent, but the send could not be recorded");
+            }
+        }
+        if left == 0 {
+            tracing::warn!(watchdog = %watchdog.job.id, "sent, but the delivery watchdog stays; it will find nothing left");
         }
     }
 
@@ -247,15 +258,17 @@ impl Bot {
     }
 
     /// Sends one kept action (in parts, when it is longer than its platform takes) and records
-    /// each send. With `sending.since`, the action may have been sent before without being
-    /// recorded: what the store or the platform shows sent is recorded, not sent again. An
-    /// action the platform refuses for good is recorded too (trying again changes nothing),
-    /// logged, and told to `origin`.
+    /// each send, or leaves the action's own record in `unrecorded` for the caller to make. With
+    /// `sending.since`, the action may have been sent before without being recorded: what the
+    /// store or the platform shows sent is recorded, not sent again. An action the platform
+    /// refuses for good is recorded too (trying again changes nothing), logged, and told to
+    /// `origin`.
     async fn send_kept(
         &self,
         envelope: &Envelope,
         sending: &Sending<'_>,
         origin: Option<&Origin>,
+        unrecorded: Option<&mut Vec<String>>,
     ) -> Result<(), SendError> {
         let store = self.dispatcher.store();
         let again = sending.since.is_some();
@@ -283,10 +296,14 @@ impl Bot {
                     Err(err) => return Err(SendError::Failed(err)),
                 }
             }
-            self.record_sent(sending.team, &piece.id, sending.deadline).await?;
+            if pieces.len() > 1 || unrecorded.is_none() {
+                self.record_sent(sending.team, &piece.id, sending.deadline).await?;
+            }
         }
-        if pieces.len() > 1 {
-            self.record_sent(sending.team, &envelope.id, sending.deadline).await?;
+        match unrecorded {
+            Some(unrecorded) => unrecorded.push(envelope.id.clone()),
+            None if pieces.len() > 1 => self.record_sent(sending.team, &envelope.id, sending.deadline).await?,
+            None => {}
         }
         Ok(())
     }

@@ -269,6 +269,25 @@ impl Harness {
         self.output.text()[before..].lines().map(str::to_owned).collect()
     }
 
+    /// Talks to the bot on stdin and stdout, to try a plugin out: each line is a message in the
+    /// `wmcs` admin room from alice, or from whoever is named before a colon (`bob: !ic`);
+    /// `/wait 30m` moves the clock, running the jobs that fall due.
+    pub async fn chat(&self) {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let printed = match line.strip_prefix("/wait ").map(|span| humantime::parse_duration(span.trim())) {
+                Some(Ok(by)) => self.advance(by).await,
+                Some(Err(err)) => vec![format!("error: /wait expects a duration like 30m: {err}")],
+                None => match line.split_once(": ").filter(|(user, _)| !user.contains([' ', '!'])) {
+                    Some((user, text)) => self.say(user, WMCS_ADMIN, text).await,
+                    None => self.say("alice", WMCS_ADMIN, &line).await,
+                },
+            };
+            printed.iter().for_each(|line| println!("{line}"));
+        }
+    }
+
     /// Runs the jobs due now, and returns the console lines the bot printed.
     ///
     /// # Panics

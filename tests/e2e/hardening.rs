@@ -8,7 +8,7 @@ use std::time::Duration;
 use firebell_core::ids::RoomRef;
 use firebell_core::plugin::{Plugin, SettingKind, SettingSpec};
 use firebell_core::settings::show_duration;
-use firebell_core::state::{FRAMEWORK, PluginChoice, encode};
+use firebell_core::state::{Choices, FRAMEWORK, PluginChoice, encode};
 use firebell_core::store::{Guard, Write};
 use firebell_plugin_paging::alertmanager::{Receiver, ReceiverOptions};
 use firebell_testkit::{Harness, WMCS_ADMIN, sample_teams, text};
@@ -100,17 +100,18 @@ async fn every_setting_at_its_bounds_runs_the_whole_workflow() {
 async fn stored_settings_out_of_bounds_are_clamped_not_trusted() {
     let bot = bot();
     let team = &sample_teams()[0].id;
+    let mut choices = Choices::default();
     for plugin in plugins() {
         let settings: BTreeMap<String, String> =
             plugin.settings().iter().map(|spec| (spec.key.to_owned(), "300000y".to_owned())).collect();
-        let choice = PluginChoice { plugin: plugin.name().to_owned(), enabled: None, settings };
-        let write = Write::Put { namespace: FRAMEWORK.into(), record: encode(&choice) };
-        bot.store().apply(Some(team), Guard::NONE, &[write]).await.expect("kept as an older version would have");
+        choices = choices.with(PluginChoice { plugin: plugin.name().to_owned(), enabled: None, settings });
     }
+    let write = Write::Put { namespace: FRAMEWORK.into(), record: encode(&choices) };
+    bot.store().apply(Some(team), Guard::NONE, &[write]).await.expect("kept as an older version would have");
     exercise(&bot, 2, WEEK).await;
     let zero: BTreeMap<String, String> = [("reminder_interval", "0s")].map(|(k, v)| (k.into(), v.into())).into();
     let choice = PluginChoice { plugin: "incident".into(), enabled: None, settings: zero };
-    let write = Write::Put { namespace: FRAMEWORK.into(), record: encode(&choice) };
+    let write = Write::Put { namespace: FRAMEWORK.into(), record: encode(&Choices::default().with(choice)) };
     bot.store().apply(Some(team), Guard::NONE, &[write]).await.expect("kept");
     bot.say("alice", WMCS_ADMIN, "!incident declare Reminder flood").await;
     let reminders = bot.advance(Duration::from_secs(10)).await;

@@ -26,14 +26,6 @@ pub struct PluginChoice {
     pub settings: BTreeMap<String, String>,
 }
 
-impl Record for PluginChoice {
-    const KIND: &'static str = "plugin";
-
-    fn id(&self) -> String {
-        self.plugin.clone()
-    }
-}
-
 impl PluginChoice {
     /// Whether nothing is chosen: the plugin follows the config file.
     pub fn is_empty(&self) -> bool {
@@ -41,22 +33,43 @@ impl PluginChoice {
     }
 }
 
-/// Every plugin's choices for one team, as read for one decision.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Every plugin's choices for one team: one record, read by every decision (they are rarely
+/// changed, and one record costs one check in each guard).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Choices {
     by_plugin: BTreeMap<String, PluginChoice>,
 }
 
+impl Record for Choices {
+    const KIND: &'static str = "choices";
+
+    fn id(&self) -> String {
+        Self::ID.to_owned()
+    }
+}
+
 impl Choices {
-    /// Reads the choices for `plugins` (their names).
-    pub async fn read(state: &State<'_>, plugins: &[String]) -> Result<Self, StoreError> {
-        let found: Vec<PluginChoice> = state.get_many(plugins).await?;
-        Ok(Self { by_plugin: found.into_iter().map(|choice| (choice.plugin.clone(), choice)).collect() })
+    /// The id of a team's choices record.
+    pub const ID: &'static str = "team";
+
+    /// Reads the team's choices from the framework's namespace.
+    pub async fn read(state: &State<'_>) -> Result<Self, StoreError> {
+        Ok(state.get::<Choices>(Self::ID).await?.unwrap_or_default())
     }
 
     /// The choices for `plugin`, if any were made.
     pub fn get(&self, plugin: &str) -> Option<&PluginChoice> {
         self.by_plugin.get(plugin)
+    }
+
+    /// The choices with `choice` replacing those of its plugin (dropped when empty).
+    pub fn with(mut self, choice: PluginChoice) -> Self {
+        if choice.is_empty() {
+            self.by_plugin.remove(&choice.plugin);
+        } else {
+            self.by_plugin.insert(choice.plugin.clone(), choice);
+        }
+        self
     }
 }
 

@@ -231,6 +231,9 @@ pub enum Write {
     },
     /// Drops what was kept for the job run `cause`: everything was sent.
     DropOutbox(String),
+    /// Records that the action with this id was sent (remembered for a day, like
+    /// [`Store::mark_sent`]).
+    Sent(String),
 }
 
 /// What an apply changed: the new version of every record written or removed and of every

@@ -55,9 +55,9 @@ fn enabled_word(enabled: bool) -> &'static str {
     if enabled { "enabled" } else { "disabled" }
 }
 
-/// The write that keeps the team's choices for a plugin.
-fn keep(ctx: &Context<'_>, choice: &PluginChoice) -> Write {
-    framework_state(ctx.reads).put(choice)
+/// The write that keeps the team's choices with `choice` for its plugin.
+fn keep(ctx: &Context<'_>, choice: PluginChoice) -> Write {
+    framework_state(ctx.reads).put(&ctx.choices.clone().with(choice))
 }
 
 fn audited(ctx: &Context<'_>, action: String, before: String, after: String) -> [Write; 2] {
@@ -66,7 +66,7 @@ fn audited(ctx: &Context<'_>, action: String, before: String, after: String) -> 
 }
 
 /// The reply with its writes: the choices kept and the action audited.
-fn changed(ctx: &Context<'_>, text: String, choice: &PluginChoice, audit: [Write; 2]) -> Outcome {
+fn changed(ctx: &Context<'_>, text: String, choice: PluginChoice, audit: [Write; 2]) -> Outcome {
     let mut outcome = reply(ctx, text).write(keep(ctx, choice));
     outcome.writes.extend(audit);
     outcome
@@ -106,7 +106,7 @@ pub(crate) fn switch(ctx: &Context<'_>, name: &str, enable: bool) -> Result<Outc
     let action = format!("{} {name}", if enable { "enable" } else { "disable" });
     let text = format!("Plugin {name} {} for team {}.", enabled_word(enable), team.id);
     let audit = audited(ctx, action, enabled_word(was).into(), enabled_word(enable).into());
-    Ok(changed(ctx, text, &state, audit))
+    Ok(changed(ctx, text, state, audit))
 }
 
 /// `!plugins config <name> [key [value]]`.
@@ -140,7 +140,7 @@ pub(crate) fn config(
     state.settings.insert(key.to_owned(), value.to_owned());
     let text = format!("Plugin {name} setting {key} is now {value} for team {} (was {before}).", team.id);
     let audit = audited(ctx, format!("config {name} {key}"), before, value.into());
-    Ok(changed(ctx, text, &state, audit))
+    Ok(changed(ctx, text, state, audit))
 }
 
 fn describe(settings: &Settings, key: &str, description: &str) -> String {
@@ -162,7 +162,7 @@ pub(crate) fn reset(ctx: &Context<'_>, name: &str) -> Result<Outcome, PluginErro
     let text =
         format!("Plugin {name} follows the config file again for team {}: {}.", team.id, file_state(ctx, team, name));
     let audit = audited(ctx, format!("reset {name}"), summarize(state), "config file".into());
-    Ok(changed(ctx, text, &PluginChoice { plugin: name.to_owned(), ..PluginChoice::default() }, audit))
+    Ok(changed(ctx, text, PluginChoice { plugin: name.to_owned(), ..PluginChoice::default() }, audit))
 }
 
 fn file_state(ctx: &Context<'_>, team: &Team, name: &str) -> &'static str {

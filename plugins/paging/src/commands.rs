@@ -121,8 +121,7 @@ pub(crate) async fn page_team(
     let paging = ctx.registry.plugin(PLUGIN).ok_or_else(|| refused("the paging plugin is not installed".into()))?;
     // The other team's choices, read afresh: its state is not part of this command's guard.
     let theirs = Reads::new(ctx.reads.store(), Some(&other_team.id), None);
-    let names: Vec<String> = ctx.registry.plugins().iter().map(|p| p.name().to_owned()).collect();
-    let choices = Choices::read(&framework_state(&theirs), &names).await?;
+    let choices = Choices::read(&framework_state(&theirs)).await?;
     if !is_enabled(paging.as_ref(), other_team, &choices) {
         return Err(refused(format!(
             "team {} has paging turned off, so it cannot be paged through Firebell; reach them in their rooms",

@@ -10,7 +10,7 @@ use firebell_core::async_trait;
 use firebell_plugin_paging::calls::{Request, Response};
 
 use firebell_core::ids::{RoomRef, TeamId};
-use firebell_core::state::{FRAMEWORK, PluginChoice, encode};
+use firebell_core::state::{Choices, FRAMEWORK, PluginChoice, encode};
 use firebell_core::store::{Guard, StreamRange, Write};
 use firebell_plugin_paging::alertmanager::{ReceiveError, Receiver, ReceiverOptions};
 use firebell_plugin_paging::{Alert, AlertStatus, PagingPlugin};
@@ -271,7 +271,7 @@ async fn people_and_other_teams_can_be_brought_in() {
     let chosen = |enabled: Option<bool>| {
         let settings = BTreeMap::from([("oncall".to_owned(), "frank".to_owned())]);
         let choice = PluginChoice { plugin: "paging".into(), enabled, settings };
-        [Write::Put { namespace: FRAMEWORK.into(), record: encode(&choice) }]
+        [Write::Put { namespace: FRAMEWORK.into(), record: encode(&Choices::default().with(choice)) }]
     };
     bot.store().apply(Some(&sre), Guard::NONE, &chosen(None)).await.unwrap();
     let paged = bot.say("alice", WMCS_ADMIN, "!page team sre still dropping").await;

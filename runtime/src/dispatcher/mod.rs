@@ -32,7 +32,7 @@ use firebell_core::plugin::{
     Event, Outcome, Place, PluginError, Registry, Settings, TeamContext, framework_state, is_enabled,
 };
 use firebell_core::state::{Cache, Choices, Reads, RoomOwner, State};
-use firebell_core::store::{ApplyError, Claim, Guard, Store, StoreError, Write};
+use firebell_core::store::{ApplyError, Claim, Guard, Key, Store, StoreError, Write};
 use firebell_core::team::{RoomRole, Team, Teams};
 use tokio::time::Instant;
 
@@ -50,7 +50,7 @@ pub struct DispatchOptions {
     /// How long a cause is decided again while what it read keeps changing concurrently,
     /// before the sender is told to try again.
     pub contention_deadline: Duration,
-    /// How many records and index keys the dispatcher remembers across its teams.
+    /// How many records and index keys the dispatcher remembers per team.
     pub cache_capacity: usize,
     /// How long the replica that handled a cause has to send its actions before a delivery
     /// watchdog sends what is left (that replica probably died). Longer than sending takes.
@@ -64,7 +64,7 @@ impl Default for DispatchOptions {
             claim_ttl: Duration::from_secs(24 * 3600),
             answer_unknown_commands: true,
             contention_deadline: Duration::from_secs(2),
-            cache_capacity: 20_000,
+            cache_capacity: 10_000,
             delivery_grace: Duration::from_secs(60),
         }
     }
@@ -168,10 +168,11 @@ pub struct Dispatcher {
     registry: Registry,
     options: DispatchOptions,
     cache: Cache,
-    /// The names of every plugin, whose choices each decision reads.
-    plugin_names: Vec<String>,
     /// The team each room made for a subject was last found in.
     owned_rooms: Mutex<HashMap<RoomRef, TeamId>>,
+    /// A queue per record or index key this replica's causes are racing for: a cause that lost
+    /// the race once waits its turn behind the others here instead of racing them again.
+    queues: Mutex<HashMap<(TeamId, Key), Arc<Turn>>>,
 }
 
 fn team_of<'a>(place: &Place<'a>) -> Option<&'a Team> {
@@ -191,8 +192,7 @@ impl Dispatcher {
         options: DispatchOptions,
     ) -> Self {
         let cache = Cache::new(options.cache_capacity);
-        let plugin_names = registry.plugins().iter().map(|plugin| plugin.name().to_owned()).collect();
-        Self { store, clock, teams, registry, options, cache, plugin_names, owned_rooms: Mutex::default() }
+        Self { store, clock, teams, registry, options, cache, owned_rooms: Mutex::default(), queues: Mutex::default() }
     }
 
     /// What the dispatcher remembers of its teams' state.
@@ -308,10 +308,11 @@ impl Dispatcher {
         }
     }
 
-    /// Reports that every action guarded by `watchdog` was sent: cancels the watchdog and drops
-    /// what it kept, in one step.
-    pub async fn delivered(&self, watchdog: &Watchdog) -> Result<(), StoreError> {
-        let writes = [Write::Cancel(watchdog.job.id.clone()), Write::DropOutbox(watchdog.job.cause())];
+    /// Reports that every action guarded by `watchdog` was sent: records the sends in `sent`
+    /// not recorded yet, cancels the watchdog and drops what it kept, in one step.
+    pub async fn delivered(&self, watchdog: &Watchdog, sent: &[String]) -> Result<(), StoreError> {
+        let mut writes = vec![Write::Cancel(watchdog.job.id.clone()), Write::DropOutbox(watchdog.job.cause())];
+        writes.extend(sent.iter().cloned().map(Write::Sent));
         match self.store.apply(Some(&watchdog.team), Guard::NONE, &writes).await {
             Ok(_) => Ok(()),
             Err(ApplyError::Store(err)) => Err(err),
@@ -377,6 +378,7 @@ impl Dispatcher {
         let team_id = team.map(|t| &t.id);
         let started = Instant::now();
         let mut pauses = Pauses::default();
+        let mut queued: Option<Queued<'_>> = None;
         loop {
             let reads = Reads::new(self.store.as_ref(), team_id, Some(&self.cache));
             let outcome = self.decide(cause, &claim.key, &reads).await.inspect_err(|_| self.forget(team_id))?;
@@ -405,7 +407,10 @@ impl Dispatcher {
                     if started.elapsed() >= self.options.contention_deadline {
                         return Err(DispatchError::Contended(started.elapsed()));
                     }
-                    tokio::time::sleep(pauses.next()).await;
+                    match (&queued, team_id) {
+                        (None, Some(team)) => queued = Some(self.queue_behind(team, key).await),
+                        _ => tokio::time::sleep(pauses.next()).await,
+                    }
                 }
                 Err(ApplyError::Store(err)) => {
                     self.forget(team_id);
@@ -474,7 +479,7 @@ impl Dispatcher {
 
     /// The plugin choices of the team read, part of every decision's guard.
     async fn choices(&self, reads: &Reads<'_>) -> Result<Choices, StoreError> {
-        Choices::read(&framework_state(reads), &self.plugin_names).await
+        Choices::read(&framework_state(reads)).await
     }
 
     /// Claims `claim` and keeps `actions` until they are sent, then returns them (or none for a
@@ -496,10 +501,38 @@ impl Dispatcher {
         }
     }
 
+    /// Waits for this cause's turn among this replica's causes racing for `key`.
+    async fn queue_behind(&self, team: &TeamId, key: Key) -> Queued<'_> {
+        let slot = (team.clone(), key);
+        let queue = self.queues.lock().unwrap_or_else(|p| p.into_inner()).entry(slot.clone()).or_default().clone();
+        let turn = queue.lock_owned().await;
+        Queued { dispatcher: self, slot, turn: Some(turn) }
+    }
+
     /// Forgets what is remembered of `team` (its store failed: start afresh).
     fn forget(&self, team: Option<&TeamId>) {
         if let Some(team) = team {
             self.cache.forget_team(team);
+        }
+    }
+}
+
+/// Who may decide next among a replica's causes racing for one key.
+type Turn = tokio::sync::Mutex<()>;
+
+/// A cause's turn in a queue for a contended key; the queue goes when nobody waits in it.
+struct Queued<'d> {
+    dispatcher: &'d Dispatcher,
+    slot: (TeamId, Key),
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        drop(self.turn.take());
+        let mut queues = self.dispatcher.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if queues.get(&self.slot).is_some_and(|queue| Arc::strong_count(queue) == 1) {
+            queues.remove(&self.slot);
         }
     }
 }

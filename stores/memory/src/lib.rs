@@ -249,6 +249,7 @@ impl TeamState {
             Write::DropOutbox(cause) => {
                 self.jobs.outbox.remove(cause);
             }
+            Write::Sent(action) => self.jobs.remember_sent(action, Instant::now()),
         }
     }
 

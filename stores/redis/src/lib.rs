@@ -248,6 +248,9 @@ enum Op<'a> {
     DropOutbox {
         cause: &'a str,
     },
+    Sent {
+        action: &'a str,
+    },
 }
 
 impl<'a> Op<'a> {
@@ -272,6 +275,7 @@ impl<'a> Op<'a> {
             Write::Cancel(id) => Op::Cancel { id },
             Write::Outbox { cause, envelopes } => Op::Outbox { cause, envelopes: to_json(envelopes) },
             Write::DropOutbox(cause) => Op::DropOutbox { cause },
+            Write::Sent(action) => Op::Sent { action },
         }
     }
 }

@@ -17,6 +17,7 @@
 --            { op = "cancel", id = "<job id>" }
 --            { op = "outbox", cause = "<cause>", envelopes = "<envelopes json>" }
 --            { op = "drop_outbox", cause = "<cause>" }
+--            { op = "sent", action = "<action id>" }
 -- Keys of a namespace live under "<prefix>:n:<ns>": records ":r:<kind>:<id>" (hash: version,
 -- schema, data, idx), creation order ":c:<kind>" (zset) and its counter ":cn", index keys
 -- ":i:<kind>:<index>:<key>" (set of ids) and their versions ":iv" (hash), streams ":s:<name>".
@@ -77,22 +78,24 @@ end
 -- Stores or removes (data == nil) a record, keeping its index keys and creation order.
 local function set_record(ns, kind, id, schema, data, idx)
   local key = record_key(ns, kind, id)
-  local existed = redis.call('HEXISTS', key, 'data') == 1
-  local before = {}
-  if existed then before = members(cjson.decode(redis.call('HGET', key, 'idx') or '[]')) end
-  local after = members(idx)
+  -- Every stored record has its index entries ("idx"); a removed one keeps only its version.
+  local old_idx = redis.call('HGET', key, 'idx')
+  local new_idx = data and cjson.encode(idx) or nil
   local version = redis.call('HINCRBY', key, 'version', 1)
   if data then
-    redis.call('HSET', key, 'schema', schema, 'data', data, 'idx', cjson.encode(idx))
+    redis.call('HSET', key, 'schema', schema, 'data', data, 'idx', new_idx)
   else
     redis.call('HDEL', key, 'schema', 'data', 'idx')
   end
   changed[#changed + 1] = { 'r', ns, kind, id, tostring(version) }
-  if data and not existed then
+  if data and not old_idx then
     redis.call('ZADD', space(ns) .. ':c:' .. kind, redis.call('INCR', space(ns) .. ':cn'), id)
-  elseif existed and not data then
+  elseif old_idx and not data then
     redis.call('ZREM', space(ns) .. ':c:' .. kind, id)
   end
+  if old_idx == new_idx then return end
+  local before = members(old_idx and cjson.decode(old_idx) or {})
+  local after = members(idx)
   for entry in pairs(before) do
     if not after[entry] then relist(ns, kind, id, entry, false) end
   end
@@ -105,7 +108,7 @@ for _, op in ipairs(req.ops) do
   if op.op == 'put' then
     set_record(op.ns, op.kind, op.id, op.schema, op.data, op.idx)
   elseif op.op == 'remove' then
-    if redis.call('HEXISTS', record_key(op.ns, op.kind, op.id), 'data') == 1 then
+    if redis.call('HEXISTS', record_key(op.ns, op.kind, op.id), 'idx') == 1 then
       set_record(op.ns, op.kind, op.id, nil, nil, {})
     end
   elseif op.op == 'append' then
@@ -122,6 +125,8 @@ for _, op in ipairs(req.ops) do
     redis.call('SET', prefix .. ':outbox:' .. op.cause, op.envelopes, 'EX', 86400)
   elseif op.op == 'drop_outbox' then
     redis.call('DEL', prefix .. ':outbox:' .. op.cause)
+  elseif op.op == 'sent' then
+    redis.call('SET', prefix .. ':sent:' .. op.action, '1', 'EX', 86400)
   end
 end
 
