@@ -77,6 +77,7 @@ fn inbound(room_index: usize, n: usize, text: String) -> Inbound {
         text,
         ts: Utc::now(),
         thread: None,
+        mentions: Vec::new(),
     }
 }
 

@@ -70,6 +70,11 @@ pub trait ChatAdapter: Send + Sync {
     /// What this platform supports.
     fn capabilities(&self) -> Capabilities;
 
+    /// How `room` is linked to in text others read (a report, a timeline): by default its id.
+    fn room_link(&self, room: &RoomRef) -> String {
+        room.id.clone()
+    }
+
     /// Posts `message` in `room`, inside `thread` when given.
     async fn send_message(
         &self,
@@ -175,6 +180,11 @@ impl Adapters {
             Some(adapter) => adapter.find_sent(&envelope.id, &envelope.action, since).await,
             None => Ok(false),
         }
+    }
+
+    /// How `room` is linked to in text, as its platform writes it.
+    pub fn room_link(&self, room: &RoomRef) -> String {
+        self.get(room.transport).map_or_else(|| room.id.clone(), |adapter| adapter.room_link(room))
     }
 
     /// The most text one message may carry on `transport` (unlimited without an adapter).

@@ -32,49 +32,6 @@ impl Transport {
             Transport::Slack => "slack",
         }
     }
-
-    /// Turns a mention as typed in a message into this transport's user id.
-    ///
-    /// Console mentions are `@name`; Matrix mentions are full user ids (`@alice:example.org`);
-    /// Slack mentions arrive as `<@U0123>` or `<@U0123|name>`. Returns `None` when the token is
-    /// not a mention this transport understands.
-    pub fn user_id_from_mention(self, token: &str) -> Option<String> {
-        if let Some(inner) = token.strip_prefix("<@").and_then(|t| t.strip_suffix('>')) {
-            let id = inner.split('|').next().unwrap_or_default();
-            return (self == Transport::Slack && !id.is_empty()).then(|| id.to_owned());
-        }
-        let bare = token.strip_prefix('@').filter(|rest| !rest.is_empty())?;
-        match self {
-            Transport::Console => Some(bare.to_owned()),
-            Transport::Matrix => bare.contains(':').then(|| token.to_owned()),
-            Transport::Slack => None,
-        }
-    }
-
-    /// The name a mention carries, if any: Slack's `<@U0123|name>` gives `name`.
-    pub fn name_in_mention(self, token: &str) -> Option<&str> {
-        let inner = token.strip_prefix("<@")?.strip_suffix('>')?;
-        let (_, name) = inner.split_once('|')?;
-        (self == Transport::Slack && !name.is_empty()).then_some(name)
-    }
-
-    /// How a room of this transport is linked to in a message.
-    pub fn room_link(self, room_id: &str) -> String {
-        match self {
-            Transport::Console => room_id.to_owned(),
-            Transport::Matrix => format!("https://matrix.to/#/{room_id}"),
-            Transport::Slack => format!("<#{room_id}>"),
-        }
-    }
-
-    /// How a user of this transport is mentioned in plain text.
-    pub fn mention_text(self, user_id: &str) -> String {
-        match self {
-            Transport::Console => format!("@{user_id}"),
-            Transport::Matrix => user_id.to_owned(),
-            Transport::Slack => format!("<@{user_id}>"),
-        }
-    }
 }
 
 impl fmt::Display for Transport {
@@ -265,22 +222,6 @@ mod tests {
         assert_eq!("irc:#foo".parse::<RoomRef>().unwrap_err(), ParseRefError::UnknownTransport("irc".into()));
         assert!(matches!("alice".parse::<UserRef>(), Err(ParseRefError::Malformed(_))));
         assert!(matches!("console:".parse::<UserRef>(), Err(ParseRefError::Malformed(_))));
-    }
-
-    #[test]
-    fn mentions_follow_each_transport_grammar() {
-        assert_eq!(Transport::Console.user_id_from_mention("@bob"), Some("bob".into()));
-        assert_eq!(Transport::Console.user_id_from_mention("bob"), None);
-        assert_eq!(Transport::Console.user_id_from_mention("@"), None);
-        assert_eq!(Transport::Matrix.user_id_from_mention("@bob:example.org"), Some("@bob:example.org".into()));
-        assert_eq!(Transport::Matrix.user_id_from_mention("@bob"), None);
-        assert_eq!(Transport::Slack.user_id_from_mention("<@U012|bob>"), Some("U012".into()));
-        assert_eq!(Transport::Slack.user_id_from_mention("<@U012>"), Some("U012".into()));
-        assert_eq!(Transport::Console.user_id_from_mention("<@U012>"), None);
-        assert_eq!(Transport::Slack.name_in_mention("<@U012|bob>"), Some("bob"));
-        assert_eq!(Transport::Slack.name_in_mention("<@U012>"), None);
-        assert_eq!(Transport::Slack.name_in_mention("<@U012|>"), None);
-        assert_eq!(Transport::Console.name_in_mention("@bob"), None);
     }
 
     #[test]

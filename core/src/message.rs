@@ -25,10 +25,23 @@ pub struct Inbound {
     pub sender_is_platform_admin: bool,
     /// The message text, with mentions written in the transport's mention grammar.
     pub text: String,
+    /// The mentions in `text`, as the adapter read them in its platform's grammar.
+    pub mentions: Vec<Mention>,
     /// When the platform says the message was sent.
     pub ts: DateTime<Utc>,
     /// The thread the message belongs to, when the platform has threads.
     pub thread: Option<String>,
+}
+
+/// A mention of a person in a message, as its adapter read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    /// The mention as typed (`@bob`, `@bob:example.org`, `<@U0123|bob>`), one word of the text.
+    pub token: String,
+    /// The person mentioned.
+    pub user: UserRef,
+    /// The name the mention carries, if the platform writes one in it.
+    pub name: Option<String>,
 }
 
 impl Inbound {
@@ -145,14 +158,21 @@ impl Message {
         parts
     }
 
-    /// The message as plain text, with each mention written as the transport writes it.
+    /// The message as plain text, with mentions as `@name` and rooms by id (for logs and tests;
+    /// adapters write it in their platform's grammar with [`Message::render`]).
     pub fn to_plain(&self) -> String {
+        self.render(|person| format!("@{}", person.name), |room| room.id.clone())
+    }
+
+    /// The message as text, with mentions and room links written by `mention` and `room` (each
+    /// adapter in its platform's grammar).
+    pub fn render(&self, mention: impl Fn(&Person) -> String, room: impl Fn(&RoomRef) -> String) -> String {
         self.spans
             .iter()
             .map(|span| match span {
                 Span::Text(text) => text.clone(),
-                Span::Mention(person) => person.user.transport.mention_text(&person.user.id),
-                Span::Room(room) => room.transport.room_link(&room.id),
+                Span::Mention(person) => mention(person),
+                Span::Room(linked) => room(linked),
             })
             .collect()
     }
@@ -245,6 +265,9 @@ pub struct RoomCreated {
     pub key: String,
     /// The new room.
     pub room: RoomRef,
+    /// A link to it, as its platform writes one.
+    #[serde(default)]
+    pub link: String,
 }
 
 /// Something the bot does on a chat platform.

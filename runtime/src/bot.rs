@@ -413,7 +413,7 @@ impl Bot {
     async fn announce_room(&self, envelope: &Envelope, room: RoomRef) {
         let Action::CreateRoom { spec, .. } = &envelope.action else { return };
         let Some(notify) = &spec.notify else { return };
-        let created = RoomCreated { key: spec.key.clone(), room };
+        let created = RoomCreated { key: spec.key.clone(), link: self.adapters.room_link(&room), room };
         let data = serde_json::to_string(&created).expect("room events serialize");
         self.announce(envelope, notify, "created", "room-created", data).await;
     }

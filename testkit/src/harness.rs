@@ -215,6 +215,7 @@ impl Harness {
             sender: UserRef::console(user),
             sender_name: None,
             sender_is_platform_admin: false,
+            mentions: firebell_console::mentions(text),
             text: text.to_owned(),
             ts: self.clock.now(),
             thread: None,

@@ -28,6 +28,7 @@ fn event(id: &str, user: &str, text: &str) -> Inbound {
         text: text.to_owned(),
         ts: start_time(),
         thread: None,
+        mentions: Vec::new(),
     }
 }
 

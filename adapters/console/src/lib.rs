@@ -22,7 +22,7 @@ use firebell_core::chrono::Utc;
 use firebell_core::clock::{Clock, ManualClock, checked_after};
 use firebell_core::command::shown;
 use firebell_core::ids::{RoomRef, Transport, UserRef};
-use firebell_core::message::{Inbound, Message, RoomSpec};
+use firebell_core::message::{Inbound, Mention, Message, RoomSpec};
 use firebell_runtime::bot::Bot;
 use firebell_runtime::scheduler::Scheduler;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
@@ -72,8 +72,29 @@ impl ConsoleAdapter {
     }
 
     fn say(&self, target: &str, message: &Message) -> Result<(), AdapterError> {
-        self.print(target, &self.bot_name, &message.to_plain())
+        self.print(target, &self.bot_name, &render(message))
     }
+}
+
+/// `message` as the console writes it: console users as `@name`, rooms by name.
+pub fn render(message: &Message) -> String {
+    message.render(
+        |person| match person.user.transport {
+            Transport::Console => format!("@{}", person.user.id),
+            _ => format!("@{}", person.name),
+        },
+        |room| room.id.clone(),
+    )
+}
+
+/// The mentions in a console line: each word `@name` names the console user `name`.
+pub fn mentions(text: &str) -> Vec<Mention> {
+    text.split_whitespace()
+        .filter_map(|token| {
+            let name = token.strip_prefix('@').filter(|name| !name.is_empty())?;
+            Some(Mention { token: token.to_owned(), user: UserRef::console(name), name: None })
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -257,6 +278,7 @@ pub async fn run(
                     sender: UserRef::console(sender),
                     sender_name: None,
                     sender_is_platform_admin: false,
+                    mentions: mentions(&text),
                     text,
                     ts: Utc::now(),
                     thread: None,

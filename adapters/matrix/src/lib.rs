@@ -33,7 +33,7 @@ use firebell_core::adapter::{AdapterError, Capabilities, ChatAdapter};
 use firebell_core::async_trait;
 use firebell_core::chrono::{DateTime, Utc};
 use firebell_core::ids::{RoomRef, Transport, UserRef};
-use firebell_core::message::{Action, Inbound, Message, RoomSpec, Span};
+use firebell_core::message::{Action, Inbound, Mention, Message, RoomSpec, Span};
 use firebell_core::team::Teams;
 use firebell_runtime::bot::Bot;
 use matrix_sdk::config::RequestConfig;
@@ -58,6 +58,15 @@ pub fn check_room(id: &str) -> Result<(), String> {
         return Ok(());
     }
     Err(format!("expected a Matrix room id like \"!AbCd:example.org\" or alias like \"#ops:example.org\", got {id:?}"))
+}
+
+/// The mentions in a Matrix message's text: each word that is a full user id
+/// (`@bob:example.org`; a pill reads as its user id).
+pub fn mentions(text: &str) -> Vec<Mention> {
+    text.split_whitespace()
+        .filter(|token| UserId::parse(*token).is_ok())
+        .map(|token| Mention { token: token.to_owned(), user: UserRef::new(Transport::Matrix, token), name: None })
+        .collect()
 }
 
 /// Checks a Matrix user as written in the config (`@alice:example.org`).
@@ -272,6 +281,7 @@ impl MatrixAdapter {
             sender: UserRef::new(Transport::Matrix, message.sender),
             sender_name: name,
             sender_is_platform_admin: admin,
+            mentions: mentions(&message.text),
             text: message.text,
             ts,
             thread: message.thread,
@@ -336,6 +346,10 @@ impl MatrixAdapter {
 impl ChatAdapter for MatrixAdapter {
     fn transport(&self) -> Transport {
         Transport::Matrix
+    }
+
+    fn room_link(&self, room: &RoomRef) -> String {
+        format!("https://matrix.to/#/{}", room.id)
     }
 
     fn capabilities(&self) -> Capabilities {

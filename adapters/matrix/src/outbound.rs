@@ -37,7 +37,8 @@ pub(crate) fn render(message: &Message, names: &HashMap<String, String>) -> Rend
     for span in &message.spans {
         body.push_str(&match span {
             Span::Room(room) => names.get(&room.id).cloned().unwrap_or_else(|| room.id.clone()),
-            Span::Mention(person) => person.user.transport.mention_text(&person.user.id),
+            Span::Mention(person) if person.user.transport == Transport::Matrix => person.user.id.clone(),
+            Span::Mention(person) => format!("@{}", person.name),
             Span::Text(text) => text.clone(),
         });
         match span {

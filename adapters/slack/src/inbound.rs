@@ -3,6 +3,8 @@
 //! so that Slack's retries and other replicas are handled once.
 
 use firebell_core::chrono::{DateTime, Utc};
+use firebell_core::ids::{Transport, UserRef};
+use firebell_core::message::Mention;
 use slack_morphism::prelude::{
     SlackCommandEvent, SlackEventCallbackBody, SlackInteractionActionContainer, SlackInteractionEvent,
     SlackMessageEventType, SlackPushEventCallback,
@@ -31,6 +33,22 @@ pub(crate) struct Incoming {
 
 /// Slack's message text as typed: links and channel references back to plain text, `&amp;`,
 /// `&lt;` and `&gt;` decoded. User mentions (`<@U0123>`) stay, for the command grammar.
+/// The mentions in a Slack message's text: `<@U0123>` and `<@U0123|name>`.
+pub(crate) fn mentions(text: &str) -> Vec<Mention> {
+    text.split_whitespace()
+        .filter_map(|token| {
+            let inner = token.strip_prefix("<@")?.strip_suffix('>')?;
+            let (id, name) = inner.split_once('|').map_or((inner, None), |(id, name)| (id, Some(name)));
+            let name = name.filter(|name| !name.is_empty()).map(str::to_owned);
+            (!id.is_empty()).then(|| Mention {
+                token: token.to_owned(),
+                user: UserRef::new(Transport::Slack, id),
+                name,
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn clean_text(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;

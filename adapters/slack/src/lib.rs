@@ -254,6 +254,7 @@ impl SlackAdapter {
             sender: UserRef::new(Transport::Slack, incoming.user),
             sender_name: facts.name,
             sender_is_platform_admin: facts.admin,
+            mentions: inbound::mentions(&incoming.text),
             text: incoming.text,
             ts: incoming.ts,
             thread: incoming.thread,
@@ -278,7 +279,7 @@ impl SlackAdapter {
                 Err(err) => {
                     let notice = Bot::failure(&inbound, &err);
                     let text = match notice.envelopes.first().map(|e| &e.action) {
-                        Some(Action::Ephemeral { message, .. }) => message.to_plain(),
+                        Some(Action::Ephemeral { message, .. }) => outbound::mrkdwn(message),
                         _ => err.to_string(),
                     };
                     let _ = decided.send(Accepted::Failed(text));
@@ -339,6 +340,10 @@ fn content(message: &Message) -> Result<SlackMessageContent, AdapterError> {
 impl ChatAdapter for SlackAdapter {
     fn transport(&self) -> Transport {
         Transport::Slack
+    }
+
+    fn room_link(&self, room: &RoomRef) -> String {
+        format!("<#{}>", room.id)
     }
 
     fn capabilities(&self) -> Capabilities {

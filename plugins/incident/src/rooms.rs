@@ -56,7 +56,7 @@ pub(crate) async fn created(ctx: &TeamContext<'_>, event: &Event) -> Result<Outc
     if incident.rooms.contains(&created.room) {
         return Ok(Outcome::default());
     }
-    let link = created.room.transport.room_link(&created.room.id);
+    let link = &created.link;
     incident.rooms.push(created.room.clone());
     let entry = TimelineEntry { at: ctx.now, by: None, kind: EntryKind::Note, text: format!("incident room: {link}") };
     let key = incident.key();

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use firebell_core::command::{CommandLine, CommandSpec, Permission, Resolve, Token, shown};
-use firebell_core::ids::{Person, Transport, UserRef};
-use firebell_core::message::Inbound;
+use firebell_core::ids::{Person, Transport};
+use firebell_core::message::{Inbound, Mention};
 use firebell_core::plugin::{
     Context, Invocation, Lookup, Outcome, Place, Plugin, PluginError, Settings, framework_state, is_enabled,
 };
@@ -28,10 +28,12 @@ pub(super) struct Found<'a, 't> {
     rest: &'t [Token],
 }
 
-/// Resolves mentions and incident ids in the room's context.
+/// Resolves mentions (roster names, and what the adapter read as mentions) and incident ids in
+/// the room's context.
 struct RoomResolver<'a> {
     team: Option<&'a Team>,
     transport: Transport,
+    mentions: &'a [Mention],
 }
 
 impl Resolve for RoomResolver<'_> {
@@ -42,11 +44,11 @@ impl Resolve for RoomResolver<'_> {
             Some(Person::new(user.clone(), member.name.clone()))
         });
         by_name.or_else(|| {
-            let user = UserRef::new(self.transport, self.transport.user_id_from_mention(mention)?);
-            let named = self.transport.name_in_mention(mention);
+            let found = self.mentions.iter().find(|m| m.token == mention)?;
+            let named = found.name.as_deref();
             Some(match self.team {
-                Some(team) => team.person(&user, named),
-                None => Person::new(user.clone(), named.unwrap_or(&user.id)),
+                Some(team) => team.person(&found.user, named),
+                None => Person::new(found.user.clone(), named.unwrap_or(&found.user.id)),
             })
         })
     }
@@ -94,7 +96,7 @@ impl Dispatcher {
         place: &Place<'_>,
         sender: &Sender,
         choices: &Choices,
-        transport: Transport,
+        inbound: &Inbound,
     ) -> Result<Invocation, String> {
         let prefix = &self.options.prefix;
         let team = team_of(place);
@@ -111,7 +113,7 @@ impl Dispatcher {
                 return Err(denial(found.spec, team, prefix));
             }
         }
-        let resolver = RoomResolver { team, transport };
+        let resolver = RoomResolver { team, transport: inbound.transport(), mentions: &inbound.mentions };
         let args =
             found.spec.parse(found.rest, &resolver).map_err(|err| self.usage_error(&err.to_string(), found.spec))?;
         Ok(Invocation { spec: found.spec, args })
@@ -138,7 +140,7 @@ impl Dispatcher {
             // The room's owner is part of what the command is decided on.
             framework_state(reads).get::<RoomOwner>(&owner.room.to_string()).await?;
         }
-        let invocation = match self.check(found, place, sender, choices, inbound.transport()) {
+        let invocation = match self.check(found, place, sender, choices, inbound) {
             Ok(invocation) => invocation,
             Err(refusal) => return Ok(Outcome::act(reply_to(inbound, refusal))),
         };
