@@ -39,6 +39,9 @@ pub struct Config {
     /// The Slack adapter.
     #[serde(default)]
     pub slack: SlackConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
     /// The teams.
     #[serde(default)]
     pub teams: Vec<Team>,
@@ -74,19 +77,41 @@ impl Default for BotConfig {
     }
 }
 
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// How log lines are written on stderr.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event, coloured on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per event and line, for a log pipeline.
+    Json,
+}
+
 /// `[store]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `memory://` or `redis://HOST:PORT[/DB]`.
+    /// `memory://`, `redis://[USER:PASSWORD@]HOST:PORT[/DB]`, or `rediss://…` for TLS.
     pub url: String,
     /// The prefix of every Redis key, so that several bots can share one server.
     pub namespace: String,
+    /// With `rediss://`: a PEM file of the certificate authorities that may sign the server's
+    /// certificate, instead of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: "memory://".into(), namespace: "firebell".into() }
+        Self { url: "memory://".into(), namespace: "firebell".into(), ca_file: None }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The bot's HTTP server: the Alertmanager webhook, Slack's requests in HTTP mode, and health.
+//! The bot's HTTP server: the Alertmanager webhook, Slack's requests in HTTP mode, health
+//! (`/health/live`, `/health/ready`) and Prometheus metrics (`/metrics`).
 //!
 //! It is exposed to whoever can reach the port, so it holds its ground ([`Limits`]): a client
 //! gets 10 s to send a request's headers (also when a kept-alive connection sits idle) and 30 s
@@ -9,12 +10,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Json, Router};
+use firebell_core::state::Reads;
 use firebell_plugin_paging::alertmanager::{self, Receiver, ReceiverOptions};
 use firebell_runtime::bot::Bot;
+use firebell_runtime::metrics;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::{Semaphore, watch};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
@@ -46,13 +53,68 @@ pub struct ListenError {
     pub reason: String,
 }
 
-/// Every route: `POST /alertmanager` (when the paging plugin is there) and `GET /health`.
-pub fn routes(bot: Arc<Bot>, alerts: ReceiverOptions) -> Router {
-    let health = Router::new().route("/health", get(|| async { "ok\n" }));
-    if bot.dispatcher().registry().plugin("paging").is_none() {
-        return health;
+/// How long the store has to answer a readiness check.
+const READY_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Every route: `POST /alertmanager` (when the paging plugin is there), health, and
+/// `GET /metrics` when `metrics` is given.
+pub fn routes(bot: Arc<Bot>, alerts: ReceiverOptions, metrics: Option<PrometheusHandle>) -> Router {
+    let live = || async { "ok\n" };
+    let mut routes = Router::new()
+        .route("/health", get(live))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready).with_state(bot.clone()));
+    if let Some(handle) = metrics {
+        routes = routes.route("/metrics", get(render_metrics).with_state((bot.clone(), handle)));
     }
-    health.merge(alertmanager::router(Arc::new(Receiver::new(bot, alerts))))
+    if bot.dispatcher().registry().plugin("paging").is_none() {
+        return routes;
+    }
+    routes.merge(alertmanager::router(Arc::new(Receiver::new(bot, alerts))))
+}
+
+/// `GET /health/ready`: 200 when the store answers within [`READY_PATIENCE`] and every adapter
+/// is connected; 503 with the reason, as one line of JSON, otherwise.
+async fn ready(State(bot): State<Arc<Bot>>) -> (StatusCode, Json<serde_json::Value>) {
+    let store = tokio::time::timeout(READY_PATIENCE, bot.dispatcher().store().ping()).await;
+    let reason = match store {
+        Err(_) => Some(format!("the store did not answer within {READY_PATIENCE:?}")),
+        Ok(Err(err)) => Some(format!("the store does not answer: {err}")),
+        Ok(Ok(())) => bot
+            .adapters()
+            .connections()
+            .into_iter()
+            .find(|(_, connected)| !connected)
+            .map(|(transport, _)| format!("the {transport} adapter is not connected")),
+    };
+    match reason {
+        None => (StatusCode::OK, Json(serde_json::json!({ "ready": true }))),
+        Some(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "ready": false, "reason": reason })))
+        }
+    }
+}
+
+/// `GET /metrics`: every metric in Prometheus's text format, with the gauges read at scrape
+/// time (each team's open incidents and unacknowledged pages, the adapters' connections).
+async fn render_metrics(State((bot, handle)): State<(Arc<Bot>, PrometheusHandle)>) -> impl IntoResponse {
+    for (transport, connected) in bot.adapters().connections() {
+        metrics::adapter_connected(transport.as_str(), connected);
+    }
+    let store = bot.dispatcher().store().as_ref();
+    for team in bot.dispatcher().teams().iter() {
+        let reads = Reads::new(store, Some(&team.id), None);
+        let incidents = firebell_plugin_incident::open_incidents_of(&reads).await.map(|open| open.len());
+        let pages = firebell_plugin_paging::unacknowledged_pages(&reads).await;
+        match (incidents, pages) {
+            (Ok(incidents), Ok(pages)) => metrics::team_load(team.id.as_str(), incidents, pages),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(team = %team.id, error = %err, "cannot read a team's load for /metrics")
+            }
+        }
+    }
+    handle.run_upkeep();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
 }
 
 /// Binds `address` and serves `routes` within `limits`, in the background until `stop` turns

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use firebell_core::plugin::{Plugin, Registry};
 use firebell_core::store::Store;
 use firebell_store_memory::MemoryStore;
-use firebell_store_redis::{RedisStore, RedisStoreError};
+use firebell_store_redis::{RedisOptions, RedisStore, RedisStoreError};
 
 /// Every plugin that ships with Firebell, with `!ack` silencing alerts when `silences` is set
 /// (the bot then needs the Alertmanager silence service).
@@ -45,13 +45,15 @@ pub enum OpenStoreError {
     Redis(#[from] RedisStoreError),
 }
 
-/// Opens the store at `url`: `memory://` or `redis://HOST:PORT[/DB]` (keys under `namespace`).
-pub async fn open_store(url: &str, namespace: &str) -> Result<Arc<dyn Store>, OpenStoreError> {
+/// Opens the store at `url`: `memory://`, or Redis at `redis://` or `rediss://` (keys under
+/// the namespace of `options`, TLS checked against its CA file when given).
+pub async fn open_store(url: &str, options: &config::StoreConfig) -> Result<Arc<dyn Store>, OpenStoreError> {
     config::check_store_url(url).map_err(OpenStoreError::Url)?;
     if url == "memory://" {
         return Ok(Arc::new(MemoryStore::new()));
     }
-    Ok(Arc::new(RedisStore::connect(url, namespace).await?))
+    let redis = RedisOptions { url, namespace: &options.namespace, ca_file: options.ca_file.as_deref() };
+    Ok(Arc::new(RedisStore::open(&redis).await?))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use firebell::config::Config;
+use firebell::config::LogFormat;
 use firebell::{OpenStoreError, config, http, open_store, plugins, standard_plugins};
 use firebell_console::{ConsoleAdapter, ConsoleOptions};
 use firebell_core::adapter::Adapters;
@@ -18,9 +19,11 @@ use firebell_matrix::MatrixAdapter;
 use firebell_plugin_paging::alertmanager::{AlertmanagerClient, ReceiverOptions};
 use firebell_runtime::bot::Bot;
 use firebell_runtime::dispatcher::{DispatchOptions, Dispatcher};
+use firebell_runtime::metered::MeteredStore;
 use firebell_runtime::scheduler::{Scheduler, replica_name};
 use firebell_slack::{SlackAdapter, SlackMode};
 use firebell_store_redis::RedisStoreError;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -47,14 +50,27 @@ struct Cli {
     /// bot's public base URL.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     slack_manifest: Option<String>,
+    /// How log lines are written on stderr: `text` or `json` (one object per line); overrides
+    /// [log] format.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+/// Starts logging to stderr in `format`, at `FIREBELL_LOG`'s levels or [`DEFAULT_LOG`]'s; colour
+/// only when stderr is a terminal.
+fn start_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREBELL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(colour).init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREBELL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -123,11 +139,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let config_file = cli.config.clone().context("--config FILE is required")?;
     let (config, teams) = config::load(&config_file, &standard_plugins())?;
+    start_logging(cli.log_format.unwrap_or(config.log.format));
     let registry = plugins(config.alertmanager.url.is_some());
     let url = cli.store.as_deref().unwrap_or(&config.store.url);
-    let Some(store) = open_store_patiently(url, &config.store.namespace).await? else {
+    let Some(store) = open_store_patiently(url, &config.store).await? else {
         return Ok(());
     };
+    let metrics = config.http.listen.is_some().then(install_metrics).transpose()?;
+    let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store));
 
     let manual_clock = cli.clock.map(ManualClock::new);
     let clock: Arc<dyn Clock> = match &manual_clock {
@@ -162,7 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     );
     let (stop, stopped) = watch::channel(false);
     let (exit, exited) = watch::channel(false);
-    serve_http(&config, &bot, connected.slack.as_ref(), stopped.clone(), exited).await?;
+    serve_http(&config, &bot, connected.slack.as_ref(), metrics, stopped.clone(), exited).await?;
 
     let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
     let mut tasks = JoinSet::new();
@@ -221,10 +240,10 @@ fn redacted(url: &str) -> String {
 
 /// Opens the store; while Redis cannot be reached (it is starting, or restarting), tries again
 /// with backoff instead of giving up. `None` when the bot was stopped meanwhile.
-async fn open_store_patiently(url: &str, namespace: &str) -> anyhow::Result<Option<Arc<dyn Store>>> {
+async fn open_store_patiently(url: &str, options: &config::StoreConfig) -> anyhow::Result<Option<Arc<dyn Store>>> {
     let mut wait = std::time::Duration::from_secs(1);
     loop {
-        match open_store(url, namespace).await {
+        match open_store(url, options).await {
             Ok(store) => return Ok(Some(store)),
             Err(OpenStoreError::Redis(err @ RedisStoreError::Unreachable { .. })) => {
                 tracing::warn!(error = %err, ?wait, "the store cannot be reached yet; trying again");
@@ -285,6 +304,7 @@ async fn serve_http(
     config: &Config,
     bot: &Arc<Bot>,
     slack: Option<&Arc<SlackAdapter>>,
+    metrics: Option<PrometheusHandle>,
     stopped: watch::Receiver<bool>,
     exited: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -304,13 +324,30 @@ async fn serve_http(
     if !alerts.auth.is_required() && !alerts.auth.anonymous {
         tracing::warn!(%listen, "the Alertmanager webhook refuses every alert: it listens on a public address without credentials; set [http] webhook_token");
     }
-    let mut routes = http::routes(bot.clone(), alerts);
+    let mut routes = http::routes(bot.clone(), alerts, metrics);
     if let Some(slack) = slack_http {
         let secret = config.slack.options(&config.bot).signing_secret.unwrap_or_default();
         routes = routes.merge(firebell_slack::routes(slack.clone(), bot.clone(), &secret, stopped));
     }
     http::serve(listen, routes, http::Limits::default(), exited).await?;
     Ok(())
+}
+
+/// Installs the Prometheus recorder every metric goes to, with histogram buckets for the
+/// latencies; its handle renders them for `GET /metrics`.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    use firebell_runtime::metrics::{
+        COMMAND_LATENCY, JOB_LATENESS, LATENCY_BUCKETS, LATENESS_BUCKETS, STORE_ROUND_TRIP, describe,
+    };
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(COMMAND_LATENCY.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(STORE_ROUND_TRIP.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(JOB_LATENESS.into()), LATENESS_BUCKETS)?
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    describe();
+    Ok(handle)
 }
 
 /// Waits for SIGTERM or ctrl-c, or for a background task to stop on its own (an error).

@@ -70,6 +70,12 @@ pub trait ChatAdapter: Send + Sync {
     /// What this platform supports.
     fn capabilities(&self) -> Capabilities;
 
+    /// Whether the adapter is connected to its platform now (its sync or its sockets are up):
+    /// what readiness and the `firebell_adapter_connected` metric report.
+    fn is_connected(&self) -> bool {
+        true
+    }
+
     /// How `room` is linked to in text others read (a report, a timeline): by default its id.
     fn room_link(&self, room: &RoomRef) -> String {
         room.id.clone()
@@ -180,6 +186,14 @@ impl Adapters {
             Some(adapter) => adapter.find_sent(&envelope.id, &envelope.action, since).await,
             None => Ok(false),
         }
+    }
+
+    /// Each adapter's transport and whether it is connected now.
+    pub fn connections(&self) -> Vec<(Transport, bool)> {
+        let mut connections: Vec<(Transport, bool)> =
+            self.by_transport.iter().map(|(transport, adapter)| (*transport, adapter.is_connected())).collect();
+        connections.sort_by_key(|(transport, _)| transport.as_str());
+        connections
     }
 
     /// How `room` is linked to in text, as its platform writes it.

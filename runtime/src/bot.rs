@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatcher::{DispatchError, Dispatched, Dispatcher, Origin, Watchdog};
+use crate::metrics;
 use firebell_core::adapter::{AdapterError, Adapters, Performed};
 use firebell_core::ids::RoomRef;
 use firebell_core::ids::TeamId;
@@ -136,13 +137,14 @@ impl Bot {
     /// `patience`; an error means nothing may be acknowledged: the platform should deliver the
     /// message again, or the sender be told with [`Bot::failure`].
     pub async fn decide(&self, inbound: &Inbound, patience: Duration) -> Result<Dispatched, DispatchError> {
-        let deadline = Instant::now() + patience;
+        let received = Instant::now();
+        let deadline = received + patience;
         let mut wait = Duration::from_millis(50);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let attempt = tokio::time::timeout(left, self.dispatcher.dispatch(inbound)).await;
             let err = match attempt {
-                Ok(Ok(dispatched)) => return Ok(dispatched),
+                Ok(Ok(dispatched)) => return Ok(Dispatched { received: Some(received), ..dispatched }),
                 Ok(Err(err)) => err,
                 Err(_) => DispatchError::Store(StoreError::Unavailable(format!("no answer within {patience:?}"))),
             };
@@ -203,6 +205,7 @@ impl Bot {
     /// left to the watchdog, so that it never sends alongside. An action the platform refuses
     /// for good is told to the person who asked, and not tried again.
     pub async fn deliver(&self, dispatched: &Dispatched) {
+        let _pending = Pending::count();
         let Some(watchdog) = &dispatched.watchdog else {
             let deadline = Instant::now() + UNKEPT_PATIENCE;
             for envelope in &dispatched.envelopes {
@@ -233,6 +236,11 @@ impl Bot {
                     break;
                 }
             }
+        }
+        if left == 0
+            && let Some(received) = dispatched.received
+        {
+            metrics::command_latency(received.elapsed());
         }
         if left > 0 {
             tracing::info!(watchdog = %watchdog.job.id, left, "actions left to the delivery watchdog");
@@ -291,6 +299,7 @@ impl Bot {
                 tracing::info!(action = %piece.id, "sent before by a replica that did not record it; not sent again");
             } else {
                 match self.send(piece, sending.deadline).await {
+                    Ok(()) if again => metrics::redelivered(1),
                     Ok(()) => {}
                     Err(AdapterError::Refused(reason)) => self.refused(piece, &reason, origin).await,
                     Err(err) => return Err(SendError::Failed(err)),
@@ -450,7 +459,12 @@ impl Bot {
             let left = deadline.saturating_duration_since(Instant::now());
             let wait = match tokio::time::timeout(left, self.adapters.perform(envelope)).await {
                 Err(_) => return Err(AdapterError::Platform("no answer before the delivery's deadline".into())),
-                Ok(Err(AdapterError::RateLimited(wait))) => wait.min(Duration::from_secs(30)),
+                Ok(Err(AdapterError::RateLimited(wait))) => {
+                    if let Some(transport) = envelope.action.transport() {
+                        metrics::rate_limit_wait(transport.as_str());
+                    }
+                    wait.min(Duration::from_secs(30))
+                }
                 Ok(Err(AdapterError::Platform(reason))) if trouble < PASSING_TROUBLE => {
                     trouble += 1;
                     tracing::warn!(action = %envelope.id, %reason, "the platform had trouble; trying again shortly");
@@ -463,6 +477,22 @@ impl Bot {
             }
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+/// Counts a delivery in the pending deliveries metric while it lives.
+struct Pending;
+
+impl Pending {
+    fn count() -> Self {
+        metrics::deliveries_pending(1.0);
+        Pending
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        metrics::deliveries_pending(-1.0);
     }
 }
 

@@ -9,4 +9,6 @@
 
 pub mod bot;
 pub mod dispatcher;
+pub mod metered;
+pub mod metrics;
 pub mod scheduler;

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::bot::Bot;
+use crate::metrics;
 use firebell_core::clock::{Clock, ManualClock};
 use firebell_core::ids::TeamId;
 use firebell_core::job::ReadyJob;
@@ -86,6 +87,7 @@ impl Scheduler {
         // Everything taken must be finished, or given up, before another replica would take it
         // over: half the reclaim time from now.
         let deadline = tokio::time::Instant::now() + self.options.reclaim_after / 2;
+        metrics::jobs_dead(taken.dead.len());
         for dead in &taken.dead {
             tracing::error!(%team, job = %dead.job.id, attempts = dead.attempts, "job failed too often; moved to the dead-letter queue");
         }
@@ -107,10 +109,14 @@ impl Scheduler {
         if ready.attempts > 1 {
             tracing::info!(%team, job = %ready.job.id, attempts = ready.attempts, "running a job again");
         }
+        let late = (self.bot.dispatcher().clock().now() - ready.job.due).to_std().unwrap_or_default();
+        metrics::job_started(late, ready.attempts);
         if let Err(err) = self.bot.run_job(team, &ready.job, deadline).await {
             tracing::warn!(%team, job = %ready.job.id, error = %err, "job failed; it will be tried again");
+            metrics::job_run("failed");
             return false;
         }
+        metrics::job_run("done");
         let store = self.bot.dispatcher().store();
         match store.finish_job(team, &ready.entry, &ready.job.cause()).await {
             Ok(()) => true,

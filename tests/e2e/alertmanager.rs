@@ -4,10 +4,8 @@
 //! silence in Alertmanager, on all the alert's labels, only for an alert Alertmanager reports as
 //! firing; the acknowledged page resolves when its alert does, and a new firing pages again.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use firebell_core::adapter::Service;
@@ -15,6 +13,8 @@ use firebell_core::ids::RoomRef;
 use firebell_plugin_paging::alertmanager::AlertmanagerClient;
 use firebell_plugin_paging::calls::{Request, Response};
 use firebell_testkit::{TestDir, free_port};
+
+use crate::{Firebell, wait_until_ready};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 /// The bearer token Alertmanager sends and Firebell expects.
@@ -65,81 +65,6 @@ impl Drop for Alertmanager {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A `firebell` process driven line by line through its console.
-struct Firebell {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Firebell {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_firebell"))
-            .arg("--config")
-            .arg(config)
-            .env("FIREBELL_LOG", "error")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("firebell starts");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, stdin, lines, seen: Vec::new() }
-    }
-
-    fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").expect("line written");
-        stdin.flush().expect("flushed");
-    }
-
-    /// Waits for a printed line containing `text`.
-    fn expect(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {text:?} within {PATIENCE:?}; printed:\n{}", self.seen.join("\n"));
-    }
-}
-
-impl Drop for Firebell {
-    fn drop(&mut self) {
-        self.stdin.take();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_until_ready(client: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} did not answer within {PATIENCE:?}");
 }
 
 /// Firebell's config for these tests: the console, the webhook with its token, Alertmanager.

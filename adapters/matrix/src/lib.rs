@@ -136,6 +136,8 @@ pub struct MatrixAdapter {
     created: Mutex<HashMap<OwnedRoomId, String>>,
     /// Turns true once the first sync was handled.
     synced: watch::Sender<bool>,
+    /// Whether the last sync reached the homeserver.
+    connected: std::sync::atomic::AtomicBool,
 }
 
 fn now_ms() -> u64 {
@@ -188,6 +190,7 @@ impl MatrixAdapter {
             aliases: Mutex::new(HashMap::new()),
             created: Mutex::new(HashMap::new()),
             synced: watch::channel(false).0,
+            connected: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -346,6 +349,10 @@ impl MatrixAdapter {
 impl ChatAdapter for MatrixAdapter {
     fn transport(&self) -> Transport {
         Transport::Matrix
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn room_link(&self, room: &RoomRef) -> String {

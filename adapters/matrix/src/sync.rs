@@ -54,6 +54,7 @@ impl MatrixAdapter {
                 synced = self.client.sync_once(settings) => synced,
                 _ = stop.changed() => break,
             };
+            self.connected.store(synced.is_ok(), std::sync::atomic::Ordering::Relaxed);
             let failure = match synced {
                 Ok(response) => match self.handle(&bot, &response, since.as_deref(), &team_rooms).await {
                     Ok(()) => {

@@ -143,6 +143,8 @@ pub struct SlackAdapter {
     local_pace: Mutex<HashMap<String, tokio::time::Instant>>,
     /// Reads the history, to find messages posted before.
     history: recall::History,
+    /// How many Socket Mode sockets are open now.
+    open_sockets: std::sync::atomic::AtomicUsize,
 }
 
 /// Slack's error codes that pass: the same call may work in a moment.
@@ -203,6 +205,7 @@ impl SlackAdapter {
             me: me.user_id.0,
             users: Mutex::new(HashMap::new()),
             local_pace: Mutex::new(HashMap::new()),
+            open_sockets: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -309,6 +312,7 @@ impl SlackAdapter {
             }
         };
         if !wait.is_zero() {
+            firebell_runtime::metrics::rate_limit_wait("slack");
             tokio::time::sleep(wait).await;
         }
     }
@@ -340,6 +344,10 @@ fn content(message: &Message) -> Result<SlackMessageContent, AdapterError> {
 impl ChatAdapter for SlackAdapter {
     fn transport(&self) -> Transport {
         Transport::Slack
+    }
+
+    fn is_connected(&self) -> bool {
+        self.options.mode == SlackMode::Http || self.open_sockets.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
 
     fn room_link(&self, room: &RoomRef) -> String {

@@ -9,6 +9,7 @@
 //! Slack sends new envelopes to the other replicas.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use firebell_runtime::bot::Bot;
@@ -81,6 +82,22 @@ pub async fn run_socket_mode(
     Ok(())
 }
 
+/// Counts an open socket in the adapter's `open_sockets` while it lives.
+struct OpenSocket<'a>(&'a AtomicUsize);
+
+impl<'a> OpenSocket<'a> {
+    fn count(open: &'a AtomicUsize) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open)
+    }
+}
+
+impl Drop for OpenSocket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One Socket Mode connection, opened again whenever it ends, until the bot stops.
 struct Connection {
     adapter: Arc<SlackAdapter>,
@@ -111,6 +128,7 @@ impl Connection {
     async fn serve(&self, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
         let url = open_url(&self.adapter.client, &self.app_token).await?;
         let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.map_err(|err| err.to_string())?;
+        let _open = OpenSocket::count(&self.adapter.open_sockets);
         let (mut writer, mut reader) = socket.split();
         let (acks, mut to_send) = mpsc::unbounded_channel::<Value>();
         loop {

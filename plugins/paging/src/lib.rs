@@ -22,7 +22,7 @@ use firebell_core::job::Job;
 use firebell_core::plugin::{Context, Event, Invocation, Outcome, Plugin, PluginError, Settings, TeamContext};
 use firebell_core::team::Team;
 
-pub use page::{Alert, AlertStatus, Page, PageState};
+pub use page::{Alert, AlertStatus, Page, PageState, unacknowledged_pages};
 
 use std::time::Duration;
 

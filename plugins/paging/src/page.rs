@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use firebell_core::ids::Person;
-use firebell_core::state::{Record, State};
+use firebell_core::state::{Reads, Record, State};
 use firebell_core::store::{StoreError, Write};
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +176,13 @@ pub(crate) async fn open_pages(state: &State<'_>) -> Result<Vec<Page>, StoreErro
     let mut pages: Vec<Page> = state.find(OPEN, "").await?;
     pages.sort_by_key(|page| page.number);
     Ok(pages)
+}
+
+/// How many of the team's pages nobody acknowledged yet, read by someone outside the plugin
+/// (the metrics).
+pub async fn unacknowledged_pages(reads: &Reads<'_>) -> Result<usize, StoreError> {
+    let pages = open_pages(&State::new(reads, crate::PLUGIN)).await?;
+    Ok(pages.iter().filter(|page| page.is_firing()).count())
 }
 
 /// The open page numbered `number`, if there is one.

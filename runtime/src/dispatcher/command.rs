@@ -23,7 +23,7 @@ pub(super) struct Sender {
 
 /// A command word that names a command of some plugin, in a room where it may be looked at.
 pub(super) struct Found<'a, 't> {
-    plugin: &'a Arc<dyn Plugin>,
+    pub(super) plugin: &'a Arc<dyn Plugin>,
     spec: &'static CommandSpec,
     rest: &'t [Token],
 }

@@ -37,6 +37,7 @@ use firebell_core::team::{RoomRole, Team, Teams};
 use tokio::time::Instant;
 
 use self::command::{Found, Sender};
+use crate::metrics;
 
 /// How the dispatcher behaves.
 #[derive(Debug, Clone)]
@@ -100,6 +101,8 @@ pub struct Dispatched {
     pub watchdog: Option<Watchdog>,
     /// Who asked, and where, when a person did: told when an action is refused for good.
     pub origin: Option<Origin>,
+    /// When the message that asked arrived, for the command latency metric.
+    pub received: Option<Instant>,
 }
 
 /// Where a command came from: whom to tell when one of its actions cannot be performed.
@@ -143,7 +146,7 @@ pub struct Watchdog {
 impl Dispatched {
     /// Actions that nothing keeps in the store.
     pub fn unkept(envelopes: Vec<Envelope>) -> Self {
-        Self { envelopes, watchdog: None, origin: None }
+        Self { envelopes, ..Self::default() }
     }
 
     /// Whether the answer is a refusal or an error for the sender's eyes only: the command was
@@ -254,14 +257,18 @@ impl Dispatcher {
         let team = team_of(&place);
         let dispatched = match self.find(&line, &place) {
             Ok(found) => {
+                let plugin = found.plugin.name().to_owned();
                 let cause = Cause::Command { found, place: place.clone(), sender, inbound };
-                match self.settle(team, &claim, None, &cause).await? {
+                let settled = self.settle(team, &claim, None, &cause).await;
+                metrics::command(&plugin, outcome_of(&settled));
+                match settled? {
                     Settled::Applied(dispatched) => *dispatched,
                     Settled::Duplicate | Settled::JobGone => Dispatched::default(),
                 }
             }
             Err(None) => Dispatched::default(),
             Err(Some(refusal)) => {
+                metrics::command("none", "unknown");
                 let reply = reply_to(inbound, refusal);
                 self.claim_and(team.map(|t| &t.id), &claim, vec![reply]).await?
             }
@@ -395,9 +402,12 @@ impl Dispatcher {
                     if let Some(team) = team_id {
                         self.cache.applied(team, &writes, &applied);
                     }
-                    return Ok(Settled::Applied(Box::new(Dispatched { envelopes, watchdog, origin: None })));
+                    return Ok(Settled::Applied(Box::new(Dispatched { envelopes, watchdog, ..Dispatched::default() })));
                 }
-                Err(ApplyError::Duplicate) => return Ok(Settled::Duplicate),
+                Err(ApplyError::Duplicate) => {
+                    metrics::duplicate();
+                    return Ok(Settled::Duplicate);
+                }
                 Err(ApplyError::JobGone) => return Ok(Settled::JobGone),
                 Err(ApplyError::Conflict(key)) => {
                     tracing::debug!(cause = %claim.key, changed = %key, "read state moved on, deciding again");
@@ -494,7 +504,7 @@ impl Dispatcher {
         let mut writes = Vec::new();
         let watchdog = self.keep_with_a_watchdog(team, &claim.key, &envelopes, &mut writes);
         match self.store.apply(team, Guard::claim(claim), &writes).await {
-            Ok(_) => Ok(Dispatched { envelopes, watchdog, origin: None }),
+            Ok(_) => Ok(Dispatched { envelopes, watchdog, ..Dispatched::default() }),
             Err(ApplyError::Duplicate) => Ok(Dispatched::default()),
             Err(ApplyError::Store(err)) => Err(err.into()),
             Err(other) => unreachable!("a bare claim cannot fail with {other}"),
@@ -559,6 +569,16 @@ fn keep_for_the_run(cause: &str, envelopes: &[Envelope], writes: &mut Vec<Write>
         writes.push(Write::Outbox { cause: cause.to_owned(), envelopes: envelopes.to_vec() });
     }
     None
+}
+
+/// How a command ended, as the commands metric counts it.
+fn outcome_of(settled: &Result<Settled, DispatchError>) -> &'static str {
+    match settled {
+        Ok(Settled::Applied(dispatched)) if dispatched.is_private() => "refused",
+        Ok(Settled::Applied(_)) => "answered",
+        Ok(Settled::Duplicate | Settled::JobGone) => "duplicate",
+        Err(_) => "failed",
+    }
 }
 
 /// A refusal or an error for the sender of `inbound`: for their eyes only where the platform can,

@@ -67,6 +67,55 @@ pub enum RedisStoreError {
         /// What went wrong.
         reason: String,
     },
+    /// The server answered but the connection is refused for good: its TLS certificate is not
+    /// trusted, or the user name or password is wrong. Trying again changes nothing.
+    #[error("Redis at {url} refuses the connection: {reason}")]
+    Refused {
+        /// The URL given, without its password.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The CA file cannot be read.
+    #[error("cannot read the Redis CA file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Where and how to connect to Redis.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisOptions<'a> {
+    /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]`, or `rediss://…` for TLS.
+    pub url: &'a str,
+    /// The prefix of every key.
+    pub namespace: &'a str,
+    /// With `rediss://`: a PEM file of the certificate authorities to trust instead of the
+    /// system's.
+    pub ca_file: Option<&'a std::path::Path>,
+}
+
+/// `url` without its password, for errors and logs.
+fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
+/// Sorts a connection error: a refusal that will not pass (an untrusted certificate, a wrong
+/// password), or a server that cannot be reached now.
+fn connection_error(url: &str, err: &redis::RedisError) -> RedisStoreError {
+    let reason = err.to_string();
+    let for_good = matches!(err.kind(), redis::ErrorKind::AuthenticationFailed)
+        || reason.contains("certificate")
+        || reason.contains("WRONGPASS")
+        || reason.contains("NOAUTH");
+    let url = redacted(url);
+    if for_good { RedisStoreError::Refused { url, reason } } else { RedisStoreError::Unreachable { url, reason } }
 }
 
 /// The store on a Redis server, shared by every replica that uses the same namespace.
@@ -300,25 +349,43 @@ fn decode_changed(json: &str) -> Result<Applied, StoreError> {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://HOST:PORT[/DB]`) and checks that the server answers. Keys are
-    /// written under `namespace`. The connection reconnects by itself after network errors or a
-    /// server restart.
+    /// Connects to `url` (`redis://HOST:PORT[/DB]`) with keys under `namespace`; see
+    /// [`RedisStore::open`].
     pub async fn connect(url: &str, namespace: &str) -> Result<Self, RedisStoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|err| RedisStoreError::InvalidUrl { url: url.to_owned(), reason: err.to_string() })?;
+        Self::open(&RedisOptions { url, namespace, ca_file: None }).await
+    }
+
+    /// Connects as `options` say and checks that the server answers. The connection reconnects
+    /// by itself after network errors or a server restart.
+    pub async fn open(options: &RedisOptions<'_>) -> Result<Self, RedisStoreError> {
+        let url = options.url;
+        // rustls finds two crypto providers among the crates built; TLS uses ring, as Slack does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let invalid =
+            |err: redis::RedisError| RedisStoreError::InvalidUrl { url: redacted(url), reason: err.to_string() };
+        let client = match options.ca_file {
+            None => redis::Client::open(url).map_err(invalid)?,
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|err| RedisStoreError::CaFile {
+                    path: path.display().to_string(),
+                    reason: err.to_string(),
+                })?;
+                let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
+                redis::Client::build_with_tls(url, certificates).map_err(invalid)?
+            }
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(3)
             .set_max_delay(Duration::from_secs(2));
-        let unreachable =
-            |err: redis::RedisError| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() };
-        let connection = ConnectionManager::new_with_config(client, config).await.map_err(unreachable)?;
-        let store = Self { connection, namespace: namespace.to_owned(), scripts: scripts() };
-        store
-            .ping()
+        let connection =
+            ConnectionManager::new_with_config(client, config).await.map_err(|err| connection_error(url, &err))?;
+        let store = Self { connection, namespace: options.namespace.to_owned(), scripts: scripts() };
+        redis::cmd("PING")
+            .query_async::<String>(&mut store.connection())
             .await
-            .map_err(|err| RedisStoreError::Unreachable { url: url.to_owned(), reason: err.to_string() })?;
+            .map_err(|err| connection_error(url, &err))?;
         Ok(store)
     }
 

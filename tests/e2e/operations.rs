@@ -1,0 +1,277 @@
+//! Running Firebell as a service: `/metrics` in Prometheus's text format moving with a scripted
+//! session, `/health/ready` following Redis, logs as JSON or plain text on a pipe, and Redis
+//! over TLS with an ACL user (a test CA made here with `openssl`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use firebell_testkit::{RedisServer, TestDir, free_port};
+
+use crate::{Firebell, wait_until_ready};
+
+/// The config of these tests: the console, the HTTP server on `port`, the store at `store`.
+fn config(dir: &Path, port: u16, store: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r##"
+[console]
+user = "alice"
+room = "#wikimedia-cloud-admin"
+[http]
+listen = "127.0.0.1:{port}"
+[store]
+url = "{store}"
+{extra}
+[[teams]]
+id = "wmcs"
+name = "WMCS"
+admin_rooms = ["console:#wikimedia-cloud-admin"]
+[[teams.members]]
+name = "alice"
+timezone = "Europe/Madrid"
+ids = ["console:alice"]
+"##
+    );
+    let path = dir.join("firebell.toml");
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+/// The samples of a `/metrics` page, parsed as Prometheus parses them (it panics on a page that
+/// is not Prometheus's text format), by name and labels.
+async fn scrape(client: &reqwest::Client, base: &str) -> Vec<prometheus_parse::Sample> {
+    let page = client.get(format!("{base}/metrics")).send().await.expect("scraped");
+    assert_eq!(page.status(), 200);
+    let text = page.text().await.expect("text");
+    let lines = text.lines().map(|line| Ok(line.to_owned()));
+    prometheus_parse::Scrape::parse(lines).expect("Prometheus text format").samples
+}
+
+/// The value of the sample named `name` whose labels include `labels` (0 when there is none).
+fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    let wanted: HashMap<&str, &str> = labels.iter().copied().collect();
+    samples
+        .iter()
+        .filter(|sample| sample.metric == name)
+        .filter(|sample| wanted.iter().all(|(key, value)| sample.labels.get(key) == Some(*value)))
+        .map(|sample| match &sample.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => *v,
+            prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+/// `/health/ready`'s status and body.
+async fn readiness(client: &reqwest::Client, base: &str) -> (u16, serde_json::Value) {
+    match client.get(format!("{base}/health/ready")).timeout(Duration::from_secs(3)).send().await {
+        Ok(answer) => {
+            let status = answer.status().as_u16();
+            (status, serde_json::from_str(&answer.text().await.unwrap_or_default()).unwrap_or_default())
+        }
+        Err(err) => panic!("/health/ready did not answer: {err}"),
+    }
+}
+
+/// Waits until `/health/ready` answers `status`; how long that took.
+async fn ready_becomes(client: &reqwest::Client, base: &str, status: u16) -> (Duration, serde_json::Value) {
+    let started = Instant::now();
+    loop {
+        let (now, body) = readiness(client, base).await;
+        if now == status {
+            return (started.elapsed(), body);
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "/health/ready stayed {now}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_with_a_session_and_readiness_follows_redis() {
+    let dir = TestDir::new("operations");
+    let mut redis = RedisServer::start();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut firebell = Firebell::start(&config(dir.path(), port, &redis.url(), ""));
+    let client = reqwest::Client::new();
+    wait_until_ready(&client, &format!("{base}/health/live")).await;
+    assert_eq!(ready_becomes(&client, &base, 200).await.1, serde_json::json!({ "ready": true }));
+
+    let before = scrape(&client, &base).await;
+    assert_eq!(value(&before, "firebell_open_incidents", &[("team", "wmcs")]), 0.0);
+    firebell.say("!incident declare the wiki is slow");
+    firebell.expect("WMCS-1");
+    firebell.say("!incident doing looking at the database");
+    firebell.expect("noted");
+    firebell.say("!incident doing");
+    firebell.expect("usage");
+    let after = scrape(&client, &base).await;
+    let answered = [("plugin", "incident"), ("outcome", "answered")];
+    assert_eq!(value(&after, "firebell_commands_total", &answered), 2.0);
+    assert_eq!(value(&after, "firebell_commands_total", &[("plugin", "incident"), ("outcome", "refused")]), 1.0);
+    assert!(value(&after, "firebell_command_latency_seconds_count", &[]) >= 2.0);
+    assert!(value(&after, "firebell_store_round_trip_seconds_count", &[("call", "apply")]) >= 3.0);
+    assert_eq!(value(&after, "firebell_open_incidents", &[("team", "wmcs")]), 1.0);
+    assert_eq!(value(&after, "firebell_unacknowledged_pages", &[("team", "wmcs")]), 0.0);
+    assert_eq!(value(&after, "firebell_adapter_connected", &[("transport", "console")]), 1.0);
+    assert!(value(&after, "firebell_jobs_promoted_total", &[]) >= 0.0);
+
+    redis.kill();
+    let stopped = Instant::now();
+    let (took, body) = ready_becomes(&client, &base, 503).await;
+    assert!(took < Duration::from_secs(2), "/health/ready took {took:?} to see Redis gone");
+    assert_eq!(body["ready"], false);
+    assert!(body["reason"].as_str().is_some_and(|reason| reason.contains("store")), "{body}");
+    // Long enough for the scheduler's calls to fail too.
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(stopped.elapsed())).await;
+    redis.restart();
+    let (back, _) = ready_becomes(&client, &base, 200).await;
+    println!("readiness: 503 {took:?} after Redis stopped, 200 again {back:?} after it restarted");
+    let errors = value(&scrape(&client, &base).await, "firebell_store_errors_total", &[]);
+    assert!(errors >= 1.0, "failed store calls counted: {errors}");
+}
+
+/// The lines `firebell` writes on stderr for a session of one command, started with `args`.
+fn stderr_of_a_session(dir: &Path, args: &[&str]) -> String {
+    let config = config(dir, free_port(), "memory://", "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firebell"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .env("FIREBELL_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("firebell starts");
+    use std::io::Write;
+    writeln!(child.stdin.take().expect("stdin"), "!incident declare test").expect("written");
+    let output = child.wait_with_output().expect("firebell ends");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stderr).expect("utf-8")
+}
+
+#[test]
+fn logs_are_json_lines_or_plain_text_with_one_start_and_one_stop_line() {
+    let dir = TestDir::new("logs");
+    let json = stderr_of_a_session(dir.path(), &["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> =
+        json.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"))).collect();
+    let started: Vec<_> = lines.iter().filter(|line| line["message"] == "firebell started").collect();
+    assert_eq!(started.len(), 1, "{json}");
+    assert_eq!(started[0]["store"], "memory://");
+    assert_eq!(started[0]["adapters"], "console");
+    assert!(started[0]["version"].is_string() && started[0]["http"].is_string(), "{json}");
+    assert_eq!(
+        lines.iter().filter(|line| line["message"].as_str().is_some_and(|m| m.starts_with("firebell stopped"))).count(),
+        1
+    );
+
+    let text = stderr_of_a_session(dir.path(), &[]);
+    assert!(!text.contains('\u{1b}'), "no colour codes on a pipe: {text:?}");
+    assert_eq!(text.lines().filter(|line| line.contains("firebell started")).count(), 1, "{text}");
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 signed by it, made with
+/// `openssl` in `dir`; `name` prefixes the files. Returns the CA's file.
+fn certificates(dir: &Path, name: &str) -> PathBuf {
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl").args(args).current_dir(dir).stderr(Stdio::null()).status();
+        assert!(status.is_ok_and(|s| s.success()), "openssl {args:?} (install openssl)");
+    };
+    let file = |suffix: &str| format!("{name}-{suffix}");
+    let subject = format!("/CN={name} test CA");
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &file("ca.key"), "-out", &file("ca.crt")]
+        .into_iter()
+        .chain(["-days", "2", "-subj", &subject])
+        .collect::<Vec<_>>());
+    std::fs::write(dir.join(file("ext.cnf")), "subjectAltName=IP:127.0.0.1\n").expect("written");
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &file("server.key"), "-out", &file("server.csr")]
+        .into_iter()
+        .chain(["-subj", "/CN=127.0.0.1"])
+        .collect::<Vec<_>>());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &file("server.csr"),
+        "-CA",
+        &file("ca.crt"),
+        "-CAkey",
+        &file("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &file("server.crt"),
+        "-days",
+        "2",
+        "-extfile",
+        &file("ext.cnf"),
+    ]);
+    dir.join(file("ca.crt"))
+}
+
+#[test]
+fn redis_over_tls_with_an_acl_user_and_a_wrong_ca_or_password_refused_clearly() {
+    let dir = TestDir::new("tls");
+    let ca = certificates(dir.path(), "good");
+    let stranger = certificates(dir.path(), "stranger");
+    let tls_port = free_port();
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let (cert, key, tls_port_text) = (file("good-server.crt"), file("good-server.key"), tls_port.to_string());
+    let _redis = RedisServer::start_with(&[
+        "--save",
+        "",
+        "--tls-port",
+        &tls_port_text,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca.display().to_string(),
+        "--tls-auth-clients",
+        "no",
+        "--user",
+        "firebell",
+        "on",
+        ">s3cret",
+        "~*",
+        "&*",
+        "+@all",
+    ]);
+    let run = |url: &str, ca: &Path| {
+        let extra = format!("ca_file = \"{}\"", ca.display());
+        let config = config(dir.path(), free_port(), url, &extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_firebell"))
+            .arg("--config")
+            .arg(&config)
+            .env("FIREBELL_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("firebell starts");
+        use std::io::Write;
+        writeln!(child.stdin.take().expect("stdin"), "!incident declare over TLS").expect("written");
+        let output = child.wait_with_output().expect("firebell ends");
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (output.status.success(), text(&output.stdout), text(&output.stderr))
+    };
+    let url = format!("rediss://firebell:s3cret@127.0.0.1:{tls_port}");
+    let (ok, printed, errors) = run(&url, &ca);
+    assert!(ok && printed.contains("WMCS-1"), "{printed}{errors}");
+
+    let (ok, _, errors) = run(&url, &stranger);
+    assert!(!ok, "{errors}");
+    assert_eq!(errors.lines().count(), 1, "one line: {errors}");
+    assert!(errors.contains("refuses the connection") && errors.contains("certificate"), "{errors}");
+    assert!(!errors.contains("s3cret"), "no password in errors: {errors}");
+
+    let (ok, _, errors) = run(&format!("rediss://firebell:wrong@127.0.0.1:{tls_port}"), &ca);
+    assert!(!ok, "{errors}");
+    assert_eq!(errors.lines().count(), 1, "one line: {errors}");
+    assert!(errors.contains("refuses the connection"), "{errors}");
+    assert!(!errors.contains("wrong@"), "no password in errors: {errors}");
+}
