@@ -740,8 +740,16 @@ fn check_team(config: &Config, registry: &Registry, index: usize, team: &Team) -
 
 /// Checks a store URL's scheme; the error says what was expected.
 pub fn check_store_url(url: &str) -> Result<(), String> {
-    let known = url == "memory://" || url.starts_with("redis://") || url.starts_with("rediss://");
-    if known { Ok(()) } else { Err(format!("expected memory:// or redis://HOST:PORT[/DB], got {url:?}")) }
+    let schemes = ["redis://", "rediss://", "redis+sentinel://", "redis+cluster://"];
+    let known = url == "memory://" || schemes.iter().any(|scheme| url.starts_with(scheme));
+    if known {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected memory://, redis://HOST:PORT[/DB], rediss://…, redis+sentinel://HOST:PORT,…/MASTER or \
+             redis+cluster://HOST:PORT,…, got {url:?}"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -799,7 +807,7 @@ admin_rooms = ["console:#admin"]
         let err = load_text("[store]\nurl = \"postgres://x\"\n").unwrap_err();
         assert_eq!(
             err,
-            "test.toml line 2, key `store.url`: expected memory:// or redis://HOST:PORT[/DB], got \"postgres://x\""
+            "test.toml line 2, key `store.url`: expected memory://, redis://HOST:PORT[/DB], rediss://…, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,…, got \"postgres://x\""
         );
         let err = load_text(&format!(
             "{TEAM}[[teams.members]]\nname = \"a\"\ntimezone = \"Mars/Base\"\nids = [\"console:a\"]\n"

@@ -124,7 +124,7 @@ fn a_bad_config_or_store_stops_with_one_line() {
     assert!(!output.status.success());
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "firebell: store URL: expected memory:// or redis://HOST:PORT[/DB], got \"postgres://localhost\"\n"
+        "firebell: store URL: expected memory://, redis://HOST:PORT[/DB], rediss://…, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,…, got \"postgres://localhost\"\n"
     );
 }
 

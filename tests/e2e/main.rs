@@ -12,6 +12,7 @@ mod plugins;
 mod replicas;
 mod scheduler;
 mod slack;
+mod topologies;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -36,6 +36,12 @@ fn event(id: &str, user: &str, text: &str) -> Inbound {
 async fn an_event_seen_by_two_replicas_is_answered_once() {
     let server = RedisServer::start();
     let (a, b) = (replica(&server).await, replica(&server).await);
+    two_replicas_answer_each_event_once(&a, &b).await;
+}
+
+/// Declares an incident, then hands 20 events to both replicas at once: exactly one answers
+/// each, and each note is recorded once.
+pub(crate) async fn two_replicas_answer_each_event_once(a: &Harness, b: &Harness) {
     a.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
     for round in 0..20 {
         let command =

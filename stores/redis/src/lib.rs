@@ -29,6 +29,8 @@
 //! in their keys, so that no name or id, whatever a plugin or a user chooses, can name another
 //! key.
 
+mod link;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,10 +42,13 @@ use firebell_core::store::{
     Applied, ApplyError, Guard, IndexEntry, Key, Listing, Store, StoreError, StoredRecord, StreamEntry, StreamRange,
     TakeJobs, Write,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use serde::Serialize;
+
 use serde::de::DeserializeOwned;
+
+use crate::link::Link;
+pub use crate::link::Topology;
 
 /// How long outboxes and sent marks are kept.
 const DAY_SECONDS: u64 = 86_400;
@@ -121,37 +126,50 @@ fn connection_error(url: &str, err: &redis::RedisError) -> RedisStoreError {
 /// The store on a Redis server, shared by every replica that uses the same namespace.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Link,
     namespace: String,
     scripts: &'static Scripts,
 }
 
 struct Scripts {
-    apply: Script,
-    get: Script,
-    find: Script,
-    recent: Script,
-    reserve: Script,
-    promote: Script,
-    take: Script,
-    finish: Script,
-    scheduled: Script,
-    pace: Script,
+    apply: Lua,
+    get: Lua,
+    find: Lua,
+    recent: Lua,
+    reserve: Lua,
+    promote: Lua,
+    take: Lua,
+    finish: Lua,
+    scheduled: Lua,
+    pace: Lua,
+}
+
+/// A Lua script, with its source for servers that do not have it cached (a Cluster node that
+/// `SCRIPT LOAD` did not reach).
+struct Lua {
+    script: Script,
+    source: &'static str,
+}
+
+impl Lua {
+    fn new(source: &'static str) -> Self {
+        Self { script: Script::new(source), source }
+    }
 }
 
 fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
-        apply: Script::new(include_str!("lua/apply.lua")),
-        get: Script::new(include_str!("lua/get.lua")),
-        find: Script::new(include_str!("lua/find.lua")),
-        recent: Script::new(include_str!("lua/recent.lua")),
-        reserve: Script::new(include_str!("lua/reserve.lua")),
-        promote: Script::new(include_str!("lua/promote.lua")),
-        take: Script::new(include_str!("lua/take.lua")),
-        finish: Script::new(include_str!("lua/finish.lua")),
-        scheduled: Script::new(include_str!("lua/scheduled.lua")),
-        pace: Script::new(include_str!("lua/pace.lua")),
+        apply: Lua::new(include_str!("lua/apply.lua")),
+        get: Lua::new(include_str!("lua/get.lua")),
+        find: Lua::new(include_str!("lua/find.lua")),
+        recent: Lua::new(include_str!("lua/recent.lua")),
+        reserve: Lua::new(include_str!("lua/reserve.lua")),
+        promote: Lua::new(include_str!("lua/promote.lua")),
+        take: Lua::new(include_str!("lua/take.lua")),
+        finish: Lua::new(include_str!("lua/finish.lua")),
+        scheduled: Lua::new(include_str!("lua/scheduled.lua")),
+        pace: Lua::new(include_str!("lua/pace.lua")),
     })
 }
 
@@ -363,24 +381,26 @@ impl RedisStore {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let invalid =
             |err: redis::RedisError| RedisStoreError::InvalidUrl { url: redacted(url), reason: err.to_string() };
-        let client = match options.ca_file {
-            None => redis::Client::open(url).map_err(invalid)?,
-            Some(path) => {
-                let root_cert = std::fs::read(path).map_err(|err| RedisStoreError::CaFile {
-                    path: path.display().to_string(),
-                    reason: err.to_string(),
-                })?;
-                let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
-                redis::Client::build_with_tls(url, certificates).map_err(invalid)?
-            }
+        let topology =
+            Topology::parse(url).map_err(|reason| RedisStoreError::InvalidUrl { url: redacted(url), reason })?;
+        let root_cert = match options.ca_file {
+            None => None,
+            Some(path) => Some(std::fs::read(path).map_err(|err| RedisStoreError::CaFile {
+                path: path.display().to_string(),
+                reason: err.to_string(),
+            })?),
         };
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(3)
-            .set_max_delay(Duration::from_secs(2));
-        let connection =
-            ConnectionManager::new_with_config(client, config).await.map_err(|err| connection_error(url, &err))?;
+        let client = |url: &str| match root_cert {
+            None => redis::Client::open(url),
+            Some(root_cert) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) },
+            ),
+        };
+        let connection = Link::connect(&topology, client).await.map_err(|err| match err.kind() {
+            redis::ErrorKind::InvalidClientConfig => invalid(err),
+            _ => connection_error(url, &err),
+        })?;
         let store = Self { connection, namespace: options.namespace.to_owned(), scripts: scripts() };
         redis::cmd("PING")
             .query_async::<String>(&mut store.connection())
@@ -403,22 +423,24 @@ impl RedisStore {
         self.key(team, &format!("n:{}", escape(namespace)))
     }
 
-    fn connection(&self) -> ConnectionManager {
+    fn connection(&self) -> Link {
         self.connection.clone()
     }
 
     /// Runs `script` with `key` as its key and `args`.
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        script: &Script,
-        key: String,
-        args: &[&str],
-    ) -> Result<T, StoreError> {
-        let mut invocation = script.key(key);
+    async fn run<T: redis::FromRedisValue>(&self, lua: &Lua, key: String, args: &[&str]) -> Result<T, StoreError> {
+        let mut invocation = lua.script.key(&key);
         for arg in args {
             invocation.arg(*arg);
         }
-        invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)
+        match invocation.invoke_async(&mut self.connection()).await {
+            Err(err) if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                let mut eval = redis::cmd("EVAL");
+                eval.arg(lua.source).arg(1).arg(key).arg(args);
+                eval.query_async(&mut self.connection()).await.map_err(unavailable)
+            }
+            result => result.map_err(unavailable),
+        }
     }
 
     async fn stream_newest<T: DeserializeOwned>(
@@ -621,9 +643,8 @@ impl Store for RedisStore {
     }
 
     async fn pace(&self, key: &str, every: Duration) -> Result<Duration, StoreError> {
-        let mut invocation = self.scripts.pace.key(format!("{}:pace:{key}", self.namespace));
-        invocation.arg(every.as_millis().max(1).to_string());
-        let wait: u64 = invocation.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        let every = every.as_millis().max(1).to_string();
+        let wait: u64 = self.run(&self.scripts.pace, format!("{}:pace:{key}", self.namespace), &[&every]).await?;
         Ok(Duration::from_millis(wait))
     }
 
