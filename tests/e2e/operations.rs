@@ -44,8 +44,47 @@ async fn scrape(client: &reqwest::Client, base: &str) -> Vec<prometheus_parse::S
     let page = client.get(format!("{base}/metrics")).send().await.expect("scraped");
     assert_eq!(page.status(), 200);
     let text = page.text().await.expect("text");
+    promtool(&["check", "metrics"], Some(&text));
     let lines = text.lines().map(|line| Ok(line.to_owned()));
     prometheus_parse::Scrape::parse(lines).expect("Prometheus text format").samples
+}
+
+/// Runs Prometheus's `promtool` with `args` (and `input` on stdin); panics with its complaints
+/// unless it is content.
+fn promtool(args: &[&str], input: Option<&str>) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (apt-get install prometheus)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.unwrap_or_default().as_bytes()).expect("written");
+    drop(stdin);
+    let output = child.wait_with_output().expect("promtool ends");
+    let said = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && !said.contains("problem"), "promtool {args:?}: {said}");
+}
+
+#[test]
+fn the_deployment_examples_are_valid() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    promtool(&["check", "rules", &format!("{root}/deploy/firebell-rules.yml")], None);
+    let checked = Command::new("amtool")
+        .args(["check-config", &format!("{root}/deploy/alertmanager.yml")])
+        .output()
+        .expect("amtool runs (apt-get install prometheus-alertmanager)");
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
+    let unit = std::fs::read_to_string(format!("{root}/deploy/firebell.service")).expect("unit");
+    for line in ["DynamicUser=yes", "ProtectSystem=strict", "Restart=on-failure", "--log-format json"] {
+        assert!(unit.contains(line), "the unit has {line}");
+    }
+    for metric in ["firebell_jobs_run_total", "firebell_jobs_promoted_total", "firebell_adapter_connected"] {
+        let rules = std::fs::read_to_string(format!("{root}/deploy/firebell-rules.yml")).expect("rules");
+        assert!(rules.contains(metric), "the rules watch {metric}");
+    }
 }
 
 /// The value of the sample named `name` whose labels include `labels` (0 when there is none).
