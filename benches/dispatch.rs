@@ -4,12 +4,16 @@
 //! recorded and the delivery watchdog cancelled, one round trip), as a replica does for every reply; commands per
 //! second with several teams at once; and what many people writing to one team at once feel:
 //! 16 writers on 16 incidents of one team, then 16 writers on one incident, spread over two
-//! replicas, counting commands refused for contention (the target is none) and their p99.
+//! replicas, counting commands refused for contention (the target is none) and their p99; and
+//! the scheduler: 100,000 jobs due at once over 100 teams on one replica and on three, 3,000
+//! due at once in one team, and 1,000 jobs/s falling due for 10 s, each job posting a message,
+//! with how late the messages came.
 //!
 //! Run with `cargo bench --bench dispatch`. It starts its own `redis-server` on a free port,
 //! or uses `FIREBELL_BENCH_REDIS=redis://HOST:PORT` when set. `FIREBELL_BENCH_COMMANDS` sets how
 //! many commands the throughput run sends (default 40000), `FIREBELL_BENCH_CROWD` how many each
-//! contention run sends (default 10000).
+//! contention run sends (default 10000), `FIREBELL_BENCH_JOBS` how many jobs the runs over 100
+//! teams schedule (default 100000).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +30,11 @@ use firebell_runtime::dispatcher::{DispatchError, DispatchOptions, Dispatcher};
 use firebell_store_redis::RedisStore;
 use firebell_testkit::RedisServer;
 
+#[path = "parts/jobs.rs"]
+mod jobs;
+#[path = "parts/memory.rs"]
+mod memory;
+
 /// Rooms (one team each) driven in parallel in the throughput run.
 const ROOMS: usize = 16;
 /// People writing to one team at once in the contention runs.
@@ -37,6 +46,15 @@ const LATENCY_SAMPLES: usize = 5000;
 /// Round trips timed for the floor.
 const PING_SAMPLES: usize = 5000;
 const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "dave"];
+/// Small incidents made for the memory figures.
+const SMALL_INCIDENTS: usize = 1000;
+/// Timeline entries of the long incident.
+const LONG_TIMELINE: usize = 5000;
+/// Jobs due at once in one team.
+const JOBS_IN_ONE_TEAM: usize = 3000;
+/// Jobs falling due per second in the sustained run, and for how long.
+const SUSTAINED_RATE: usize = 1000;
+const SUSTAINED_SECONDS: usize = 10;
 
 fn person(n: usize) -> String {
     if n < PEOPLE.len() { PEOPLE[n].to_owned() } else { format!("writer{n}") }
@@ -89,14 +107,19 @@ async fn command(dispatcher: &Dispatcher, room_index: usize, n: usize) -> Durati
     timed(dispatcher, inbound(room_index, n, text)).await.expect("dispatch")
 }
 
-/// `inbound` through the dispatcher and its reply's delivery bookkeeping: the time it took.
+/// `inbound` through the dispatcher and its reply's delivery bookkeeping: the time it took;
+/// panics if there was no reply.
 async fn timed(dispatcher: &Dispatcher, inbound: Inbound) -> Result<Duration, DispatchError> {
     let start = Instant::now();
     let answer = dispatcher.dispatch(&inbound).await?;
-    assert_eq!(answer.envelopes.len(), 1, "one reply per command: {:?}", answer.envelopes);
+    let (last, earlier) = answer.envelopes.split_last().expect("a reply");
     let watchdog = answer.watchdog.expect("the reply is kept until sent");
-    // As the bot does once the reply is out: the send recorded and the watchdog cancelled.
-    dispatcher.delivered(&watchdog, &[answer.envelopes[0].id.clone()]).await.expect("record the delivery");
+    // As the bot does once the reply is out: each send recorded, the last one with the
+    // watchdog's cancellation.
+    for sent in earlier {
+        dispatcher.store().mark_sent(&watchdog.team, &sent.id).await.expect("record a send");
+    }
+    dispatcher.delivered(&watchdog, &[last.id.clone()]).await.expect("record the delivery");
     Ok(start.elapsed())
 }
 
@@ -177,6 +200,7 @@ async fn main() {
     let url = std::env::var("FIREBELL_BENCH_REDIS").unwrap_or_else(|_| own_server.as_ref().expect("server").url());
     let total: usize = std::env::var("FIREBELL_BENCH_COMMANDS").ok().and_then(|n| n.parse().ok()).unwrap_or(40_000);
     let crowd_total: usize = std::env::var("FIREBELL_BENCH_CROWD").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let job_total: usize = std::env::var("FIREBELL_BENCH_JOBS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
 
     let store = Arc::new(RedisStore::connect(&url, "bench").await.expect("redis reachable"));
     let teams = Teams::new((0..=CROWD).map(team).collect()).expect("teams");
@@ -232,6 +256,63 @@ async fn main() {
     let together =
         crowd(&replicas, each, |writer, n| format!("!incident doing TEAM{CROWD}-1 step {n} by writer {writer}")).await;
 
+    // What the store keeps: many small incidents (declared, worked on, resolved), then one with
+    // 5,000 timeline entries, and how long showing it takes.
+    let memory_teams = Teams::new(vec![team(2000), team(2001)]).expect("teams");
+    let memory_store = Arc::new(RedisStore::connect(&url, "bench-memory").await.expect("redis reachable"));
+    let memory_dispatcher = Dispatcher::new(
+        memory_store,
+        Arc::new(SystemClock),
+        memory_teams,
+        firebell::standard_plugins(),
+        DispatchOptions::default(),
+    );
+    let before = memory::used_memory(&url).await;
+    for n in 1..=SMALL_INCIDENTS {
+        let key = format!("TEAM2000-{n}");
+        for (step, line) in [
+            "!incident declare a small incident".to_owned(),
+            format!("!incident doing {key} checking the logs"),
+            format!("!incident note {key} the logs show a spike"),
+            format!("!incident update {key} mitigated; watching"),
+            format!("!incident resolve {key} a bad deploy, rolled back"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            timed(&memory_dispatcher, inbound(2000, 5_000_000 + n * 10 + step, line)).await.expect("command");
+        }
+    }
+    let small = memory::footprint(&url, "bench-memory:{team2000}", before).await;
+    timed(&memory_dispatcher, inbound(2001, 6_000_000, "!incident declare a long one".into())).await.expect("declare");
+    for n in 0..LONG_TIMELINE {
+        let line = format!("!incident note TEAM2001-1 observation {n} from the long incident");
+        timed(&memory_dispatcher, inbound(2001, 6_000_001 + n, line)).await.expect("note");
+    }
+    let long = memory::footprint(&url, "bench-memory:{team2001}", memory::used_memory(&url).await).await;
+    let shower = &memory_dispatcher;
+    let show_long = time_each(200, |n| async move {
+        let line = "!incident show TEAM2001-1".to_owned();
+        timed(shower, inbound(2001, 7_000_000 + n, line)).await.expect("show")
+    })
+    .await;
+
+    // The scheduler: jobs due at the same moment over many teams, on one replica and three; 3,000
+    // due at once in one team; then a sustained stream of jobs falling due.
+    let job_teams = |count: usize| jobs::teams(count, |n| team(1000 + n));
+    let burst = |count: usize| if count >= 100 { job_total / count } else { JOBS_IN_ONE_TEAM };
+    let patience = Duration::from_secs(180);
+    let now = Utc::now();
+    let one_replica = jobs::run(&url, "bench-jobs-1", &job_teams(100), burst(100), 1, |_| now, patience).await;
+    let now = Utc::now();
+    let three_replicas = jobs::run(&url, "bench-jobs-3", &job_teams(100), burst(100), 3, |_| now, patience).await;
+    let now = Utc::now();
+    let one_team = jobs::run(&url, "bench-jobs-team", &job_teams(1), burst(1), 1, |_| now, patience).await;
+    let per_team = SUSTAINED_RATE * SUSTAINED_SECONDS / 100;
+    let base = Utc::now() + Duration::from_secs(3);
+    let spread = |n: usize| jobs::at(base, Duration::from_millis((n * 1000 * SUSTAINED_SECONDS / per_team) as u64));
+    let sustained = jobs::run(&url, "bench-jobs-sustained", &job_teams(100), per_team, 1, spread, patience).await;
+
     let floor_p50 = percentile(&floor, 0.5);
     let (p50, p99) = (percentile(&latency, 0.5), percentile(&latency, 0.99));
     let ratio = |d: Duration| d.as_secs_f64() / floor_p50.as_secs_f64();
@@ -270,6 +351,43 @@ async fn main() {
             ratio(percentile(&run.latency, 0.99)),
         );
     }
+    println!("  Redis memory per small incident (declared, 3 commands, resolved; {SMALL_INCIDENTS} of them):");
+    println!("    used_memory grew {:.0} B per incident", small.used as f64 / SMALL_INCIDENTS as f64);
+    for (kind, bytes) in &small.by_kind {
+        println!("    {kind}: {:.0} B per incident", *bytes as f64 / SMALL_INCIDENTS as f64);
+    }
+    let state: u64 = small.by_kind.iter().filter(|(kind, _)| kind.starts_with("incident")).map(|(_, b)| *b).sum();
+    let state_per_incident = state as f64 / SMALL_INCIDENTS as f64;
+    let timeline: u64 = long.by_kind.get("incident timelines").copied().unwrap_or(0);
+    println!(
+        "  An incident with {LONG_TIMELINE} timeline entries keeps {:.0} KB of timeline ({:.0} B per entry); \
+         !incident show on it: p50 {:.3} ms = {:.2}x floor",
+        timeline as f64 / 1024.0,
+        timeline as f64 / LONG_TIMELINE as f64,
+        ms(percentile(&show_long, 0.5)),
+        ratio(percentile(&show_long, 0.5)),
+    );
+    let job_runs = [
+        ("100 teams, all due at once, one replica", &one_replica),
+        ("100 teams, all due at once, three replicas", &three_replicas),
+        ("one team, all due at once, one replica", &one_team),
+        ("100 teams, 1,000 jobs/s falling due for 10 s, one replica", &sustained),
+    ];
+    for (what, run) in job_runs {
+        let mut lateness = run.lateness.clone();
+        lateness.sort();
+        println!(
+            "  Scheduler, {what}: {} of {} jobs posted in {:.2} s ({:.0} jobs/s), {} twice; lateness p50 {:.0} ms, \
+             p99 {:.0} ms",
+            run.ran,
+            run.jobs,
+            run.elapsed.as_secs_f64(),
+            run.ran as f64 / run.elapsed.as_secs_f64(),
+            run.doubled,
+            ms(percentile(&lateness, 0.5)),
+            ms(percentile(&lateness, 0.99)),
+        );
+    }
     println!("  Targets:");
     let per_command = (1.0 / rate) / floor_p50.as_secs_f64();
     println!(
@@ -288,5 +406,34 @@ async fn main() {
         "    no command refused with 16 writers on one incident ({}): {}",
         together.refused,
         verdict(together.refused == 0)
+    );
+    println!(
+        "    an incident's own state (record, indexes, timeline) under 2 KB ({state_per_incident:.0} B): {}",
+        verdict(state_per_incident < 2048.0)
+    );
+    let all_once = |run: &jobs::JobsRun| run.ran == run.jobs && run.doubled == 0;
+    println!(
+        "    {} jobs due at once over 100 teams all posted within 10 s by one replica ({:.1} s): {}",
+        one_replica.jobs,
+        one_replica.elapsed.as_secs_f64(),
+        verdict(all_once(&one_replica) && one_replica.elapsed <= Duration::from_secs(10))
+    );
+    println!(
+        "    faster with three replicas ({:.1} s): {}",
+        three_replicas.elapsed.as_secs_f64(),
+        verdict(all_once(&three_replicas) && three_replicas.elapsed < one_replica.elapsed)
+    );
+    println!(
+        "    {JOBS_IN_ONE_TEAM} due at once in one team within 3 s ({:.1} s): {}",
+        one_team.elapsed.as_secs_f64(),
+        verdict(all_once(&one_team) && one_team.elapsed <= Duration::from_secs(3))
+    );
+    let mut sustained_lateness = sustained.lateness.clone();
+    sustained_lateness.sort();
+    let sustained_p99 = percentile(&sustained_lateness, 0.99);
+    println!(
+        "    lateness p99 under 1 s at {SUSTAINED_RATE} jobs/s ({:.0} ms): {}",
+        ms(sustained_p99),
+        verdict(all_once(&sustained) && sustained_p99 < Duration::from_secs(1))
     );
 }

@@ -48,6 +48,13 @@ impl Job {
         self.plugin == DELIVERY_WATCHDOG
     }
 
+    /// What the job is about: its id up to the last `:` (`incident:3` for `incident:3:remind`).
+    /// The scheduler runs the jobs of one subject one after the other, in the order they fell
+    /// due.
+    pub fn subject(&self) -> &str {
+        self.id.rsplit_once(':').map_or(self.id.as_str(), |(subject, _)| subject)
+    }
+
     /// The cause of everything this run of the job does: stable across replicas and retries.
     pub fn cause(&self) -> String {
         format!("job:{}:{}", self.id, self.token)

@@ -8,10 +8,12 @@
 //! recorded, and only then the job is finished. A job that keeps failing goes to the dead-letter
 //! queue after `max_attempts` and is logged.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream};
 use tokio::sync::watch;
 
 use crate::bot::Bot;
@@ -28,6 +30,8 @@ pub struct SchedulerOptions {
     pub tick: Duration,
     /// The most jobs it takes per team per pass.
     pub batch: usize,
+    /// The most jobs it runs at once (jobs of one subject always run one after the other).
+    pub concurrency: usize,
     /// How long a job taken by a replica may stay unfinished before another takes it over.
     /// Longer than the slowest job takes.
     pub reclaim_after: Duration,
@@ -37,7 +41,44 @@ pub struct SchedulerOptions {
 
 impl Default for SchedulerOptions {
     fn default() -> Self {
-        Self { tick: Duration::from_millis(500), batch: 32, reclaim_after: Duration::from_secs(30), max_attempts: 5 }
+        Self {
+            tick: Duration::from_millis(500),
+            batch: 256,
+            concurrency: 64,
+            reclaim_after: Duration::from_secs(30),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// How many teams' jobs are taken at once in a pass.
+const TEAMS_AT_ONCE: usize = 16;
+
+/// What one pass did.
+struct Pass {
+    /// Jobs that ran to the end.
+    finished: usize,
+    /// Whether some team had a full batch: more may be waiting.
+    full: bool,
+}
+
+/// The jobs taken in a pass, in lanes: one per team and subject, each in the order taken.
+#[derive(Default)]
+struct Lanes {
+    lanes: Vec<((TeamId, String), Vec<ReadyJob>)>,
+    index: HashMap<(TeamId, String), usize>,
+}
+
+impl Lanes {
+    fn add(&mut self, team: &TeamId, ready: Vec<ReadyJob>) {
+        for job in ready {
+            let key = (team.clone(), job.job.subject().to_owned());
+            let index = *self.index.entry(key.clone()).or_insert_with(|| {
+                self.lanes.push((key, Vec::new()));
+                self.lanes.len() - 1
+            });
+            self.lanes[index].1.push(job);
+        }
     }
 }
 
@@ -61,47 +102,75 @@ impl Scheduler {
         Self { bot, consumer: consumer.into(), options }
     }
 
-    /// One pass over every team. Returns how many jobs ran to the end.
+    /// One pass over every team: takes every team's due jobs (up to `batch` each, a few teams at
+    /// a time), then runs them, up to `concurrency` at once; the jobs of one subject (one
+    /// incident's reminder and handoff, say) run one after the other, in the order they fell due.
+    /// Returns how many jobs ran to the end.
     pub async fn tick(&self) -> Result<usize, StoreError> {
-        let mut finished = 0;
+        self.pass().await.map(|pass| pass.finished)
+    }
+
+    async fn pass(&self) -> Result<Pass, StoreError> {
+        let teams: Vec<TeamId> = self.bot.dispatcher().teams().iter().map(|team| team.id.clone()).collect();
+        let taken: Vec<Result<(TeamId, Vec<ReadyJob>), StoreError>> =
+            stream::iter(teams).map(|team| self.take(team)).buffer_unordered(TEAMS_AT_ONCE).collect().await;
+        // Everything taken must be finished, or given up, before another replica would take it
+        // over: half the reclaim time from now.
+        let deadline = tokio::time::Instant::now() + self.options.reclaim_after / 2;
         let mut failure = None;
-        for team in self.bot.dispatcher().teams().iter() {
-            match self.tick_team(&team.id).await {
-                Ok(count) => finished += count,
+        let mut lanes = Lanes::default();
+        let mut full = false;
+        for result in taken {
+            match result {
+                Ok((team, ready)) => {
+                    full |= ready.len() >= self.options.batch;
+                    lanes.add(&team, ready);
+                }
                 Err(err) => failure = Some(err),
             }
         }
-        failure.map_or(Ok(finished), Err)
+        let finished: usize = stream::iter(lanes.lanes)
+            .map(|((team, _), jobs)| self.run_lane(team, jobs, deadline))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .fold(0, |sum, finished| async move { sum + finished })
+            .await;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(Pass { finished, full }),
+        }
     }
 
-    async fn tick_team(&self, team: &TeamId) -> Result<usize, StoreError> {
+    /// Promotes `team`'s due jobs and takes a batch of them.
+    async fn take(&self, team: TeamId) -> Result<(TeamId, Vec<ReadyJob>), StoreError> {
         let store = self.bot.dispatcher().store();
         let now = self.bot.dispatcher().clock().now();
-        store.promote_due_jobs(team, now, self.options.batch).await?;
+        store.promote_due_jobs(&team, now, self.options.batch).await?;
         let take = TakeJobs {
             limit: self.options.batch,
             reclaim_after: self.options.reclaim_after,
             max_attempts: self.options.max_attempts,
         };
-        let taken = store.take_jobs(team, &self.consumer, take).await?;
-        // Everything taken must be finished, or given up, before another replica would take it
-        // over: half the reclaim time from now.
-        let deadline = tokio::time::Instant::now() + self.options.reclaim_after / 2;
+        let taken = store.take_jobs(&team, &self.consumer, take).await?;
         metrics::jobs_dead(taken.dead.len());
         for dead in &taken.dead {
             tracing::error!(%team, job = %dead.job.id, attempts = dead.attempts, "job failed too often; moved to the dead-letter queue");
         }
+        Ok((team, taken.ready))
+    }
+
+    /// Runs the jobs of one subject in order; returns how many ran to the end.
+    async fn run_lane(&self, team: TeamId, jobs: Vec<ReadyJob>, deadline: tokio::time::Instant) -> usize {
         let mut finished = 0;
-        for ready in taken.ready {
+        for ready in jobs {
             if tokio::time::Instant::now() >= deadline {
                 tracing::warn!(%team, job = %ready.job.id, "no time left to run this job; another pass takes it");
                 continue;
             }
-            if self.run_one(team, &ready, deadline).await {
+            if self.run_one(&team, &ready, deadline).await {
                 finished += 1;
             }
         }
-        Ok(finished)
+        finished
     }
 
     /// Runs one job; finishes it on success, else leaves it to be taken again later.
@@ -128,10 +197,13 @@ impl Scheduler {
     }
 
     /// Runs passes every `tick` until `stop` turns true; a pass in progress is completed first.
+    /// A pass that filled a team's batch goes on at once with the next one.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
-            if let Err(err) = self.tick().await {
-                tracing::warn!(error = %err, "scheduler pass failed; retrying");
+            match self.pass().await {
+                Ok(pass) if pass.full => continue,
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "scheduler pass failed; retrying"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.options.tick) => {}

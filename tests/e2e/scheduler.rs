@@ -160,3 +160,72 @@ fn reminders_survive_a_killed_replica_and_a_redis_restart() {
     let total = assert_exactly_once(&all, 9);
     eprintln!("kill and restart: {total} reminders");
 }
+
+/// Jobs due at once: the jobs of one subject run one after the other, in the order they fell
+/// due, while other subjects' jobs run alongside.
+mod lanes {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use firebell_core::declare::{Command, PluginInfo};
+    use firebell_core::job::Job;
+    use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, TeamContext};
+    use firebell_core::store::{Guard, Write};
+    use firebell_testkit::Harness;
+
+    /// Records the order its jobs ran in, and how many ran at once at most.
+    #[derive(PluginInfo, Default)]
+    #[plugin(name = "lanes", commands = Nothing)]
+    struct Lanes {
+        ran: Mutex<Vec<String>>,
+        running: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    /// Nothing.
+    #[derive(Command)]
+    #[command(word = "nothing")]
+    struct Nothing {}
+
+    #[firebell_core::async_trait]
+    impl Plugin for Lanes {
+        async fn run(&self, _: &Context<'_>, _: &Invocation) -> Result<Outcome, PluginError> {
+            Ok(Outcome::default())
+        }
+
+        async fn run_job(&self, _: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.ran.lock().expect("ran").push(job.id.clone());
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(Outcome::default())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_subjects_jobs_run_in_order_and_other_subjects_alongside() {
+        let plugin = Arc::new(Lanes::default());
+        let bot = Harness::builder().plugin(plugin.clone()).build();
+        let now = firebell_core::clock::Clock::now(bot.clock());
+        let team = bot.bot().dispatcher().teams().iter().next().expect("a team").id.clone();
+        let mut writes = Vec::new();
+        for step in 0..5 {
+            for subject in 0..4 {
+                let due = now - chrono::Duration::seconds(10 - step);
+                writes.push(Write::Schedule(Job::new(format!("drill:{subject}:step{step}"), "lanes", due, "")));
+            }
+        }
+        bot.store().apply(Some(&team), Guard::NONE, &writes).await.expect("scheduled");
+        bot.run_due().await;
+        let ran = plugin.ran.lock().expect("ran").clone();
+        assert_eq!(ran.len(), 20, "each job once: {ran:?}");
+        for subject in 0..4 {
+            let order: Vec<&String> = ran.iter().filter(|id| id.starts_with(&format!("drill:{subject}:"))).collect();
+            let expected: Vec<String> = (0..5).map(|step| format!("drill:{subject}:step{step}")).collect();
+            assert_eq!(order, expected.iter().collect::<Vec<_>>(), "subject {subject} in order");
+        }
+        assert!(plugin.most.load(Ordering::SeqCst) > 1, "subjects ran alongside");
+    }
+}

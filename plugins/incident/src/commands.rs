@@ -14,7 +14,7 @@ use crate::format;
 use crate::held::{self, Draft};
 use crate::model::{Declaration, Incident, Refusal, TimelineEntry, public_topic};
 use crate::records::{self, SEQUENCE, open_incidents};
-use crate::report::{render_report, render_status_doc};
+use crate::report::{STATUS_DOC_TIMELINE, render_report, render_status_doc};
 use crate::rooms;
 use crate::target::{any_target, open_target};
 use crate::timers::{self, Timer};
@@ -293,8 +293,9 @@ pub(crate) async fn followup(ctx: &Context<'_>, args: Followup) -> Result<Outcom
 
 pub(crate) async fn show(ctx: &Context<'_>, args: Show) -> Result<Outcome, PluginError> {
     let incident = any_target(ctx, args.id, "incident show").await?;
-    let timeline = records::timeline(&ctx.state, incident.number).await?;
-    Ok(Outcome::act(ctx.reply(Message::text(render_status_doc(&incident, &timeline, ctx.now)))))
+    // Only what the doc shows, and one more to tell whether there is more.
+    let latest = records::latest_timeline(&ctx.state, incident.number, STATUS_DOC_TIMELINE + 1).await?;
+    Ok(Outcome::act(ctx.reply(Message::text(render_status_doc(&incident, &latest, ctx.now)))))
 }
 
 pub(crate) async fn list(ctx: &Context<'_>, team: &Team) -> Result<Outcome, PluginError> {

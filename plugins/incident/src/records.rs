@@ -45,6 +45,15 @@ pub(crate) async fn incident(state: &State<'_>, number: u64) -> Result<Option<In
     state.get(&number.to_string()).await
 }
 
+/// The latest `count` entries of an incident's timeline, oldest first.
+pub(crate) async fn latest_timeline(
+    state: &State<'_>,
+    number: u64,
+    count: usize,
+) -> Result<Vec<TimelineEntry>, StoreError> {
+    state.stream(&timeline_stream(number), StreamRange::Latest(count)).await
+}
+
 /// An incident's whole timeline, oldest first.
 pub(crate) async fn timeline(state: &State<'_>, number: u64) -> Result<Vec<TimelineEntry>, StoreError> {
     state.stream(&timeline_stream(number), StreamRange::All).await

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::format::{date_time, duration, time};
 
 /// How many of the latest timeline entries the status doc shows.
-const STATUS_DOC_TIMELINE: usize = 15;
+pub(crate) const STATUS_DOC_TIMELINE: usize = 15;
 
 fn traits(incident: &Incident) -> String {
     let mut traits = vec![if incident.is_open() { "open".to_owned() } else { "resolved".to_owned() }];
@@ -32,6 +32,8 @@ fn timeline_line(entry: &TimelineEntry, stamp: fn(DateTime<Utc>) -> String) -> S
 }
 
 /// The status doc: IC, status, who is doing what, tasks, follow-ups and the latest timeline.
+/// `timeline` holds the latest entries, oldest first: one more than the doc shows says that
+/// there are earlier ones (the report has them).
 pub fn render_status_doc(incident: &Incident, timeline: &[TimelineEntry], now: DateTime<Utc>) -> String {
     let mut doc = format!("{} · {}\n", incident.key(), incident.doc_title);
     let _ = writeln!(
@@ -87,7 +89,7 @@ pub fn render_status_doc(incident: &Incident, timeline: &[TimelineEntry], now: D
     let skipped = timeline.len().saturating_sub(STATUS_DOC_TIMELINE);
     doc.push_str("Timeline (UTC):");
     if skipped > 0 {
-        let _ = write!(doc, " ({skipped} earlier entries in the report)");
+        doc.push_str(" (earlier entries in the report)");
     }
     for entry in &timeline[skipped..] {
         doc.push('\n');

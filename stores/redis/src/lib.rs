@@ -11,7 +11,8 @@
 //! | `{ns}:{team}:n:{plugin}:cn`               | string | the creation counter                       |
 //! | `{ns}:{team}:n:{plugin}:i:{kind}:{index}:{key}` | set | ids of the records listed under the key |
 //! | `{ns}:{team}:n:{plugin}:iv`               | hash   | `{kind}:{index}:{key}` → version           |
-//! | `{ns}:{team}:n:{plugin}:s:{stream}`       | stream | entries, field `e` (JSON)                  |
+//! | `{ns}:{team}:n:{plugin}:s:{stream}`       | list   | entries as `<number> <JSON>`, oldest first |
+//! | `{ns}:{team}:n:{plugin}:sn`               | hash   | stream name → the last entry number        |
 //! | `{ns}:{team}:n:{plugin}:q:{sequence}`     | string | the last number of a sequence              |
 //! | `{ns}:{team}:n:{plugin}:qr:{sequence}:{cause}` | string | the number reserved for a cause (1 day) |
 //! | `{ns}:{team}:jobs`                        | zset   | job id → due time (ms), not yet due        |
@@ -458,6 +459,12 @@ impl RedisStore {
     }
 }
 
+/// A timeline entry kept in a list as `<number> <data>`: its number and its data.
+fn list_entry(entry: &str) -> Result<(i64, String), StoreError> {
+    let (number, data) = entry.split_once(' ').ok_or_else(|| corrupt("a stream entry without its number"))?;
+    Ok((number.parse().map_err(|_| corrupt(format!("stream entry number {number:?}")))?, data.to_owned()))
+}
+
 /// The field `field` of every stream entry, with the entry's id.
 fn stream_entries(reply: redis::streams::StreamRangeReply, field: &str) -> Result<Vec<StreamEntry>, StoreError> {
     reply
@@ -550,19 +557,25 @@ impl Store for RedisStore {
     ) -> Result<Vec<StreamEntry>, StoreError> {
         let key = format!("{}:s:{stream}", self.space(team, namespace));
         let mut connection = self.connection();
-        let reply: redis::streams::StreamRangeReply = match range {
-            StreamRange::All => connection.xrange_all(key).await,
+        let (start, stop) = match range {
+            StreamRange::All => (0, -1),
             StreamRange::Latest(0) | StreamRange::After { limit: 0, .. } => return Ok(Vec::new()),
-            StreamRange::Latest(limit) => {
-                let mut entries =
-                    stream_entries(connection.xrevrange_count(key, "+", "-", limit).await.map_err(unavailable)?, "e")?;
-                entries.reverse();
-                return Ok(entries);
+            StreamRange::Latest(limit) => (-(limit.min(i64::MAX as usize) as i64), -1),
+            StreamRange::After { id, limit } => {
+                // Entries are numbered one by one and trimmed from the oldest: the entry after
+                // `id` is at `id + 1 - first`.
+                let after: i64 = id.parse().map_err(|_| corrupt(format!("{id:?} is not a stream entry id")))?;
+                let first: Option<String> = connection.lindex(&key, 0).await.map_err(unavailable)?;
+                let Some(first) = first else { return Ok(Vec::new()) };
+                let start = (after + 1 - list_entry(&first)?.0).max(0);
+                (start, start.saturating_add(limit.min(i64::MAX as usize) as i64 - 1))
             }
-            StreamRange::After { id, limit } => connection.xrange_count(key, format!("({id}"), "+", limit).await,
-        }
-        .map_err(unavailable)?;
-        stream_entries(reply, "e")
+        };
+        let entries: Vec<String> = connection.lrange(key, start as isize, stop as isize).await.map_err(unavailable)?;
+        entries
+            .iter()
+            .map(|entry| list_entry(entry).map(|(id, data)| StreamEntry { id: id.to_string(), data }))
+            .collect()
     }
 
     async fn reserve_number(

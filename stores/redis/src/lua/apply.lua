@@ -112,9 +112,17 @@ for _, op in ipairs(req.ops) do
       set_record(op.ns, op.kind, op.id, nil, nil, {})
     end
   elseif op.op == 'append' then
-    redis.call('XADD', space(op.ns) .. ':s:' .. op.stream, '*', 'e', op.entry)
+    -- A list of '<number> <entry>', numbered by the namespace's counter of that stream: a small
+    -- list costs a fifth of a small Redis stream.
+    local number = redis.call('HINCRBY', space(op.ns) .. ':sn', op.stream, 1)
+    redis.call('RPUSH', space(op.ns) .. ':s:' .. op.stream, number .. ' ' .. op.entry)
   elseif op.op == 'trim' then
-    redis.call('XTRIM', space(op.ns) .. ':s:' .. op.stream, 'MAXLEN', op.keep)
+    local keep = tonumber(op.keep)
+    if keep == 0 then
+      redis.call('DEL', space(op.ns) .. ':s:' .. op.stream)
+    else
+      redis.call('LTRIM', space(op.ns) .. ':s:' .. op.stream, -keep, -1)
+    end
   elseif op.op == 'schedule' then
     redis.call('ZADD', prefix .. ':jobs', op.due, op.id)
     redis.call('HSET', prefix .. ':jobdata', op.id, op.job)
