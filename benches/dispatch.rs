@@ -119,7 +119,7 @@ async fn timed(dispatcher: &Dispatcher, inbound: Inbound) -> Result<Duration, Di
     for sent in earlier {
         dispatcher.store().mark_sent(&watchdog.team, &sent.id).await.expect("record a send");
     }
-    dispatcher.delivered(&watchdog, &[last.id.clone()]).await.expect("record the delivery");
+    dispatcher.delivered(&watchdog, std::slice::from_ref(&last.id)).await.expect("record the delivery");
     Ok(start.elapsed())
 }
 

@@ -50,25 +50,35 @@ impl Plugin for TickPlugin {
     }
 }
 
-/// What the console received: each tick's number once, and how late it came.
+/// What the consoles received: each tick's number once, and how late it came.
 #[derive(Default)]
 struct Received {
     seen: HashSet<u64>,
     doubled: usize,
     lateness: Vec<Duration>,
+}
+
+/// A console output that reads the ticks instead of printing them, into what every replica's
+/// console received. Each replica's console has its own (a line comes in several writes).
+#[derive(Default)]
+struct Counter {
+    received: Arc<Mutex<Received>>,
     partial: Vec<u8>,
 }
 
-/// A console output that reads the ticks instead of printing them.
-#[derive(Clone, Default)]
-struct Counter(Arc<Mutex<Received>>);
+impl Counter {
+    /// Another console counting into the same place.
+    fn another(&self) -> Self {
+        Self { received: self.received.clone(), partial: Vec::new() }
+    }
+}
 
 impl Write for Counter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut received = self.0.lock().expect("counter");
-        received.partial.extend_from_slice(bytes);
-        while let Some(end) = received.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = received.partial.drain(..=end).collect();
+        self.partial.extend_from_slice(bytes);
+        let mut received = self.received.lock().expect("counter");
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
             let line = String::from_utf8_lossy(&line);
             let mut words = line.trim().rsplit(' ');
             let (Some(due), Some(number)) = (words.next(), words.next()) else { continue };
@@ -122,7 +132,7 @@ pub async fn run(
         registry.register(Arc::new(TickPlugin)).expect("tick registered");
         let dispatcher =
             Dispatcher::new(store, Arc::new(SystemClock), teams.clone(), registry, DispatchOptions::default());
-        let console = ConsoleAdapter::new(Box::new(counter.clone()), "bench");
+        let console = ConsoleAdapter::new(Box::new(counter.another()), "bench");
         bots.push(Arc::new(Bot::new(dispatcher, Adapters::new().with(Arc::new(console)))));
     }
     let store = bots[0].dispatcher().store().clone();
@@ -154,7 +164,7 @@ pub async fn run(
         .collect();
     let from = first_due.max(started);
     let deadline = Instant::now() + patience;
-    while counter.0.lock().expect("counter").seen.len() < scheduled && Instant::now() < deadline {
+    while counter.received.lock().expect("counter").seen.len() < scheduled && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = (Utc::now() - from).to_std().unwrap_or_default();
@@ -162,7 +172,7 @@ pub async fn run(
     for task in tasks {
         let _ = task.await;
     }
-    let received = counter.0.lock().expect("counter");
+    let received = counter.received.lock().expect("counter");
     let shift = (from - first_due).num_milliseconds().max(0) as u64;
     // Jobs due before the schedulers started are measured from the start.
     let lateness = received.lateness.iter().map(|late| late.saturating_sub(Duration::from_millis(shift))).collect();

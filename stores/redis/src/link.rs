@@ -34,14 +34,14 @@ pub enum Topology {
         /// The database on the master.
         db: i64,
         /// The user name and password of the master and its replicas.
-        credentials: Option<(String, String)>,
+        credentials: Option<Credentials>,
     },
     /// A cluster, found from some of its nodes: `redis+cluster://[USER:PASSWORD@]HOST:PORT[,…]`.
     Cluster {
         /// The nodes to start from, as `redis://HOST:PORT` URLs.
         nodes: Vec<String>,
         /// The user name and password of the nodes.
-        credentials: Option<(String, String)>,
+        credentials: Option<Credentials>,
     },
 }
 
@@ -69,9 +69,12 @@ impl Topology {
     }
 }
 
+/// A user name (possibly empty) and a password.
+type Credentials = (String, String);
+
 /// Splits `[USER:PASSWORD@]HOST:PORT[,HOST:PORT…][/PATH]` into its credentials, its hosts as
 /// `redis://` URLs, and its path.
-fn split(rest: &str) -> Result<(Option<(String, String)>, Vec<String>, &str), String> {
+fn split(rest: &str) -> Result<(Option<Credentials>, Vec<String>, &str), String> {
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (credentials, hosts) = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => {
