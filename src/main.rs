@@ -14,6 +14,7 @@ use firebell::{OpenStoreError, config, http, open_store, plugins, standard_plugi
 use firebell_console::{ConsoleAdapter, ConsoleOptions};
 use firebell_core::adapter::Adapters;
 use firebell_core::clock::{Clock, ManualClock, SystemClock};
+use firebell_core::ids::Transport;
 use firebell_core::store::Store;
 use firebell_matrix::MatrixAdapter;
 use firebell_plugin_paging::alertmanager::{AlertmanagerClient, ReceiverOptions};
@@ -153,20 +154,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(clock) => Arc::new(clock.clone()),
         None => Arc::new(SystemClock),
     };
-    let options = DispatchOptions {
-        prefix: config.bot.command_prefix.clone(),
-        claim_ttl: config.bot.dedup_window,
-        answer_unknown_commands: config.bot.answer_unknown_commands,
-        delivery_grace: config.scheduler.delivery_grace,
-        ..DispatchOptions::default()
-    };
-    let dispatcher = Dispatcher::new(store.clone(), clock, teams, registry, options);
-
     let connected = Connected::connect(&config, &store).await?;
     if connected.console.is_none() && connected.matrix.is_none() && connected.slack.is_none() {
         bail!("{}: no adapter is enabled; enable [console], [matrix] or [slack]", config_file.display());
     }
     let mut adapters = connected.adapters();
+    let redelivery_windows = Transport::ALL
+        .into_iter()
+        .filter_map(|transport| adapters.get(transport).map(|a| (transport, a.capabilities().redelivery_window)))
+        .collect();
+    let options = DispatchOptions {
+        prefix: config.bot.command_prefix.clone(),
+        claim_ttl: config.bot.dedup_window,
+        redelivery_windows,
+        answer_unknown_commands: config.bot.answer_unknown_commands,
+        delivery_grace: config.scheduler.delivery_grace,
+        ..DispatchOptions::default()
+    };
+    let dispatcher = Dispatcher::new(store.clone(), clock, teams, registry, options);
     if let Some(url) = &config.alertmanager.url {
         adapters = adapters.with_service(Arc::new(AlertmanagerClient::new(url)));
     }

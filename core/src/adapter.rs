@@ -30,6 +30,9 @@ pub struct Capabilities {
     pub max_topic_chars: usize,
     /// The most text one message may carry, in bytes; longer messages are sent in parts.
     pub max_message_bytes: usize,
+    /// How long the platform may deliver the same event again (its retries, the copy another
+    /// replica reads late): an event's claim is kept this long, within `[bot] dedup_window`.
+    pub redelivery_window: std::time::Duration,
 }
 
 /// Why an adapter could not perform an action.

@@ -178,3 +178,17 @@ fn silly_sleeps_and_broken_bytes_get_one_line_each_and_the_session_goes_on() {
     let lists = output.lines().filter(|line| line.contains("has no open incident")).count();
     assert_eq!(lists, 2, "the session went on after each:\n{output}");
 }
+
+#[test]
+fn an_events_claim_is_kept_as_long_as_its_platform_may_deliver_it_again() {
+    let server = RedisServer::start();
+    firebell(Some(&server.url()), "!incident declare ToolsDB is read-only\n");
+    let cli = |args: &[&str]| {
+        let output = Command::new("redis-cli").args(["-p", &server.port().to_string()]).args(args).output();
+        String::from_utf8_lossy(&output.expect("redis-cli runs").stdout).trim().to_owned()
+    };
+    let claims = cli(&["--scan", "--pattern", "firebell:{wmcs}:seen:console:*"]);
+    let claim = claims.lines().next().expect("the command's claim");
+    let ttl: u64 = cli(&["ttl", claim]).parse().expect("a TTL");
+    assert!((3000..=3600).contains(&ttl), "a console line is remembered for an hour, not a day: {ttl} s");
+}

@@ -112,6 +112,8 @@ impl ChatAdapter for ConsoleAdapter {
             buttons: false,
             max_topic_chars: 500,
             max_message_bytes: usize::MAX,
+            // A console line is read once.
+            redelivery_window: Duration::from_secs(3600),
         }
     }
 

@@ -368,6 +368,8 @@ impl ChatAdapter for MatrixAdapter {
             buttons: false,
             max_topic_chars: 1000,
             max_message_bytes: 16_000,
+            // A replica that was away reads what it missed when it syncs again.
+            redelivery_window: Duration::from_secs(24 * 3600),
         }
     }
 

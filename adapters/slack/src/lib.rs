@@ -363,6 +363,8 @@ impl ChatAdapter for SlackAdapter {
             buttons: true,
             max_topic_chars: 250,
             max_message_bytes: 12_000,
+            // Slack retries an event three times within minutes; slash commands not at all.
+            redelivery_window: Duration::from_secs(3600),
         }
     }
 

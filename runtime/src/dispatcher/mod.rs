@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use firebell_core::clock::Clock;
 use firebell_core::command::{CommandLine, MAX_COMMAND_CHARS};
-use firebell_core::ids::{Person, RoomRef, TeamId, UserRef};
+use firebell_core::ids::{Person, RoomRef, TeamId, Transport, UserRef};
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Envelope, Inbound, Message};
 use firebell_core::plugin::{
@@ -44,8 +44,12 @@ use crate::metrics;
 pub struct DispatchOptions {
     /// The command prefix in messages (`!`).
     pub prefix: String,
-    /// How long a cause's claim is remembered.
+    /// How long a cause's claim is remembered at most.
     pub claim_ttl: Duration,
+    /// How long each transport may deliver a chat event again (see
+    /// [`Capabilities::redelivery_window`](firebell_core::adapter::Capabilities)): its events'
+    /// claims are kept this long (within `claim_ttl`); `claim_ttl` for a transport not listed.
+    pub redelivery_windows: HashMap<Transport, Duration>,
     /// Whether an unknown `!word` gets an answer (off when other bots share the rooms).
     pub answer_unknown_commands: bool,
     /// How long a cause is decided again while what it read keeps changing concurrently,
@@ -63,6 +67,7 @@ impl Default for DispatchOptions {
         Self {
             prefix: "!".into(),
             claim_ttl: Duration::from_secs(24 * 3600),
+            redelivery_windows: HashMap::new(),
             answer_unknown_commands: true,
             contention_deadline: Duration::from_secs(2),
             cache_capacity: 10_000,
@@ -235,7 +240,7 @@ impl Dispatcher {
             return Ok(Dispatched::default());
         };
         let place = self.place(&inbound.room).await?;
-        let claim = Claim::event(inbound.transport(), &inbound.event_id, self.options.claim_ttl);
+        let claim = Claim::event(inbound.transport(), &inbound.event_id, self.event_claim_ttl(inbound.transport()));
         let line = match line {
             Ok(line) => line,
             Err(length) => {
@@ -274,6 +279,13 @@ impl Dispatcher {
             }
         };
         Ok(Dispatched { origin: Some(Origin::of(inbound)), ..dispatched })
+    }
+
+    /// How long a chat event's claim is kept: its platform's redelivery window, within
+    /// `claim_ttl`.
+    fn event_claim_ttl(&self, transport: Transport) -> Duration {
+        let window = self.options.redelivery_windows.get(&transport).copied().unwrap_or(self.options.claim_ttl);
+        window.min(self.options.claim_ttl)
     }
 
     /// Where a room is: a configured room of a team, a room a plugin made for one subject (an
