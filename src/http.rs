@@ -95,12 +95,8 @@ async fn ready(State(bot): State<Arc<Bot>>) -> (StatusCode, Json<serde_json::Val
     }
 }
 
-/// `GET /metrics`: every metric in Prometheus's text format, with the gauges read at scrape
-/// time (each team's open incidents and unacknowledged pages, the adapters' connections).
-async fn render_metrics(State((bot, handle)): State<(Arc<Bot>, PrometheusHandle)>) -> impl IntoResponse {
-    for (transport, connected) in bot.adapters().connections() {
-        metrics::adapter_connected(transport.as_str(), connected);
-    }
+/// Reads each team's open incidents and unacknowledged pages into their gauges.
+async fn read_team_loads(bot: &Bot) {
     let store = bot.dispatcher().store().as_ref();
     for team in bot.dispatcher().teams().iter() {
         let reads = Reads::new(store, Some(&team.id), None);
@@ -109,9 +105,22 @@ async fn render_metrics(State((bot, handle)): State<(Arc<Bot>, PrometheusHandle)
         match (incidents, pages) {
             (Ok(incidents), Ok(pages)) => metrics::team_load(team.id.as_str(), incidents, pages),
             (Err(err), _) | (_, Err(err)) => {
-                tracing::warn!(team = %team.id, error = %err, "cannot read a team's load for /metrics")
+                tracing::warn!(team = %team.id, error = %err, "cannot read a team's load for /metrics");
+                return;
             }
         }
+    }
+}
+
+/// `GET /metrics`: every metric in Prometheus's text format, with the gauges read at scrape
+/// time (each team's open incidents and unacknowledged pages, the adapters' connections).
+async fn render_metrics(State((bot, handle)): State<(Arc<Bot>, PrometheusHandle)>) -> impl IntoResponse {
+    for (transport, connected) in bot.adapters().connections() {
+        metrics::adapter_connected(transport.as_str(), connected);
+    }
+    // A store that does not answer must not make the scrape fail: the other metrics say why.
+    if tokio::time::timeout(READY_PATIENCE, read_team_loads(&bot)).await.is_err() {
+        tracing::warn!("the teams' open incidents and pages could not be read for /metrics in time");
     }
     handle.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())

@@ -163,6 +163,9 @@ async fn metrics_move_with_a_session_and_readiness_follows_redis() {
     assert!(took < Duration::from_secs(2), "/health/ready took {took:?} to see Redis gone");
     assert_eq!(body["ready"], false);
     assert!(body["reason"].as_str().is_some_and(|reason| reason.contains("store")), "{body}");
+    let scraped = Instant::now();
+    scrape(&client, &base).await;
+    assert!(scraped.elapsed() < Duration::from_secs(3), "/metrics answers while Redis is down");
     // Long enough for the scheduler's calls to fail too.
     tokio::time::sleep(Duration::from_secs(3).saturating_sub(stopped.elapsed())).await;
     redis.restart();
