@@ -7,7 +7,9 @@
 //! replicas, counting commands refused for contention (the target is none) and their p99; and
 //! the scheduler: 100,000 jobs due at once over 100 teams on one replica and on three, 3,000
 //! due at once in one team, and 1,000 jobs/s falling due for 10 s, each job posting a message,
-//! with how late the messages came.
+//! with how late the messages came; a mix of commands (declare, doing, note, show, `!log`, the
+//! report of a 1,000-entry incident) with one writer on one team, 16 on one team and 16 on 16
+//! teams; and what Redis keeps per incident.
 //!
 //! Run with `cargo bench --bench dispatch`. It starts its own `redis-server` on a free port,
 //! or uses `FIREBELL_BENCH_REDIS=redis://HOST:PORT` when set. `FIREBELL_BENCH_COMMANDS` sets how
@@ -34,6 +36,8 @@ use firebell_testkit::RedisServer;
 mod jobs;
 #[path = "parts/memory.rs"]
 mod memory;
+#[path = "parts/mix.rs"]
+mod mix;
 
 /// Rooms (one team each) driven in parallel in the throughput run.
 const ROOMS: usize = 16;
@@ -46,6 +50,8 @@ const LATENCY_SAMPLES: usize = 5000;
 /// Round trips timed for the floor.
 const PING_SAMPLES: usize = 5000;
 const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "dave"];
+/// Rounds of the command mix per writer (one writer alone does this times `WRITERS`).
+const MIX_ROUNDS: usize = 20;
 /// Small incidents made for the memory figures.
 const SMALL_INCIDENTS: usize = 1000;
 /// Timeline entries of the long incident.
@@ -56,7 +62,7 @@ const JOBS_IN_ONE_TEAM: usize = 3000;
 const SUSTAINED_RATE: usize = 1000;
 const SUSTAINED_SECONDS: usize = 10;
 
-fn person(n: usize) -> String {
+pub(crate) fn person(n: usize) -> String {
     if n < PEOPLE.len() { PEOPLE[n].to_owned() } else { format!("writer{n}") }
 }
 
@@ -85,7 +91,7 @@ fn room(index: usize) -> RoomRef {
     RoomRef::console(format!("#room{index}"))
 }
 
-fn inbound(room_index: usize, n: usize, text: String) -> Inbound {
+pub(crate) fn inbound(room_index: usize, n: usize, text: String) -> Inbound {
     Inbound {
         event_id: format!("bench-{room_index}-{n}"),
         room: room(room_index),
@@ -109,7 +115,7 @@ async fn command(dispatcher: &Dispatcher, room_index: usize, n: usize) -> Durati
 
 /// `inbound` through the dispatcher and its reply's delivery bookkeeping: the time it took;
 /// panics if there was no reply.
-async fn timed(dispatcher: &Dispatcher, inbound: Inbound) -> Result<Duration, DispatchError> {
+pub(crate) async fn timed(dispatcher: &Dispatcher, inbound: Inbound) -> Result<Duration, DispatchError> {
     let start = Instant::now();
     let answer = dispatcher.dispatch(&inbound).await?;
     let (last, earlier) = answer.envelopes.split_last().expect("a reply");
@@ -256,6 +262,29 @@ async fn main() {
     let together =
         crowd(&replicas, each, |writer, n| format!("!incident doing TEAM{CROWD}-1 step {n} by writer {writer}")).await;
 
+    // A mix of commands: one writer on one team, 16 on one team, 16 on 16 teams, two replicas.
+    let mix_teams = Teams::new((3000..3017).map(team).collect()).expect("teams");
+    let mix_replica = || async {
+        let store = Arc::new(RedisStore::connect(&url, "bench-mix").await.expect("redis reachable"));
+        let options = DispatchOptions::default();
+        Arc::new(Dispatcher::new(
+            store,
+            Arc::new(SystemClock),
+            mix_teams.clone(),
+            firebell::standard_plugins(),
+            options,
+        ))
+    };
+    let mix_replicas = [mix_replica().await, mix_replica().await];
+    let mix_runs = [
+        ("1 writer on one team", mix::run(&mix_replicas[..1], &[3000], 1, MIX_ROUNDS * WRITERS).await),
+        ("16 writers on one team", mix::run(&mix_replicas, &[3001], WRITERS, MIX_ROUNDS).await),
+        (
+            "16 writers on 16 teams",
+            mix::run(&mix_replicas, &(3001..3017).collect::<Vec<_>>(), WRITERS, MIX_ROUNDS).await,
+        ),
+    ];
+
     // What the store keeps: many small incidents (declared, worked on, resolved), then one with
     // 5,000 timeline entries, and how long showing it takes.
     let memory_teams = Teams::new(vec![team(2000), team(2001)]).expect("teams");
@@ -350,6 +379,20 @@ async fn main() {
             ms(percentile(&run.latency, 0.99)),
             ratio(percentile(&run.latency, 0.99)),
         );
+    }
+    for (what, times) in &mix_runs {
+        println!("  A mix of commands, {what} (over 2 replicas; p50 / p99, as a ratio to the floor):");
+        for (kind, latencies) in times {
+            let (p50, p99) = (percentile(latencies, 0.5), percentile(latencies, 0.99));
+            let refused = latencies.iter().filter(|took| **took == mix::REFUSED).count();
+            println!(
+                "    {kind:<24} {:>8.3} ms = {:>6.2}x   {:>8.3} ms = {:>7.2}x   {refused} refused",
+                ms(p50),
+                ratio(p50),
+                ms(p99),
+                ratio(p99)
+            );
+        }
     }
     println!("  Redis memory per small incident (declared, 3 commands, resolved; {SMALL_INCIDENTS} of them):");
     println!("    used_memory grew {:.0} B per incident", small.used as f64 / SMALL_INCIDENTS as f64);
