@@ -25,7 +25,7 @@ use firebell_core::chrono::Utc;
 use firebell_core::chrono_tz::Europe;
 use firebell_core::clock::SystemClock;
 use firebell_core::ids::{RoomRef, TeamId, UserRef};
-use firebell_core::message::Inbound;
+use firebell_core::message::{Action, Inbound};
 use firebell_core::store::Store;
 use firebell_core::team::{Member, Team, Teams};
 use firebell_runtime::dispatcher::{DispatchError, DispatchOptions, Dispatcher};
@@ -110,12 +110,12 @@ pub(crate) fn inbound(room_index: usize, n: usize, text: String) -> Inbound {
 /// took; panics if there was no reply.
 async fn command(dispatcher: &Dispatcher, room_index: usize, n: usize) -> Duration {
     let text = format!("!incident doing step {n} of the runbook");
-    timed(dispatcher, inbound(room_index, n, text)).await.expect("dispatch")
+    timed(dispatcher, inbound(room_index, n, text)).await.expect("dispatch").0
 }
 
-/// `inbound` through the dispatcher and its reply's delivery bookkeeping: the time it took;
-/// panics if there was no reply.
-pub(crate) async fn timed(dispatcher: &Dispatcher, inbound: Inbound) -> Result<Duration, DispatchError> {
+/// `inbound` through the dispatcher and its reply's delivery bookkeeping: the time it took, and
+/// the reply's first line; panics if there was no reply.
+pub(crate) async fn timed(dispatcher: &Dispatcher, inbound: Inbound) -> Result<(Duration, String), DispatchError> {
     let start = Instant::now();
     let answer = dispatcher.dispatch(&inbound).await?;
     let (last, earlier) = answer.envelopes.split_last().expect("a reply");
@@ -126,7 +126,12 @@ pub(crate) async fn timed(dispatcher: &Dispatcher, inbound: Inbound) -> Result<D
         dispatcher.store().mark_sent(&watchdog.team, &sent.id).await.expect("record a send");
     }
     dispatcher.delivered(&watchdog, std::slice::from_ref(&last.id)).await.expect("record the delivery");
-    Ok(start.elapsed())
+    let took = start.elapsed();
+    let reply = match &answer.envelopes[0].action {
+        Action::Send { message, .. } | Action::Ephemeral { message, .. } => message.to_plain(),
+        _ => String::new(),
+    };
+    Ok((took, reply.lines().next().unwrap_or_default().to_owned()))
 }
 
 /// What the writers of a contention run felt.
@@ -151,7 +156,7 @@ async fn crowd(replicas: &[Arc<Dispatcher>], each: usize, line: fn(usize, usize)
                     message.event_id = format!("crowd-{writer}-{n}-{}", line(writer, 0).len());
                     message.sender = UserRef::console(person(writer));
                     match timed(&dispatcher, message).await {
-                        Ok(took) => latency.push(took),
+                        Ok((took, _)) => latency.push(took),
                         Err(DispatchError::Contended(_)) => refused += 1,
                         Err(other) => panic!("dispatch failed: {other}"),
                     }
@@ -322,7 +327,7 @@ async fn main() {
     let shower = &memory_dispatcher;
     let show_long = time_each(200, |n| async move {
         let line = "!incident show TEAM2001-1".to_owned();
-        timed(shower, inbound(2001, 7_000_000 + n, line)).await.expect("show")
+        timed(shower, inbound(2001, 7_000_000 + n, line)).await.expect("show").0
     })
     .await;
 

@@ -1,6 +1,7 @@
 //! A realistic mix of commands for the benchmark: each writer declares an incident, works on
-//! their own (doing, note, show), logs to the server admin log, and reads the report of an
-//! incident with 1,000 timeline entries; one writer on one team, 16 on one team, 16 on 16 teams.
+//! their own (doing, note, show), logs to the server admin log, reads the report of an incident
+//! with 1,000 timeline entries, and resolves what they declared; one writer on one team, 16 on
+//! one team, 16 on 16 teams.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,18 +13,10 @@ use firebell_runtime::dispatcher::{DispatchError, Dispatcher};
 
 use crate::{inbound, person, timed};
 
-/// Makes a command's line for writer `who` on incident `key`.
-type Line = fn(&str, &str) -> String;
-
-/// The commands of one round, by kind.
-const ROUND: [(&str, Line); 6] = [
-    ("declare", |who, _| format!("!incident declare {who} sees errors")),
-    ("doing", |_, key| format!("!incident doing {key} checking the logs")),
-    ("note", |_, key| format!("!incident note {key} the logs show a spike")),
-    ("show", |_, key| format!("!incident show {key}")),
-    ("!log", |who, _| format!("!log tools {who} restarted the proxy")),
-    ("report (1,000 entries)", |_, _| String::new()),
-];
+/// The kinds of command in a round, in order: the writer declares an incident, works on their
+/// own long-running one, logs, reads the report of the team's 1,000-entry incident, and resolves
+/// the incident declared at the start (so that open incidents do not pile up).
+const ROUND: [&str; 7] = ["declare", "doing", "note", "show", "!log", "report (1,000 entries)", "resolve"];
 
 /// What a command refused for contention counts as: longer than anything else.
 pub const REFUSED: Duration = Duration::from_secs(3600);
@@ -31,14 +24,14 @@ pub const REFUSED: Duration = Duration::from_secs(3600);
 /// Entries in the timeline of the incident whose report is read.
 const LONG: usize = 1000;
 
-/// Sends `line` to `team`'s room as `writer` and returns how long it took with its delivery;
-/// `None` when it was refused for contention.
-async fn send(dispatcher: &Dispatcher, team: usize, writer: usize, line: String) -> Option<Duration> {
+/// Sends `line` to `team`'s room as `writer` and returns how long it took with its delivery and
+/// the first line of its reply; `None` when it was refused for contention.
+async fn send(dispatcher: &Dispatcher, team: usize, writer: usize, line: String) -> Option<(Duration, String)> {
     static EVENT: AtomicUsize = AtomicUsize::new(50_000_000);
     let mut message = inbound(team, EVENT.fetch_add(1, Ordering::Relaxed), line);
     message.sender = UserRef::console(person(writer));
     match timed(dispatcher, message).await {
-        Ok(took) => Some(took),
+        Ok(answered) => Some(answered),
         Err(DispatchError::Contended(_)) => None,
         Err(other) => panic!("mix command failed: {other}"),
     }
@@ -80,12 +73,23 @@ pub async fn run(
                 let mut times: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
                 let who = person(writer);
                 for _ in 0..rounds {
-                    for (kind, line) in ROUND {
+                    let mut declared = String::new();
+                    for kind in ROUND {
                         let line = match kind {
+                            "declare" => format!("!incident declare {who} sees errors"),
+                            "doing" => format!("!incident doing {key} checking the logs"),
+                            "note" => format!("!incident note {key} the logs show a spike"),
+                            "show" => format!("!incident show {key}"),
+                            "!log" => format!("!log tools {who} restarted the proxy"),
                             "report (1,000 entries)" => format!("!incident report TEAM{team}-1"),
-                            _ => line(&who, &key),
+                            _ => format!("!incident resolve {declared} a bad deploy"),
                         };
-                        let took = send(&dispatcher, team, writer, line).await.unwrap_or(REFUSED);
+                        let (took, reply) =
+                            send(&dispatcher, team, writer, line).await.unwrap_or((REFUSED, String::new()));
+                        if kind == "declare" && took != REFUSED {
+                            declared = reply.split_whitespace().next().unwrap_or_default().to_owned();
+                            assert!(declared.starts_with("TEAM"), "declared: {reply}");
+                        }
                         times.entry(kind).or_default().push(took);
                     }
                 }
