@@ -316,4 +316,7 @@ fn redis_over_tls_with_an_acl_user_and_a_wrong_ca_or_password_refused_clearly() 
     assert_eq!(errors.lines().count(), 1, "one line: {errors}");
     assert!(errors.contains("refuses the connection"), "{errors}");
     assert!(!errors.contains("wrong@"), "no password in errors: {errors}");
+
+    let (ok, _, errors) = run("redis+sentinel://127.0.0.1:1/mymaster", &ca);
+    assert!(!ok && errors.contains("a CA file is for rediss:// URLs"), "{errors}");
 }

@@ -58,7 +58,7 @@ const DAY_SECONDS: u64 = 86_400;
 #[derive(Debug, thiserror::Error)]
 pub enum RedisStoreError {
     /// The URL is not a Redis URL.
-    #[error("invalid Redis URL {url:?}: {reason} (expected redis://HOST:PORT[/DB])")]
+    #[error("invalid Redis URL {url:?}: {reason} (see the README's \"Choosing Redis\")")]
     InvalidUrl {
         /// The URL given.
         url: String,
@@ -384,6 +384,10 @@ impl RedisStore {
             |err: redis::RedisError| RedisStoreError::InvalidUrl { url: redacted(url), reason: err.to_string() };
         let topology =
             Topology::parse(url).map_err(|reason| RedisStoreError::InvalidUrl { url: redacted(url), reason })?;
+        if options.ca_file.is_some() && !matches!(topology, Topology::Server(_)) {
+            let reason = "a CA file is for rediss:// URLs; Sentinel and Cluster connect without TLS".to_owned();
+            return Err(RedisStoreError::InvalidUrl { url: redacted(url), reason });
+        }
         let root_cert = match options.ca_file {
             None => None,
             Some(path) => Some(std::fs::read(path).map_err(|err| RedisStoreError::CaFile {
