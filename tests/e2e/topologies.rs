@@ -92,6 +92,9 @@ async fn a_sentinel_failover_mid_run_loses_no_command_and_no_reminder() {
     });
     let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
     let url = format!("redis+sentinel://{}/mymaster", hosts.join(","));
+    let typo = format!("redis+sentinel://{}/mymastr", hosts.join(","));
+    let refused = RedisStore::connect(&typo, "sentinel").await.err().map(|err| err.to_string()).unwrap_or_default();
+    assert!(refused.contains("refuses") && refused.contains("Master with given name not found"), "{refused}");
     let bot = replica(&url, "sentinel").await;
 
     bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;

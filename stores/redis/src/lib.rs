@@ -113,13 +113,14 @@ fn redacted(url: &str) -> String {
 }
 
 /// Sorts a connection error: a refusal that will not pass (an untrusted certificate, a wrong
-/// password), or a server that cannot be reached now.
+/// password, a master name the sentinels do not know), or a server that cannot be reached now.
 fn connection_error(url: &str, err: &redis::RedisError) -> RedisStoreError {
     let reason = err.to_string();
-    let for_good = matches!(err.kind(), redis::ErrorKind::AuthenticationFailed)
-        || reason.contains("certificate")
-        || reason.contains("WRONGPASS")
-        || reason.contains("NOAUTH");
+    let for_good =
+        matches!(err.kind(), redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::MasterNameNotFoundBySentinel)
+            || reason.contains("certificate")
+            || reason.contains("WRONGPASS")
+            || reason.contains("NOAUTH");
     let url = redacted(url);
     if for_good { RedisStoreError::Refused { url, reason } } else { RedisStoreError::Unreachable { url, reason } }
 }
