@@ -282,7 +282,7 @@ enum Op<'a> {
         kind: String,
         id: &'a str,
         schema: String,
-        data: &'a str,
+        data: usize,
         idx: Vec<String>,
     },
     Remove {
@@ -293,7 +293,7 @@ enum Op<'a> {
     Append {
         ns: String,
         stream: &'a str,
-        entry: &'a str,
+        entry: usize,
     },
     Trim {
         ns: String,
@@ -304,14 +304,14 @@ enum Op<'a> {
         id: &'a str,
         due: String,
         token: &'a str,
-        job: String,
+        job: usize,
     },
     Cancel {
         id: &'a str,
     },
     Outbox {
         cause: &'a str,
-        envelopes: String,
+        envelopes: usize,
     },
     #[serde(rename = "drop_outbox")]
     DropOutbox {
@@ -322,27 +322,41 @@ enum Op<'a> {
     },
 }
 
+/// The blobs of an apply's ops, passed after its request as ARGV[2…] rather than escaped into it.
+#[derive(Default)]
+struct Blobs<'a>(Vec<std::borrow::Cow<'a, str>>);
+
+impl<'a> Blobs<'a> {
+    /// Adds `blob`; its position in ARGV (Lua counts from 1, and ARGV[1] is the request).
+    fn add(&mut self, blob: impl Into<std::borrow::Cow<'a, str>>) -> usize {
+        self.0.push(blob.into());
+        self.0.len() + 1
+    }
+}
+
 impl<'a> Op<'a> {
-    fn from_write(write: &'a Write) -> Self {
+    fn from_write(write: &'a Write, blobs: &mut Blobs<'a>) -> Self {
         match write {
             Write::Put { namespace, record } => Op::Put {
                 ns: escape(namespace),
                 kind: escape(&record.kind),
                 id: &record.id,
                 schema: record.schema.to_string(),
-                data: &record.data,
+                data: blobs.add(record.data.as_str()),
                 idx: record.indexes.iter().map(|e| entry(&e.index, &e.key)).collect(),
             },
             Write::Remove { namespace, kind, id } => Op::Remove { ns: escape(namespace), kind: escape(kind), id },
-            Write::Append { namespace, stream, entry } => Op::Append { ns: escape(namespace), stream, entry },
+            Write::Append { namespace, stream, entry } => {
+                Op::Append { ns: escape(namespace), stream, entry: blobs.add(entry.as_str()) }
+            }
             Write::Trim { namespace, stream, keep } => {
                 Op::Trim { ns: escape(namespace), stream, keep: keep.to_string() }
             }
             Write::Schedule(job) => {
-                Op::Schedule { id: &job.id, due: ms(job.due), token: &job.token, job: to_json(job) }
+                Op::Schedule { id: &job.id, due: ms(job.due), token: &job.token, job: blobs.add(to_json(job)) }
             }
             Write::Cancel(id) => Op::Cancel { id },
-            Write::Outbox { cause, envelopes } => Op::Outbox { cause, envelopes: to_json(envelopes) },
+            Write::Outbox { cause, envelopes } => Op::Outbox { cause, envelopes: blobs.add(to_json(envelopes)) },
             Write::DropOutbox(cause) => Op::DropOutbox { cause },
             Write::Sent(action) => Op::Sent { action },
         }
@@ -595,6 +609,7 @@ impl Store for RedisStore {
 
     async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<Applied, ApplyError> {
         let claim = guard.claim;
+        let mut blobs = Blobs::default();
         let request = ApplyRequest {
             claim: claim.map_or("", |c| c.key.as_str()),
             ttl: claim.map_or(1, |c| c.ttl.as_secs().max(1)).to_string(),
@@ -605,9 +620,16 @@ impl Store for RedisStore {
             } else {
                 Vec::new()
             },
-            ops: if team.is_some() { writes.iter().map(Op::from_write).collect() } else { Vec::new() },
+            ops: if team.is_some() {
+                writes.iter().map(|write| Op::from_write(write, &mut blobs)).collect()
+            } else {
+                Vec::new()
+            },
         };
-        let outcome: String = self.run(&self.scripts.apply, self.prefix(team), &[&to_json(&request)]).await?;
+        let request = to_json(&request);
+        let args: Vec<&str> =
+            std::iter::once(request.as_str()).chain(blobs.0.iter().map(|blob| blob.as_ref())).collect();
+        let outcome: String = self.run(&self.scripts.apply, self.prefix(team), &args).await?;
         if let Some(changed) = outcome.strip_prefix("ok:") {
             return Ok(decode_changed(changed)?);
         }

@@ -3,19 +3,22 @@
 -- before any write, so a refusal changes nothing.
 --
 -- KEYS[1]  the team's key prefix, e.g. "firebell:{wmcs}" (every key used shares its hash tag)
+-- ARGV[2…] the ops' blobs (a record's data, a stream entry, a job, an outbox's envelopes), each
+--          named in its op by its position <n> in ARGV, so that they are not escaped into the
+--          request's JSON
 -- ARGV[1]  JSON: { claim = "<cause>" or "", ttl = "<seconds>",
 --                  job_id = "<job id>" or "", job_token = "<token>",
 --                  reads = [ { t = "r", ns, kind, id, v } | { t = "i", ns, kind, entry, v } ],
 --                  ops = [...] }
 --          where namespaces, kinds and index names come escaped (no ":"), an index entry is
 --          "<index>:<key>", versions are strings, and each op is one of
---            { op = "put", ns, kind, id, schema, data, idx = ["<index>:<key>", ...] }
+--            { op = "put", ns, kind, id, schema, data = <n>, idx = ["<index>:<key>", ...] }
 --            { op = "remove", ns, kind, id }
---            { op = "append", ns, stream, entry }
+--            { op = "append", ns, stream, entry = <n> }
 --            { op = "trim", ns, stream, keep }
---            { op = "schedule", id = "<job id>", due = "<due ms>", token = "<token>", job = "<job json>" }
+--            { op = "schedule", id = "<job id>", due = "<due ms>", token = "<token>", job = <n> }
 --            { op = "cancel", id = "<job id>" }
---            { op = "outbox", cause = "<cause>", envelopes = "<envelopes json>" }
+--            { op = "outbox", cause = "<cause>", envelopes = <n> }
 --            { op = "drop_outbox", cause = "<cause>" }
 --            { op = "sent", action = "<action id>" }
 -- Keys of a namespace live under "<prefix>:n:<ns>": records ":r:<kind>:<id>" (hash: version,
@@ -106,7 +109,7 @@ end
 
 for _, op in ipairs(req.ops) do
   if op.op == 'put' then
-    set_record(op.ns, op.kind, op.id, op.schema, op.data, op.idx)
+    set_record(op.ns, op.kind, op.id, op.schema, ARGV[op.data], op.idx)
   elseif op.op == 'remove' then
     if redis.call('HEXISTS', record_key(op.ns, op.kind, op.id), 'idx') == 1 then
       set_record(op.ns, op.kind, op.id, nil, nil, {})
@@ -115,7 +118,7 @@ for _, op in ipairs(req.ops) do
     -- A list of '<number> <entry>', numbered by the namespace's counter of that stream: a small
     -- list costs a fifth of a small Redis stream.
     local number = redis.call('HINCRBY', space(op.ns) .. ':sn', op.stream, 1)
-    redis.call('RPUSH', space(op.ns) .. ':s:' .. op.stream, number .. ' ' .. op.entry)
+    redis.call('RPUSH', space(op.ns) .. ':s:' .. op.stream, number .. ' ' .. ARGV[op.entry])
   elseif op.op == 'trim' then
     local keep = tonumber(op.keep)
     if keep == 0 then
@@ -125,12 +128,12 @@ for _, op in ipairs(req.ops) do
     end
   elseif op.op == 'schedule' then
     redis.call('ZADD', prefix .. ':jobs', op.due, op.id)
-    redis.call('HSET', prefix .. ':jobdata', op.id, op.job)
+    redis.call('HSET', prefix .. ':jobdata', op.id, ARGV[op.job])
     redis.call('HSET', prefix .. ':jobtokens', op.id, op.token)
   elseif op.op == 'cancel' then
     drop_job(op.id)
   elseif op.op == 'outbox' then
-    redis.call('SET', prefix .. ':outbox:' .. op.cause, op.envelopes, 'EX', 86400)
+    redis.call('SET', prefix .. ':outbox:' .. op.cause, ARGV[op.envelopes], 'EX', 86400)
   elseif op.op == 'drop_outbox' then
     redis.call('DEL', prefix .. ':outbox:' .. op.cause)
   elseif op.op == 'sent' then
