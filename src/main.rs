@@ -178,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let bot = Arc::new(Bot::new(dispatcher, adapters));
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        store = %redacted(url),
+        store = %firebell_store_redis::redacted(url),
         adapters = %connected.names().join(","),
         teams = bot.dispatcher().teams().iter().count(),
         http = %config.http.listen.map_or("off".to_owned(), |address| address.to_string()),
@@ -233,14 +233,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let stopped_cleanly = shut_down(stop, tasks, &bot, config.bot.shutdown_grace).await;
     let _ = exit.send(true);
     result.and(stopped_cleanly)
-}
-
-/// A store URL without its password, for logs.
-fn redacted(url: &str) -> String {
-    match (url.split_once("://"), url.rsplit_once('@')) {
-        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
-        _ => url.to_owned(),
-    }
 }
 
 /// Opens the store; while Redis cannot be reached (it is starting, or restarting), tries again

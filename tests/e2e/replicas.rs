@@ -10,7 +10,13 @@ use firebell_testkit::{Harness, RedisServer, WMCS_ADMIN, WMCS_PUBLIC, start_time
 
 /// A replica: the standard plugins on its own connection to the shared Redis.
 async fn replica(server: &RedisServer) -> Harness {
-    let store = RedisStore::connect(&server.url(), "replicas").await.expect("redis reachable");
+    replica_at(&server.url(), "replicas").await
+}
+
+/// A replica: the standard plugins on its own connection to Redis at `url` (any topology),
+/// keys under `namespace`.
+pub(crate) async fn replica_at(url: &str, namespace: &str) -> Harness {
+    let store = RedisStore::connect(url, namespace).await.expect("redis reachable");
     let mut builder = Harness::builder().store(Arc::new(store));
     for plugin in firebell::standard_plugins().plugins() {
         builder = builder.plugin(plugin.clone());

@@ -4,14 +4,13 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use firebell_store_redis::RedisStore;
-use firebell_testkit::{Harness, RedisServer, TestDir, WMCS_ADMIN, free_port, text};
+use firebell_testkit::{RedisServer, TestDir, WMCS_ADMIN, free_port, text};
 
 use crate::console::firebell;
-use crate::replicas::two_replicas_answer_each_event_once;
+use crate::replicas::{replica_at as replica, two_replicas_answer_each_event_once};
 
 /// Runs `redis-cli` against `port` with `args`; its output.
 fn redis_cli(port: u16, args: &[&str]) -> String {
@@ -68,16 +67,6 @@ impl Drop for Sentinel {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A replica of the standard plugins on its own connection to `url`.
-async fn replica(url: &str, namespace: &str) -> Harness {
-    let store = RedisStore::connect(url, namespace).await.expect("redis reachable");
-    let mut builder = Harness::builder().store(Arc::new(store));
-    for plugin in firebell::standard_plugins().plugins() {
-        builder = builder.plugin(plugin.clone());
-    }
-    builder.build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

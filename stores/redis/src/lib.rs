@@ -104,8 +104,8 @@ pub struct RedisOptions<'a> {
     pub ca_file: Option<&'a std::path::Path>,
 }
 
-/// `url` without its password, for errors and logs.
-fn redacted(url: &str) -> String {
+/// `url` without its user name and password, for errors and logs.
+pub fn redacted(url: &str) -> String {
     match (url.split_once("://"), url.rsplit_once('@')) {
         (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
         _ => url.to_owned(),
