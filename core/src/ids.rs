@@ -172,7 +172,11 @@ impl<'de> Deserialize<'de> for TeamId {
 }
 
 /// A user together with the name people know them by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Stored compactly, as it is in every record and timeline entry: `"console:alice"` when the
+/// name is the platform id, else `["slack:U1", "Alice"]`. The older `{"user": …, "name": …}`
+/// form is still read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Person {
     /// The user's identity on the transport they used.
     pub user: UserRef,
@@ -195,6 +199,33 @@ impl Person {
     /// Whether this person and `user` are the same account.
     pub fn is(&self, user: &UserRef) -> bool {
         &self.user == user
+    }
+}
+
+impl Serialize for Person {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.name == self.user.id {
+            self.user.serialize(serializer)
+        } else {
+            (&self.user, &self.name).serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Person {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The forms a person has been stored in.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Plain(UserRef),
+            Named(UserRef, String),
+            Fields { user: UserRef, name: String },
+        }
+        Ok(match Stored::deserialize(deserializer)? {
+            Stored::Plain(user) => Person { name: user.id.clone(), user },
+            Stored::Named(user, name) | Stored::Fields { user, name } => Person { user, name },
+        })
     }
 }
 
@@ -222,6 +253,21 @@ mod tests {
         assert_eq!("irc:#foo".parse::<RoomRef>().unwrap_err(), ParseRefError::UnknownTransport("irc".into()));
         assert!(matches!("alice".parse::<UserRef>(), Err(ParseRefError::Malformed(_))));
         assert!(matches!("console:".parse::<UserRef>(), Err(ParseRefError::Malformed(_))));
+    }
+
+    #[test]
+    fn people_are_stored_compactly_and_the_old_form_is_still_read() {
+        let plain = Person::console("alice");
+        let named = Person::new(UserRef::new(Transport::Slack, "U1"), "Alice");
+        assert_eq!(serde_json::to_string(&plain).unwrap(), r#""console:alice""#);
+        assert_eq!(serde_json::to_string(&named).unwrap(), r#"["slack:U1","Alice"]"#);
+        for person in [&plain, &named] {
+            let text = serde_json::to_string(person).unwrap();
+            assert_eq!(&serde_json::from_str::<Person>(&text).unwrap(), person);
+        }
+        let old: Person = serde_json::from_str(r#"{"user":"slack:U1","name":"Alice"}"#).unwrap();
+        assert_eq!(old, named);
+        assert!(serde_json::from_str::<Person>(r#""alice""#).is_err());
     }
 
     #[test]

@@ -163,6 +163,11 @@ pub async fn sequence_numbers_are_unique(backend: Backend) {
     assert_eq!(backend.a.reserve_number(&team("sre"), NS, "drill", "a0").await.expect("reserve"), 1, "per team");
     assert_eq!(backend.a.reserve_number(&wmcs, "other", "drill", "a0").await.expect("reserve"), 1, "per namespace");
     assert_eq!(backend.a.reserve_number(&wmcs, NS, "page", "a0").await.expect("reserve"), 1, "per sequence");
+    let release = Write::Release { namespace: NS.into(), sequence: "drill".into(), reservation: "a3".into() };
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[release]).await.expect("release");
+    let after = backend.b.reserve_number(&wmcs, NS, "drill", "a3").await.expect("reserve");
+    assert_eq!(after, 12, "a released reservation is forgotten; its number is not given again");
+    assert_eq!(backend.b.reserve_number(&wmcs, NS, "drill", "a4").await.expect("reserve"), 9, "others are kept");
 }
 
 /// A stored record reads back whole from the other replica, at version 1; a missing one is
@@ -341,7 +346,18 @@ pub async fn streams_read_by_range_and_trim(backend: Backend) {
     let trim = Write::Trim { namespace: NS.into(), stream: "timeline:1".into(), keep: 4 };
     backend.a.apply(Some(&wmcs), Guard::NONE, &[trim]).await.expect("trim");
     let kept = backend.b.stream(&wmcs, NS, "timeline:1", StreamRange::All).await.expect("all");
-    assert_eq!(data(kept), ["7", "8", "9", "10"]);
+    assert_eq!(data(kept.clone()), ["7", "8", "9", "10"]);
+    let append = |entry: &str| Write::Append { namespace: NS.into(), stream: "timeline:1".into(), entry: entry.into() };
+    let empty = Write::Trim { namespace: NS.into(), stream: "timeline:1".into(), keep: 0 };
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[empty, append("11")]).await.expect("empty, append");
+    let refilled = backend.b.stream(&wmcs, NS, "timeline:1", StreamRange::All).await.expect("all");
+    assert_eq!(data(refilled.clone()), ["11"]);
+    let last = StreamRange::After { id: kept[3].id.clone(), limit: 5 };
+    assert_eq!(
+        data(backend.b.stream(&wmcs, NS, "timeline:1", last).await.expect("after")),
+        ["11"],
+        "ids go on increasing after the stream was emptied"
+    );
     assert!(backend.b.stream(&wmcs, NS, "timeline:2", StreamRange::All).await.expect("none").is_empty());
     assert!(backend.b.stream(&team("sre"), NS, "timeline:1", StreamRange::All).await.expect("none").is_empty());
 }

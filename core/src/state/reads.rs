@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::cache::{Cache, Cached};
 use crate::ids::TeamId;
-use crate::store::{Key, Store, StoreError, StoredRecord, StreamEntry, StreamRange};
+use crate::store::{Key, Store, StoreError, StoredRecord, StreamEntry, StreamRange, Write};
 
 /// Everything one decision (a command, a job run, an event) reads of its team's state, through
 /// the replica's [`Cache`] when it remembers the value, with the version seen. The versions
@@ -16,6 +16,7 @@ pub struct Reads<'a> {
     team: Option<&'a TeamId>,
     cache: Option<&'a Cache>,
     seen: Mutex<BTreeMap<Key, u64>>,
+    reserved: Mutex<Vec<Write>>,
 }
 
 fn record_key(namespace: &str, kind: &str, id: &str) -> Key {
@@ -26,7 +27,7 @@ impl<'a> Reads<'a> {
     /// Reads of `team`'s state from `store`, through `cache` if given. A place with no team
     /// has no state: every read finds nothing.
     pub fn new(store: &'a dyn Store, team: Option<&'a TeamId>, cache: Option<&'a Cache>) -> Self {
-        Self { store, team, cache, seen: Mutex::new(BTreeMap::new()) }
+        Self { store, team, cache, seen: Mutex::new(BTreeMap::new()), reserved: Mutex::new(Vec::new()) }
     }
 
     /// The team read.
@@ -42,6 +43,12 @@ impl<'a> Reads<'a> {
     /// What was read, with the versions seen: the guard of the writes decided on it.
     pub fn guard(&self) -> Vec<(Key, u64)> {
         self.lock().iter().map(|(key, version)| (key.clone(), *version)).collect()
+    }
+
+    /// The writes that release every number reserved by this decision: applied with its other
+    /// writes, so that a reservation lives only until its cause is applied.
+    pub fn releases(&self) -> Vec<Write> {
+        self.reserved.lock().unwrap_or_else(|poison| poison.into_inner()).clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<Key, u64>> {
@@ -167,9 +174,20 @@ impl<'a> Reads<'a> {
         }
     }
 
-    /// Reserves the next number of a sequence for `reservation`.
+    /// Reserves the next number of a sequence for `reservation`, until the decision is applied
+    /// (see [`Reads::releases`]).
     pub async fn reserve(&self, namespace: &str, sequence: &str, reservation: &str) -> Result<u64, StoreError> {
         let team = self.team.ok_or_else(|| StoreError::Unavailable("this room belongs to no team".into()))?;
-        self.store.reserve_number(team, namespace, sequence, reservation).await
+        let number = self.store.reserve_number(team, namespace, sequence, reservation).await?;
+        let release = Write::Release {
+            namespace: namespace.to_owned(),
+            sequence: sequence.to_owned(),
+            reservation: reservation.to_owned(),
+        };
+        let mut reserved = self.reserved.lock().unwrap_or_else(|poison| poison.into_inner());
+        if !reserved.contains(&release) {
+            reserved.push(release);
+        }
+        Ok(number)
     }
 }

@@ -218,6 +218,17 @@ pub enum Write {
         /// How many entries to keep.
         keep: u64,
     },
+    /// Forgets the number reserved for `reservation` in `sequence` (see
+    /// [`Store::reserve_number`]): its cause is applied, so it will not ask again. The number
+    /// stays used.
+    Release {
+        /// The plugin's namespace.
+        namespace: String,
+        /// The sequence.
+        sequence: String,
+        /// The reservation.
+        reservation: String,
+    },
     /// Schedules a job, replacing any job of the team with the same id.
     Schedule(Job),
     /// Cancels the team's job with this id, if any.

@@ -10,8 +10,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use firebell_core::clock::stored;
 use firebell_core::ids::{Person, RoomRef, TeamId};
 use firebell_core::state::Record;
+
+// Fields that are empty, false or zero are left out of the stored JSON (a small incident's
+// record is read and written on every command) and read back as their defaults.
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
 
 /// One term of one person as incident coordinator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,8 +27,10 @@ pub struct IcTerm {
     /// The coordinator.
     pub person: Person,
     /// When they became IC.
+    #[serde(with = "stored")]
     pub since: DateTime<Utc>,
     /// When they stopped being IC; `None` while they still are.
+    #[serde(default, with = "stored::option", skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -32,8 +42,10 @@ pub struct HandoffOffer {
     /// The person asked to take over.
     pub to: Person,
     /// When the offer was made.
+    #[serde(with = "stored")]
     pub at: DateTime<Utc>,
     /// When it lapses if not accepted.
+    #[serde(with = "stored")]
     pub expires_at: DateTime<Utc>,
 }
 
@@ -45,6 +57,7 @@ pub struct StatusUpdate {
     /// Who wrote it.
     pub by: Person,
     /// When.
+    #[serde(with = "stored")]
     pub at: DateTime<Utc>,
 }
 
@@ -56,6 +69,7 @@ pub struct Doing {
     /// What they are doing.
     pub text: String,
     /// Since when.
+    #[serde(with = "stored")]
     pub since: DateTime<Utc>,
 }
 
@@ -67,12 +81,15 @@ pub struct Task {
     /// What needs doing.
     pub text: String,
     /// Who it is assigned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<Person>,
     /// Who added it.
     pub added_by: Person,
     /// When it was added.
+    #[serde(with = "stored")]
     pub at: DateTime<Utc>,
     /// When it was marked done.
+    #[serde(default, with = "stored::option", skip_serializing_if = "Option::is_none")]
     pub done_at: Option<DateTime<Utc>>,
 }
 
@@ -82,10 +99,12 @@ pub struct Followup {
     /// What needs doing.
     pub text: String,
     /// The tracking ticket, e.g. `T12345`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<String>,
     /// Who added it.
     pub by: Person,
     /// When.
+    #[serde(with = "stored")]
     pub at: DateTime<Utc>,
 }
 
@@ -93,10 +112,12 @@ pub struct Followup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolution {
     /// When it was resolved.
+    #[serde(with = "stored")]
     pub at: DateTime<Utc>,
     /// Who resolved it.
     pub by: Person,
     /// The resolver's summary, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
 }
 
@@ -112,39 +133,50 @@ pub struct Incident {
     /// The status doc title: `YYYY-MM-DD [TEAM] title`.
     pub doc_title: String,
     /// The severity, 1 (worst) to 5, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<u8>,
     /// Whether users see the problem; such incidents show on the public rooms' topic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub user_facing: bool,
     /// Whether it is a security incident; such incidents are never shown in public.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub security: bool,
     /// When it was declared.
+    #[serde(with = "stored")]
     pub declared_at: DateTime<Utc>,
     /// Who declared it.
     pub declared_by: Person,
     /// Where it was declared.
     pub declared_in: RoomRef,
     /// Every IC term, oldest first; the last one is current while it has no end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ic_terms: Vec<IcTerm>,
     /// A pending IC handoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<HandoffOffer>,
     /// The latest status update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusUpdate>,
     /// Who is doing what.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub doing: Vec<Doing>,
     /// The task list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<Task>,
     /// Follow-up work.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub followups: Vec<Followup>,
     /// Set once resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
     /// How many status reminders were sent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reminders: u32,
     /// Reminders wait until then (`!incident snooze`).
-    #[serde(default)]
+    #[serde(default, with = "stored::option", skip_serializing_if = "Option::is_none")]
     pub snoozed_until: Option<DateTime<Utc>>,
     /// The incident's own rooms, once created.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<RoomRef>,
 }
 
@@ -180,8 +212,10 @@ pub enum EntryKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     /// When it happened.
+    #[serde(with = "stored")]
     pub at: DateTime<Utc>,
     /// Who did it, if a person did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Person>,
     /// What kind of event it was.
     pub kind: EntryKind,
@@ -563,6 +597,34 @@ mod tests {
 
     fn at(minute: u32) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(&format!("2026-11-21T03:{minute:02}:00Z")).unwrap().to_utc()
+    }
+
+    /// A resolved incident and a timeline entry as stored before records were made compact.
+    const OLD_RECORD: &str = r#"{"team":"wmcs","number":1,"title":"a small incident","doc_title":"2026-11-30 [WMCS] a small incident","severity":null,"user_facing":false,"security":false,"declared_at":"2026-11-30T21:54:02.811608568Z","declared_by":{"user":"console:carol","name":"carol"},"declared_in":"console:#room","ic_terms":[{"person":{"user":"console:carol","name":"carol"},"since":"2026-11-30T21:54:02.811608568Z","until":"2026-11-30T21:54:02.813781092Z"}],"offer":null,"status":{"text":"mitigated","by":{"user":"console:bob","name":"Bob B"},"at":"2026-11-30T21:54:02.813288002Z"},"doing":[],"tasks":[],"followups":[],"resolution":{"at":"2026-11-30T21:54:02.813781092Z","by":{"user":"console:carol","name":"carol"},"summary":"a bad deploy"},"reminders":0,"snoozed_until":null,"rooms":[]}"#;
+    const OLD_ENTRY: &str = r#"{"at":"2026-11-30T21:54:02.811608568Z","by":{"user":"console:carol","name":"carol"},"kind":"declared","text":"declared"}"#;
+
+    #[test]
+    fn records_are_stored_compactly_and_old_ones_still_read() {
+        let old: Incident = serde_json::from_str(OLD_RECORD).expect("an old record reads");
+        assert_eq!(old.status.as_ref().map(|s| s.by.name.as_str()), Some("Bob B"));
+        assert_eq!(old.ic_terms[0].until, old.resolution.as_ref().map(|r| r.at));
+        let compact = serde_json::to_string(&old).unwrap();
+        assert!(
+            compact.len() * 2 < OLD_RECORD.len() + 200,
+            "{} against {}: {compact}",
+            compact.len(),
+            OLD_RECORD.len()
+        );
+        for absent in ["null", "[]", "\"user\"", "reminders", "security", "T21:54"] {
+            assert!(!compact.contains(absent), "{absent} in {compact}");
+        }
+        let read_back: Incident = serde_json::from_str(&compact).unwrap();
+        assert_eq!(serde_json::to_string(&read_back).unwrap(), compact, "stable from the first rewrite on");
+        assert_eq!(read_back.declared_at.timestamp_millis(), old.declared_at.timestamp_millis());
+        let entry: TimelineEntry = serde_json::from_str(OLD_ENTRY).expect("an old entry reads");
+        let again = serde_json::to_string(&entry).unwrap();
+        assert_eq!(serde_json::from_str::<TimelineEntry>(&again).unwrap().by, entry.by);
+        assert!(again.len() * 3 < OLD_ENTRY.len() * 2, "{again}");
     }
 
     fn declare(by: &str, becomes_ic: bool) -> Incident {

@@ -403,6 +403,7 @@ impl Dispatcher {
             let outcome = self.decide(cause, &claim.key, &reads).await.inspect_err(|_| self.forget(team_id))?;
             let envelopes = Envelope::number(&claim.key, outcome.actions);
             let mut writes = outcome.writes;
+            writes.extend(reads.releases());
             let watchdog = match job {
                 Some(_) => keep_for_the_run(&claim.key, &envelopes, &mut writes),
                 None => self.keep_with_a_watchdog(team_id, &claim.key, &envelopes, &mut writes),

@@ -235,6 +235,9 @@ impl TeamState {
             }
             Write::Append { namespace, stream, entry } => self.space(namespace).append(stream, entry),
             Write::Trim { namespace, stream, keep } => self.space(namespace).trim(stream, *keep),
+            Write::Release { namespace, sequence, reservation } => {
+                self.space(namespace).reservations.remove(&(sequence.clone(), reservation.clone()));
+            }
             Write::Schedule(job) => {
                 self.jobs.scheduled.insert(job.id.clone(), job.clone());
                 self.jobs.waiting.insert(job.id.clone());

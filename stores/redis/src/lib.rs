@@ -12,9 +12,9 @@
 //! | `{ns}:{team}:n:{plugin}:i:{kind}:{index}:{key}` | set | ids of the records listed under the key |
 //! | `{ns}:{team}:n:{plugin}:iv`               | hash   | `{kind}:{index}:{key}` → version           |
 //! | `{ns}:{team}:n:{plugin}:s:{stream}`       | list   | entries as `<number> <JSON>`, oldest first |
-//! | `{ns}:{team}:n:{plugin}:sn`               | hash   | stream name → the last entry number        |
+//! | `{ns}:{team}:n:{plugin}:sn`               | hash   | emptied stream → its last entry number     |
 //! | `{ns}:{team}:n:{plugin}:q:{sequence}`     | string | the last number of a sequence              |
-//! | `{ns}:{team}:n:{plugin}:qr:{sequence}:{cause}` | string | the number reserved for a cause (1 day) |
+//! | `{ns}:{team}:n:{plugin}:qr:{sequence}:{cause}` | string | the number reserved for a cause, until it is applied (at most 1 day) |
 //! | `{ns}:{team}:jobs`                        | zset   | job id → due time (ms), not yet due        |
 //! | `{ns}:{team}:jobdata`, `:jobtokens`       | hash   | job id → job (JSON), token; until run      |
 //! | `{ns}:{team}:ready`                       | stream | due jobs, field `job`; group `workers`     |
@@ -300,6 +300,11 @@ enum Op<'a> {
         stream: &'a str,
         keep: String,
     },
+    Release {
+        ns: String,
+        seq: String,
+        id: &'a str,
+    },
     Schedule {
         id: &'a str,
         due: String,
@@ -351,6 +356,9 @@ impl<'a> Op<'a> {
             }
             Write::Trim { namespace, stream, keep } => {
                 Op::Trim { ns: escape(namespace), stream, keep: keep.to_string() }
+            }
+            Write::Release { namespace, sequence, reservation } => {
+                Op::Release { ns: escape(namespace), seq: escape(sequence), id: reservation }
             }
             Write::Schedule(job) => {
                 Op::Schedule { id: &job.id, due: ms(job.due), token: &job.token, job: blobs.add(to_json(job)) }

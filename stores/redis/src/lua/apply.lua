@@ -16,6 +16,7 @@
 --            { op = "remove", ns, kind, id }
 --            { op = "append", ns, stream, entry = <n> }
 --            { op = "trim", ns, stream, keep }
+--            { op = "release", ns, seq, id = "<reservation>" }
 --            { op = "schedule", id = "<job id>", due = "<due ms>", token = "<token>", job = <n> }
 --            { op = "cancel", id = "<job id>" }
 --            { op = "outbox", cause = "<cause>", envelopes = <n> }
@@ -23,7 +24,8 @@
 --            { op = "sent", action = "<action id>" }
 -- Keys of a namespace live under "<prefix>:n:<ns>": records ":r:<kind>:<id>" (hash: version,
 -- schema, data, idx), creation order ":c:<kind>" (zset) and its counter ":cn", index keys
--- ":i:<kind>:<index>:<key>" (set of ids) and their versions ":iv" (hash), streams ":s:<name>".
+-- ":i:<kind>:<index>:<key>" (set of ids) and their versions ":iv" (hash), streams ":s:<name>"
+-- (with the last number of an emptied one in ":sn"), reserved numbers ":qr:<sequence>:<id>".
 -- A removed record keeps its version field.
 -- Returns "duplicate", "gone", "conflict:<position of the read that moved, from 1>" or
 -- "ok:" followed by the changed versions, as JSON [[t, ns, kind, id or entry, version], ...].
@@ -115,17 +117,32 @@ for _, op in ipairs(req.ops) do
       set_record(op.ns, op.kind, op.id, nil, nil, {})
     end
   elseif op.op == 'append' then
-    -- A list of '<number> <entry>', numbered by the namespace's counter of that stream: a small
-    -- list costs a fifth of a small Redis stream.
-    local number = redis.call('HINCRBY', space(op.ns) .. ':sn', op.stream, 1)
-    redis.call('RPUSH', space(op.ns) .. ':s:' .. op.stream, number .. ' ' .. ARGV[op.entry])
+    -- A list of '<number> <entry>' (a small list costs a fifth of a small Redis stream),
+    -- numbered on from its last entry, or from the number kept when it was emptied.
+    local list = space(op.ns) .. ':s:' .. op.stream
+    local last = redis.call('LINDEX', list, -1)
+    local number
+    if last then
+      number = tonumber(string.match(last, '^%d+')) + 1
+    else
+      number = tonumber(redis.call('HGET', space(op.ns) .. ':sn', op.stream) or '0') + 1
+      redis.call('HDEL', space(op.ns) .. ':sn', op.stream)
+    end
+    redis.call('RPUSH', list, number .. ' ' .. ARGV[op.entry])
   elseif op.op == 'trim' then
+    local list = space(op.ns) .. ':s:' .. op.stream
     local keep = tonumber(op.keep)
     if keep == 0 then
-      redis.call('DEL', space(op.ns) .. ':s:' .. op.stream)
+      local last = redis.call('LINDEX', list, -1)
+      if last then
+        redis.call('HSET', space(op.ns) .. ':sn', op.stream, string.match(last, '^%d+'))
+        redis.call('DEL', list)
+      end
     else
-      redis.call('LTRIM', space(op.ns) .. ':s:' .. op.stream, -keep, -1)
+      redis.call('LTRIM', list, -keep, -1)
     end
+  elseif op.op == 'release' then
+    redis.call('DEL', space(op.ns) .. ':qr:' .. op.seq .. ':' .. op.id)
   elseif op.op == 'schedule' then
     redis.call('ZADD', prefix .. ':jobs', op.due, op.id)
     redis.call('HSET', prefix .. ':jobdata', op.id, ARGV[op.job])
