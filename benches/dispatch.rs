@@ -31,6 +31,7 @@ use firebell_core::team::{Member, Team, Teams};
 use firebell_runtime::dispatcher::{DispatchError, DispatchOptions, Dispatcher};
 use firebell_store_redis::RedisStore;
 use firebell_testkit::RedisServer;
+use jobs::Replicas::{InProcess, Processes};
 
 #[path = "parts/jobs.rs"]
 mod jobs;
@@ -207,6 +208,9 @@ where
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if let Ok(spec) = std::env::var(jobs::REPLICA_ENV) {
+        return jobs::replica_main(&spec, team).await;
+    }
     let own_server = std::env::var("FIREBELL_BENCH_REDIS").is_err().then(RedisServer::start);
     let url = std::env::var("FIREBELL_BENCH_REDIS").unwrap_or_else(|_| own_server.as_ref().expect("server").url());
     let total: usize = std::env::var("FIREBELL_BENCH_COMMANDS").ok().and_then(|n| n.parse().ok()).unwrap_or(40_000);
@@ -331,21 +335,26 @@ async fn main() {
     })
     .await;
 
-    // The scheduler: jobs due at the same moment over many teams, on one replica and three; 3,000
+    // The scheduler: jobs due at the same moment over many teams, on one replica and three (in
+    // this process, then each in its own process); 3,000
     // due at once in one team; then a sustained stream of jobs falling due.
     let job_teams = |count: usize| jobs::teams(count, |n| team(1000 + n));
     let burst = |count: usize| if count >= 100 { job_total / count } else { JOBS_IN_ONE_TEAM };
     let patience = Duration::from_secs(180);
-    let now = Utc::now();
-    let one_replica = jobs::run(&url, "bench-jobs-1", &job_teams(100), burst(100), 1, |_| now, patience).await;
-    let now = Utc::now();
-    let three_replicas = jobs::run(&url, "bench-jobs-3", &job_teams(100), burst(100), 3, |_| now, patience).await;
-    let now = Utc::now();
-    let one_team = jobs::run(&url, "bench-jobs-team", &job_teams(1), burst(1), 1, |_| now, patience).await;
+    let all_due = async |namespace: &str, teams: usize, replicas: jobs::Replicas| {
+        let now = Utc::now();
+        jobs::run(&url, namespace, &job_teams(teams), burst(teams), replicas, |_| now, patience).await
+    };
+    let one_replica = all_due("bench-jobs-1", 100, InProcess(1)).await;
+    let three_replicas = all_due("bench-jobs-3", 100, InProcess(3)).await;
+    let one_process = all_due("bench-jobs-1p", 100, Processes(1)).await;
+    let three_processes = all_due("bench-jobs-3p", 100, Processes(3)).await;
+    let one_team = all_due("bench-jobs-team", 1, InProcess(1)).await;
     let per_team = SUSTAINED_RATE * SUSTAINED_SECONDS / 100;
     let base = Utc::now() + Duration::from_secs(3);
     let spread = |n: usize| jobs::at(base, Duration::from_millis((n * 1000 * SUSTAINED_SECONDS / per_team) as u64));
-    let sustained = jobs::run(&url, "bench-jobs-sustained", &job_teams(100), per_team, 1, spread, patience).await;
+    let sustained =
+        jobs::run(&url, "bench-jobs-sustained", &job_teams(100), per_team, InProcess(1), spread, patience).await;
 
     let floor_p50 = percentile(&floor, 0.5);
     let (p50, p99) = (percentile(&latency, 0.5), percentile(&latency, 0.99));
@@ -417,7 +426,9 @@ async fn main() {
     );
     let job_runs = [
         ("100 teams, all due at once, one replica", &one_replica),
-        ("100 teams, all due at once, three replicas", &three_replicas),
+        ("100 teams, all due at once, three replicas in one process", &three_replicas),
+        ("100 teams, all due at once, one replica process", &one_process),
+        ("100 teams, all due at once, three replica processes", &three_processes),
         ("one team, all due at once, one replica", &one_team),
         ("100 teams, 1,000 jobs/s falling due for 10 s, one replica", &sustained),
     ];
@@ -426,7 +437,7 @@ async fn main() {
         lateness.sort();
         println!(
             "  Scheduler, {what}: {} of {} jobs posted in {:.2} s ({:.0} jobs/s), {} twice; lateness p50 {:.0} ms, \
-             p99 {:.0} ms",
+             p99 {:.0} ms; Redis busy {:.0} % of a core",
             run.ran,
             run.jobs,
             run.elapsed.as_secs_f64(),
@@ -434,6 +445,7 @@ async fn main() {
             run.doubled,
             ms(percentile(&lateness, 0.5)),
             ms(percentile(&lateness, 0.99)),
+            run.redis_busy * 100.0,
         );
     }
     println!("  Targets:");
@@ -467,9 +479,10 @@ async fn main() {
         verdict(all_once(&one_replica) && one_replica.elapsed <= Duration::from_secs(10))
     );
     println!(
-        "    faster with three replicas ({:.1} s): {}",
-        three_replicas.elapsed.as_secs_f64(),
-        verdict(all_once(&three_replicas) && three_replicas.elapsed < one_replica.elapsed)
+        "    faster with three replica processes than with one ({:.1} s against {:.1} s): {}",
+        three_processes.elapsed.as_secs_f64(),
+        one_process.elapsed.as_secs_f64(),
+        verdict(all_once(&three_processes) && three_processes.elapsed < one_process.elapsed)
     );
     println!(
         "    {JOBS_IN_ONE_TEAM} due at once in one team within 3 s ({:.1} s): {}",

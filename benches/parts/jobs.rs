@@ -73,21 +73,27 @@ impl Counter {
     }
 }
 
+impl Received {
+    /// Counts one console line `… tick <number> <due ms>`.
+    fn line(&mut self, line: &str) {
+        let mut words = line.trim().rsplit(' ');
+        let (Some(due), Some(number)) = (words.next(), words.next()) else { return };
+        let (Ok(due), Ok(number)) = (due.parse::<i64>(), number.parse::<u64>()) else { return };
+        let late = (Utc::now().timestamp_millis() - due).max(0) as u64;
+        self.lateness.push(Duration::from_millis(late));
+        if !self.seen.insert(number) {
+            self.doubled += 1;
+        }
+    }
+}
+
 impl Write for Counter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.partial.extend_from_slice(bytes);
         let mut received = self.received.lock().expect("counter");
         while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let mut words = line.trim().rsplit(' ');
-            let (Some(due), Some(number)) = (words.next(), words.next()) else { continue };
-            let (Ok(due), Ok(number)) = (due.parse::<i64>(), number.parse::<u64>()) else { continue };
-            let late = (Utc::now().timestamp_millis() - due).max(0) as u64;
-            received.lateness.push(Duration::from_millis(late));
-            if !received.seen.insert(number) {
-                received.doubled += 1;
-            }
+            received.line(&String::from_utf8_lossy(&line));
         }
         Ok(bytes.len())
     }
@@ -109,33 +115,112 @@ pub struct JobsRun {
     pub elapsed: Duration,
     /// How late each message came after its job's due time (or the schedulers' start).
     pub lateness: Vec<Duration>,
+    /// The share of one core Redis used meanwhile (its `used_cpu_user` and `used_cpu_sys`).
+    pub redis_busy: f64,
 }
 
-/// Schedules `per_team` jobs in each of `teams` (job `n` due at `due(n)`), then runs a scheduler
-/// on each of `replicas` replicas (each its own connection) until every job posted or
-/// `patience` passed.
+/// The CPU time Redis has used, in seconds.
+async fn redis_cpu(url: &str) -> f64 {
+    let client = redis::Client::open(url).expect("redis URL");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis reachable");
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut connection).await.expect("INFO cpu");
+    info.lines()
+        .filter(|line| line.starts_with("used_cpu_user:") || line.starts_with("used_cpu_sys:"))
+        .filter_map(|line| line.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// Where the schedulers of a run are.
+#[derive(Clone, Copy)]
+pub enum Replicas {
+    /// In this process, each with its own store connection.
+    InProcess(usize),
+    /// Each in a process of its own: this benchmark's executable started again as a replica,
+    /// printing its ticks on its console (stdout), as the `firebell` binary would.
+    Processes(usize),
+}
+
+/// The environment variable that makes this executable a scheduler replica:
+/// `<redis url> <namespace> <first team index> <teams>`.
+pub const REPLICA_ENV: &str = "FIREBELL_BENCH_SCHEDULER_REPLICA";
+
+/// One bot with the tick plugin whose console writes to `output`.
+async fn bot(url: &str, namespace: &str, teams: &Teams, output: Box<dyn Write + Send>) -> Arc<Bot> {
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(url, namespace).await.expect("redis"));
+    let mut registry = Registry::new();
+    registry.register(Arc::new(TickPlugin)).expect("tick registered");
+    let dispatcher = Dispatcher::new(store, Arc::new(SystemClock), teams.clone(), registry, DispatchOptions::default());
+    let console = ConsoleAdapter::new(output, "bench");
+    Arc::new(Bot::new(dispatcher, Adapters::new().with(Arc::new(console))))
+}
+
+/// Runs this process as one scheduler replica (see [`REPLICA_ENV`]) until its stdin closes.
+pub async fn replica_main(spec: &str, make: impl Fn(usize) -> Team) {
+    let words: Vec<&str> = spec.split(' ').collect();
+    let [url, namespace, first, count] = words[..] else { panic!("{REPLICA_ENV}: expected 4 words, got {spec:?}") };
+    let (first, count): (usize, usize) = (first.parse().expect("first team"), count.parse().expect("teams"));
+    let teams = Teams::new((first..first + count).map(make).collect()).expect("teams");
+    let bot = bot(url, namespace, &teams, Box::new(std::io::stdout())).await;
+    let (stop, stopped) = watch::channel(false);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        let _ = stop.send(true);
+    });
+    let name = format!("bench-process-{}", std::process::id());
+    Scheduler::new(bot, name, SchedulerOptions::default()).run(stopped).await;
+}
+
+/// Starts `count` replica processes whose consoles count into `received`.
+fn start_processes(
+    count: usize,
+    spec: &str,
+    received: &Arc<Mutex<Received>>,
+) -> Vec<(tokio::process::Child, tokio::task::JoinHandle<()>)> {
+    use tokio::io::AsyncBufReadExt;
+    (0..count)
+        .map(|_| {
+            let mut child = tokio::process::Command::new(std::env::current_exe().expect("this executable"))
+                .env(REPLICA_ENV, spec)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("a replica process");
+            let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+            let received = received.clone();
+            let reader = tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    received.lock().expect("counter").line(&line);
+                }
+            });
+            (child, reader)
+        })
+        .collect()
+}
+
+/// Schedules `per_team` jobs in each of `teams` (job `n` due at `due(n)`), then runs the
+/// schedulers of `replicas` until every job posted or `patience` passed.
 pub async fn run(
     url: &str,
     namespace: &str,
     teams: &[Team],
     per_team: usize,
-    replicas: usize,
+    replicas: Replicas,
     due: impl Fn(usize) -> DateTime<Utc>,
     patience: Duration,
 ) -> JobsRun {
+    let first_team = teams.first().map(|t| t.id.as_str().trim_start_matches(|c: char| !c.is_ascii_digit()).to_owned());
     let teams = Teams::new(teams.to_vec()).expect("teams");
     let counter = Counter::default();
     let mut bots = Vec::new();
-    for _ in 0..replicas {
-        let store: Arc<dyn Store> = Arc::new(RedisStore::connect(url, namespace).await.expect("redis"));
-        let mut registry = Registry::new();
-        registry.register(Arc::new(TickPlugin)).expect("tick registered");
-        let dispatcher =
-            Dispatcher::new(store, Arc::new(SystemClock), teams.clone(), registry, DispatchOptions::default());
-        let console = ConsoleAdapter::new(Box::new(counter.another()), "bench");
-        bots.push(Arc::new(Bot::new(dispatcher, Adapters::new().with(Arc::new(console)))));
+    let in_process = match replicas {
+        Replicas::InProcess(count) => count,
+        Replicas::Processes(_) => 0,
+    };
+    for _ in 0..in_process {
+        bots.push(bot(url, namespace, &teams, Box::new(counter.another())).await);
     }
-    let store = bots[0].dispatcher().store().clone();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(url, namespace).await.expect("redis"));
     let mut scheduled = 0;
     for team in teams.iter() {
         for chunk in (0..per_team).collect::<Vec<_>>().chunks(500) {
@@ -153,6 +238,7 @@ pub async fn run(
     let first_due = due(0);
     let (stop, stopped) = watch::channel(false);
     let started = Utc::now();
+    let cpu_before = redis_cpu(url).await;
     let tasks: Vec<_> = bots
         .iter()
         .enumerate()
@@ -162,21 +248,35 @@ pub async fn run(
             tokio::spawn(async move { scheduler.run(stopped).await })
         })
         .collect();
+    let processes = match replicas {
+        Replicas::Processes(count) => {
+            let first = first_team.unwrap_or_default();
+            start_processes(count, &format!("{url} {namespace} {first} {}", teams.iter().count()), &counter.received)
+        }
+        Replicas::InProcess(_) => Vec::new(),
+    };
     let from = first_due.max(started);
     let deadline = Instant::now() + patience;
     while counter.received.lock().expect("counter").seen.len() < scheduled && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = (Utc::now() - from).to_std().unwrap_or_default();
+    let redis_busy = (redis_cpu(url).await - cpu_before) / (Utc::now() - started).as_seconds_f64().max(0.001);
     let _ = stop.send(true);
     for task in tasks {
         let _ = task.await;
+    }
+    for (mut child, reader) in processes {
+        drop(child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
+        let _ = child.kill().await;
+        let _ = reader.await;
     }
     let received = counter.received.lock().expect("counter");
     let shift = (from - first_due).num_milliseconds().max(0) as u64;
     // Jobs due before the schedulers started are measured from the start.
     let lateness = received.lateness.iter().map(|late| late.saturating_sub(Duration::from_millis(shift))).collect();
-    JobsRun { jobs: scheduled, ran: received.seen.len(), doubled: received.doubled, elapsed, lateness }
+    JobsRun { jobs: scheduled, ran: received.seen.len(), doubled: received.doubled, elapsed, lateness, redis_busy }
 }
 
 /// `count` teams named `jobs{n}`, each with one admin room.

@@ -178,15 +178,19 @@ impl Bot {
     /// platform shows was sent but not recorded, and recording each send. Sending stops at
     /// `deadline` (before another replica would take the job over). An action that fails does
     /// not hold up the others; the run then fails, to be tried again for what is left. When this
-    /// returns `Ok`, the job may be finished.
+    /// returns `Ok`, the job may be finished. The last send is recorded only if the run fails:
+    /// finishing the job removes it for good, which makes that record needless (one round trip
+    /// and one key less per run).
     pub async fn run_job(&self, team: &TeamId, job: &Job, deadline: Instant) -> Result<(), JobError> {
         let run = self.dispatcher.run_job(team, job).await?;
         let grace = self.dispatcher.options().delivery_grace;
         let sending =
             Sending { team, deadline, since: run.again.then(|| firebell_core::clock::before(job.due, grace)) };
         let mut failure = None;
-        for envelope in &run.envelopes {
-            match self.send_kept(envelope, &sending, None, None).await {
+        let mut finished_by_the_run = Vec::new();
+        for (index, envelope) in run.envelopes.iter().enumerate() {
+            let last = (index + 1 == run.envelopes.len()).then_some(&mut finished_by_the_run);
+            match self.send_kept(envelope, &sending, None, last).await {
                 Ok(()) => {}
                 Err(SendError::Store(err)) => return Err(err.into()),
                 Err(SendError::Failed(error)) => {
@@ -195,7 +199,14 @@ impl Bot {
                 }
             }
         }
-        failure.map_or(Ok(()), Err)
+        if let Some(error) = failure {
+            // The run will be tried again: what was sent must be known as sent.
+            for action in &finished_by_the_run {
+                self.record_sent(team, action, deadline).await?;
+            }
+            return Err(error);
+        }
+        Ok(())
     }
 
     /// Performs the actions of `dispatched` in order. Without a delivery watchdog (a failure

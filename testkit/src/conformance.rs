@@ -339,6 +339,16 @@ pub async fn streams_read_by_range_and_trim(backend: Backend) {
     assert_eq!(data(all.clone()), (1..=10).map(|n| n.to_string()).collect::<Vec<_>>());
     let latest = backend.b.stream(&wmcs, NS, "timeline:1", StreamRange::Latest(3)).await.expect("latest");
     assert_eq!(data(latest), ["8", "9", "10"]);
+    let first = backend.b.stream(&wmcs, NS, "timeline:1", StreamRange::First(3)).await.expect("first");
+    assert_eq!(data(first), ["1", "2", "3"]);
+    let reads = Reads::new(backend.b.as_ref(), Some(&wmcs), None);
+    let mut pages = State::new(&reads, NS).pages::<u32>("timeline:1", 4);
+    let mut paged = Vec::new();
+    while let Some(page) = pages.next().await.expect("a page") {
+        assert!(!page.is_empty() && page.len() <= 4, "{page:?}");
+        paged.push(page);
+    }
+    assert_eq!(paged, [vec![1, 2, 3, 4], vec![5, 6, 7, 8], vec![9, 10]]);
     let after = StreamRange::After { id: all[4].id.clone(), limit: 2 };
     assert_eq!(data(backend.b.stream(&wmcs, NS, "timeline:1", after).await.expect("after")), ["6", "7"]);
     let past = StreamRange::After { id: all[9].id.clone(), limit: 5 };

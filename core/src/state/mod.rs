@@ -38,6 +38,8 @@ mod cache;
 mod framework;
 mod reads;
 
+use std::marker::PhantomData;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -148,16 +150,23 @@ impl<'a> State<'a> {
         self.reads.stream(self.namespace, stream, range).await
     }
 
+    /// The whole stream, oldest first, `size` entries at a time: a long stream (a report's
+    /// timeline) is never read in one call nor held whole.
+    pub fn pages<E: DeserializeOwned>(&self, stream: &str, size: usize) -> Pages<'a, E> {
+        Pages {
+            state: *self,
+            stream: stream.to_owned(),
+            size: size.max(1),
+            after: None,
+            done: false,
+            entry: PhantomData,
+        }
+    }
+
     /// Entries of a stream, oldest first.
     pub async fn stream<E: DeserializeOwned>(&self, stream: &str, range: StreamRange) -> Result<Vec<E>, StoreError> {
         let entries = self.stream_entries(stream, range).await?;
-        entries
-            .iter()
-            .map(|entry| {
-                serde_json::from_str(&entry.data)
-                    .map_err(|err| StoreError::Corrupt(format!("stream {stream:?} entry {}: {err}", entry.id)))
-            })
-            .collect()
+        decode_entries(stream, &entries)
     }
 
     /// The next number of `sequence`, reserved for `reservation` (the cause): the same cause
@@ -188,5 +197,45 @@ impl<'a> State<'a> {
     /// The write that keeps only a stream's newest `keep` entries.
     pub fn trim(&self, stream: &str, keep: u64) -> Write {
         Write::Trim { namespace: self.namespace.to_owned(), stream: stream.to_owned(), keep }
+    }
+}
+
+fn decode_entries<E: DeserializeOwned>(stream: &str, entries: &[StreamEntry]) -> Result<Vec<E>, StoreError> {
+    entries
+        .iter()
+        .map(|entry| {
+            serde_json::from_str(&entry.data)
+                .map_err(|err| StoreError::Corrupt(format!("stream {stream:?} entry {}: {err}", entry.id)))
+        })
+        .collect()
+}
+
+/// A stream read page by page, oldest first (see [`State::pages`]).
+pub struct Pages<'a, E> {
+    state: State<'a>,
+    stream: String,
+    size: usize,
+    after: Option<String>,
+    done: bool,
+    entry: PhantomData<E>,
+}
+
+impl<E: DeserializeOwned> Pages<'_, E> {
+    /// The next page, or `None` after the last one.
+    pub async fn next(&mut self) -> Result<Option<Vec<E>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let range = match self.after.take() {
+            None => StreamRange::First(self.size),
+            Some(id) => StreamRange::After { id, limit: self.size },
+        };
+        let entries = self.state.stream_entries(&self.stream, range).await?;
+        self.done = entries.len() < self.size;
+        self.after = entries.last().map(|entry| entry.id.clone());
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        decode_entries(&self.stream, &entries).map(Some)
     }
 }

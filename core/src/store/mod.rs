@@ -110,6 +110,8 @@ pub struct Listing {
 pub enum StreamRange {
     /// Every entry.
     All,
+    /// The oldest `n` entries.
+    First(usize),
     /// The newest `n` entries.
     Latest(usize),
     /// Up to `limit` entries after the entry with id `id`.

@@ -14,7 +14,7 @@ use crate::format;
 use crate::held::{self, Draft};
 use crate::model::{Declaration, Incident, Refusal, TimelineEntry, public_topic};
 use crate::records::{self, SEQUENCE, open_incidents};
-use crate::report::{STATUS_DOC_TIMELINE, render_report, render_status_doc};
+use crate::report::{STATUS_DOC_TIMELINE, render_status_doc};
 use crate::rooms;
 use crate::target::{any_target, open_target};
 use crate::timers::{self, Timer};
@@ -334,8 +334,7 @@ pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: Resolve) -> Re
     let was_ic = incident.is_ic(&ctx.sender);
     let summary = args.summary.as_deref();
     let entry = incident.resolve(&ctx.sender, summary, ctx.now).map_err(|r| refused(&incident, r))?;
-    let mut timeline = records::timeline(&ctx.state, incident.number).await?;
-    timeline.push(entry.clone());
+    let report = records::report(&ctx.state, &incident, std::slice::from_ref(&entry)).await?;
 
     let key = incident.key();
     let took = format::duration(incident.declared_at, ctx.now);
@@ -350,8 +349,7 @@ pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: Resolve) -> Re
     text.push_str(&format!("\nThe report draft follows; {}incident report {key} shows it again.", ctx.prefix));
     let notice = Message::text(format!("{key} \"{}\" is resolved (after {took}).", incident.title));
 
-    let mut outcome =
-        Outcome::act(ctx.reply(Message::text(text))).and(ctx.reply(Message::text(render_report(&incident, &timeline))));
+    let mut outcome = Outcome::act(ctx.reply(Message::text(text))).and(ctx.reply(Message::text(report)));
     outcome.actions.extend(announce_elsewhere(ctx, team, &notice));
     if incident.user_facing && incident.is_public() {
         let open = open_incidents(&ctx.state).await?;
@@ -393,6 +391,6 @@ fn resolve_warnings(incident: &Incident, prefix: &str) -> Vec<String> {
 
 pub(crate) async fn report(ctx: &Context<'_>, args: Report) -> Result<Outcome, PluginError> {
     let incident = any_target(ctx, args.id, "incident report").await?;
-    let timeline = records::timeline(&ctx.state, incident.number).await?;
-    Ok(Outcome::act(ctx.reply(Message::text(render_report(&incident, &timeline)))))
+    let report = records::report(&ctx.state, &incident, &[]).await?;
+    Ok(Outcome::act(ctx.reply(Message::text(report))))
 }

@@ -6,6 +6,7 @@ use firebell_core::state::{Reads, State};
 use firebell_core::store::{StoreError, StreamRange, Write};
 
 use crate::model::{Incident, OPEN, TimelineEntry};
+use crate::report::ReportDraft;
 
 /// The incident plugin's namespace.
 pub const NAMESPACE: &str = "incident";
@@ -37,7 +38,7 @@ pub fn add_to_timeline(reads: &Reads<'_>, number: u64, entry: &TimelineEntry) ->
 
 /// Incident `number`'s whole timeline, oldest first, read by another plugin or a tool.
 pub async fn timeline_of(reads: &Reads<'_>, number: u64) -> Result<Vec<TimelineEntry>, StoreError> {
-    timeline(&State::new(reads, NAMESPACE), number).await
+    State::new(reads, NAMESPACE).stream(&timeline_stream(number), StreamRange::All).await
 }
 
 /// One incident, open or resolved.
@@ -54,9 +55,23 @@ pub(crate) async fn latest_timeline(
     state.stream(&timeline_stream(number), StreamRange::Latest(count)).await
 }
 
-/// An incident's whole timeline, oldest first.
-pub(crate) async fn timeline(state: &State<'_>, number: u64) -> Result<Vec<TimelineEntry>, StoreError> {
-    state.stream(&timeline_stream(number), StreamRange::All).await
+/// How many timeline entries a report reads at a time.
+const REPORT_PAGE: usize = 500;
+
+/// The report draft of `incident`, its timeline read page by page, with `more` entries not
+/// stored yet (the one a command is adding) at its end.
+pub(crate) async fn report(
+    state: &State<'_>,
+    incident: &Incident,
+    more: &[TimelineEntry],
+) -> Result<String, StoreError> {
+    let mut draft = ReportDraft::new(incident);
+    let mut pages = state.pages::<TimelineEntry>(&timeline_stream(incident.number), REPORT_PAGE);
+    while let Some(page) = pages.next().await? {
+        draft.add_timeline(&page);
+    }
+    draft.add_timeline(more);
+    Ok(draft.finish())
 }
 
 /// The writes of one change: the incident as it is now, and its new timeline entries.

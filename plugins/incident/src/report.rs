@@ -116,47 +116,74 @@ fn render_followups(doc: &mut String, incident: &Incident, heading: &str) {
 /// The incident report draft in markdown: summary, IC history, timeline with UTC dates and times,
 /// the admin log entries made during the incident, and the follow-ups.
 pub fn render_report(incident: &Incident, timeline: &[TimelineEntry]) -> String {
-    let mut doc = format!("# Incident report (draft): {}\n\n## Summary\n\n", incident.doc_title);
-    let summary = incident.resolution.as_ref().and_then(|r| r.summary.as_deref());
-    let _ = writeln!(doc, "{}\n", summary.unwrap_or("(to be written)"));
-    let _ = writeln!(doc, "- Incident: {} · {}", incident.key(), traits(incident));
-    let _ = writeln!(doc, "- Declared: {} UTC by {}", date_time(incident.declared_at), incident.declared_by);
-    match &incident.resolution {
-        Some(r) => {
-            let took = duration(incident.declared_at, r.at);
-            let _ = writeln!(doc, "- Resolved: {} UTC by {} (duration {took})", date_time(r.at), r.by);
+    let mut draft = ReportDraft::new(incident);
+    draft.add_timeline(timeline);
+    draft.finish()
+}
+
+/// A report draft written as its timeline is read, page by page: only the text and the admin
+/// log entries are kept, never the whole timeline.
+pub struct ReportDraft<'a> {
+    incident: &'a Incident,
+    doc: String,
+    admin_log: Vec<String>,
+}
+
+impl<'a> ReportDraft<'a> {
+    /// Starts the draft of `incident`: summary and IC history, up to the timeline.
+    pub fn new(incident: &'a Incident) -> Self {
+        let mut doc = format!("# Incident report (draft): {}\n\n## Summary\n\n", incident.doc_title);
+        let summary = incident.resolution.as_ref().and_then(|r| r.summary.as_deref());
+        let _ = writeln!(doc, "{}\n", summary.unwrap_or("(to be written)"));
+        let _ = writeln!(doc, "- Incident: {} · {}", incident.key(), traits(incident));
+        let _ = writeln!(doc, "- Declared: {} UTC by {}", date_time(incident.declared_at), incident.declared_by);
+        match &incident.resolution {
+            Some(r) => {
+                let took = duration(incident.declared_at, r.at);
+                let _ = writeln!(doc, "- Resolved: {} UTC by {} (duration {took})", date_time(r.at), r.by);
+            }
+            None => doc.push_str("- Resolved: not yet\n"),
         }
-        None => doc.push_str("- Resolved: not yet\n"),
+
+        doc.push_str("\n## Incident coordinators\n\n");
+        if incident.ic_terms.is_empty() {
+            doc.push_str("- nobody took the IC role\n");
+        }
+        for term in &incident.ic_terms {
+            let until = term.until.map_or("now".to_owned(), |until| format!("{} UTC", date_time(until)));
+            let _ = writeln!(doc, "- {}: {} UTC – {until}", term.person, date_time(term.since));
+        }
+        doc.push_str("\n## Timeline (UTC)\n\n");
+        Self { incident, doc, admin_log: Vec::new() }
     }
 
-    doc.push_str("\n## Incident coordinators\n\n");
-    if incident.ic_terms.is_empty() {
-        doc.push_str("- nobody took the IC role\n");
-    }
-    for term in &incident.ic_terms {
-        let until = term.until.map_or("now".to_owned(), |until| format!("{} UTC", date_time(until)));
-        let _ = writeln!(doc, "- {}: {} UTC – {until}", term.person, date_time(term.since));
-    }
-
-    doc.push_str("\n## Timeline (UTC)\n\n");
-    for entry in timeline {
-        let _ = writeln!(doc, "{}", timeline_line(entry, date_time));
+    /// Adds the next entries of the timeline, oldest first.
+    pub fn add_timeline(&mut self, entries: &[TimelineEntry]) {
+        for entry in entries {
+            let line = timeline_line(entry, date_time);
+            let _ = writeln!(self.doc, "{line}");
+            if entry.kind == EntryKind::AdminLog {
+                self.admin_log.push(line);
+            }
+        }
     }
 
-    doc.push_str("\n## Admin log\n\n");
-    let log: Vec<&TimelineEntry> = timeline.iter().filter(|e| e.kind == EntryKind::AdminLog).collect();
-    if log.is_empty() {
-        doc.push_str("- no admin log entries during the incident\n");
+    /// Ends the draft with the admin log and the follow-ups.
+    pub fn finish(mut self) -> String {
+        let doc = &mut self.doc;
+        doc.push_str("\n## Admin log\n\n");
+        if self.admin_log.is_empty() {
+            doc.push_str("- no admin log entries during the incident\n");
+        }
+        for line in &self.admin_log {
+            let _ = writeln!(doc, "{line}");
+        }
+        doc.push('\n');
+        if self.incident.followups.is_empty() {
+            doc.push_str("## Follow-ups\n\n- none recorded\n");
+        } else {
+            render_followups(doc, self.incident, "## Follow-ups\n");
+        }
+        self.doc.trim_end().to_owned()
     }
-    for entry in log {
-        let _ = writeln!(doc, "{}", timeline_line(entry, date_time));
-    }
-
-    doc.push('\n');
-    if incident.followups.is_empty() {
-        doc.push_str("## Follow-ups\n\n- none recorded\n");
-    } else {
-        render_followups(&mut doc, incident, "## Follow-ups\n");
-    }
-    doc.trim_end().to_owned()
 }

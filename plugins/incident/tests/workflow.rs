@@ -431,3 +431,30 @@ async fn huge_commands_are_refused_and_echoes_are_cut() {
         echoed.chars().count()
     );
 }
+
+#[tokio::test]
+async fn a_long_timeline_is_reported_whole_and_in_order_though_read_in_pages() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    let notes = 1234;
+    for n in 1..=notes {
+        bot.say("alice", WMCS_ADMIN, &format!("!incident note observation {n}")).await;
+    }
+    let lines = bot.say("alice", WMCS_ADMIN, "!incident resolve disk failed").await;
+    let report = text(&lines);
+    let observations: Vec<u32> = report
+        .lines()
+        .filter_map(|line| line.split("alice: observation ").nth(1))
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    assert_eq!(observations, (1..=notes).collect::<Vec<_>>(), "every entry once, oldest first");
+    let timeline = report.split("## Timeline (UTC)").nth(1).expect("a timeline");
+    assert!(timeline.contains("alice: declared \"Ceph down\""), "{timeline:.300}");
+    let last_entry = timeline.split("\n\n## Admin log").next().expect("the timeline section").lines().last();
+    assert!(
+        last_entry.is_some_and(|line| line.ends_with("alice: resolved the incident: disk failed")),
+        "{last_entry:?}"
+    );
+    let again = text(&bot.say("bob", WMCS_ADMIN, "!incident report WMCS-1").await);
+    assert!(again.contains(&report[report.find("# Incident report").expect("the report")..]), "the same report again");
+}

@@ -198,6 +198,7 @@ impl Space {
         let entry = |(n, data): &(u64, String)| StreamEntry { id: format!("{n}-0"), data: data.clone() };
         match range {
             StreamRange::All => entries.iter().map(entry).collect(),
+            StreamRange::First(limit) => entries.iter().take(limit).map(entry).collect(),
             StreamRange::Latest(limit) => entries.iter().skip(entries.len().saturating_sub(limit)).map(entry).collect(),
             StreamRange::After { id, limit } => {
                 let after: u64 = id.split('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);

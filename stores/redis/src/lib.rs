@@ -586,7 +586,10 @@ impl Store for RedisStore {
         let mut connection = self.connection();
         let (start, stop) = match range {
             StreamRange::All => (0, -1),
-            StreamRange::Latest(0) | StreamRange::After { limit: 0, .. } => return Ok(Vec::new()),
+            StreamRange::First(0) | StreamRange::Latest(0) | StreamRange::After { limit: 0, .. } => {
+                return Ok(Vec::new());
+            }
+            StreamRange::First(limit) => (0, limit.min(i64::MAX as usize) as i64 - 1),
             StreamRange::Latest(limit) => (-(limit.min(i64::MAX as usize) as i64), -1),
             StreamRange::After { id, limit } => {
                 // Entries are numbered one by one and trimmed from the oldest: the entry after
