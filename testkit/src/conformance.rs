@@ -509,8 +509,8 @@ pub async fn quiet_schedulers_jobs_are_taken_over_then_dead_lettered(backend: Ba
     );
 }
 
-/// A job run's outbox is kept with its writes, survives a duplicate run, and goes with the job;
-/// sends are recorded.
+/// A job run's outbox is kept with its writes, survives a duplicate run, and goes with the job
+/// and its claim; sends are recorded.
 pub async fn outboxes_and_sends_are_kept_for_the_run(backend: Backend) {
     let wmcs = team("wmcs");
     let run = job("remind", 0);
@@ -534,6 +534,8 @@ pub async fn outboxes_and_sends_are_kept_for_the_run(backend: Backend) {
     assert!(backend.b.is_sent(&wmcs, &envelopes[0].id).await.expect("sent?"));
     backend.b.finish_job(&wmcs, "0-0", &cause).await.expect("finish");
     assert!(backend.a.outbox(&wmcs, &cause).await.expect("outbox").is_empty());
+    let late = backend.a.apply(Some(&wmcs), Guard::claim(&claim).running(&run), &writes).await;
+    assert!(matches!(late, Err(ApplyError::JobGone)), "a finished run keeps no claim, and cannot run again: {late:?}");
 }
 
 /// A watchdog's outbox is kept beside its job, and dropped with it in one step once everything

@@ -362,7 +362,8 @@ pub trait Store: Send + Sync {
     /// handed out more than `max_attempts` times goes to the dead-letter queue instead.
     async fn take_jobs(&self, team: &TeamId, consumer: &str, take: TakeJobs) -> Result<TakenJobs, StoreError>;
 
-    /// Removes a finished job from the queue, with its outbox.
+    /// Removes a finished job from the queue, with its outbox and the claim of its run (`cause`):
+    /// nothing of a finished run is kept.
     async fn finish_job(&self, team: &TeamId, entry: &str, cause: &str) -> Result<(), StoreError>;
 
     /// The dead-letter queue, oldest first.

@@ -467,11 +467,12 @@ impl Store for MemoryStore {
     }
 
     async fn finish_job(&self, team: &TeamId, entry: &str, cause: &str) -> Result<(), StoreError> {
-        self.change(team, |s| {
-            s.jobs.taken.remove(entry);
-            s.jobs.queue.retain(|(queued, _)| queued != entry);
-            s.jobs.outbox.remove(cause);
-        });
+        let mut state = self.lock();
+        state.claims.remove(&claim_key(Some(team), cause));
+        let jobs = &mut state.team(team).jobs;
+        jobs.taken.remove(entry);
+        jobs.queue.retain(|(queued, _)| queued != entry);
+        jobs.outbox.remove(cause);
         Ok(())
     }
 
