@@ -6,7 +6,7 @@
 //!
 //! | key                                       | type   | holds                                      |
 //! |-------------------------------------------|--------|--------------------------------------------|
-//! | `{ns}:{team}:n:{plugin}:r:{kind}:{id}`    | hash   | `version`, `schema`, `data`, `idx` (JSON)  |
+//! | `{ns}:{team}:n:{plugin}:r:{kind}:{id}`    | string | `<version> <schema> <idx JSON>\n<data>` (see `lua/record.lua`) |
 //! | `{ns}:{team}:n:{plugin}:c:{kind}`         | zset   | record ids in creation order               |
 //! | `{ns}:{team}:n:{plugin}:cn`               | string | the creation counter                       |
 //! | `{ns}:{team}:n:{plugin}:i:{kind}:{index}:{key}` | set | ids of the records listed under the key |
@@ -162,10 +162,10 @@ impl Lua {
 fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
-        apply: Lua::new(include_str!("lua/apply.lua")),
-        get: Lua::new(include_str!("lua/get.lua")),
-        find: Lua::new(include_str!("lua/find.lua")),
-        recent: Lua::new(include_str!("lua/recent.lua")),
+        apply: Lua::new(concat!(include_str!("lua/record.lua"), include_str!("lua/apply.lua"))),
+        get: Lua::new(concat!(include_str!("lua/record.lua"), include_str!("lua/get.lua"))),
+        find: Lua::new(concat!(include_str!("lua/record.lua"), include_str!("lua/find.lua"))),
+        recent: Lua::new(concat!(include_str!("lua/record.lua"), include_str!("lua/recent.lua"))),
         reserve: Lua::new(include_str!("lua/reserve.lua")),
         promote: Lua::new(include_str!("lua/promote.lua")),
         take: Lua::new(include_str!("lua/take.lua")),

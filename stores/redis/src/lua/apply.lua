@@ -22,8 +22,8 @@
 --            { op = "outbox", cause = "<cause>", envelopes = <n> }
 --            { op = "drop_outbox", cause = "<cause>" }
 --            { op = "sent", action = "<action id>" }
--- Keys of a namespace live under "<prefix>:n:<ns>": records ":r:<kind>:<id>" (hash: version,
--- schema, data, idx), creation order ":c:<kind>" (zset) and its counter ":cn", index keys
+-- Keys of a namespace live under "<prefix>:n:<ns>": records ":r:<kind>:<id>" (as record.lua
+-- keeps them), creation order ":c:<kind>" (zset) and its counter ":cn", index keys
 -- ":i:<kind>:<index>:<key>" (set of ids) and their versions ":iv" (hash), streams ":s:<name>"
 -- (with the last number of an emptied one in ":sn"), reserved numbers ":qr:<sequence>:<id>".
 -- A removed record keeps its version field.
@@ -54,7 +54,7 @@ end
 for position, read in ipairs(req.reads) do
   local version
   if read.t == 'r' then
-    version = redis.call('HGET', record_key(read.ns, read.kind, read.id), 'version')
+    version = load_record(record_key(read.ns, read.kind, read.id)).version
   else
     version = redis.call('HGET', space(read.ns) .. ':iv', read.kind .. ':' .. read.entry)
   end
@@ -84,15 +84,12 @@ end
 local function set_record(ns, kind, id, schema, data, idx)
   local key = record_key(ns, kind, id)
   -- Every stored record has its index entries ("idx"); a removed one keeps only its version.
-  local old_idx = redis.call('HGET', key, 'idx')
+  local old = load_record(key)
+  local old_idx = old.data and old.idx or nil
   local new_idx = data and cjson.encode(idx) or nil
-  local version = redis.call('HINCRBY', key, 'version', 1)
-  if data then
-    redis.call('HSET', key, 'schema', schema, 'data', data, 'idx', new_idx)
-  else
-    redis.call('HDEL', key, 'schema', 'data', 'idx')
-  end
-  changed[#changed + 1] = { 'r', ns, kind, id, tostring(version) }
+  local version = tostring(tonumber(old.version or '0') + 1)
+  store_record(key, { version = version, schema = schema, idx = new_idx, data = data })
+  changed[#changed + 1] = { 'r', ns, kind, id, version }
   if data and not old_idx then
     redis.call('ZADD', space(ns) .. ':c:' .. kind, redis.call('INCR', space(ns) .. ':cn'), id)
   elseif old_idx and not data then
@@ -113,7 +110,7 @@ for _, op in ipairs(req.ops) do
   if op.op == 'put' then
     set_record(op.ns, op.kind, op.id, op.schema, ARGV[op.data], op.idx)
   elseif op.op == 'remove' then
-    if redis.call('HEXISTS', record_key(op.ns, op.kind, op.id), 'idx') == 1 then
+    if load_record(record_key(op.ns, op.kind, op.id)).data then
       set_record(op.ns, op.kind, op.id, nil, nil, {})
     end
   elseif op.op == 'append' then

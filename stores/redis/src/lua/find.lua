@@ -8,13 +8,13 @@ local out = { redis.call('HGET', prefix .. ':iv', kind .. ':' .. entry) or '0' }
 local ids = redis.call('SMEMBERS', prefix .. ':i:' .. kind .. ':' .. entry)
 table.sort(ids)
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', prefix .. ':r:' .. kind .. ':' .. id, 'version', 'schema', 'data', 'idx')
-  if f[3] then
+  local r = load_record(prefix .. ':r:' .. kind .. ':' .. id)
+  if r.data then
     out[#out + 1] = id
-    out[#out + 1] = f[1]
-    out[#out + 1] = f[2]
-    out[#out + 1] = f[3]
-    out[#out + 1] = f[4] or ''
+    out[#out + 1] = r.version
+    out[#out + 1] = r.schema
+    out[#out + 1] = r.data
+    out[#out + 1] = r.idx or ''
   end
 end
 return out

@@ -6,11 +6,11 @@
 -- index entries (JSON).
 local out = {}
 for _, id in ipairs(ARGV) do
-  local f = redis.call('HMGET', KEYS[1] .. ':' .. id, 'version', 'schema', 'data', 'idx')
-  out[#out + 1] = f[1] or '0'
-  out[#out + 1] = f[3] and '1' or '0'
-  out[#out + 1] = f[2] or ''
-  out[#out + 1] = f[3] or ''
-  out[#out + 1] = f[4] or ''
+  local r = load_record(KEYS[1] .. ':' .. id)
+  out[#out + 1] = r.version or '0'
+  out[#out + 1] = r.data and '1' or '0'
+  out[#out + 1] = r.schema or ''
+  out[#out + 1] = r.data or ''
+  out[#out + 1] = r.idx or ''
 end
 return out

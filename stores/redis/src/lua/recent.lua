@@ -7,13 +7,13 @@ local prefix, kind = KEYS[1], ARGV[1]
 local ids = redis.call('ZREVRANGE', prefix .. ':c:' .. kind, 0, tonumber(ARGV[2]) - 1)
 local out = {}
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', prefix .. ':r:' .. kind .. ':' .. id, 'version', 'schema', 'data', 'idx')
-  if f[3] then
+  local r = load_record(prefix .. ':r:' .. kind .. ':' .. id)
+  if r.data then
     out[#out + 1] = id
-    out[#out + 1] = f[1]
-    out[#out + 1] = f[2]
-    out[#out + 1] = f[3]
-    out[#out + 1] = f[4] or ''
+    out[#out + 1] = r.version
+    out[#out + 1] = r.schema
+    out[#out + 1] = r.data
+    out[#out + 1] = r.idx or ''
   end
 end
 return out
