@@ -88,6 +88,11 @@ fn team(index: usize) -> Team {
     }
 }
 
+/// The `n`th team of the scheduler runs (the same in a replica process).
+fn job_team(n: usize) -> Team {
+    team(1000 + n)
+}
+
 fn room(index: usize) -> RoomRef {
     RoomRef::console(format!("#room{index}"))
 }
@@ -209,7 +214,7 @@ where
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     if let Ok(spec) = std::env::var(jobs::REPLICA_ENV) {
-        return jobs::replica_main(&spec, team).await;
+        return jobs::replica_main(&spec, job_team).await;
     }
     let own_server = std::env::var("FIREBELL_BENCH_REDIS").is_err().then(RedisServer::start);
     let url = std::env::var("FIREBELL_BENCH_REDIS").unwrap_or_else(|_| own_server.as_ref().expect("server").url());
@@ -338,7 +343,7 @@ async fn main() {
     // The scheduler: jobs due at the same moment over many teams, on one replica and three (in
     // this process, then each in its own process); 3,000
     // due at once in one team; then a sustained stream of jobs falling due.
-    let job_teams = |count: usize| jobs::teams(count, |n| team(1000 + n));
+    let job_teams = |count: usize| jobs::teams(count, job_team);
     let burst = |count: usize| if count >= 100 { job_total / count } else { JOBS_IN_ONE_TEAM };
     let patience = Duration::from_secs(180);
     let all_due = async |namespace: &str, teams: usize, replicas: jobs::Replicas| {

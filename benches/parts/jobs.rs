@@ -141,7 +141,7 @@ pub enum Replicas {
 }
 
 /// The environment variable that makes this executable a scheduler replica:
-/// `<redis url> <namespace> <first team index> <teams>`.
+/// `<redis url> <namespace> <teams>`, the teams made by the same function as the parent's.
 pub const REPLICA_ENV: &str = "FIREBELL_BENCH_SCHEDULER_REPLICA";
 
 /// One bot with the tick plugin whose console writes to `output`.
@@ -157,9 +157,8 @@ async fn bot(url: &str, namespace: &str, teams: &Teams, output: Box<dyn Write + 
 /// Runs this process as one scheduler replica (see [`REPLICA_ENV`]) until its stdin closes.
 pub async fn replica_main(spec: &str, make: impl Fn(usize) -> Team) {
     let words: Vec<&str> = spec.split(' ').collect();
-    let [url, namespace, first, count] = words[..] else { panic!("{REPLICA_ENV}: expected 4 words, got {spec:?}") };
-    let (first, count): (usize, usize) = (first.parse().expect("first team"), count.parse().expect("teams"));
-    let teams = Teams::new((first..first + count).map(make).collect()).expect("teams");
+    let [url, namespace, count] = words[..] else { panic!("{REPLICA_ENV}: expected 3 words, got {spec:?}") };
+    let teams = Teams::new(teams(count.parse().expect("teams"), make)).expect("teams");
     let bot = bot(url, namespace, &teams, Box::new(std::io::stdout())).await;
     let (stop, stopped) = watch::channel(false);
     std::thread::spawn(move || {
@@ -209,7 +208,6 @@ pub async fn run(
     due: impl Fn(usize) -> DateTime<Utc>,
     patience: Duration,
 ) -> JobsRun {
-    let first_team = teams.first().map(|t| t.id.as_str().trim_start_matches(|c: char| !c.is_ascii_digit()).to_owned());
     let teams = Teams::new(teams.to_vec()).expect("teams");
     let counter = Counter::default();
     let mut bots = Vec::new();
@@ -250,8 +248,7 @@ pub async fn run(
         .collect();
     let processes = match replicas {
         Replicas::Processes(count) => {
-            let first = first_team.unwrap_or_default();
-            start_processes(count, &format!("{url} {namespace} {first} {}", teams.iter().count()), &counter.received)
+            start_processes(count, &format!("{url} {namespace} {}", teams.iter().count()), &counter.received)
         }
         Replicas::InProcess(_) => Vec::new(),
     };
