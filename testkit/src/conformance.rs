@@ -539,7 +539,8 @@ pub async fn outboxes_and_sends_are_kept_for_the_run(backend: Backend) {
 }
 
 /// A watchdog's outbox is kept beside its job, and dropped with it in one step once everything
-/// was sent.
+/// was sent; the sends are remembered only if the watchdog had come due (a scheduler may be
+/// running it).
 pub async fn outboxes_are_dropped_with_their_watchdog(backend: Backend) {
     let wmcs = team("wmcs");
     let watchdog = job("deliver:console:e1", 1);
@@ -552,13 +553,34 @@ pub async fn outboxes_are_dropped_with_their_watchdog(backend: Backend) {
     backend.a.apply(Some(&wmcs), Guard::NONE, &kept).await.expect("keep");
     assert_eq!(backend.b.outbox(&wmcs, &cause).await.expect("outbox"), envelopes);
     backend.a.promote_due_jobs(&wmcs, at(1), 10).await.expect("queued");
-    let delivered = [Write::Cancel(watchdog.id.clone()), Write::DropOutbox(cause.clone())];
+    let sent = vec![envelopes[0].id.clone()];
+    let delivered = [Write::DropOutbox(cause.clone()), Write::Delivered { job: watchdog.id.clone(), sent }];
     backend.b.apply(Some(&wmcs), Guard::NONE, &delivered).await.expect("drop");
     assert!(backend.a.outbox(&wmcs, &cause).await.expect("outbox").is_empty());
     assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty());
+    assert!(backend.a.is_sent(&wmcs, &envelopes[0].id).await.expect("sent?"), "a due watchdog may be running");
     let claim = Claim { key: cause.clone(), ttl: Duration::from_secs(600) };
     let late = backend.a.apply(Some(&wmcs), Guard::claim(&claim).running(&watchdog), &[]).await;
     assert!(matches!(late, Err(ApplyError::JobGone)), "the queued run finds its job cancelled: {late:?}");
+
+    let waiting = job("deliver:console:e2", 3600);
+    let envelopes = Envelope::number(
+        "console:e2",
+        vec![Action::Send { room: RoomRef::console("#admin"), message: Message::text("done"), thread: None }],
+    );
+    let kept =
+        [Write::Schedule(waiting.clone()), Write::Outbox { cause: waiting.cause(), envelopes: envelopes.clone() }];
+    backend.a.apply(Some(&wmcs), Guard::NONE, &kept).await.expect("keep");
+    let sent = vec![envelopes[0].id.clone()];
+    let delivered = [Write::DropOutbox(waiting.cause()), Write::Delivered { job: waiting.id.clone(), sent }];
+    backend.b.apply(Some(&wmcs), Guard::NONE, &delivered).await.expect("drop");
+    assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty(), "the watchdog is cancelled");
+    assert!(backend.a.outbox(&wmcs, &waiting.cause()).await.expect("outbox").is_empty());
+    assert!(
+        !backend.a.is_sent(&wmcs, &envelopes[0].id).await.expect("sent?"),
+        "a watchdog that never came due cannot send: nothing is remembered"
+    );
+    assert_eq!(backend.a.promote_due_jobs(&wmcs, at(3600), 10).await.expect("promote"), 0, "it never comes due");
 }
 
 /// A pace hands out one slot per interval to all replicas together.

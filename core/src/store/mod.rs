@@ -247,6 +247,16 @@ pub enum Write {
     /// Records that the action with this id was sent (remembered for a day, like
     /// [`Store::mark_sent`]).
     Sent(String),
+    /// Cancels the delivery watchdog `job` once every action it guards was sent, and records
+    /// the actions in `sent` as sent (like [`Write::Sent`]) only if the watchdog had come due
+    /// already: a scheduler may be running it then, and must not send them again. While it
+    /// was still waiting, nothing else can send them, and nothing needs remembering.
+    Delivered {
+        /// The watchdog's job id.
+        job: String,
+        /// The actions sent and not recorded yet.
+        sent: Vec<String>,
+    },
 }
 
 /// What an apply changed: the new version of every record written or removed and of every

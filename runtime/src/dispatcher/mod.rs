@@ -327,11 +327,14 @@ impl Dispatcher {
         }
     }
 
-    /// Reports that every action guarded by `watchdog` was sent: records the sends in `sent`
-    /// not recorded yet, cancels the watchdog and drops what it kept, in one step.
+    /// Reports that every action guarded by `watchdog` was sent: cancels the watchdog and drops
+    /// what it kept, in one step, recording the sends in `sent` not recorded yet if the
+    /// watchdog had come due already (see [`Write::Delivered`]).
     pub async fn delivered(&self, watchdog: &Watchdog, sent: &[String]) -> Result<(), StoreError> {
-        let mut writes = vec![Write::Cancel(watchdog.job.id.clone()), Write::DropOutbox(watchdog.job.cause())];
-        writes.extend(sent.iter().cloned().map(Write::Sent));
+        let writes = [
+            Write::DropOutbox(watchdog.job.cause()),
+            Write::Delivered { job: watchdog.job.id.clone(), sent: sent.to_vec() },
+        ];
         match self.store.apply(Some(&watchdog.team), Guard::NONE, &writes).await {
             Ok(_) => Ok(()),
             Err(ApplyError::Store(err)) => Err(err),

@@ -64,10 +64,15 @@ struct TeamState {
     jobs: Jobs,
 }
 
+/// How often expired claims are swept out of memory.
+const CLAIM_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Default)]
 struct State {
     teams: HashMap<TeamId, TeamState>,
     claims: HashMap<(Option<TeamId>, String), Instant>,
+    /// When expired claims are next swept out (checking one claim looks at its expiry only).
+    next_sweep: Option<Instant>,
     paces: HashMap<String, Instant>,
 }
 
@@ -110,8 +115,11 @@ impl State {
 
     fn is_claimed(&mut self, key: &(Option<TeamId>, String)) -> bool {
         let now = Instant::now();
-        self.claims.retain(|_, expires| *expires > now);
-        self.claims.contains_key(key)
+        if self.next_sweep.is_none_or(|next| next <= now) {
+            self.claims.retain(|_, expires| *expires > now);
+            self.next_sweep = Some(now + CLAIM_SWEEP_INTERVAL);
+        }
+        self.claims.get(key).is_some_and(|expires| *expires > now)
     }
 
     /// Checks every precondition before anything is written.
@@ -254,6 +262,14 @@ impl TeamState {
                 self.jobs.outbox.remove(cause);
             }
             Write::Sent(action) => self.jobs.remember_sent(action, Instant::now()),
+            Write::Delivered { job, sent } => {
+                self.jobs.scheduled.remove(job);
+                if !self.jobs.waiting.remove(job) {
+                    for action in sent {
+                        self.jobs.remember_sent(action, Instant::now());
+                    }
+                }
+            }
         }
     }
 

@@ -45,6 +45,7 @@ use firebell_core::store::{
 };
 use redis::{AsyncCommands, Script};
 use serde::Serialize;
+use std::borrow::Cow;
 
 use serde::de::DeserializeOwned;
 
@@ -192,8 +193,11 @@ fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, StoreError> {
 }
 
 /// A name (plugin, kind, index, sequence) as it appears in keys: without `:`.
-fn escape(name: &str) -> String {
-    name.replace('%', "%25").replace(':', "%3A")
+fn escape(name: &str) -> Cow<'_, str> {
+    if !name.contains(['%', ':']) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(name.replace('%', "%25").replace(':', "%3A"))
 }
 
 fn unescape(name: &str) -> String {
@@ -228,166 +232,168 @@ fn ms(at: DateTime<Utc>) -> String {
     at.timestamp_millis().to_string()
 }
 
-/// The JSON request of `apply.lua`.
-#[derive(Serialize)]
-struct ApplyRequest<'a> {
-    claim: &'a str,
-    ttl: String,
-    job_id: &'a str,
-    job_token: &'a str,
-    reads: Vec<ReadCheck>,
-    ops: Vec<Op<'a>>,
-}
+/// The arguments of `apply.lua`, in its order: the guard, the reads with their versions, then
+/// each write as its op name and values (see the script's header).
+struct ApplyArgs<'a>(Vec<Cow<'a, str>>);
 
-#[derive(Serialize)]
-struct ReadCheck {
-    t: &'static str,
-    ns: String,
-    kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    entry: Option<String>,
-    v: String,
-}
-
-impl ReadCheck {
-    fn of(key: &Key, version: u64) -> Self {
-        match key {
-            Key::Record { namespace, kind, id } => ReadCheck {
-                t: "r",
-                ns: escape(namespace),
-                kind: escape(kind),
-                id: Some(id.clone()),
-                entry: None,
-                v: version.to_string(),
-            },
-            Key::Index { namespace, kind, index, key } => ReadCheck {
-                t: "i",
-                ns: escape(namespace),
-                kind: escape(kind),
-                id: None,
-                entry: Some(entry(index, key)),
-                v: version.to_string(),
-            },
+impl<'a> ApplyArgs<'a> {
+    fn new(guard: &Guard<'a>, writes: &'a [Write], with_team: bool) -> Self {
+        let claim = guard.claim;
+        let mut args = Self(Vec::with_capacity(5 + 5 * guard.reads.len() + 6 * writes.len()));
+        args.push(claim.map_or("", |c| c.key.as_str()));
+        args.push(claim.map_or(1, |c| c.ttl.as_secs().max(1)).to_string());
+        args.push(guard.job.map_or("", |job| job.id.as_str()));
+        args.push(guard.job.map_or("", |job| job.token.as_str()));
+        if !with_team {
+            args.push("0");
+            return args;
         }
+        args.push(guard.reads.len().to_string());
+        for (key, version) in guard.reads {
+            args.read(key, *version);
+        }
+        for write in writes {
+            args.write(write);
+        }
+        args
     }
-}
 
-#[derive(Serialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-enum Op<'a> {
-    Put {
-        ns: String,
-        kind: String,
-        id: &'a str,
-        schema: String,
-        data: usize,
-        idx: Vec<String>,
-    },
-    Remove {
-        ns: String,
-        kind: String,
-        id: &'a str,
-    },
-    Append {
-        ns: String,
-        stream: &'a str,
-        entry: usize,
-    },
-    Trim {
-        ns: String,
-        stream: &'a str,
-        keep: String,
-    },
-    Release {
-        ns: String,
-        seq: String,
-        id: &'a str,
-    },
-    Schedule {
-        id: &'a str,
-        due: String,
-        token: &'a str,
-        job: usize,
-    },
-    Cancel {
-        id: &'a str,
-    },
-    Outbox {
-        cause: &'a str,
-        envelopes: usize,
-    },
-    #[serde(rename = "drop_outbox")]
-    DropOutbox {
-        cause: &'a str,
-    },
-    Sent {
-        action: &'a str,
-    },
-}
-
-/// The blobs of an apply's ops, passed after its request as ARGV[2…] rather than escaped into it.
-#[derive(Default)]
-struct Blobs<'a>(Vec<std::borrow::Cow<'a, str>>);
-
-impl<'a> Blobs<'a> {
-    /// Adds `blob`; its position in ARGV (Lua counts from 1, and ARGV[1] is the request).
-    fn add(&mut self, blob: impl Into<std::borrow::Cow<'a, str>>) -> usize {
-        self.0.push(blob.into());
-        self.0.len() + 1
+    fn push(&mut self, value: impl Into<Cow<'a, str>>) {
+        self.0.push(value.into());
     }
-}
 
-impl<'a> Op<'a> {
-    fn from_write(write: &'a Write, blobs: &mut Blobs<'a>) -> Self {
+    fn read(&mut self, key: &'a Key, version: u64) {
+        match key {
+            Key::Record { namespace, kind, id } => {
+                self.push("r");
+                self.push(escape(namespace));
+                self.push(escape(kind));
+                self.push(id.as_str());
+            }
+            Key::Index { namespace, kind, index, key } => {
+                self.push("i");
+                self.push(escape(namespace));
+                self.push(escape(kind));
+                self.push(entry(index, key));
+            }
+        }
+        self.push(version.to_string());
+    }
+
+    fn write(&mut self, write: &'a Write) {
         match write {
-            Write::Put { namespace, record } => Op::Put {
-                ns: escape(namespace),
-                kind: escape(&record.kind),
-                id: &record.id,
-                schema: record.schema.to_string(),
-                data: blobs.add(record.data.as_str()),
-                idx: record.indexes.iter().map(|e| entry(&e.index, &e.key)).collect(),
-            },
-            Write::Remove { namespace, kind, id } => Op::Remove { ns: escape(namespace), kind: escape(kind), id },
+            Write::Put { namespace, record } => {
+                self.push("put");
+                self.push(escape(namespace));
+                self.push(escape(&record.kind));
+                self.push(record.id.as_str());
+                self.push(record.schema.to_string());
+                self.push(record.data.as_str());
+                self.push(record.indexes.len().to_string());
+                for e in &record.indexes {
+                    self.push(entry(&e.index, &e.key));
+                }
+            }
+            Write::Remove { namespace, kind, id } => {
+                self.push("remove");
+                self.push(escape(namespace));
+                self.push(escape(kind));
+                self.push(id.as_str());
+            }
             Write::Append { namespace, stream, entry } => {
-                Op::Append { ns: escape(namespace), stream, entry: blobs.add(entry.as_str()) }
+                self.push("append");
+                self.push(escape(namespace));
+                self.push(stream.as_str());
+                self.push(entry.as_str());
             }
             Write::Trim { namespace, stream, keep } => {
-                Op::Trim { ns: escape(namespace), stream, keep: keep.to_string() }
+                self.push("trim");
+                self.push(escape(namespace));
+                self.push(stream.as_str());
+                self.push(keep.to_string());
             }
             Write::Release { namespace, sequence, reservation } => {
-                Op::Release { ns: escape(namespace), seq: escape(sequence), id: reservation }
+                self.push("release");
+                self.push(escape(namespace));
+                self.push(escape(sequence));
+                self.push(reservation.as_str());
             }
             Write::Schedule(job) => {
-                Op::Schedule { id: &job.id, due: ms(job.due), token: &job.token, job: blobs.add(to_json(job)) }
+                self.push("schedule");
+                self.push(job.id.as_str());
+                self.push(ms(job.due));
+                self.push(job.token.as_str());
+                self.push(to_json(job));
             }
-            Write::Cancel(id) => Op::Cancel { id },
-            Write::Outbox { cause, envelopes } => Op::Outbox { cause, envelopes: blobs.add(to_json(envelopes)) },
-            Write::DropOutbox(cause) => Op::DropOutbox { cause },
-            Write::Sent(action) => Op::Sent { action },
+            Write::Cancel(id) => {
+                self.push("cancel");
+                self.push(id.as_str());
+            }
+            Write::Outbox { cause, envelopes } => {
+                self.push("outbox");
+                self.push(cause.as_str());
+                self.push(to_json(envelopes));
+            }
+            Write::DropOutbox(cause) => {
+                self.push("drop_outbox");
+                self.push(cause.as_str());
+            }
+            Write::Sent(action) => {
+                self.push("sent");
+                self.push(action.as_str());
+            }
+            Write::Delivered { job, sent } => {
+                self.push("delivered");
+                self.push(job.as_str());
+                self.push(sent.len().to_string());
+                for action in sent {
+                    self.push(action.as_str());
+                }
+            }
         }
     }
 }
 
-/// Reads the versions `apply.lua` reports changed: `[[t, ns, kind, id or entry, version], …]`.
-fn decode_changed(json: &str) -> Result<Applied, StoreError> {
-    let rows: Vec<[String; 5]> = if json == "{}" { Vec::new() } else { from_json(json)? };
-    let versions = rows
-        .into_iter()
-        .map(|[t, ns, kind, name, version]| {
-            let (namespace, kind) = (unescape(&ns), unescape(&kind));
+/// Reads the versions `apply.lua` reports changed: `ok`, then `t, ns, kind, id or entry,
+/// version` for each.
+fn decode_changed(values: &[String]) -> Result<Applied, StoreError> {
+    let versions = values
+        .chunks_exact(5)
+        .map(|row| {
+            let [t, ns, kind, name, version] = row else { unreachable!("chunks of 5") };
+            let (namespace, kind) = (unescape(ns), unescape(kind));
             let key = if t == "r" {
-                Key::Record { namespace, kind, id: name }
+                Key::Record { namespace, kind, id: name.clone() }
             } else {
-                let IndexEntry { index, key } = parse_entry(&name)?;
+                let IndexEntry { index, key } = parse_entry(name)?;
                 Key::Index { namespace, kind, index, key }
             };
             Ok((key, version.parse().map_err(corrupt)?))
         })
         .collect::<Result<_, StoreError>>()?;
     Ok(Applied { versions })
+}
+
+/// What `apply.lua` answers: the changed versions, or why it refused.
+enum ApplyReply {
+    Applied(Vec<String>),
+    Refused(String),
+}
+
+impl redis::FromRedisValue for ApplyReply {
+    fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
+        match value {
+            redis::Value::Array(_) => {
+                let mut values: Vec<String> = redis::from_redis_value(value)?;
+                if values.first().map(String::as_str) != Some("ok") {
+                    return Err("apply.lua answered an array without \"ok\"".into());
+                }
+                values.remove(0);
+                Ok(ApplyReply::Applied(values))
+            }
+            other => Ok(ApplyReply::Refused(redis::from_redis_value(other)?)),
+        }
+    }
 }
 
 impl RedisStore {
@@ -549,7 +555,7 @@ impl Store for RedisStore {
         index: &str,
         key: &str,
     ) -> Result<Listing, StoreError> {
-        let args = [escape(kind), entry(index, key)];
+        let args = [escape(kind), entry(index, key).into()];
         let rows: Vec<String> =
             self.run(&self.scripts.find, self.space(team, namespace), &[&args[0], &args[1]]).await?;
         let (version, records) = rows.split_first().ok_or_else(|| corrupt("find.lua answered nothing"))?;
@@ -569,7 +575,7 @@ impl Store for RedisStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let args = [escape(kind), limit.to_string()];
+        let args = [escape(kind), limit.to_string().into()];
         let rows: Vec<String> =
             self.run(&self.scripts.recent, self.space(team, namespace), &[&args[0], &args[1]]).await?;
         rows.chunks_exact(5).map(|row| decode_record(kind, row)).collect()
@@ -619,31 +625,12 @@ impl Store for RedisStore {
     }
 
     async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<Applied, ApplyError> {
-        let claim = guard.claim;
-        let mut blobs = Blobs::default();
-        let request = ApplyRequest {
-            claim: claim.map_or("", |c| c.key.as_str()),
-            ttl: claim.map_or(1, |c| c.ttl.as_secs().max(1)).to_string(),
-            job_id: guard.job.map_or("", |job| job.id.as_str()),
-            job_token: guard.job.map_or("", |job| job.token.as_str()),
-            reads: if team.is_some() {
-                guard.reads.iter().map(|(k, v)| ReadCheck::of(k, *v)).collect()
-            } else {
-                Vec::new()
-            },
-            ops: if team.is_some() {
-                writes.iter().map(|write| Op::from_write(write, &mut blobs)).collect()
-            } else {
-                Vec::new()
-            },
+        let args = ApplyArgs::new(&guard, writes, team.is_some());
+        let args: Vec<&str> = args.0.iter().map(|arg| arg.as_ref()).collect();
+        let outcome = match self.run(&self.scripts.apply, self.prefix(team), &args).await? {
+            ApplyReply::Applied(changed) => return Ok(decode_changed(&changed)?),
+            ApplyReply::Refused(outcome) => outcome,
         };
-        let request = to_json(&request);
-        let args: Vec<&str> =
-            std::iter::once(request.as_str()).chain(blobs.0.iter().map(|blob| blob.as_ref())).collect();
-        let outcome: String = self.run(&self.scripts.apply, self.prefix(team), &args).await?;
-        if let Some(changed) = outcome.strip_prefix("ok:") {
-            return Ok(decode_changed(changed)?);
-        }
         if let Some(position) = outcome.strip_prefix("conflict:").and_then(|n| n.parse::<usize>().ok()) {
             let (key, _) = guard
                 .reads

@@ -1,39 +1,54 @@
 -- Applies one command's (or job run's) writes for one team atomically, together with its guard:
 -- the claim of its cause, the versions of what it read, and the job it runs. Every check runs
--- before any write, so a refusal changes nothing.
+-- before any write but the claim's, which a refusal removes again, so a refusal changes nothing.
 --
 -- KEYS[1]  the team's key prefix, e.g. "firebell:{wmcs}" (every key used shares its hash tag)
--- ARGV[2…] the ops' blobs (a record's data, a stream entry, a job, an outbox's envelopes), each
---          named in its op by its position <n> in ARGV, so that they are not escaped into the
---          request's JSON
--- ARGV[1]  JSON: { claim = "<cause>" or "", ttl = "<seconds>",
---                  job_id = "<job id>" or "", job_token = "<token>",
---                  reads = [ { t = "r", ns, kind, id, v } | { t = "i", ns, kind, entry, v } ],
---                  ops = [...] }
---          where namespaces, kinds and index names come escaped (no ":"), an index entry is
---          "<index>:<key>", versions are strings, and each op is one of
---            { op = "put", ns, kind, id, schema, data = <n>, idx = ["<index>:<key>", ...] }
---            { op = "remove", ns, kind, id }
---            { op = "append", ns, stream, entry = <n> }
---            { op = "trim", ns, stream, keep }
---            { op = "release", ns, seq, id = "<reservation>" }
---            { op = "schedule", id = "<job id>", due = "<due ms>", token = "<token>", job = <n> }
---            { op = "cancel", id = "<job id>" }
---            { op = "outbox", cause = "<cause>", envelopes = <n> }
---            { op = "drop_outbox", cause = "<cause>" }
---            { op = "sent", action = "<action id>" }
+-- ARGV     a flat list, read in order (no JSON to decode, and data is passed as it is):
+--            claim ("<cause>" or ""), claim ttl (seconds), job id (or ""), job token,
+--            the number of reads, then each read as 5 values:
+--              "r", ns, kind, id, version      a record
+--              "i", ns, kind, entry, version   an index key ("<index>:<key>")
+--            then the ops, each its name followed by its values:
+--              "put", ns, kind, id, schema, data, number of index entries, entry…
+--              "remove", ns, kind, id
+--              "append", ns, stream, entry
+--              "trim", ns, stream, keep
+--              "release", ns, sequence, reservation
+--              "schedule", job id, due (ms), token, job
+--              "cancel", job id
+--              "outbox", cause, envelopes
+--              "drop_outbox", cause
+--              "sent", action id
+--              "delivered", watchdog job id, number of actions, action id…
+--          Namespaces, kinds, index and sequence names come escaped (no ":"); versions are
+--          decimal strings.
 -- Keys of a namespace live under "<prefix>:n:<ns>": records ":r:<kind>:<id>" (as record.lua
 -- keeps them), creation order ":c:<kind>" (zset) and its counter ":cn", index keys
 -- ":i:<kind>:<index>:<key>" (set of ids) and their versions ":iv" (hash), streams ":s:<name>"
 -- (with the last number of an emptied one in ":sn"), reserved numbers ":qr:<sequence>:<id>".
--- A removed record keeps its version field.
--- Returns "duplicate", "gone", "conflict:<position of the read that moved, from 1>" or
--- "ok:" followed by the changed versions, as JSON [[t, ns, kind, id or entry, version], ...].
+-- A removed record keeps its version.
+-- Returns "duplicate", "gone", "conflict:<position of the read that moved, from 1>", or the
+-- array { "ok", then 5 values per changed version: t, ns, kind, id or entry, version }.
 local prefix = KEYS[1]
-local req = cjson.decode(ARGV[1])
+local at = 0
+local function take()
+  at = at + 1
+  return ARGV[at]
+end
 
 local function space(ns) return prefix .. ':n:' .. ns end
 local function record_key(ns, kind, id) return space(ns) .. ':r:' .. kind .. ':' .. id end
+
+-- Records are loaded once per apply: the version check and the write share the load.
+local loaded = {}
+local function load(key)
+  local record = loaded[key]
+  if not record then
+    record = load_record(key)
+    loaded[key] = record
+  end
+  return record
+end
 
 local function drop_job(id)
   redis.call('ZREM', prefix .. ':jobs', id)
@@ -41,37 +56,48 @@ local function drop_job(id)
   redis.call('HDEL', prefix .. ':jobtokens', id)
 end
 
+-- The claim is taken first, in the same call that checks it, and given back if a check refuses.
+local claim, ttl, job_id, job_token = take(), take(), take(), take()
 local seen = nil
-if req.claim ~= '' then
-  seen = prefix .. ':seen:' .. req.claim
-  if redis.call('EXISTS', seen) == 1 then return 'duplicate' end
+if claim ~= '' then
+  seen = prefix .. ':seen:' .. claim
+  if not redis.call('SET', seen, '1', 'NX', 'EX', ttl) then return 'duplicate' end
+end
+local function refuse(why)
+  if seen then redis.call('DEL', seen) end
+  return why
 end
 
-if req.job_id ~= '' and redis.call('HGET', prefix .. ':jobtokens', req.job_id) ~= req.job_token then
-  return 'gone'
+if job_id ~= '' and redis.call('HGET', prefix .. ':jobtokens', job_id) ~= job_token then
+  return refuse('gone')
 end
 
-for position, read in ipairs(req.reads) do
+for position = 1, tonumber(take()) do
+  local t, ns, kind, name, expected = take(), take(), take(), take(), take()
   local version
-  if read.t == 'r' then
-    version = load_record(record_key(read.ns, read.kind, read.id)).version
+  if t == 'r' then
+    version = load(record_key(ns, kind, name)).version
   else
-    version = redis.call('HGET', space(read.ns) .. ':iv', read.kind .. ':' .. read.entry)
+    version = redis.call('HGET', space(ns) .. ':iv', kind .. ':' .. name)
   end
-  if (version or '0') ~= read.v then return 'conflict:' .. position end
+  if (version or '0') ~= expected then return refuse('conflict:' .. position) end
 end
 
-if req.job_id ~= '' then
-  drop_job(req.job_id)
+if job_id ~= '' then
+  drop_job(job_id)
 end
 
-local changed = {}
+local changed = { 'ok' }
+local function report(t, ns, kind, name, version)
+  local n = #changed
+  changed[n + 1], changed[n + 2], changed[n + 3], changed[n + 4], changed[n + 5] = t, ns, kind, name, version
+end
 
 local function relist(ns, kind, id, entry, listed)
   local set = space(ns) .. ':i:' .. kind .. ':' .. entry
   if listed then redis.call('SADD', set, id) else redis.call('SREM', set, id) end
   local version = redis.call('HINCRBY', space(ns) .. ':iv', kind .. ':' .. entry, 1)
-  changed[#changed + 1] = { 'i', ns, kind, entry, tostring(version) }
+  report('i', ns, kind, entry, tostring(version))
 end
 
 local function members(list)
@@ -84,12 +110,14 @@ end
 local function set_record(ns, kind, id, schema, data, idx)
   local key = record_key(ns, kind, id)
   -- Every stored record has its index entries ("idx"); a removed one keeps only its version.
-  local old = load_record(key)
+  local old = load(key)
   local old_idx = old.data and old.idx or nil
   local new_idx = data and cjson.encode(idx) or nil
   local version = tostring(tonumber(old.version or '0') + 1)
-  store_record(key, { version = version, schema = schema, idx = new_idx, data = data })
-  changed[#changed + 1] = { 'r', ns, kind, id, version }
+  local record = { version = version, schema = schema, idx = new_idx, data = data }
+  store_record(key, record)
+  loaded[key] = record
+  report('r', ns, kind, id, version)
   if data and not old_idx then
     redis.call('ZADD', space(ns) .. ':c:' .. kind, redis.call('INCR', space(ns) .. ':cn'), id)
   elseif old_idx and not data then
@@ -106,57 +134,75 @@ local function set_record(ns, kind, id, schema, data, idx)
   end
 end
 
-for _, op in ipairs(req.ops) do
-  if op.op == 'put' then
-    set_record(op.ns, op.kind, op.id, op.schema, ARGV[op.data], op.idx)
-  elseif op.op == 'remove' then
-    if load_record(record_key(op.ns, op.kind, op.id)).data then
-      set_record(op.ns, op.kind, op.id, nil, nil, {})
+while at < #ARGV do
+  local op = take()
+  if op == 'put' then
+    local ns, kind, id, schema, data = take(), take(), take(), take(), take()
+    local idx = {}
+    for i = 1, tonumber(take()) do idx[i] = take() end
+    set_record(ns, kind, id, schema, data, idx)
+  elseif op == 'remove' then
+    local ns, kind, id = take(), take(), take()
+    if load(record_key(ns, kind, id)).data then
+      set_record(ns, kind, id, nil, nil, {})
     end
-  elseif op.op == 'append' then
+  elseif op == 'append' then
     -- A list of '<number> <entry>' (a small list costs a fifth of a small Redis stream),
     -- numbered on from its last entry, or from the number kept when it was emptied.
-    local list = space(op.ns) .. ':s:' .. op.stream
+    local ns, stream, entry = take(), take(), take()
+    local list = space(ns) .. ':s:' .. stream
     local last = redis.call('LINDEX', list, -1)
     local number
     if last then
       number = tonumber(string.match(last, '^%d+')) + 1
     else
-      number = tonumber(redis.call('HGET', space(op.ns) .. ':sn', op.stream) or '0') + 1
-      redis.call('HDEL', space(op.ns) .. ':sn', op.stream)
+      number = tonumber(redis.call('HGET', space(ns) .. ':sn', stream) or '0') + 1
+      redis.call('HDEL', space(ns) .. ':sn', stream)
     end
-    redis.call('RPUSH', list, number .. ' ' .. ARGV[op.entry])
-  elseif op.op == 'trim' then
-    local list = space(op.ns) .. ':s:' .. op.stream
-    local keep = tonumber(op.keep)
+    redis.call('RPUSH', list, string.format('%d', number) .. ' ' .. entry)
+  elseif op == 'trim' then
+    local ns, stream, keep = take(), take(), tonumber(take())
+    local list = space(ns) .. ':s:' .. stream
     if keep == 0 then
       local last = redis.call('LINDEX', list, -1)
       if last then
-        redis.call('HSET', space(op.ns) .. ':sn', op.stream, string.match(last, '^%d+'))
+        redis.call('HSET', space(ns) .. ':sn', stream, string.match(last, '^%d+'))
         redis.call('DEL', list)
       end
     else
       redis.call('LTRIM', list, -keep, -1)
     end
-  elseif op.op == 'release' then
-    redis.call('DEL', space(op.ns) .. ':qr:' .. op.seq .. ':' .. op.id)
-  elseif op.op == 'schedule' then
-    redis.call('ZADD', prefix .. ':jobs', op.due, op.id)
-    redis.call('HSET', prefix .. ':jobdata', op.id, ARGV[op.job])
-    redis.call('HSET', prefix .. ':jobtokens', op.id, op.token)
-  elseif op.op == 'cancel' then
-    drop_job(op.id)
-  elseif op.op == 'outbox' then
-    redis.call('SET', prefix .. ':outbox:' .. op.cause, ARGV[op.envelopes], 'EX', 86400)
-  elseif op.op == 'drop_outbox' then
-    redis.call('DEL', prefix .. ':outbox:' .. op.cause)
-  elseif op.op == 'sent' then
-    redis.call('SET', prefix .. ':sent:' .. op.action, '1', 'EX', 86400)
+  elseif op == 'release' then
+    local ns, sequence, reservation = take(), take(), take()
+    redis.call('DEL', space(ns) .. ':qr:' .. sequence .. ':' .. reservation)
+  elseif op == 'schedule' then
+    local id, due, token, job = take(), take(), take(), take()
+    redis.call('ZADD', prefix .. ':jobs', due, id)
+    redis.call('HSET', prefix .. ':jobdata', id, job)
+    redis.call('HSET', prefix .. ':jobtokens', id, token)
+  elseif op == 'cancel' then
+    drop_job(take())
+  elseif op == 'outbox' then
+    local cause, envelopes = take(), take()
+    redis.call('SET', prefix .. ':outbox:' .. cause, envelopes, 'EX', 86400)
+  elseif op == 'drop_outbox' then
+    redis.call('DEL', prefix .. ':outbox:' .. take())
+  elseif op == 'sent' then
+    redis.call('SET', prefix .. ':sent:' .. take(), '1', 'EX', 86400)
+  elseif op == 'delivered' then
+    -- A watchdog still in ':jobs' was never handed out: no one else can send its actions.
+    local id = take()
+    local waiting = redis.call('ZREM', prefix .. ':jobs', id) == 1
+    redis.call('HDEL', prefix .. ':jobdata', id)
+    redis.call('HDEL', prefix .. ':jobtokens', id)
+    for _ = 1, tonumber(take()) do
+      local action = take()
+      if not waiting then redis.call('SET', prefix .. ':sent:' .. action, '1', 'EX', 86400) end
+    end
+  else
+    -- Cannot happen: the ops come from the build this script is part of.
+    error('apply.lua: unknown op ' .. tostring(op))
   end
 end
 
-if seen then
-  redis.call('SET', seen, '1', 'EX', req.ttl)
-end
-if #changed == 0 then return 'ok:[]' end
-return 'ok:' .. cjson.encode(changed)
+return changed
