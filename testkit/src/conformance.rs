@@ -119,7 +119,7 @@ async fn apply(
     store.apply(Some(team), Guard::default().reading(guard), writes).await.map(|_| ())
 }
 
-/// Each cause is applied once, per transport and per team.
+/// Each cause is applied once, per transport and per team, until its claim's time is over.
 pub async fn claims_are_applied_once(backend: Backend) {
     let wmcs = team("wmcs");
     backend.a.apply(Some(&wmcs), Guard::claim(&claim("e1")), &[]).await.expect("first claim");
@@ -130,6 +130,15 @@ pub async fn claims_are_applied_once(backend: Backend) {
     backend.b.apply(Some(&wmcs), Guard::claim(&slack), &[]).await.expect("same id on another transport");
     backend.a.apply(None, Guard::claim(&claim("e3")), &[]).await.expect("team-less claim");
     assert!(matches!(backend.b.apply(None, Guard::claim(&claim("e3")), &[]).await, Err(ApplyError::Duplicate)));
+
+    let brief = Claim::event(Transport::Console, "e4", Duration::from_secs(1));
+    backend.a.apply(Some(&wmcs), Guard::claim(&brief), &[]).await.expect("brief claim");
+    assert!(matches!(backend.b.apply(Some(&wmcs), Guard::claim(&brief), &[]).await, Err(ApplyError::Duplicate)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while backend.b.apply(Some(&wmcs), Guard::claim(&brief), &[]).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "a claim is forgotten once its time is over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The same event raced from two replicas: exactly one applies it.
