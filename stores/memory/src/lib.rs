@@ -252,8 +252,7 @@ impl TeamState {
                 self.jobs.waiting.insert(job.id.clone());
             }
             Write::Cancel(id) => {
-                self.jobs.scheduled.remove(id);
-                self.jobs.waiting.remove(id);
+                self.jobs.cancel(id);
             }
             Write::Outbox { cause, envelopes } => {
                 self.jobs.outbox.insert(cause.clone(), envelopes.clone());
@@ -263,8 +262,7 @@ impl TeamState {
             }
             Write::Sent(action) => self.jobs.remember_sent(action, Instant::now()),
             Write::Delivered { job, sent } => {
-                self.jobs.scheduled.remove(job);
-                if !self.jobs.waiting.remove(job) {
+                if !self.jobs.cancel(job) {
                     for action in sent {
                         self.jobs.remember_sent(action, Instant::now());
                     }
@@ -274,12 +272,17 @@ impl TeamState {
     }
 
     fn consume(&mut self, job: &Job) {
-        self.jobs.scheduled.remove(&job.id);
-        self.jobs.waiting.remove(&job.id);
+        self.jobs.cancel(&job.id);
     }
 }
 
 impl Jobs {
+    /// Cancels the job `id`; answers whether it was still waiting to come due.
+    fn cancel(&mut self, id: &str) -> bool {
+        self.scheduled.remove(id);
+        self.waiting.remove(id)
+    }
+
     /// Records a send until [`SENT_MEMORY`] from `now`, forgetting the sends whose time is up.
     fn remember_sent(&mut self, action: &str, now: Instant) {
         while let Some((until, _)) = self.sent_order.front()

@@ -50,10 +50,12 @@ local function load(key)
   return record
 end
 
+-- Drops a job; answers whether it was still waiting to come due (never handed out).
 local function drop_job(id)
-  redis.call('ZREM', prefix .. ':jobs', id)
+  local waiting = redis.call('ZREM', prefix .. ':jobs', id) == 1
   redis.call('HDEL', prefix .. ':jobdata', id)
   redis.call('HDEL', prefix .. ':jobtokens', id)
+  return waiting
 end
 
 -- The claim is taken first, in the same call that checks it, and given back if a check refuses.
@@ -191,10 +193,7 @@ while at < #ARGV do
     redis.call('SET', prefix .. ':sent:' .. take(), '1', 'EX', 86400)
   elseif op == 'delivered' then
     -- A watchdog still in ':jobs' was never handed out: no one else can send its actions.
-    local id = take()
-    local waiting = redis.call('ZREM', prefix .. ':jobs', id) == 1
-    redis.call('HDEL', prefix .. ':jobdata', id)
-    redis.call('HDEL', prefix .. ':jobtokens', id)
+    local waiting = drop_job(take())
     for _ = 1, tonumber(take()) do
       local action = take()
       if not waiting then redis.call('SET', prefix .. ':sent:' .. action, '1', 'EX', 86400) end
