@@ -15,7 +15,8 @@
 //! or uses `FIREBELL_BENCH_REDIS=redis://HOST:PORT` when set. `FIREBELL_BENCH_COMMANDS` sets how
 //! many commands the throughput run sends (default 40000), `FIREBELL_BENCH_CROWD` how many each
 //! contention run sends (default 10000), `FIREBELL_BENCH_JOBS` how many jobs the runs over 100
-//! teams schedule (default 100000).
+//! teams schedule (default 100000). With `FIREBELL_BENCH_QUICK` set it stops after the floor,
+//! the latency and the throughput (a minute less, for trying a change).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +34,12 @@ use firebell_store_redis::RedisStore;
 use firebell_testkit::RedisServer;
 use jobs::Replicas::{InProcess, Processes};
 
+/// The allocator the bot runs with (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "parts/cpu.rs"]
+mod cpu;
 #[path = "parts/jobs.rs"]
 mod jobs;
 #[path = "parts/memory.rs"]
@@ -193,6 +200,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
+/// How a target came out.
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
@@ -209,6 +221,25 @@ where
     }
     times.sort();
     times
+}
+
+/// The floor and the latency of commands sent one after the other to one room, sorted, with
+/// the CPU time per command of this process and of the Redis server.
+async fn one_at_a_time(
+    store: &RedisStore,
+    dispatcher: &Dispatcher,
+    url: &str,
+) -> (Vec<Duration>, Vec<Duration>, (Duration, Duration)) {
+    // Warm up connections, scripts and allocators.
+    time_each(500, |_| ping(store)).await;
+    time_each(500, |n| command(dispatcher, 0, 1_000_000 + n)).await;
+
+    let floor = time_each(PING_SAMPLES, |_| ping(store)).await;
+    let before = cpu::both(url).await;
+    let latency = time_each(LATENCY_SAMPLES, |n| command(dispatcher, 0, n)).await;
+    let after = cpu::both(url).await;
+    let per_command = |before: Duration, after: Duration| after.saturating_sub(before) / LATENCY_SAMPLES as u32;
+    (floor, latency, (per_command(before.0, after.0), per_command(before.1, after.1)))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -239,12 +270,12 @@ async fn main() {
         assert_eq!(declared.expect("declare").envelopes.len(), 1);
     }
 
-    // Warm up connections, scripts and allocators.
-    time_each(500, |_| ping(&store)).await;
-    time_each(500, |n| command(&dispatcher, 0, 1_000_000 + n)).await;
-
-    let floor = time_each(PING_SAMPLES, |_| ping(&store)).await;
-    let latency = time_each(LATENCY_SAMPLES, |n| command(&dispatcher, 0, n)).await;
+    // Timed in a task of the runtime, as the bot handles each message.
+    let timing = tokio::spawn({
+        let (store, dispatcher, url) = (store.clone(), dispatcher.clone(), url.clone());
+        async move { one_at_a_time(&store, &dispatcher, &url).await }
+    });
+    let (floor, latency, cpu) = timing.await.expect("timing task");
 
     let per_room = total / ROOMS;
     let start = Instant::now();
@@ -263,6 +294,12 @@ async fn main() {
     }
     let elapsed = start.elapsed();
     let rate = (per_room * ROOMS) as f64 / elapsed.as_secs_f64();
+    let commands = Commands { floor, latency, cpu, rate, total: per_room * ROOMS };
+    if std::env::var_os("FIREBELL_BENCH_QUICK").is_some() {
+        commands.print(&url);
+        commands.print_targets();
+        return;
+    }
 
     // Many people writing to one team at once, on two replicas.
     let replicas = [replica(), replica()];
@@ -361,31 +398,9 @@ async fn main() {
     let sustained =
         jobs::run(&url, "bench-jobs-sustained", &job_teams(100), per_team, InProcess(1), spread, patience).await;
 
-    let floor_p50 = percentile(&floor, 0.5);
-    let (p50, p99) = (percentile(&latency, 0.5), percentile(&latency, 0.99));
-    let ratio = |d: Duration| d.as_secs_f64() / floor_p50.as_secs_f64();
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let ratio = |d: Duration| commands.ratio(d);
 
-    println!(
-        "Firebell dispatch benchmark: Redis store on {url}, {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    println!(
-        "  Redis round trip (PING, the floor): p50 {:.3} ms, p99 {:.3} ms",
-        ms(floor_p50),
-        ms(percentile(&floor, 0.99))
-    );
-    println!(
-        "  Command latency, message in to reply ready and its delivery recorded (!incident doing, {LATENCY_SAMPLES} in \
-         one room, one at a time):"
-    );
-    println!("    p50 {:.3} ms = {:.2}x floor", ms(p50), ratio(p50));
-    println!("    p99 {:.3} ms = {:.2}x floor", ms(p99), ratio(p99));
-    println!(
-        "  Throughput with delivery bookkeeping ({ROOMS} rooms in parallel, {} commands): {rate:.0} commands/s",
-        per_room * ROOMS
-    );
-    println!("    = one command per {:.3} ms = {:.2}x floor", 1000.0 / rate, (1.0 / rate) / floor_p50.as_secs_f64());
+    commands.print(&url);
     for (what, run) in [("16 incidents of one team", &apart), ("one incident", &together)] {
         println!(
             "  {WRITERS} writers at once on {what}, over 2 replicas: {} commands in {:.1} s, {} refused for contention; \
@@ -453,19 +468,7 @@ async fn main() {
             run.redis_busy * 100.0,
         );
     }
-    println!("  Targets:");
-    let per_command = (1.0 / rate) / floor_p50.as_secs_f64();
-    println!(
-        "    p50 within 4 round trips of the floor, two of them the apply and the delivery record ({:.2}x): {}",
-        ratio(p50),
-        verdict(ratio(p50) <= 4.0)
-    );
-    println!("    p99 under 2 ms ({:.3} ms): {}", ms(p99), verdict(p99 < Duration::from_millis(2)));
-    println!(
-        "    with {ROOMS} rooms at once, one command per 1.5 round trips of the floor or less ({per_command:.2}x, \
-         {rate:.0} commands/s): {}",
-        verdict(per_command <= 1.5)
-    );
+    commands.print_targets();
     println!("    no command refused with 16 writers on one team ({}): {}", apart.refused, verdict(apart.refused == 0));
     println!(
         "    no command refused with 16 writers on one incident ({}): {}",
@@ -502,4 +505,80 @@ async fn main() {
         ms(sustained_p99),
         verdict(all_once(&sustained) && sustained_p99 < Duration::from_secs(1))
     );
+}
+
+/// The floor, and what one room and many rooms of single commands felt.
+struct Commands {
+    /// Round trips (PING), sorted.
+    floor: Vec<Duration>,
+    /// Command latencies in one room, sorted.
+    latency: Vec<Duration>,
+    /// CPU time per command in one room: this process, then the Redis server.
+    cpu: (Duration, Duration),
+    /// Commands per second with [`ROOMS`] rooms at once.
+    rate: f64,
+    /// Commands sent in the throughput run.
+    total: usize,
+}
+
+impl Commands {
+    fn floor_p50(&self) -> Duration {
+        percentile(&self.floor, 0.5)
+    }
+
+    fn ratio(&self, duration: Duration) -> f64 {
+        duration.as_secs_f64() / self.floor_p50().as_secs_f64()
+    }
+
+    /// The throughput as the time of one command, in floors.
+    fn per_command(&self) -> f64 {
+        (1.0 / self.rate) / self.floor_p50().as_secs_f64()
+    }
+
+    fn print(&self, url: &str) {
+        let (p50, p99) = (percentile(&self.latency, 0.5), percentile(&self.latency, 0.99));
+        println!(
+            "Firebell dispatch benchmark: Redis store on {url}, {} cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        println!(
+            "  Redis round trip (PING, the floor): p50 {:.3} ms, p99 {:.3} ms",
+            ms(self.floor_p50()),
+            ms(percentile(&self.floor, 0.99))
+        );
+        println!(
+            "  Command latency, message in to reply ready and its delivery recorded (!incident doing, \
+             {LATENCY_SAMPLES} in one room, one at a time):"
+        );
+        println!("    p50 {:.3} ms = {:.2}x floor", ms(p50), self.ratio(p50));
+        println!("    p99 {:.3} ms = {:.2}x floor", ms(p99), self.ratio(p99));
+        println!(
+            "    CPU per command: this process {:.0} us, redis-server {:.0} us (the rest is the network and wake-ups)",
+            self.cpu.0.as_secs_f64() * 1e6,
+            self.cpu.1.as_secs_f64() * 1e6
+        );
+        println!(
+            "  Throughput with delivery bookkeeping ({ROOMS} rooms in parallel, {} commands): {:.0} commands/s",
+            self.total, self.rate
+        );
+        println!("    = one command per {:.3} ms = {:.2}x floor", 1000.0 / self.rate, self.per_command());
+    }
+
+    fn print_targets(&self) {
+        let (p50, p99) = (percentile(&self.latency, 0.5), percentile(&self.latency, 0.99));
+        println!("  Targets:");
+        println!(
+            "    p50 within 4 round trips of the floor, two of them the apply and the delivery record ({:.2}x): {}",
+            self.ratio(p50),
+            verdict(self.ratio(p50) <= 4.0)
+        );
+        println!("    p99 under 2 ms ({:.3} ms): {}", ms(p99), verdict(p99 < Duration::from_millis(2)));
+        println!(
+            "    with {ROOMS} rooms at once, one command per 1.5 round trips of the floor or less ({:.2}x, \
+             {:.0} commands/s): {}",
+            self.per_command(),
+            self.rate,
+            verdict(self.per_command() <= 1.5)
+        );
+    }
 }
