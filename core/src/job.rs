@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::message::Envelope;
+
 /// The owner of delivery watchdogs: jobs the dispatcher itself schedules beside a command's (or
-/// event's) writes, holding its actions in an outbox. The replica that handled the cause
+/// event's) writes, carrying its actions as their data. The replica that handled the cause
 /// cancels its watchdog once every action was sent; if that replica dies first, the watchdog
 /// comes due and whichever replica runs it sends what is left. No plugin may take this name.
 pub const DELIVERY_WATCHDOG: &str = "firebell.delivery";
@@ -38,9 +40,21 @@ impl Job {
         Self { id: id.into(), plugin: plugin.into(), due, data: data.into(), token: unique_token() }
     }
 
-    /// The delivery watchdog of `cause` (see [`DELIVERY_WATCHDOG`]), due at `due`.
-    pub fn delivery_watchdog(cause: &str, due: DateTime<Utc>) -> Self {
-        Self::new(format!("deliver:{cause}"), DELIVERY_WATCHDOG, due, "")
+    /// The delivery watchdog of `cause` (see [`DELIVERY_WATCHDOG`]), due at `due`, carrying
+    /// `envelopes`: what it sends if it comes due.
+    pub fn delivery_watchdog(cause: &str, due: DateTime<Utc>, envelopes: &[Envelope]) -> Self {
+        // Envelopes hold only strings, numbers and lists: they always serialize.
+        let data = serde_json::to_string(envelopes).unwrap_or_default();
+        Self::new(format!("deliver:{cause}"), DELIVERY_WATCHDOG, due, data)
+    }
+
+    /// What a delivery watchdog carries, or `None` for one scheduled by an earlier version,
+    /// which kept its actions in an outbox under its cause instead.
+    pub fn carried_envelopes(&self) -> Option<Vec<Envelope>> {
+        if self.data.is_empty() {
+            return None;
+        }
+        serde_json::from_str(&self.data).ok()
     }
 
     /// Whether this is a delivery watchdog rather than a plugin's job.

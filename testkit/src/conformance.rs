@@ -547,49 +547,42 @@ pub async fn outboxes_and_sends_are_kept_for_the_run(backend: Backend) {
     assert!(matches!(late, Err(ApplyError::JobGone)), "a finished run keeps no claim, and cannot run again: {late:?}");
 }
 
-/// A watchdog's outbox is kept beside its job, and dropped with it in one step once everything
+/// A watchdog carries what it guards through the queue, and goes in one step once everything
 /// was sent; the sends are remembered only if the watchdog had come due (a scheduler may be
 /// running it).
-pub async fn outboxes_are_dropped_with_their_watchdog(backend: Backend) {
+pub async fn watchdogs_carry_their_actions_and_go_once_delivered(backend: Backend) {
     let wmcs = team("wmcs");
-    let watchdog = job("deliver:console:e1", 1);
-    let room = RoomRef::console("#admin");
-    let actions = vec![Action::Send { room, message: Message::text("done"), thread: None }];
-    let envelopes = Envelope::number("console:e1", actions);
-    let cause = watchdog.cause();
-    let kept =
-        [Write::Schedule(watchdog.clone()), Write::Outbox { cause: cause.clone(), envelopes: envelopes.clone() }];
-    backend.a.apply(Some(&wmcs), Guard::NONE, &kept).await.expect("keep");
-    assert_eq!(backend.b.outbox(&wmcs, &cause).await.expect("outbox"), envelopes);
+    let sends = |text: &str| {
+        vec![Action::Send { room: RoomRef::console("#admin"), message: Message::text(text), thread: None }]
+    };
+    let envelopes = Envelope::number("console:e1", sends("done"));
+    let watchdog = Job::delivery_watchdog("console:e1", at(1), &envelopes);
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::Schedule(watchdog.clone())]).await.expect("keep");
     backend.a.promote_due_jobs(&wmcs, at(1), 10).await.expect("queued");
+    let taken = backend.b.take_jobs(&wmcs, "replica-b", TAKE).await.expect("take");
+    assert_eq!(taken.ready.len(), 1);
+    assert_eq!(taken.ready[0].job.carried_envelopes(), Some(envelopes.clone()), "the queue keeps what it carries");
     let sent = vec![envelopes[0].id.clone()];
-    let delivered = [Write::DropOutbox(cause.clone()), Write::Delivered { job: watchdog.id.clone(), sent }];
-    backend.b.apply(Some(&wmcs), Guard::NONE, &delivered).await.expect("drop");
-    assert!(backend.a.outbox(&wmcs, &cause).await.expect("outbox").is_empty());
+    let delivered = [Write::Delivered { job: watchdog.id.clone(), sent }];
+    backend.b.apply(Some(&wmcs), Guard::NONE, &delivered).await.expect("delivered");
     assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty());
     assert!(backend.a.is_sent(&wmcs, &envelopes[0].id).await.expect("sent?"), "a due watchdog may be running");
-    let claim = Claim { key: cause.clone(), ttl: Duration::from_secs(600) };
+    let claim = Claim { key: watchdog.cause(), ttl: Duration::from_secs(600) };
     let late = backend.a.apply(Some(&wmcs), Guard::claim(&claim).running(&watchdog), &[]).await;
     assert!(matches!(late, Err(ApplyError::JobGone)), "the queued run finds its job cancelled: {late:?}");
 
-    let waiting = job("deliver:console:e2", 3600);
-    let envelopes = Envelope::number(
-        "console:e2",
-        vec![Action::Send { room: RoomRef::console("#admin"), message: Message::text("done"), thread: None }],
-    );
-    let kept =
-        [Write::Schedule(waiting.clone()), Write::Outbox { cause: waiting.cause(), envelopes: envelopes.clone() }];
-    backend.a.apply(Some(&wmcs), Guard::NONE, &kept).await.expect("keep");
+    let envelopes = Envelope::number("console:e2", sends("done too"));
+    let waiting = Job::delivery_watchdog("console:e2", at(60), &envelopes);
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[Write::Schedule(waiting.clone())]).await.expect("keep");
     let sent = vec![envelopes[0].id.clone()];
-    let delivered = [Write::DropOutbox(waiting.cause()), Write::Delivered { job: waiting.id.clone(), sent }];
-    backend.b.apply(Some(&wmcs), Guard::NONE, &delivered).await.expect("drop");
+    let delivered = [Write::Delivered { job: waiting.id.clone(), sent }];
+    backend.b.apply(Some(&wmcs), Guard::NONE, &delivered).await.expect("delivered");
     assert!(backend.a.scheduled_jobs(&wmcs).await.expect("jobs").is_empty(), "the watchdog is cancelled");
-    assert!(backend.a.outbox(&wmcs, &waiting.cause()).await.expect("outbox").is_empty());
     assert!(
         !backend.a.is_sent(&wmcs, &envelopes[0].id).await.expect("sent?"),
         "a watchdog that never came due cannot send: nothing is remembered"
     );
-    assert_eq!(backend.a.promote_due_jobs(&wmcs, at(3600), 10).await.expect("promote"), 0, "it never comes due");
+    assert_eq!(backend.a.promote_due_jobs(&wmcs, at(60), 10).await.expect("promote"), 0, "it never comes due");
 }
 
 /// A pace hands out one slot per interval to all replicas together.
@@ -631,7 +624,7 @@ macro_rules! store_conformance_suite {
             rescheduled_and_cancelled_jobs_are_gone,
             quiet_schedulers_jobs_are_taken_over_then_dead_lettered,
             outboxes_and_sends_are_kept_for_the_run,
-            outboxes_are_dropped_with_their_watchdog,
+            watchdogs_carry_their_actions_and_go_once_delivered,
             paces_are_shared,
         );
     };

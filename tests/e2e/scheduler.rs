@@ -229,3 +229,28 @@ mod lanes {
         assert!(plugin.most.load(Ordering::SeqCst) > 1, "subjects ran alongside");
     }
 }
+
+/// A delivery watchdog scheduled by an earlier version kept what it guards in an outbox under
+/// its cause instead of carrying it; it still sends that, once, when it comes due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watchdog_from_an_earlier_version_sends_its_outbox() {
+    use firebell_core::clock::Clock;
+    use firebell_core::ids::RoomRef;
+    use firebell_core::job::Job;
+    use firebell_core::message::{Action, Envelope, Message};
+    use firebell_core::store::{Guard, Write};
+    use firebell_testkit::{Harness, WMCS_ADMIN};
+
+    let bot = Harness::builder().build();
+    let team = bot.bot().dispatcher().teams().iter().next().expect("a team").id.clone();
+    let due = bot.clock().now() - chrono::Duration::seconds(1);
+    let old = Job { data: String::new(), ..Job::delivery_watchdog("console:before-the-upgrade", due, &[]) };
+    let left = Action::Send { room: RoomRef::console(WMCS_ADMIN), message: Message::text("left behind"), thread: None };
+    let envelopes = Envelope::number("console:before-the-upgrade", vec![left]);
+    let writes = [Write::Schedule(old.clone()), Write::Outbox { cause: old.cause(), envelopes }];
+    bot.store().apply(Some(&team), Guard::NONE, &writes).await.expect("kept the old way");
+    let first = bot.run_due().await;
+    assert_eq!(first.iter().filter(|line| line.contains("left behind")).count(), 1, "sent: {first:?}");
+    let again = bot.run_due().await;
+    assert!(again.iter().all(|line| !line.contains("left behind")), "sent once: {again:?}");
+}

@@ -22,8 +22,9 @@
 //! The store also holds the job queue of the scheduler: jobs are scheduled and cancelled by
 //! writes, promoted when due into a queue, handed to one scheduler at a time, taken over from a
 //! scheduler that went quiet, and moved to a dead-letter queue when they keep failing. What a
-//! job sends is kept in an outbox with its writes, and each send is recorded, so that a job
-//! taken over from a dead replica sends what is left and nothing twice.
+//! job run sends is kept in an outbox with its writes (what a command sends travels in its
+//! delivery watchdog's data), and each send is recorded, so that a job taken over from a dead
+//! replica sends what is left and nothing twice.
 
 use std::time::Duration;
 
@@ -242,8 +243,6 @@ pub enum Write {
         /// The actions with their ids.
         envelopes: Vec<Envelope>,
     },
-    /// Drops what was kept for the job run `cause`: everything was sent.
-    DropOutbox(String),
     /// Records that the action with this id was sent (remembered for a day, like
     /// [`Store::mark_sent`]).
     Sent(String),

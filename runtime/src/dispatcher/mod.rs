@@ -327,14 +327,11 @@ impl Dispatcher {
         }
     }
 
-    /// Reports that every action guarded by `watchdog` was sent: cancels the watchdog and drops
-    /// what it kept, in one step, recording the sends in `sent` not recorded yet if the
-    /// watchdog had come due already (see [`Write::Delivered`]).
+    /// Reports that every action guarded by `watchdog` was sent: cancels the watchdog (with
+    /// what it carries), recording the sends in `sent` not recorded yet if the watchdog had
+    /// come due already (see [`Write::Delivered`]).
     pub async fn delivered(&self, watchdog: &Watchdog, sent: &[String]) -> Result<(), StoreError> {
-        let writes = [
-            Write::DropOutbox(watchdog.job.cause()),
-            Write::Delivered { job: watchdog.job.id.clone(), sent: sent.to_vec() },
-        ];
+        let writes = [Write::Delivered { job: watchdog.job.id.clone(), sent: sent.to_vec() }];
         match self.store.apply(Some(&watchdog.team), Guard::NONE, &writes).await {
             Ok(_) => Ok(()),
             Err(ApplyError::Store(err)) => Err(err),
@@ -365,14 +362,20 @@ impl Dispatcher {
     }
 
     /// A delivery watchdog came due: the replica that handled its cause did not report every
-    /// action sent, so this run gives what was kept (the bot skips what was recorded as sent,
-    /// and what the platform shows sent). A watchdog cancelled meanwhile gives nothing.
+    /// action sent, so this run gives what the watchdog carries (the bot skips what was
+    /// recorded as sent, and what the platform shows sent). A watchdog cancelled meanwhile
+    /// gives nothing.
     async fn run_watchdog(&self, team: &TeamId, job: &Job) -> Result<JobRun, DispatchError> {
         let claim = Claim { key: job.cause(), ttl: self.options.claim_ttl };
         match self.store.apply(Some(team), Guard::claim(&claim).running(job), &[]).await {
             Ok(_) | Err(ApplyError::Duplicate) => {
                 tracing::info!(%team, watchdog = %job.id, "a replica left actions unsent; sending what is left");
-                Ok(JobRun { envelopes: self.store.outbox(team, &claim.key).await?, again: true })
+                let envelopes = match job.carried_envelopes() {
+                    Some(carried) => carried,
+                    // Scheduled by an earlier version, which kept them in an outbox.
+                    None => self.store.outbox(team, &claim.key).await?,
+                };
+                Ok(JobRun { envelopes, again: true })
             }
             Err(ApplyError::JobGone) => Ok(JobRun::default()),
             Err(ApplyError::Store(err)) => Err(err.into()),
@@ -447,7 +450,7 @@ impl Dispatcher {
     }
 
     /// Adds to `writes` what keeps `envelopes` of a team's command or event until they are
-    /// sent: a new delivery watchdog with an outbox under its cause. Returns the watchdog.
+    /// sent: a new delivery watchdog carrying them. Returns the watchdog.
     fn keep_with_a_watchdog(
         &self,
         team: Option<&TeamId>,
@@ -456,10 +459,9 @@ impl Dispatcher {
         writes: &mut Vec<Write>,
     ) -> Option<Watchdog> {
         let team = team.filter(|_| !envelopes.is_empty())?;
-        let job =
-            Job::delivery_watchdog(cause, firebell_core::clock::after(self.clock.now(), self.options.delivery_grace));
+        let due = firebell_core::clock::after(self.clock.now(), self.options.delivery_grace);
+        let job = Job::delivery_watchdog(cause, due, envelopes);
         writes.push(Write::Schedule(job.clone()));
-        writes.push(Write::Outbox { cause: job.cause(), envelopes: envelopes.to_vec() });
         Some(Watchdog { team: team.clone(), job })
     }
 

@@ -257,9 +257,6 @@ impl TeamState {
             Write::Outbox { cause, envelopes } => {
                 self.jobs.outbox.insert(cause.clone(), envelopes.clone());
             }
-            Write::DropOutbox(cause) => {
-                self.jobs.outbox.remove(cause);
-            }
             Write::Sent(action) => self.jobs.remember_sent(action, Instant::now()),
             Write::Delivered { job, sent } => {
                 if !self.jobs.cancel(job) {

@@ -334,10 +334,6 @@ impl<'a> ApplyArgs<'a> {
                 self.push(cause.as_str());
                 self.push(to_json(envelopes));
             }
-            Write::DropOutbox(cause) => {
-                self.push("drop_outbox");
-                self.push(cause.as_str());
-            }
             Write::Sent(action) => {
                 self.push("sent");
                 self.push(action.as_str());

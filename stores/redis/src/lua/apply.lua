@@ -17,7 +17,6 @@
 --              "schedule", job id, due (ms), token, job
 --              "cancel", job id
 --              "outbox", cause, envelopes
---              "drop_outbox", cause
 --              "sent", action id
 --              "delivered", watchdog job id, number of actions, action id…
 --          Namespaces, kinds, index and sequence names come escaped (no ":"); versions are
@@ -187,8 +186,6 @@ while at < #ARGV do
   elseif op == 'outbox' then
     local cause, envelopes = take(), take()
     redis.call('SET', prefix .. ':outbox:' .. cause, envelopes, 'EX', 86400)
-  elseif op == 'drop_outbox' then
-    redis.call('DEL', prefix .. ':outbox:' .. take())
   elseif op == 'sent' then
     redis.call('SET', prefix .. ':sent:' .. take(), '1', 'EX', 86400)
   elseif op == 'delivered' then
