@@ -1,15 +1,17 @@
 //! Pushes commands through the dispatcher with the Redis store on a real local `redis-server`
 //! and prints, from one run: the Redis round trip (PING) as the floor; the command latency
-//! p50/p99, from the message in to the reply ready to send *and* its delivery recorded (the send
-//! recorded and the delivery watchdog cancelled, one round trip), as a replica does for every reply; commands per
-//! second with several teams at once; and what many people writing to one team at once feel:
-//! 16 writers on 16 incidents of one team, then 16 writers on one incident, spread over two
-//! replicas, counting commands refused for contention (the target is none) and their p99; and
-//! the scheduler: 100,000 jobs due at once over 100 teams on one replica and on three, 3,000
-//! due at once in one team, and 1,000 jobs/s falling due for 10 s, each job posting a message,
-//! with how late the messages came; a mix of commands (declare, doing, note, show, `!log`, the
-//! report of a 1,000-entry incident) with one writer on one team, 16 on one team and 16 on 16
-//! teams; and what Redis keeps per incident.
+//! p50/p99, from the message in to the reply ready to send *and* its delivery recorded (the
+//! send recorded and the delivery watchdog cancelled, one round trip), as a replica does for
+//! every reply, timed in a task of the runtime as the bot handles a message, with the CPU time
+//! this process and the Redis server spent per command; commands per second with several teams
+//! at once; what many people writing to one team at once feel: 16 writers on 16 incidents of
+//! one team, then 16 writers on one incident, spread over two replicas, counting commands
+//! refused for contention (the target is none) and their p99; the scheduler: 100,000 jobs due
+//! at once over 100 teams on one replica and on three, 3,000 due at once in one team, and 1,000
+//! jobs/s falling due for 10 s, each job posting a message, with how late the messages came; a
+//! mix of commands (declare, doing, note, show, `!log`, the report of a 1,000-entry incident)
+//! with one writer on one team, 16 on one team and 16 on 16 teams; and what Redis keeps per
+//! incident.
 //!
 //! Run with `cargo bench --bench dispatch`. It starts its own `redis-server` on a free port,
 //! or uses `FIREBELL_BENCH_REDIS=redis://HOST:PORT` when set. `FIREBELL_BENCH_COMMANDS` sets how
