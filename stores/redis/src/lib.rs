@@ -16,7 +16,7 @@
 //! | `{ns}:{team}:n:{plugin}:q:{sequence}`     | string | the last number of a sequence              |
 //! | `{ns}:{team}:n:{plugin}:qr:{sequence}:{cause}` | string | the number reserved for a cause, until it is applied (at most 1 day) |
 //! | `{ns}:{team}:jobs`                        | zset   | job id → due time (ms), not yet due        |
-//! | `{ns}:{team}:jobdata`, `:jobtokens`       | hash   | job id → job (JSON), token; until run      |
+//! | `{ns}:{team}:jobdata`                     | hash   | job id → job (JSON, its token last); until run |
 //! | `{ns}:{team}:ready`                       | stream | due jobs, field `job`; group `workers`     |
 //! | `{ns}:{team}:attempts`                    | hash   | ready entry → times handed out             |
 //! | `{ns}:{team}:dead`                        | stream | jobs that failed too often                 |
@@ -29,6 +29,10 @@
 //! are escaped (`%` and `:` as `%25` and `%3A`), and ids, index keys and stream names come last
 //! in their keys, so that no name or id, whatever a plugin or a user chooses, can name another
 //! key.
+//!
+//! Versions before December 2026 also kept each job's token in `{ns}:{team}:jobtokens` and a
+//! reply's actions in an outbox beside its delivery watchdog; nothing reads those any more (a
+//! job's JSON ends with its token, and a watchdog carries its actions), and the outboxes expire.
 
 mod link;
 
@@ -243,7 +247,8 @@ impl<'a> ApplyArgs<'a> {
         args.push(claim.map_or("", |c| c.key.as_str()));
         args.push(claim.map_or(1, |c| c.ttl.as_secs().max(1)).to_string());
         args.push(guard.job.map_or("", |job| job.id.as_str()));
-        args.push(guard.job.map_or("", |job| job.token.as_str()));
+        // How the job's JSON ends when this is its scheduling (see `apply.lua`).
+        args.push(guard.job.map_or(String::new(), |job| format!("\"token\":{}}}", to_json(&job.token))));
         if !with_team {
             args.push("0");
             return args;
@@ -322,7 +327,6 @@ impl<'a> ApplyArgs<'a> {
                 self.push("schedule");
                 self.push(job.id.as_str());
                 self.push(ms(job.due));
-                self.push(job.token.as_str());
                 self.push(to_json(job));
             }
             Write::Cancel(id) => {
@@ -687,5 +691,21 @@ impl Store for RedisStore {
             .set_ex::<_, _, ()>(self.key(team, &format!("sent:{action}")), "1", DAY_SECONDS)
             .await
             .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `apply.lua` recognises the scheduling a run was handed by how the job's JSON ends.
+    #[test]
+    fn a_jobs_json_ends_with_its_token() {
+        let job = Job::new("incident:3:remind", "incident", DateTime::<Utc>::UNIX_EPOCH, "\"token\":\"x\"}");
+        let guard = Guard::default().running(&job);
+        let args = ApplyArgs::new(&guard, &[], false);
+        assert!(to_json(&job).ends_with(args.0[3].as_ref()), "{} ends with {}", to_json(&job), args.0[3]);
+        let other = Job::new("incident:3:remind", "incident", DateTime::<Utc>::UNIX_EPOCH, "");
+        assert!(!to_json(&other).ends_with(args.0[3].as_ref()), "another scheduling ends otherwise");
     }
 }

@@ -4,7 +4,8 @@
 --
 -- KEYS[1]  the team's key prefix, e.g. "firebell:{wmcs}" (every key used shares its hash tag)
 -- ARGV     a flat list, read in order (no JSON to decode, and data is passed as it is):
---            claim ("<cause>" or ""), claim ttl (seconds), job id (or ""), job token,
+--            claim ("<cause>" or ""), claim ttl (seconds), job id (or ""), the end of the job's
+--            JSON that shows its token ('"token":"<token>"}': Job serializes its token last),
 --            the number of reads, then each read as 5 values:
 --              "r", ns, kind, id, version      a record
 --              "i", ns, kind, entry, version   an index key ("<index>:<key>")
@@ -14,7 +15,7 @@
 --              "append", ns, stream, entry
 --              "trim", ns, stream, keep
 --              "release", ns, sequence, reservation
---              "schedule", job id, due (ms), token, job
+--              "schedule", job id, due (ms), job (JSON)
 --              "cancel", job id
 --              "outbox", cause, envelopes
 --              "sent", action id
@@ -53,12 +54,11 @@ end
 local function drop_job(id)
   local waiting = redis.call('ZREM', prefix .. ':jobs', id) == 1
   redis.call('HDEL', prefix .. ':jobdata', id)
-  redis.call('HDEL', prefix .. ':jobtokens', id)
   return waiting
 end
 
 -- The claim is taken first, in the same call that checks it, and given back if a check refuses.
-local claim, ttl, job_id, job_token = take(), take(), take(), take()
+local claim, ttl, job_id, job_ending = take(), take(), take(), take()
 local seen = nil
 if claim ~= '' then
   seen = prefix .. ':seen:' .. claim
@@ -69,8 +69,10 @@ local function refuse(why)
   return why
 end
 
-if job_id ~= '' and redis.call('HGET', prefix .. ':jobtokens', job_id) ~= job_token then
-  return refuse('gone')
+-- A job is still this scheduling of it while its JSON ends with the token the run was handed.
+if job_id ~= '' then
+  local job = redis.call('HGET', prefix .. ':jobdata', job_id)
+  if not job or string.sub(job, -#job_ending) ~= job_ending then return refuse('gone') end
 end
 
 for position = 1, tonumber(take()) do
@@ -177,10 +179,9 @@ while at < #ARGV do
     local ns, sequence, reservation = take(), take(), take()
     redis.call('DEL', space(ns) .. ':qr:' .. sequence .. ':' .. reservation)
   elseif op == 'schedule' then
-    local id, due, token, job = take(), take(), take(), take()
+    local id, due, job = take(), take(), take()
     redis.call('ZADD', prefix .. ':jobs', due, id)
     redis.call('HSET', prefix .. ':jobdata', id, job)
-    redis.call('HSET', prefix .. ':jobtokens', id, token)
   elseif op == 'cancel' then
     drop_job(take())
   elseif op == 'outbox' then
