@@ -189,3 +189,27 @@ async fn socket_mode_reconnects_within_seconds_after_failed_opens() {
         dropped.elapsed()
     );
 }
+
+/// A command whose apply meets data Redis cannot work on (a key of the wrong type, left by a
+/// foreign tool or an old version) fails with a store error and gives its claim back: tried
+/// again once the data is repaired, it is applied, not taken for a duplicate answered by nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_that_fails_on_corrupt_data_gives_its_claim_back() {
+    use firebell_core::store::{ApplyError, Claim};
+
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), "corrupt").await.expect("redis");
+    let team = TeamId::new("wmcs").expect("team");
+    let client = redis::Client::open(redis.url()).expect("url");
+    let mut raw = client.get_multiplexed_async_connection().await.expect("redis");
+    let timeline = "corrupt:{wmcs}:n:incident:s:timeline:1";
+    let wrong_type: () =
+        redis::cmd("HSET").arg(timeline).arg("not").arg("a list").query_async::<()>(&mut raw).await.expect("hset");
+    let claim = Claim { key: "console:corrupted".into(), ttl: Duration::from_secs(600) };
+    let note = [Write::Append { namespace: "incident".into(), stream: "timeline:1".into(), entry: "{}".into() }];
+    let failed = store.apply(Some(&team), Guard::claim(&claim), &note).await;
+    assert!(matches!(failed, Err(ApplyError::Store(_))), "a store error, not a silent success: {failed:?}");
+    redis::cmd("DEL").arg(timeline).query_async::<()>(&mut raw).await.expect("del");
+    let again = store.apply(Some(&team), Guard::claim(&claim), &note).await;
+    assert!(again.is_ok(), "the claim was given back: {again:?}");
+}

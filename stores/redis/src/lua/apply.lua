@@ -28,7 +28,8 @@
 -- (with the last number of an emptied one in ":sn"), reserved numbers ":qr:<sequence>:<id>".
 -- A removed record keeps its version.
 -- Returns "duplicate", "gone", "conflict:<position of the read that moved, from 1>", or the
--- array { "ok", then 5 values per changed version: t, ns, kind, id or entry, version }.
+-- array { "ok", then 5 values per changed version: t, ns, kind, id or entry, version }; or an
+-- error, with the claim given back, when Redis fails a call (a key of the wrong type).
 local prefix = KEYS[1]
 local at = 0
 local function take()
@@ -67,27 +68,6 @@ end
 local function refuse(why)
   if seen then redis.call('DEL', seen) end
   return why
-end
-
--- A job is still this scheduling of it while its JSON ends with the token the run was handed.
-if job_id ~= '' then
-  local job = redis.call('HGET', prefix .. ':jobdata', job_id)
-  if not job or string.sub(job, -#job_ending) ~= job_ending then return refuse('gone') end
-end
-
-for position = 1, tonumber(take()) do
-  local t, ns, kind, name, expected = take(), take(), take(), take(), take()
-  local version
-  if t == 'r' then
-    version = load(record_key(ns, kind, name)).version
-  else
-    version = redis.call('HGET', space(ns) .. ':iv', kind .. ':' .. name)
-  end
-  if (version or '0') ~= expected then return refuse('conflict:' .. position) end
-end
-
-if job_id ~= '' then
-  drop_job(job_id)
 end
 
 local changed = { 'ok' }
@@ -137,69 +117,100 @@ local function set_record(ns, kind, id, schema, data, idx)
   end
 end
 
-while at < #ARGV do
-  local op = take()
-  if op == 'put' then
-    local ns, kind, id, schema, data = take(), take(), take(), take(), take()
-    local idx = {}
-    for i = 1, tonumber(take()) do idx[i] = take() end
-    set_record(ns, kind, id, schema, data, idx)
-  elseif op == 'remove' then
-    local ns, kind, id = take(), take(), take()
-    if load(record_key(ns, kind, id)).data then
-      set_record(ns, kind, id, nil, nil, {})
-    end
-  elseif op == 'append' then
-    -- A list of '<number> <entry>' (a small list costs a fifth of a small Redis stream),
-    -- numbered on from its last entry, or from the number kept when it was emptied.
-    local ns, stream, entry = take(), take(), take()
-    local list = space(ns) .. ':s:' .. stream
-    local last = redis.call('LINDEX', list, -1)
-    local number
-    if last then
-      number = tonumber(string.match(last, '^%d+')) + 1
+-- Every check, then every write. A Redis error on the way (only corrupt or foreign data can
+-- cause one) gives the claim back, so that the cause is decided again and its sender told,
+-- instead of being taken for a duplicate while nothing keeps its answer.
+local function check_and_write()
+  -- A job is still this scheduling of it while its JSON ends with the token the run was handed.
+  if job_id ~= '' then
+    local job = redis.call('HGET', prefix .. ':jobdata', job_id)
+    if not job or string.sub(job, -#job_ending) ~= job_ending then return refuse('gone') end
+  end
+
+  for position = 1, tonumber(take()) do
+    local t, ns, kind, name, expected = take(), take(), take(), take(), take()
+    local version
+    if t == 'r' then
+      version = load(record_key(ns, kind, name)).version
     else
-      number = tonumber(redis.call('HGET', space(ns) .. ':sn', stream) or '0') + 1
-      redis.call('HDEL', space(ns) .. ':sn', stream)
+      version = redis.call('HGET', space(ns) .. ':iv', kind .. ':' .. name)
     end
-    redis.call('RPUSH', list, string.format('%d', number) .. ' ' .. entry)
-  elseif op == 'trim' then
-    local ns, stream, keep = take(), take(), tonumber(take())
-    local list = space(ns) .. ':s:' .. stream
-    if keep == 0 then
+    if (version or '0') ~= expected then return refuse('conflict:' .. position) end
+  end
+
+  if job_id ~= '' then
+    drop_job(job_id)
+  end
+
+  while at < #ARGV do
+    local op = take()
+    if op == 'put' then
+      local ns, kind, id, schema, data = take(), take(), take(), take(), take()
+      local idx = {}
+      for i = 1, tonumber(take()) do idx[i] = take() end
+      set_record(ns, kind, id, schema, data, idx)
+    elseif op == 'remove' then
+      local ns, kind, id = take(), take(), take()
+      if load(record_key(ns, kind, id)).data then
+        set_record(ns, kind, id, nil, nil, {})
+      end
+    elseif op == 'append' then
+      -- A list of '<number> <entry>' (a small list costs a fifth of a small Redis stream),
+      -- numbered on from its last entry, or from the number kept when it was emptied.
+      local ns, stream, entry = take(), take(), take()
+      local list = space(ns) .. ':s:' .. stream
       local last = redis.call('LINDEX', list, -1)
+      local number
       if last then
-        redis.call('HSET', space(ns) .. ':sn', stream, string.match(last, '^%d+'))
-        redis.call('DEL', list)
+        number = tonumber(string.match(last, '^%d+')) + 1
+      else
+        number = tonumber(redis.call('HGET', space(ns) .. ':sn', stream) or '0') + 1
+        redis.call('HDEL', space(ns) .. ':sn', stream)
+      end
+      redis.call('RPUSH', list, string.format('%d', number) .. ' ' .. entry)
+    elseif op == 'trim' then
+      local ns, stream, keep = take(), take(), tonumber(take())
+      local list = space(ns) .. ':s:' .. stream
+      if keep == 0 then
+        local last = redis.call('LINDEX', list, -1)
+        if last then
+          redis.call('HSET', space(ns) .. ':sn', stream, string.match(last, '^%d+'))
+          redis.call('DEL', list)
+        end
+      else
+        redis.call('LTRIM', list, -keep, -1)
+      end
+    elseif op == 'release' then
+      local ns, sequence, reservation = take(), take(), take()
+      redis.call('DEL', space(ns) .. ':qr:' .. sequence .. ':' .. reservation)
+    elseif op == 'schedule' then
+      local id, due, job = take(), take(), take()
+      redis.call('ZADD', prefix .. ':jobs', due, id)
+      redis.call('HSET', prefix .. ':jobdata', id, job)
+    elseif op == 'cancel' then
+      drop_job(take())
+    elseif op == 'outbox' then
+      local cause, envelopes = take(), take()
+      redis.call('SET', prefix .. ':outbox:' .. cause, envelopes, 'EX', 86400)
+    elseif op == 'sent' then
+      redis.call('SET', prefix .. ':sent:' .. take(), '1', 'EX', 86400)
+    elseif op == 'delivered' then
+      -- A watchdog still in ':jobs' was never handed out: no one else can send its actions.
+      local waiting = drop_job(take())
+      for _ = 1, tonumber(take()) do
+        local action = take()
+        if not waiting then redis.call('SET', prefix .. ':sent:' .. action, '1', 'EX', 86400) end
       end
     else
-      redis.call('LTRIM', list, -keep, -1)
+      -- Cannot happen: the ops come from the build this script is part of.
+      error('apply.lua: unknown op ' .. tostring(op))
     end
-  elseif op == 'release' then
-    local ns, sequence, reservation = take(), take(), take()
-    redis.call('DEL', space(ns) .. ':qr:' .. sequence .. ':' .. reservation)
-  elseif op == 'schedule' then
-    local id, due, job = take(), take(), take()
-    redis.call('ZADD', prefix .. ':jobs', due, id)
-    redis.call('HSET', prefix .. ':jobdata', id, job)
-  elseif op == 'cancel' then
-    drop_job(take())
-  elseif op == 'outbox' then
-    local cause, envelopes = take(), take()
-    redis.call('SET', prefix .. ':outbox:' .. cause, envelopes, 'EX', 86400)
-  elseif op == 'sent' then
-    redis.call('SET', prefix .. ':sent:' .. take(), '1', 'EX', 86400)
-  elseif op == 'delivered' then
-    -- A watchdog still in ':jobs' was never handed out: no one else can send its actions.
-    local waiting = drop_job(take())
-    for _ = 1, tonumber(take()) do
-      local action = take()
-      if not waiting then redis.call('SET', prefix .. ':sent:' .. action, '1', 'EX', 86400) end
-    end
-  else
-    -- Cannot happen: the ops come from the build this script is part of.
-    error('apply.lua: unknown op ' .. tostring(op))
   end
+
+  return changed
 end
 
-return changed
+local ok, result = pcall(check_and_write)
+if ok then return result end
+if seen then redis.call('DEL', seen) end
+return redis.error_reply('apply.lua: ' .. (type(result) == 'table' and tostring(result.err) or tostring(result)))
