@@ -203,8 +203,7 @@ async fn an_apply_that_fails_on_corrupt_data_gives_its_claim_back() {
     let client = redis::Client::open(redis.url()).expect("url");
     let mut raw = client.get_multiplexed_async_connection().await.expect("redis");
     let timeline = "corrupt:{wmcs}:n:incident:s:timeline:1";
-    let wrong_type: () =
-        redis::cmd("HSET").arg(timeline).arg("not").arg("a list").query_async::<()>(&mut raw).await.expect("hset");
+    redis::cmd("HSET").arg(timeline).arg("not").arg("a list").query_async::<()>(&mut raw).await.expect("hset");
     let claim = Claim { key: "console:corrupted".into(), ttl: Duration::from_secs(600) };
     let note = [Write::Append { namespace: "incident".into(), stream: "timeline:1".into(), entry: "{}".into() }];
     let failed = store.apply(Some(&team), Guard::claim(&claim), &note).await;
