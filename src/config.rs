@@ -107,11 +107,30 @@ pub struct StoreConfig {
     /// With `rediss://`: a PEM file of the certificate authorities that may sign the server's
     /// certificate, instead of the system's.
     pub ca_file: Option<PathBuf>,
+    /// With `redis+sentinel://`: the sentinels' own password, when they have `requirepass` (or
+    /// `FIREBELL_SENTINEL_PASSWORD`). The URL's password is the master's.
+    pub sentinel_password: Option<String>,
+    /// The ACL user of `sentinel_password`, when the sentinels use one.
+    pub sentinel_user: Option<String>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: "memory://".into(), namespace: "firebell".into(), ca_file: None }
+        Self {
+            url: "memory://".into(),
+            namespace: "firebell".into(),
+            ca_file: None,
+            sentinel_password: None,
+            sentinel_user: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The sentinels' password: `FIREBELL_SENTINEL_PASSWORD` when set, else the file's.
+    pub fn sentinel_password(&self) -> Option<String> {
+        let from_env = std::env::var("FIREBELL_SENTINEL_PASSWORD").ok().filter(|value| !value.is_empty());
+        from_env.or_else(|| self.sentinel_password.clone())
     }
 }
 
@@ -542,6 +561,10 @@ fn check_all(config: &Config, registry: &Registry) -> Result<Teams, Problem> {
     check_bot(&config.bot)?;
     check_store_url(&config.store.url).map_err(|message| problem("store.url", message))?;
     check_namespace(&config.store.namespace)?;
+    if config.store.sentinel_user.is_some() && config.store.sentinel_password().is_none() {
+        let message = "expected sentinel_password (or FIREBELL_SENTINEL_PASSWORD) with sentinel_user";
+        return Err(problem("store.sentinel_user", message));
+    }
     check_console(&config.console)?;
     check_scheduler(&config.scheduler)?;
     check_alertmanager(&config.alertmanager)?;
@@ -804,6 +827,11 @@ admin_rooms = ["console:#admin"]
 
     #[test]
     fn errors_name_the_file_the_key_and_what_was_expected() {
+        let err = load_text("[store]\nurl = \"redis+sentinel://h:1/m\"\nsentinel_user = \"bot\"\n").unwrap_err();
+        assert_eq!(
+            err,
+            "test.toml line 3, key `store.sentinel_user`: expected sentinel_password (or FIREBELL_SENTINEL_PASSWORD) with sentinel_user"
+        );
         let err = load_text("[store]\nurl = \"postgres://x\"\n").unwrap_err();
         assert_eq!(
             err,

@@ -52,7 +52,14 @@ pub async fn open_store(url: &str, options: &config::StoreConfig) -> Result<Arc<
     if url == "memory://" {
         return Ok(Arc::new(MemoryStore::new()));
     }
-    let redis = RedisOptions { url, namespace: &options.namespace, ca_file: options.ca_file.as_deref() };
+    let sentinel_password = options.sentinel_password();
+    let redis = RedisOptions {
+        url,
+        namespace: &options.namespace,
+        ca_file: options.ca_file.as_deref(),
+        sentinel_password: sentinel_password.as_deref(),
+        sentinel_user: options.sentinel_user.as_deref(),
+    };
     Ok(Arc::new(RedisStore::open(&redis).await?))
 }
 

@@ -12,7 +12,7 @@ use firebell_testkit::{RedisServer, TestDir, free_port};
 use crate::{Firebell, wait_until_ready};
 
 /// The config of these tests: the console, the HTTP server on `port`, the store at `store`.
-fn config(dir: &Path, port: u16, store: &str, extra: &str) -> PathBuf {
+pub(crate) fn config(dir: &Path, port: u16, store: &str, extra: &str) -> PathBuf {
     let text = format!(
         r##"
 [console]

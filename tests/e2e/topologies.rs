@@ -40,12 +40,17 @@ struct Sentinel {
 
 impl Sentinel {
     fn start(dir: &Path, number: usize, master_port: u16) -> Self {
+        Self::start_with(dir, number, master_port, "")
+    }
+
+    /// A sentinel with `extra` lines of configuration.
+    fn start_with(dir: &Path, number: usize, master_port: u16, extra: &str) -> Self {
         let port = free_port();
         let config = dir.join(format!("sentinel-{number}.conf"));
         let text = format!(
             "port {port}\nbind 127.0.0.1\ndir {dir}\nsentinel monitor mymaster 127.0.0.1 {master_port} 2\n\
              sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n\
-             sentinel parallel-syncs mymaster 1\n",
+             sentinel parallel-syncs mymaster 1\n{extra}",
             dir = dir.display()
         );
         std::fs::write(&config, text).expect("sentinel config written");
@@ -57,7 +62,8 @@ impl Sentinel {
             .spawn()
             .expect("redis-server --sentinel runs");
         let sentinel = Self { child, port };
-        wait_for("a sentinel answering", || redis_cli(port, &["ping"]).trim() == "PONG");
+        // A sentinel with a password answers NOAUTH.
+        wait_for("a sentinel answering", || !redis_cli(port, &["ping"]).trim().is_empty());
         sentinel
     }
 }
@@ -135,6 +141,58 @@ async fn a_sentinel_failover_mid_run_loses_no_command_and_no_reminder() {
         "sentinel failover: the first command after the kill was answered {unable_to_write:?} later, \
          20 of 20 answered once, the reminder due at the kill fired {reminder_late:?} late"
     );
+}
+
+/// Sentinels that want a password of their own (`requirepass` in their configuration) are
+/// asked with `[store] sentinel_password`, or `FIREBELL_SENTINEL_PASSWORD`; without it, or with a
+/// wrong one, the bot stops at start with one line that names the cause and not the password.
+#[test]
+fn sentinels_with_a_password_are_asked_with_it_and_refuse_clearly_without_it() {
+    let dir = TestDir::new("sentinel-auth");
+    let master = RedisServer::start();
+    assert_eq!(redis_cli(master.port(), &["config", "set", "requirepass", "data-s3cret"]).trim(), "OK");
+    let auth = "requirepass sentinel-s3cret\nsentinel auth-pass mymaster data-s3cret\n";
+    let sentinel = Sentinel::start_with(dir.path(), 0, master.port(), auth);
+    let url = format!("redis+sentinel://:data-s3cret@127.0.0.1:{}/mymaster", sentinel.port);
+    let run = |url: &str, extra: &str, env: Option<&str>| {
+        let config = crate::operations::config(dir.path(), free_port(), url, extra);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_firebell"));
+        command.arg("--config").arg(&config).env("FIREBELL_LOG", "error").env_remove("FIREBELL_SENTINEL_PASSWORD");
+        if let Some(password) = env {
+            command.env("FIREBELL_SENTINEL_PASSWORD", password);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("firebell starts");
+        use std::io::Write;
+        writeln!(child.stdin.take().expect("stdin"), "!incident declare behind sentinels").expect("written");
+        let output = child.wait_with_output().expect("firebell ends");
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (output.status.success(), text(&output.stdout), text(&output.stderr))
+    };
+
+    let (ok, printed, errors) = run(&url, r#"sentinel_password = "sentinel-s3cret""#, None);
+    assert!(ok && printed.contains("WMCS-1 declared"), "{printed}{errors}");
+    let (ok, printed, errors) = run(&url, "", Some("sentinel-s3cret"));
+    assert!(ok && printed.contains("WMCS-2 declared"), "from the environment: {printed}{errors}");
+
+    for (extra, env) in [("", None), (r#"sentinel_password = "wrong-one""#, None), ("", Some("wrong-one"))] {
+        let (ok, _, errors) = run(&url, extra, env);
+        assert!(!ok, "{errors}");
+        assert_eq!(errors.lines().count(), 1, "one line: {errors}");
+        assert!(errors.contains("refuses the connection") && errors.contains("sentinel"), "{errors}");
+        assert!(!errors.contains("s3cret") && !errors.contains("wrong-one"), "no password in errors: {errors}");
+        assert!(errors.contains("sentinel_password or FIREBELL_SENTINEL_PASSWORD"), "says where it goes: {errors}");
+        println!("{errors}");
+    }
+
+    let plain = format!("redis://:data-s3cret@127.0.0.1:{}", master.port());
+    let (ok, _, errors) = run(&plain, r#"sentinel_password = "sentinel-s3cret""#, None);
+    assert!(!ok && errors.lines().count() == 1, "{errors}");
+    assert!(errors.contains("sentinel_password is for redis+sentinel:// URLs"), "{errors}");
 }
 
 /// Makes a three-master cluster of servers started here and waits until it serves every slot.

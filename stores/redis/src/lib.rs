@@ -107,6 +107,11 @@ pub struct RedisOptions<'a> {
     /// With `rediss://`: a PEM file of the certificate authorities to trust instead of the
     /// system's.
     pub ca_file: Option<&'a std::path::Path>,
+    /// With `redis+sentinel://`: the sentinels' own password (their `requirepass`), and the
+    /// user it belongs to when they use ACL users. The URL's password is the master's.
+    pub sentinel_password: Option<&'a str>,
+    /// The user of `sentinel_password`; none is the default user.
+    pub sentinel_user: Option<&'a str>,
 }
 
 /// `url` without its user name and password, for errors and logs.
@@ -121,13 +126,26 @@ pub fn redacted(url: &str) -> String {
 /// password, a master name the sentinels do not know), or a server that cannot be reached now.
 fn connection_error(url: &str, err: &redis::RedisError) -> RedisStoreError {
     let reason = err.to_string();
-    let for_good =
-        matches!(err.kind(), redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::MasterNameNotFoundBySentinel)
-            || reason.contains("certificate")
-            || reason.contains("WRONGPASS")
-            || reason.contains("NOAUTH");
+    let for_good = authentication_failed(err)
+        || err.kind() == redis::ErrorKind::MasterNameNotFoundBySentinel
+        || reason.contains("certificate");
     let url = redacted(url);
     if for_good { RedisStoreError::Refused { url, reason } } else { RedisStoreError::Unreachable { url, reason } }
+}
+
+/// Whether `err` refuses a missing or wrong user name or password.
+fn authentication_failed(err: &redis::RedisError) -> bool {
+    let reason = err.to_string();
+    err.kind() == redis::ErrorKind::AuthenticationFailed || reason.contains("WRONGPASS") || reason.contains("NOAUTH")
+}
+
+/// A refused password at sentinels or their master, saying which password goes where.
+fn sentinel_refusal(url: &str, err: &redis::RedisError) -> RedisStoreError {
+    let reason = format!(
+        "{err} (the URL's password is the master's; the sentinels' own is [store] sentinel_password or \
+         FIREBELL_SENTINEL_PASSWORD)"
+    );
+    RedisStoreError::Refused { url: redacted(url), reason }
 }
 
 /// The store on a Redis server, shared by every replica that uses the same namespace.
@@ -400,7 +418,7 @@ impl RedisStore {
     /// Connects to `url` (`redis://HOST:PORT[/DB]`) with keys under `namespace`; see
     /// [`RedisStore::open`].
     pub async fn connect(url: &str, namespace: &str) -> Result<Self, RedisStoreError> {
-        Self::open(&RedisOptions { url, namespace, ca_file: None }).await
+        Self::open(&RedisOptions { url, namespace, ca_file: None, sentinel_password: None, sentinel_user: None }).await
     }
 
     /// Connects as `options` say and checks that the server answers. The connection reconnects
@@ -411,8 +429,11 @@ impl RedisStore {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let invalid =
             |err: redis::RedisError| RedisStoreError::InvalidUrl { url: redacted(url), reason: err.to_string() };
-        let topology =
-            Topology::parse(url).map_err(|reason| RedisStoreError::InvalidUrl { url: redacted(url), reason })?;
+        let invalid_url = |reason| RedisStoreError::InvalidUrl { url: redacted(url), reason };
+        let mut topology = Topology::parse(url).map_err(invalid_url)?;
+        if let Some(password) = options.sentinel_password {
+            topology.ask_sentinels_as(options.sentinel_user.unwrap_or_default(), password).map_err(invalid_url)?;
+        }
         if options.ca_file.is_some() && !matches!(topology, Topology::Server(_)) {
             let reason = "a CA file is for rediss:// URLs; Sentinel and Cluster connect without TLS".to_owned();
             return Err(RedisStoreError::InvalidUrl { url: redacted(url), reason });
@@ -433,6 +454,9 @@ impl RedisStore {
         };
         let connection = Link::connect(&topology, client).await.map_err(|err| match err.kind() {
             redis::ErrorKind::InvalidClientConfig => invalid(err),
+            _ if authentication_failed(&err) && matches!(topology, Topology::Sentinel { .. }) => {
+                sentinel_refusal(url, &err)
+            }
             _ => connection_error(url, &err),
         })?;
         let store = Self { connection, namespace: options.namespace.to_owned(), scripts: scripts() };

@@ -10,8 +10,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult,
-    ServerErrorKind, Value,
+    AsyncConnectionConfig, Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisConnectionInfo, RedisError,
+    RedisFuture, RedisResult, ServerErrorKind, Value,
 };
 
 /// How long connecting to a server may take.
@@ -35,6 +35,8 @@ pub enum Topology {
         db: i64,
         /// The user name and password of the master and its replicas.
         credentials: Option<Credentials>,
+        /// The sentinels' own user name and password, when they want one (`requirepass`).
+        sentinel_credentials: Option<Credentials>,
     },
     /// A cluster, found from some of its nodes: `redis+cluster://[USER:PASSWORD@]HOST:PORT[,…]`.
     Cluster {
@@ -56,7 +58,7 @@ impl Topology {
                 Some(db) => db.parse().map_err(|_| format!("the database must be a number, got {db:?}"))?,
                 None => 0,
             };
-            return Ok(Topology::Sentinel { sentinels: hosts, master, db, credentials });
+            return Ok(Topology::Sentinel { sentinels: hosts, master, db, credentials, sentinel_credentials: None });
         }
         if let Some(rest) = url.strip_prefix("redis+cluster://") {
             let (credentials, nodes, path) = split(rest)?;
@@ -67,10 +69,34 @@ impl Topology {
         }
         Ok(Topology::Server(url.to_owned()))
     }
+
+    /// Asks the sentinels with `user` (possibly empty) and `password`; an error when this is
+    /// not a Sentinel topology.
+    pub fn ask_sentinels_as(&mut self, user: &str, password: &str) -> Result<(), String> {
+        match self {
+            Topology::Sentinel { sentinel_credentials, .. } => {
+                *sentinel_credentials = Some((user.to_owned(), password.to_owned()));
+                Ok(())
+            }
+            _ => Err("sentinel_password is for redis+sentinel:// URLs".into()),
+        }
+    }
 }
 
 /// A user name (possibly empty) and a password.
 type Credentials = (String, String);
+
+/// The handshake settings of a server: `db`, and `credentials` when given.
+fn handshake(db: i64, credentials: &Option<Credentials>) -> RedisConnectionInfo {
+    let mut info = RedisConnectionInfo::default().set_db(db);
+    if let Some((user, password)) = credentials {
+        info = info.set_password(password);
+        if !user.is_empty() {
+            info = info.set_username(user);
+        }
+    }
+    info
+}
 
 /// Splits `[USER:PASSWORD@]HOST:PORT[,HOST:PORT…][/PATH]` into its credentials, its hosts as
 /// `redis://` URLs, and its path.
@@ -114,17 +140,15 @@ impl Link {
                     .set_max_delay(Duration::from_secs(2));
                 Ok(Link::Server(ConnectionManager::new_with_config(client(url)?, config).await?))
             }
-            Topology::Sentinel { sentinels, master, db, credentials } => {
-                let mut node = redis::RedisConnectionInfo::default().set_db(*db);
-                if let Some((user, password)) = credentials {
-                    node = node.set_password(password);
-                    if !user.is_empty() {
-                        node = node.set_username(user);
-                    }
-                }
-                let info = SentinelNodeConnectionInfo::default().set_redis_connection_info(node);
-                let sentinel =
-                    SentinelClient::build(sentinels.clone(), master, Some(info), SentinelServerType::Master)?;
+            Topology::Sentinel { sentinels, master, db, credentials, sentinel_credentials } => {
+                let info = SentinelNodeConnectionInfo::default().set_redis_connection_info(handshake(*db, credentials));
+                let sentinels = sentinels
+                    .iter()
+                    .map(|url| {
+                        Ok(url.as_str().into_connection_info()?.set_redis_settings(handshake(0, sentinel_credentials)))
+                    })
+                    .collect::<RedisResult<Vec<ConnectionInfo>>>()?;
+                let sentinel = SentinelClient::build(sentinels, master, Some(info), SentinelServerType::Master)?;
                 let link =
                     SentinelLink { sentinel: tokio::sync::Mutex::new(sentinel), master: Mutex::new(None), db: *db };
                 link.connection().await?;
@@ -251,8 +275,11 @@ mod tests {
                 master: "mymaster".into(),
                 db: 3,
                 credentials: Some(("u".into(), "p".into())),
+                sentinel_credentials: None,
             })
         );
+        let mut server = Topology::parse("redis://h:1").unwrap();
+        assert!(server.ask_sentinels_as("", "p").unwrap_err().contains("redis+sentinel://"));
         assert_eq!(
             Topology::parse("redis+cluster://a:7000,b:7001"),
             Ok(Topology::Cluster { nodes: vec!["redis://a:7000".into(), "redis://b:7001".into()], credentials: None })
