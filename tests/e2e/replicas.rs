@@ -16,7 +16,11 @@ async fn replica(server: &RedisServer) -> Harness {
 /// A replica: the standard plugins on its own connection to Redis at `url` (any topology),
 /// keys under `namespace`.
 pub(crate) async fn replica_at(url: &str, namespace: &str) -> Harness {
-    let store = RedisStore::connect(url, namespace).await.expect("redis reachable");
+    replica_with(RedisStore::connect(url, namespace).await.expect("redis reachable"))
+}
+
+/// A replica with the standard plugins on `store`.
+pub(crate) fn replica_with(store: RedisStore) -> Harness {
     let mut builder = Harness::builder().store(Arc::new(store));
     for plugin in firebell::standard_plugins().plugins() {
         builder = builder.plugin(plugin.clone());

@@ -6,15 +6,24 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use firebell_store_redis::RedisStore;
+use firebell_store_redis::{RedisOptions, RedisStore};
 use firebell_testkit::{RedisServer, TestDir, WMCS_ADMIN, free_port, text};
 
 use crate::console::firebell;
-use crate::replicas::{replica_at as replica, two_replicas_answer_each_event_once};
+use crate::replicas::{replica_at as replica, replica_with, two_replicas_answer_each_event_once};
 
 /// Runs `redis-cli` against `port` with `args`; its output.
 fn redis_cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
+    redis_cli_as(port, None, args)
+}
+
+/// Runs `redis-cli` against `port` with `args`, logged in with `password` when given.
+fn redis_cli_as(port: u16, password: Option<&str>, args: &[&str]) -> String {
+    let mut command = Command::new("redis-cli");
+    if let Some(password) = password {
+        command.env("REDISCLI_AUTH", password);
+    }
+    let output = command
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .stderr(Stdio::null())
@@ -146,53 +155,79 @@ async fn a_sentinel_failover_mid_run_loses_no_command_and_no_reminder() {
 /// Sentinels that want a password of their own (`requirepass` in their configuration) are
 /// asked with `[store] sentinel_password`, or `FIREBELL_SENTINEL_PASSWORD`; without it, or with a
 /// wrong one, the bot stops at start with one line that names the cause and not the password.
-#[test]
-fn sentinels_with_a_password_are_asked_with_it_and_refuse_clearly_without_it() {
+/// After a failover the sentinels are asked again, with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_with_a_password_are_asked_with_it_and_refuse_clearly_without_it() {
     let dir = TestDir::new("sentinel-auth");
-    let master = RedisServer::start();
-    assert_eq!(redis_cli(master.port(), &["config", "set", "requirepass", "data-s3cret"]).trim(), "OK");
-    let auth = "requirepass sentinel-s3cret\nsentinel auth-pass mymaster data-s3cret\n";
-    let sentinel = Sentinel::start_with(dir.path(), 0, master.port(), auth);
-    let url = format!("redis+sentinel://:data-s3cret@127.0.0.1:{}/mymaster", sentinel.port);
-    let run = |url: &str, extra: &str, env: Option<&str>| {
-        let config = crate::operations::config(dir.path(), free_port(), url, extra);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_firebell"));
-        command.arg("--config").arg(&config).env("FIREBELL_LOG", "error").env_remove("FIREBELL_SENTINEL_PASSWORD");
-        if let Some(password) = env {
-            command.env("FIREBELL_SENTINEL_PASSWORD", password);
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("firebell starts");
-        use std::io::Write;
-        writeln!(child.stdin.take().expect("stdin"), "!incident declare behind sentinels").expect("written");
-        let output = child.wait_with_output().expect("firebell ends");
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        (output.status.success(), text(&output.stdout), text(&output.stderr))
-    };
+    let (data, own) = (Some("data-s3cret"), Some("sentinel-s3cret"));
+    let mut master = RedisServer::start();
+    let master_port = master.port().to_string();
+    let replica_server = RedisServer::start_with(&["--save", "", "--replicaof", "127.0.0.1", &master_port]);
+    for server in [&master, &replica_server] {
+        redis_cli(server.port(), &["config", "set", "masterauth", "data-s3cret"]);
+        assert_eq!(redis_cli(server.port(), &["config", "set", "requirepass", "data-s3cret"]).trim(), "OK");
+    }
+    let auth = "requirepass sentinel-s3cret\nsentinel sentinel-pass sentinel-s3cret\n\
+                sentinel auth-pass mymaster data-s3cret\n";
+    let sentinels: Vec<Sentinel> = (0..3).map(|n| Sentinel::start_with(dir.path(), n, master.port(), auth)).collect();
+    wait_for("the sentinels to see the replica", || {
+        sentinels.iter().all(|s| redis_cli_as(s.port, own, &["sentinel", "replicas", "mymaster"]).contains("slave"))
+    });
+    let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
+    let url = format!("redis+sentinel://:data-s3cret@{}/mymaster", hosts.join(","));
 
-    let (ok, printed, errors) = run(&url, r#"sentinel_password = "sentinel-s3cret""#, None);
+    let (ok, printed, errors) = start_and_declare(dir.path(), &url, r#"sentinel_password = "sentinel-s3cret""#, None);
     assert!(ok && printed.contains("WMCS-1 declared"), "{printed}{errors}");
-    let (ok, printed, errors) = run(&url, "", Some("sentinel-s3cret"));
+    let (ok, printed, errors) = start_and_declare(dir.path(), &url, "", own);
     assert!(ok && printed.contains("WMCS-2 declared"), "from the environment: {printed}{errors}");
-
     for (extra, env) in [("", None), (r#"sentinel_password = "wrong-one""#, None), ("", Some("wrong-one"))] {
-        let (ok, _, errors) = run(&url, extra, env);
+        let (ok, _, errors) = start_and_declare(dir.path(), &url, extra, env);
         assert!(!ok, "{errors}");
         assert_eq!(errors.lines().count(), 1, "one line: {errors}");
-        assert!(errors.contains("refuses the connection") && errors.contains("sentinel"), "{errors}");
-        assert!(!errors.contains("s3cret") && !errors.contains("wrong-one"), "no password in errors: {errors}");
+        assert!(errors.contains("refuses the connection"), "{errors}");
         assert!(errors.contains("sentinel_password or FIREBELL_SENTINEL_PASSWORD"), "says where it goes: {errors}");
+        assert!(!errors.contains("s3cret") && !errors.contains("wrong-one"), "no password in errors: {errors}");
         println!("{errors}");
     }
-
     let plain = format!("redis://:data-s3cret@127.0.0.1:{}", master.port());
-    let (ok, _, errors) = run(&plain, r#"sentinel_password = "sentinel-s3cret""#, None);
+    let (ok, _, errors) = start_and_declare(dir.path(), &plain, r#"sentinel_password = "sentinel-s3cret""#, None);
     assert!(!ok && errors.lines().count() == 1, "{errors}");
     assert!(errors.contains("sentinel_password is for redis+sentinel:// URLs"), "{errors}");
+
+    let options = RedisOptions {
+        url: &url,
+        namespace: "sentinel-auth",
+        ca_file: None,
+        sentinel_password: own,
+        sentinel_user: None,
+    };
+    let bot = replica_with(RedisStore::open(&options).await.expect("sentinels asked with their password"));
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    assert_eq!(redis_cli_as(master.port(), data, &["wait", "1", "5000"]).trim(), "1");
+    master.kill();
+    let reply = text(&bot.say("bob", WMCS_ADMIN, "!incident note after the failover").await);
+    assert_eq!(reply, "WMCS-1: note added to the timeline.", "answered by the new master");
+    let role = redis_cli_as(replica_server.port(), data, &["role"]);
+    assert!(role.starts_with("master"), "the replica was promoted: {role}");
+}
+
+/// Starts the `firebell` binary on the store at `url`, with `extra` in its `[store]` and
+/// `FIREBELL_SENTINEL_PASSWORD` set to `env`, and declares an incident on its console: whether
+/// it ran, what it printed, and its errors.
+fn start_and_declare(dir: &Path, url: &str, extra: &str, env: Option<&str>) -> (bool, String, String) {
+    let config = crate::operations::config(dir, free_port(), url, extra);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_firebell"));
+    command.arg("--config").arg(&config).env("FIREBELL_LOG", "error").env_remove("FIREBELL_SENTINEL_PASSWORD");
+    if let Some(password) = env {
+        command.env("FIREBELL_SENTINEL_PASSWORD", password);
+    }
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("firebell starts");
+    use std::io::Write;
+    writeln!(child.stdin.take().expect("stdin"), "!incident declare behind sentinels").expect("written");
+    let output = child.wait_with_output().expect("firebell ends");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
 }
 
 /// Makes a three-master cluster of servers started here and waits until it serves every slot.
