@@ -38,6 +38,22 @@ ids = ["console:alice"]
     path
 }
 
+/// Starts the `firebell` binary with `config` (and what `prepare` adds to its command) and
+/// declares an incident on its console: whether it ran to the end, what it printed, and its
+/// errors.
+pub(crate) fn declare_on_console(config: &Path, prepare: impl FnOnce(&mut Command)) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_firebell"));
+    command.arg("--config").arg(config).env("FIREBELL_LOG", "error");
+    prepare(&mut command);
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("firebell starts");
+    use std::io::Write;
+    writeln!(child.stdin.take().expect("stdin"), "!incident declare from the console").expect("written");
+    let output = child.wait_with_output().expect("firebell ends");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
+}
+
 /// The samples of a `/metrics` page, parsed as Prometheus parses them (it panics on a page that
 /// is not Prometheus's text format), by name and labels.
 async fn scrape(client: &reqwest::Client, base: &str) -> Vec<prometheus_parse::Sample> {
@@ -285,21 +301,7 @@ fn redis_over_tls_with_an_acl_user_and_a_wrong_ca_or_password_refused_clearly() 
     ]);
     let run = |url: &str, ca: &Path| {
         let extra = format!("ca_file = \"{}\"", ca.display());
-        let config = config(dir.path(), free_port(), url, &extra);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_firebell"))
-            .arg("--config")
-            .arg(&config)
-            .env("FIREBELL_LOG", "error")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("firebell starts");
-        use std::io::Write;
-        writeln!(child.stdin.take().expect("stdin"), "!incident declare over TLS").expect("written");
-        let output = child.wait_with_output().expect("firebell ends");
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        (output.status.success(), text(&output.stdout), text(&output.stderr))
+        declare_on_console(&config(dir.path(), free_port(), url, &extra), |_| ())
     };
     let url = format!("rediss://firebell:s3cret@127.0.0.1:{tls_port}");
     let (ok, printed, errors) = run(&url, &ca);

@@ -211,23 +211,16 @@ async fn sentinels_with_a_password_are_asked_with_it_and_refuse_clearly_without_
     assert!(role.starts_with("master"), "the replica was promoted: {role}");
 }
 
-/// Starts the `firebell` binary on the store at `url`, with `extra` in its `[store]` and
-/// `FIREBELL_SENTINEL_PASSWORD` set to `env`, and declares an incident on its console: whether
-/// it ran, what it printed, and its errors.
+/// Declares an incident on the console of the `firebell` binary on the store at `url`, with
+/// `extra` in its `[store]` and `FIREBELL_SENTINEL_PASSWORD` set to `env`.
 fn start_and_declare(dir: &Path, url: &str, extra: &str, env: Option<&str>) -> (bool, String, String) {
     let config = crate::operations::config(dir, free_port(), url, extra);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_firebell"));
-    command.arg("--config").arg(&config).env("FIREBELL_LOG", "error").env_remove("FIREBELL_SENTINEL_PASSWORD");
-    if let Some(password) = env {
-        command.env("FIREBELL_SENTINEL_PASSWORD", password);
-    }
-    let mut child =
-        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("firebell starts");
-    use std::io::Write;
-    writeln!(child.stdin.take().expect("stdin"), "!incident declare behind sentinels").expect("written");
-    let output = child.wait_with_output().expect("firebell ends");
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (output.status.success(), text(&output.stdout), text(&output.stderr))
+    crate::operations::declare_on_console(&config, |command| {
+        command.env_remove("FIREBELL_SENTINEL_PASSWORD");
+        if let Some(password) = env {
+            command.env("FIREBELL_SENTINEL_PASSWORD", password);
+        }
+    })
 }
 
 /// Makes a three-master cluster of servers started here and waits until it serves every slot.

@@ -427,16 +427,13 @@ impl RedisStore {
         let url = options.url;
         // rustls finds two crypto providers among the crates built; TLS uses ring, as Slack does.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let invalid =
-            |err: redis::RedisError| RedisStoreError::InvalidUrl { url: redacted(url), reason: err.to_string() };
-        let invalid_url = |reason| RedisStoreError::InvalidUrl { url: redacted(url), reason };
-        let mut topology = Topology::parse(url).map_err(invalid_url)?;
+        let invalid = |reason: String| RedisStoreError::InvalidUrl { url: redacted(url), reason };
+        let mut topology = Topology::parse(url).map_err(invalid)?;
         if let Some(password) = options.sentinel_password {
-            topology.ask_sentinels_as(options.sentinel_user.unwrap_or_default(), password).map_err(invalid_url)?;
+            topology.ask_sentinels_as(options.sentinel_user.unwrap_or_default(), password).map_err(invalid)?;
         }
         if options.ca_file.is_some() && !matches!(topology, Topology::Server(_)) {
-            let reason = "a CA file is for rediss:// URLs; Sentinel and Cluster connect without TLS".to_owned();
-            return Err(RedisStoreError::InvalidUrl { url: redacted(url), reason });
+            return Err(invalid("a CA file is for rediss:// URLs; Sentinel and Cluster connect without TLS".into()));
         }
         let root_cert = match options.ca_file {
             None => None,
@@ -453,7 +450,7 @@ impl RedisStore {
             ),
         };
         let connection = Link::connect(&topology, client).await.map_err(|err| match err.kind() {
-            redis::ErrorKind::InvalidClientConfig => invalid(err),
+            redis::ErrorKind::InvalidClientConfig => invalid(err.to_string()),
             _ if authentication_failed(&err) && matches!(topology, Topology::Sentinel { .. }) => {
                 sentinel_refusal(url, &err)
             }
