@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use firebell_core::clock::after;
 use firebell_core::declare::{Command, PluginInfo, Settings};
-use firebell_core::job::Job;
+use firebell_core::job::{Job, JobData};
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, TeamContext};
-use firebell_core::store::Write;
+use serde::{Deserialize, Serialize};
 
 /// Reminds the team of something later.
 #[derive(PluginInfo)]
@@ -22,6 +22,15 @@ struct Remind {
     wait: Duration,
     #[arg(text)]
     text: String,
+}
+/// The job: who asked, and what to say.
+#[derive(Serialize, Deserialize)]
+struct Due {
+    by: String,
+    text: String,
+}
+impl JobData for Due {
+    const KIND: &'static str = "due";
 }
 /// How far ahead reminders may be set.
 #[derive(Settings)]
@@ -38,12 +47,15 @@ impl Plugin for ReminderPlugin {
         if wait.is_zero() || wait > longest {
             return Err(PluginError::Usage(format!("remind in at most {}", humantime::format_duration(longest))));
         }
-        let job = Job::new(ctx.cause, "reminder", after(ctx.now, wait), format!("{}: {text}", ctx.sender));
-        Ok(Outcome::act(ctx.reply(Message::text("Noted."))).write(Write::Schedule(job)))
+        let job = ctx.schedule(ctx.cause, after(ctx.now, wait), &Due { by: ctx.sender.to_string(), text });
+        Ok(Outcome::act(ctx.reply(Message::text("Noted."))).write(job))
     }
 
     async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
-        let message = Message::text(format!("Reminder from {}", job.data));
+        let Some(Due { by, text }) = job.data::<Due>()? else {
+            return Ok(Outcome::default());
+        };
+        let message = Message::text(format!("Reminder from {by}: {text}"));
         let post = |room: &firebell_core::ids::RoomRef| Action::Send {
             room: room.clone(),
             message: message.clone(),

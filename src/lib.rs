@@ -15,8 +15,10 @@ use firebell_store_redis::{RedisOptions, RedisStore, RedisStoreError};
 /// (the bot then needs the Alertmanager silence service).
 pub fn plugins(silences: bool) -> Registry {
     let mut registry = Registry::new();
-    let plugins: [Arc<dyn Plugin>; 6] = [
-        Arc::new(firebell_plugin_admin::AdminPlugin),
+    registry
+        .register_trusted(Arc::new(firebell_plugin_admin::AdminPlugin))
+        .expect("the admin plugin is the first registered");
+    let plugins: [Arc<dyn Plugin>; 5] = [
         Arc::new(firebell_plugin_incident::IncidentPlugin),
         Arc::new(firebell_plugin_oncall::OncallPlugin),
         Arc::new(firebell_plugin_paging::PagingPlugin::new(silences)),

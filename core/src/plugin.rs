@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 
 use crate::command::{Args, CommandSpec, Token};
 use crate::ids::{Person, RoomRef};
-use crate::job::Job;
+use crate::job::{Job, JobData};
 use crate::message::{Action, Message};
-use crate::state::{Choices, FRAMEWORK, Reads, State};
+use crate::state::{Change, Choices, FRAMEWORK, Reads, Record, RoomOwner, State};
 use crate::store::{StoreError, Write};
 use crate::team::{RoomRole, Team, Teams};
 
@@ -129,6 +129,17 @@ impl<'a> Context<'a> {
     pub fn reply(&self, message: Message) -> Action {
         Action::Send { room: self.room.clone(), message, thread: self.thread.map(str::to_owned) }
     }
+
+    /// The change that schedules the plugin's job of kind `J` about `subject` (see
+    /// [`State::schedule`]).
+    pub fn schedule<J: JobData>(&self, subject: &str, due: DateTime<Utc>, data: &J) -> Change {
+        self.state.schedule(subject, due, data)
+    }
+
+    /// The change that cancels the plugin's job of kind `J` about `subject`.
+    pub fn cancel<J: JobData>(&self, subject: &str) -> Change {
+        self.state.cancel::<J>(subject)
+    }
 }
 
 /// What a plugin sees when it runs a job or handles an event: its team and the team's state, but
@@ -157,6 +168,17 @@ impl<'a> TeamContext<'a> {
     pub fn state_of(&self, namespace: &'a str) -> State<'a> {
         State::new(self.reads, namespace)
     }
+
+    /// The change that schedules the plugin's job of kind `J` about `subject` (see
+    /// [`State::schedule`]).
+    pub fn schedule<J: JobData>(&self, subject: &str, due: DateTime<Utc>, data: &J) -> Change {
+        self.state.schedule(subject, due, data)
+    }
+
+    /// The change that cancels the plugin's job of kind `J` about `subject`.
+    pub fn cancel<J: JobData>(&self, subject: &str) -> Change {
+        self.state.cancel::<J>(subject)
+    }
 }
 
 /// The framework's own records of the team (plugin choices, room owners).
@@ -181,11 +203,11 @@ pub struct Event {
     pub data: String,
 }
 
-/// What a plugin decided: writes to apply atomically, then actions to perform.
+/// What a plugin decided: changes to apply atomically, then actions to perform.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// State changes, applied all together or not at all.
-    pub writes: Vec<Write>,
+    pub writes: Vec<Change>,
     /// What to do on the chat platforms once the writes are applied.
     pub actions: Vec<Action>,
 }
@@ -196,9 +218,15 @@ impl Outcome {
         Self { writes: Vec::new(), actions: vec![action] }
     }
 
-    /// Adds a write.
-    pub fn write(mut self, write: Write) -> Self {
-        self.writes.push(write);
+    /// Adds a change.
+    pub fn write(mut self, change: Change) -> Self {
+        self.writes.push(change);
+        self
+    }
+
+    /// Adds changes.
+    pub fn writes(mut self, changes: impl IntoIterator<Item = Change>) -> Self {
+        self.writes.extend(changes);
         self
     }
 
@@ -218,9 +246,27 @@ pub enum PluginError {
     /// The command is understood but refused (not allowed now, nothing to act on).
     #[error("{0}")]
     Refused(String),
+    /// It cannot be done now, but can later (an outside service is away): a job is run again
+    /// after a growing pause (counted in `firebell_jobs_retried_total`), a command's sender is
+    /// told to try again. Nothing was applied.
+    #[error("{reason}")]
+    Retry {
+        /// Why, for the log and the sender.
+        reason: String,
+        /// How long to wait at least; `None` for the framework's backoff.
+        after: Option<std::time::Duration>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::job::JobDataError> for PluginError {
+    /// A job whose data does not read as its kind is refused (and dropped): a plugin's bug, or
+    /// data written by an incompatible version.
+    fn from(err: crate::job::JobDataError) -> Self {
+        PluginError::Refused(err.to_string())
+    }
 }
 
 /// Whether `plugin` is enabled for `team`: what the team's admins chose in chat, else the config
@@ -254,6 +300,13 @@ pub trait PluginInfo {
     /// Whether a team admin may switch it off.
     fn can_be_disabled(&self) -> bool {
         true
+    }
+
+    /// The streams of its namespace (by name prefix, `timeline:`) that other plugins may append
+    /// to and trim, through the functions this plugin's crate exports. Everything else of its
+    /// namespace only the plugin itself may change.
+    fn shared_streams(&self) -> &'static [&'static str] {
+        &[]
     }
 }
 
@@ -372,10 +425,24 @@ pub struct SlashCommand {
     pub usage_hint: String,
 }
 
+/// Why a plugin's change was refused: it reaches outside the plugin's namespace (see
+/// [`Registry::permits`]). A plugin's bug, not its user's: nothing of its outcome is applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin {plugin} may not {what}")]
+pub struct NamespaceError {
+    /// The plugin that decided the change.
+    pub plugin: String,
+    /// What it tried: `write record sal/entry/"3"`, `cancel job incident:3:remind`.
+    pub what: String,
+}
+
 /// Every plugin the bot has, in registration order.
 #[derive(Clone, Default)]
 pub struct Registry {
     plugins: Vec<Arc<dyn Plugin>>,
+    /// The plugins that administer the bot itself (`admin`): they may change the framework's
+    /// records (a team's plugin choices) and cancel any plugin's jobs.
+    trusted: Vec<&'static str>,
 }
 
 impl Registry {
@@ -404,6 +471,60 @@ impl Registry {
         }
         self.plugins.push(plugin);
         Ok(())
+    }
+
+    /// Adds a plugin that administers the bot itself (see [`Registry::permits`]): only the
+    /// binary's own `admin` plugin should be.
+    pub fn register_trusted(&mut self, plugin: Arc<dyn Plugin>) -> Result<(), RegisterError> {
+        let name = plugin.name();
+        self.register(plugin)?;
+        self.trusted.push(name);
+        Ok(())
+    }
+
+    /// Whether `plugin` may make `change`. A plugin changes its own namespace (records,
+    /// streams) and its own jobs (ids starting with its name and `:`); in another plugin's
+    /// namespace it may only append to and trim the streams that plugin shares
+    /// ([`PluginInfo::shared_streams`]), through that plugin crate's functions; in the
+    /// framework's, only the rooms it made ([`RoomOwner`] records naming it, and their removal). A trusted plugin (`admin`) may also
+    /// change the framework's records and cancel any job.
+    pub fn permits(&self, plugin: &str, change: &Change) -> Result<(), NamespaceError> {
+        let trusted = self.trusted.contains(&plugin);
+        let own_job = |id: &str| id.strip_prefix(plugin).is_some_and(|rest| rest.starts_with(':'));
+        let refuse = |what: String| Err(NamespaceError { plugin: plugin.to_owned(), what });
+        match change.write() {
+            Write::Put { namespace, .. } | Write::Remove { namespace, .. } if namespace == plugin => Ok(()),
+            Write::Put { namespace, record } if namespace == FRAMEWORK => {
+                let own_room = record.kind == RoomOwner::KIND
+                    && serde_json::from_str::<RoomOwner>(&record.data).is_ok_and(|owner| owner.plugin == plugin);
+                if own_room || trusted {
+                    Ok(())
+                } else {
+                    refuse(format!("write record {namespace}/{}/{:?}", record.kind, record.id))
+                }
+            }
+            Write::Put { namespace, record } => {
+                refuse(format!("write record {namespace}/{}/{:?}", record.kind, record.id))
+            }
+            // A room's ownership ends with its subject (a resolved incident's room).
+            Write::Remove { namespace, kind, .. } if namespace == FRAMEWORK && kind == RoomOwner::KIND => Ok(()),
+            Write::Remove { namespace, kind, id } => refuse(format!("remove record {namespace}/{kind}/{id:?}")),
+            Write::Append { namespace, stream, .. } | Write::Trim { namespace, stream, .. } => {
+                let shared = self
+                    .plugin(namespace)
+                    .is_some_and(|owner| owner.shared_streams().iter().any(|prefix| stream.starts_with(prefix)));
+                if namespace == plugin || shared || (trusted && namespace == FRAMEWORK) {
+                    Ok(())
+                } else {
+                    refuse(format!("write to stream {namespace}/{stream}"))
+                }
+            }
+            Write::Schedule(job) if job.plugin == plugin && own_job(&job.id) => Ok(()),
+            Write::Schedule(job) => refuse(format!("schedule job {} of plugin {}", job.id, job.plugin)),
+            Write::Cancel(id) if own_job(id) || trusted => Ok(()),
+            Write::Cancel(id) => refuse(format!("cancel job {id}")),
+            other => refuse(format!("make the framework's own write {other:?}")),
+        }
     }
 
     /// Every plugin.

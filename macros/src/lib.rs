@@ -37,7 +37,8 @@ pub fn derive_commands(input: TokenStream) -> TokenStream {
 
 /// Declares a plugin: `#[plugin(name = "…", commands = CommandSet, settings = Settings)]` on
 /// the plugin's type, whose doc comment is its description; `always_on` for a plugin no team
-/// admin may switch off.
+/// admin may switch off; `shared_streams = ["timeline:"]` for the streams (by name prefix) that
+/// other plugins may append to, through the functions this plugin's crate exports.
 #[proc_macro_derive(PluginInfo, attributes(plugin))]
 pub fn derive_plugin_info(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -214,6 +215,7 @@ fn plugin_info(input: &DeriveInput) -> syn::Result<Tokens> {
     let name = &input.ident;
     let description = doc(&input.attrs);
     let (mut plugin, mut commands, mut settings, mut always_on) = (None, None, None, false);
+    let mut shared_streams: Vec<LitStr> = Vec::new();
     for attr in input.attrs.iter().filter(|attr| attr.path().is_ident("plugin")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
@@ -224,8 +226,13 @@ fn plugin_info(input: &DeriveInput) -> syn::Result<Tokens> {
                 settings = Some(meta.value()?.parse::<syn::Path>()?);
             } else if meta.path.is_ident("always_on") {
                 always_on = true;
+            } else if meta.path.is_ident("shared_streams") {
+                let value = meta.value()?;
+                let content;
+                syn::bracketed!(content in value);
+                shared_streams.extend(content.parse_terminated(|input| input.parse::<LitStr>(), syn::Token![,])?);
             } else {
-                return Err(meta.error("expected name, commands, settings or always_on"));
+                return Err(meta.error("expected name, commands, settings, shared_streams or always_on"));
             }
             Ok(())
         })?;
@@ -259,6 +266,10 @@ fn plugin_info(input: &DeriveInput) -> syn::Result<Tokens> {
 
             fn can_be_disabled(&self) -> bool {
                 !#always_on
+            }
+
+            fn shared_streams(&self) -> &'static [&'static str] {
+                &[#(#shared_streams),*]
             }
         }
     })

@@ -514,7 +514,9 @@ fn failure_notice(inbound: &Inbound, err: &DispatchError) -> Envelope {
         DispatchError::Store(_) => {
             format!("error: your command may not have been applied ({err}); check before trying again")
         }
-        DispatchError::Contended(_) => format!("error: your command was not applied ({err}); please try again"),
+        DispatchError::Contended(_) | DispatchError::Retry(_) => {
+            format!("error: your command was not applied ({err}); please try again")
+        }
     };
     let action = Action::Ephemeral {
         room: inbound.room.clone(),

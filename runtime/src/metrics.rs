@@ -24,6 +24,17 @@ pub const JOBS_RUN: &str = "firebell_jobs_run_total";
 pub const JOBS_RETRIED: &str = "firebell_jobs_retried_total";
 /// Jobs given up on after their last attempt, kept in the dead-letter list.
 pub const JOBS_DEAD: &str = "firebell_jobs_dead_lettered_total";
+/// Job runs put off because their plugin is disabled for the team (or unknown to this
+/// replica), by `plugin`: the job waits and runs once the plugin is enabled again.
+pub const JOBS_DEFERRED: &str = "firebell_jobs_deferred_total";
+/// Job runs whose plugin asked to be tried again later (`PluginError::Retry`), by `plugin`.
+pub const JOBS_RETRY_ASKED: &str = "firebell_jobs_retry_asked_total";
+/// Decisions made again because something they read changed before they were applied, by
+/// `plugin`.
+pub const REDECISIONS: &str = "firebell_redecisions_total";
+/// Outcomes refused because a plugin changed what is not its own (another plugin's records, the
+/// framework's), by `plugin`: a plugin's bug.
+pub const CHANGES_REFUSED: &str = "firebell_plugin_changes_refused_total";
 /// Seconds between a job's due time and its run starting.
 pub const JOB_LATENESS: &str = "firebell_job_lateness_seconds";
 /// Deliveries of answers going on in this replica.
@@ -57,6 +68,10 @@ pub fn describe() {
     describe_counter!(JOBS_RUN, "Job runs, by outcome.");
     describe_counter!(JOBS_RETRIED, "Jobs taken again after a failed run or a quiet replica.");
     describe_counter!(JOBS_DEAD, "Jobs given up on after their last attempt.");
+    describe_counter!(JOBS_DEFERRED, "Job runs put off because their plugin is disabled, by plugin.");
+    describe_counter!(JOBS_RETRY_ASKED, "Job runs whose plugin asked to be tried again later, by plugin.");
+    describe_counter!(REDECISIONS, "Decisions made again because what they read changed, by plugin.");
+    describe_counter!(CHANGES_REFUSED, "Outcomes refused because a plugin changed what is not its own.");
     describe_histogram!(JOB_LATENESS, Unit::Seconds, "From a job's due time to its run starting.");
     describe_gauge!(DELIVERIES_PENDING, "Deliveries of answers going on in this replica.");
     describe_counter!(REDELIVERED, "Answers sent by a delivery watchdog for a replica that did not.");
@@ -106,6 +121,26 @@ pub fn job_started(late: Duration, attempt: u32) {
 /// Counts a job run that ended `done` or `failed`.
 pub fn job_run(outcome: &'static str) {
     counter!(JOBS_RUN, "outcome" => outcome).increment(1);
+}
+
+/// Counts a job run of `plugin` put off because the plugin is disabled.
+pub fn job_deferred(plugin: &str) {
+    counter!(JOBS_DEFERRED, "plugin" => plugin.to_owned()).increment(1);
+}
+
+/// Counts a job run of `plugin` that asked to be tried again later.
+pub fn job_retry_asked(plugin: &str) {
+    counter!(JOBS_RETRY_ASKED, "plugin" => plugin.to_owned()).increment(1);
+}
+
+/// Counts a decision of `plugin` made again.
+pub fn redecision(plugin: &str) {
+    counter!(REDECISIONS, "plugin" => plugin.to_owned()).increment(1);
+}
+
+/// Counts an outcome of `plugin` refused for changing what is not its own.
+pub fn change_refused(plugin: &str) {
+    counter!(CHANGES_REFUSED, "plugin" => plugin.to_owned()).increment(1);
 }
 
 /// Counts `count` dead-lettered jobs.

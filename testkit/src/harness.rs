@@ -132,7 +132,7 @@ impl Write for Output {
 
 /// Builds a [`Harness`].
 pub struct HarnessBuilder {
-    plugins: Vec<Arc<dyn Plugin>>,
+    plugins: Vec<(Arc<dyn Plugin>, bool)>,
     teams: Vec<Team>,
     store: Option<Arc<dyn Store>>,
     services: Vec<Arc<dyn Service>>,
@@ -141,7 +141,14 @@ pub struct HarnessBuilder {
 impl HarnessBuilder {
     /// Adds a plugin.
     pub fn plugin(mut self, plugin: Arc<dyn Plugin>) -> Self {
-        self.plugins.push(plugin);
+        self.plugins.push((plugin, false));
+        self
+    }
+
+    /// Adds a plugin that administers the bot itself, as the binary adds `admin` (see
+    /// [`Registry::register_trusted`]).
+    pub fn trusted_plugin(mut self, plugin: Arc<dyn Plugin>) -> Self {
+        self.plugins.push((plugin, true));
         self
     }
 
@@ -174,8 +181,9 @@ impl HarnessBuilder {
         let console = Arc::new(ConsoleAdapter::new(Box::new(output.clone()), "firebell"));
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let mut registry = Registry::new();
-        for plugin in self.plugins {
-            registry.register(plugin).expect("plugins have distinct names and commands");
+        for (plugin, trusted) in self.plugins {
+            let registered = if trusted { registry.register_trusted(plugin) } else { registry.register(plugin) };
+            registered.expect("plugins have distinct names and commands");
         }
         let teams = Teams::new(self.teams).expect("valid teams");
         let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());

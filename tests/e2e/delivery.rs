@@ -118,7 +118,7 @@ pub(crate) async fn add_timeline(redis: &RedisServer, namespace: &str, count: us
     let writes: Vec<Write> = (0..count)
         .map(|n| {
             let entry = TimelineEntry::new(at, &alice, EntryKind::Note, format!("entry {n:04} of the long night"));
-            add_to_timeline(&reads, 1, &entry)
+            add_to_timeline(&reads, 1, &entry).into_write()
         })
         .collect();
     store.apply(Some(&team), Guard::NONE, &writes).await.expect("kept");

@@ -46,7 +46,40 @@ use serde::de::DeserializeOwned;
 pub use self::cache::Cache;
 pub use self::framework::{Choices, FRAMEWORK, PluginChoice, RoomOwner};
 pub use self::reads::Reads;
+use crate::job::{Job, JobData, job_id};
 use crate::store::{IndexEntry, StoreError, StoredRecord, StreamEntry, StreamRange, Write};
+
+/// One change a plugin decides: a record stored or removed, a stream appended to or trimmed, a
+/// job scheduled or cancelled. Only [`State`]'s methods make changes, each under the state's
+/// namespace, and the framework's own bookkeeping (outboxes, sent records, reservations) is no
+/// change a plugin can make. The dispatcher applies a plugin's changes only when every one is
+/// within its namespace, or appends to a stream its owner shares (see
+/// [`Registry::permits`](crate::plugin::Registry::permits)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change(Write);
+
+impl Change {
+    /// The store write it makes.
+    pub fn write(&self) -> &Write {
+        &self.0
+    }
+
+    /// The store write it makes, for the dispatcher to apply.
+    pub fn into_write(self) -> Write {
+        self.0
+    }
+
+    /// The namespace it changes, if it changes one (jobs belong to their plugin instead).
+    pub fn namespace(&self) -> Option<&str> {
+        match &self.0 {
+            Write::Put { namespace, .. }
+            | Write::Remove { namespace, .. }
+            | Write::Append { namespace, .. }
+            | Write::Trim { namespace, .. } => Some(namespace),
+            _ => None,
+        }
+    }
+}
 
 /// A type a plugin keeps in the store.
 pub trait Record: Serialize + DeserializeOwned + Send + Sync {
@@ -175,28 +208,58 @@ impl<'a> State<'a> {
         self.reads.reserve(self.namespace, sequence, reservation).await
     }
 
-    /// The write that stores `record`, created or replaced.
-    pub fn put<R: Record>(&self, record: &R) -> Write {
-        Write::Put { namespace: self.namespace.to_owned(), record: encode(record) }
+    /// The change that stores `record`, created or replaced.
+    pub fn put<R: Record>(&self, record: &R) -> Change {
+        Change(Write::Put { namespace: self.namespace.to_owned(), record: encode(record) })
     }
 
-    /// The write that removes the record of kind `R` with this id.
-    pub fn remove<R: Record>(&self, id: &str) -> Write {
-        Write::Remove { namespace: self.namespace.to_owned(), kind: R::KIND.to_owned(), id: id.to_owned() }
+    /// The change that removes the record of kind `R` with this id.
+    pub fn remove<R: Record>(&self, id: &str) -> Change {
+        Change(Write::Remove { namespace: self.namespace.to_owned(), kind: R::KIND.to_owned(), id: id.to_owned() })
     }
 
-    /// The write that appends `entry` to a stream.
-    pub fn append<E: Serialize>(&self, stream: &str, entry: &E) -> Write {
-        Write::Append {
+    /// The change that appends `entry` to a stream.
+    pub fn append<E: Serialize>(&self, stream: &str, entry: &E) -> Change {
+        Change(Write::Append {
             namespace: self.namespace.to_owned(),
             stream: stream.to_owned(),
             entry: serde_json::to_string(entry).expect("stream entries serialize to JSON"),
-        }
+        })
     }
 
-    /// The write that keeps only a stream's newest `keep` entries.
-    pub fn trim(&self, stream: &str, keep: u64) -> Write {
-        Write::Trim { namespace: self.namespace.to_owned(), stream: stream.to_owned(), keep }
+    /// The change that keeps only a stream's newest `keep` entries.
+    pub fn trim(&self, stream: &str, keep: u64) -> Change {
+        Change(Write::Trim { namespace: self.namespace.to_owned(), stream: stream.to_owned(), keep })
+    }
+
+    /// The change that schedules this plugin's job of kind `J` about `subject` (`"3"`: an
+    /// incident's number) for `due`, replacing the one scheduled before. The jobs of one
+    /// subject run one after the other, in the order they fall due.
+    pub fn schedule<J: JobData>(&self, subject: &str, due: chrono::DateTime<chrono::Utc>, data: &J) -> Change {
+        Change(Write::Schedule(Job::typed(self.namespace, subject, due, data)))
+    }
+
+    /// The change that cancels this plugin's job of kind `J` about `subject`, if there is one.
+    pub fn cancel<J: JobData>(&self, subject: &str) -> Change {
+        Change(Write::Cancel(job_id(self.namespace, subject, J::KIND)))
+    }
+
+    /// Like [`State::schedule`], for a kind named at run time (a plugin whose kinds of jobs are
+    /// the variants of an enum, read back with [`Job::kind`]).
+    pub fn schedule_named<D: Serialize>(
+        &self,
+        kind: &str,
+        subject: &str,
+        due: chrono::DateTime<chrono::Utc>,
+        data: &D,
+    ) -> Change {
+        let data = serde_json::to_string(data).expect("job data serializes to JSON");
+        Change(Write::Schedule(Job::new(job_id(self.namespace, subject, kind), self.namespace, due, data)))
+    }
+
+    /// Like [`State::cancel`], for a kind named at run time.
+    pub fn cancel_named(&self, kind: &str, subject: &str) -> Change {
+        Change(Write::Cancel(job_id(self.namespace, subject, kind)))
     }
 }
 

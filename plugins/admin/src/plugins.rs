@@ -6,8 +6,9 @@ use firebell_core::message::Message;
 use firebell_core::plugin::{
     Context, Outcome, Plugin, PluginError, SettingSource, Settings, framework_state, is_enabled,
 };
+use firebell_core::state::Change;
 use firebell_core::state::PluginChoice;
-use firebell_core::store::{StreamRange, Write};
+use firebell_core::store::StreamRange;
 use firebell_core::team::Team;
 use serde::{Deserialize, Serialize};
 
@@ -56,17 +57,17 @@ fn enabled_word(enabled: bool) -> &'static str {
 }
 
 /// The write that keeps the team's choices with `choice` for its plugin.
-fn keep(ctx: &Context<'_>, choice: PluginChoice) -> Write {
+fn keep(ctx: &Context<'_>, choice: PluginChoice) -> Change {
     framework_state(ctx.reads).put(&ctx.choices.clone().with(choice))
 }
 
-fn audited(ctx: &Context<'_>, action: String, before: String, after: String) -> [Write; 2] {
+fn audited(ctx: &Context<'_>, action: String, before: String, after: String) -> [Change; 2] {
     let entry = AuditEntry { at: ctx.now, by: ctx.sender.clone(), action, before, after };
     [ctx.state.append(AUDIT, &entry), ctx.state.trim(AUDIT, AUDIT_KEPT)]
 }
 
 /// The reply with its writes: the choices kept and the action audited.
-fn changed(ctx: &Context<'_>, text: String, choice: PluginChoice, audit: [Write; 2]) -> Outcome {
+fn changed(ctx: &Context<'_>, text: String, choice: PluginChoice, audit: [Change; 2]) -> Outcome {
     let mut outcome = reply(ctx, text).write(keep(ctx, choice));
     outcome.writes.extend(audit);
     outcome

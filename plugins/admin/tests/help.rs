@@ -6,7 +6,7 @@ use firebell_plugin_admin::AdminPlugin;
 use firebell_testkit::{Harness, WMCS_ADMIN, text};
 
 fn bot() -> Harness {
-    Harness::builder().plugin(Arc::new(AdminPlugin)).build()
+    Harness::builder().trusted_plugin(Arc::new(AdminPlugin)).build()
 }
 
 #[tokio::test]

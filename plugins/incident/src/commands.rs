@@ -105,7 +105,7 @@ pub(crate) async fn declare_draft(
         let topic = public_topic(team, open.iter().chain([&incident]));
         outcome.actions.extend(set_public_topics(team, &topic));
     }
-    outcome.writes.extend(timers::on_declare(&incident, ctx.settings, ctx.now));
+    outcome.writes.extend(timers::on_declare(&ctx.state, &incident, ctx.settings, ctx.now));
     outcome.actions.extend(rooms::create(ctx, team, &incident));
     outcome.writes.extend(records::change(&ctx.state, &incident, &timeline));
     Ok(outcome)
@@ -145,7 +145,7 @@ pub(crate) async fn claim_or_show_ic(ctx: &Context<'_>, args: Ic) -> Result<Outc
         None => {
             let entry = incident.claim_ic(&ctx.sender, ctx.now).map_err(|r| refused(&incident, r))?;
             let reply = Message::text(format!("{} is now the IC of {key}.", ctx.sender));
-            let timer = timers::on_new_ic(&incident, ctx.settings, ctx.now);
+            let timer = timers::on_new_ic(&ctx.state, &incident, ctx.settings, ctx.now);
             let invites = rooms::invite(&incident, &ctx.sender);
             let mut outcome = changed(ctx, incident, vec![entry], reply).write(timer);
             outcome.actions.extend(invites);
@@ -175,7 +175,7 @@ pub(crate) async fn offer_handoff(ctx: &Context<'_>, args: Handoff) -> Result<Ou
         ))
         .button("Accept IC role", format!("{}ic accept {key}", ctx.prefix))
         .button("Decline", format!("{}ic decline {key}", ctx.prefix));
-    let expiry = Timer::OfferExpiry.at(&incident, after(ctx.now, ttl));
+    let expiry = Timer::OfferExpiry.at(&ctx.state, &incident, after(ctx.now, ttl));
     Ok(changed(ctx, incident, vec![entry], reply).write(expiry))
 }
 
@@ -185,8 +185,8 @@ pub(crate) async fn accept_handoff(ctx: &Context<'_>, args: Accept) -> Result<Ou
     let reply = Message::text(format!("{} is now the IC of {}, taking over from ", ctx.sender, incident.key()))
         .mention(&previous)
         .and(".");
-    let cancel = Timer::OfferExpiry.cancel(&incident);
-    let handoff = timers::on_new_ic(&incident, ctx.settings, ctx.now);
+    let cancel = Timer::OfferExpiry.cancel(&ctx.state, &incident);
+    let handoff = timers::on_new_ic(&ctx.state, &incident, ctx.settings, ctx.now);
     let invites = rooms::invite(&incident, &ctx.sender);
     let mut outcome = changed(ctx, incident, vec![entry], reply).write(cancel).write(handoff);
     outcome.actions.extend(invites);
@@ -208,7 +208,8 @@ pub(crate) async fn update(ctx: &Context<'_>, args: Update) -> Result<Outcome, P
     let mut incident = open_target(ctx, args.id, "incident update").await?;
     let entry = incident.update_status(&ctx.sender, &args.text, ctx.now).map_err(|r| refused(&incident, r))?;
     let reply = Message::text(format!("{} status doc updated.", incident.key()));
-    let restart = incident.is_ic(&ctx.sender).then(|| timers::on_ic_update(&incident, ctx.settings, ctx.now));
+    let restart =
+        incident.is_ic(&ctx.sender).then(|| timers::on_ic_update(&ctx.state, &incident, ctx.settings, ctx.now));
     let outcome = changed(ctx, incident, vec![entry], reply);
     Ok(match restart {
         Some(timer) => outcome.write(timer),
@@ -232,7 +233,7 @@ pub(crate) async fn snooze(ctx: &Context<'_>, args: Snooze) -> Result<Outcome, P
         format::span(span),
         format::time(until)
     ));
-    let timer = Timer::Reminder.at(&incident, until);
+    let timer = Timer::Reminder.at(&ctx.state, &incident, until);
     Ok(changed(ctx, incident, vec![entry], reply).write(timer))
 }
 
@@ -361,7 +362,7 @@ pub(crate) async fn resolve(ctx: &Context<'_>, team: &Team, args: Resolve) -> Re
         }
         outcome.actions.extend(set_public_topics(team, &topic));
     }
-    outcome.writes.extend(timers::on_resolve(&incident));
+    outcome.writes.extend(timers::on_resolve(&ctx.state, &incident));
     outcome.writes.extend(rooms::release(ctx, &incident));
     outcome.writes.extend(records::change(&ctx.state, &incident, &[entry]));
     Ok(outcome)

@@ -6,12 +6,11 @@
 use chrono::{DateTime, Utc};
 use firebell_core::clock::after;
 use firebell_core::ids::{Person, RoomRef};
-use firebell_core::job::Job;
+use firebell_core::job::{Job, JobData};
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Outcome, PluginError, TeamContext};
 use firebell_core::settings::DAY;
-use firebell_core::state::{Record, State};
-use firebell_core::store::Write;
+use firebell_core::state::{Change, Record, State};
 use firebell_core::team::Team;
 use serde::{Deserialize, Serialize};
 
@@ -74,14 +73,35 @@ impl Held {
         format!("D{}", self.number)
     }
 
-    fn close(mut self, state: &State<'_>) -> Write {
+    fn close(mut self, state: &State<'_>) -> Change {
         self.closed = true;
         state.put(&self)
     }
 
-    fn expiry_job(&self, now: DateTime<Utc>) -> Write {
-        Write::Schedule(Job::new(format!("held:{}", self.number), "incident", after(now, DAY), ""))
+    fn expiry_job(&self, state: &State<'_>, now: DateTime<Utc>) -> Change {
+        state.schedule(&self.key(), after(now, DAY), &Lapse)
     }
+
+    fn cancel_expiry(&self, state: &State<'_>) -> Change {
+        state.cancel::<Lapse>(&self.key())
+    }
+}
+
+/// The job that lapses a held declaration nobody confirmed in a day: `incident:D3:lapse`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Lapse;
+
+impl JobData for Lapse {
+    const KIND: &'static str = "lapse";
+}
+
+/// The number of the held declaration a lapse job is about, also for a job scheduled by an
+/// earlier version (`held:3`).
+pub(crate) fn lapsing(job: &Job) -> Option<u64> {
+    if job.is::<Lapse>() {
+        return job.about().strip_prefix('D')?.parse().ok();
+    }
+    job.id.strip_prefix("held:")?.parse().ok()
 }
 
 fn refused(text: String) -> PluginError {
@@ -141,7 +161,7 @@ pub(crate) async fn hold(ctx: &Context<'_>, team: &Team, draft: Draft) -> Result
         message: asked.clone(),
         thread: None,
     }));
-    let expiry = held.expiry_job(ctx.now);
+    let expiry = held.expiry_job(&ctx.state, ctx.now);
     Ok(outcome.write(ctx.state.put(&held)).write(expiry))
 }
 
@@ -193,7 +213,7 @@ pub(crate) async fn confirm(ctx: &Context<'_>, team: &Team, args: Confirm) -> Re
             thread: held.draft.thread.clone(),
         });
     }
-    let cancel = Write::Cancel(format!("held:{}", held.number));
+    let cancel = held.cancel_expiry(&ctx.state);
     Ok(outcome.write(held.close(&ctx.state)).write(cancel))
 }
 
@@ -207,7 +227,7 @@ pub(crate) async fn reject(ctx: &Context<'_>, args: Reject) -> Result<Outcome, P
         .and(format!(": your declaration {key} \"{}\" was not confirmed by {}{why}.", held.draft.title, ctx.sender));
     let reply = Message::text(format!("{key} rejected."));
     let tell = Action::Send { room: held.draft.room.clone(), message: told, thread: held.draft.thread.clone() };
-    let cancel = Write::Cancel(format!("held:{}", held.number));
+    let cancel = held.cancel_expiry(&ctx.state);
     let held = held.close(&ctx.state);
     Ok(Outcome::act(ctx.reply(reply)).and(tell).write(held).write(cancel))
 }

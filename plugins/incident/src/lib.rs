@@ -30,7 +30,7 @@ pub use report::render_report;
 
 /// Declare incidents, coordinate them, keep the status doc, resolve and report.
 #[derive(Debug, Clone, Copy, Default, PluginInfo)]
-#[plugin(name = "incident", commands = IncidentCommand, settings = IncidentSettings)]
+#[plugin(name = "incident", commands = IncidentCommand, settings = IncidentSettings, shared_streams = ["timeline:"])]
 pub struct IncidentPlugin;
 
 #[async_trait]
@@ -61,7 +61,7 @@ impl Plugin for IncidentPlugin {
     }
 
     async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
-        if let Some(number) = job.id.strip_prefix("held:").and_then(|n| n.parse().ok()) {
+        if let Some(number) = held::lapsing(job) {
             return held::lapse(ctx, number).await;
         }
         timers::run(ctx, job).await

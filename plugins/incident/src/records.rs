@@ -2,8 +2,9 @@
 //! [`OPEN`]), each incident's timeline as a stream, numbers from the `incident` sequence. Other
 //! plugins read open incidents and add to their timelines through the functions here.
 
+use firebell_core::state::Change;
 use firebell_core::state::{Reads, State};
-use firebell_core::store::{StoreError, StreamRange, Write};
+use firebell_core::store::{StoreError, StreamRange};
 
 use crate::model::{Incident, OPEN, TimelineEntry};
 use crate::report::ReportDraft;
@@ -32,7 +33,7 @@ pub async fn open_incidents_of(reads: &Reads<'_>) -> Result<Vec<Incident>, Store
 
 /// The write that adds `entry` to incident `number`'s timeline, for another plugin (the server
 /// admin log notes its entries on the open incidents).
-pub fn add_to_timeline(reads: &Reads<'_>, number: u64, entry: &TimelineEntry) -> Write {
+pub fn add_to_timeline(reads: &Reads<'_>, number: u64, entry: &TimelineEntry) -> Change {
     State::new(reads, NAMESPACE).append(&timeline_stream(number), entry)
 }
 
@@ -75,7 +76,7 @@ pub(crate) async fn report(
 }
 
 /// The writes of one change: the incident as it is now, and its new timeline entries.
-pub(crate) fn change(state: &State<'_>, incident: &Incident, entries: &[TimelineEntry]) -> Vec<Write> {
+pub(crate) fn change(state: &State<'_>, incident: &Incident, entries: &[TimelineEntry]) -> Vec<Change> {
     let stream = timeline_stream(incident.number);
     std::iter::once(state.put(incident)).chain(entries.iter().map(|entry| state.append(&stream, entry))).collect()
 }

@@ -6,8 +6,8 @@ use firebell_core::command::incident_number;
 use firebell_core::ids::Person;
 use firebell_core::message::{Action, Message, Notify, RoomCreated, RoomSpec};
 use firebell_core::plugin::{Context, Event, Outcome, PluginError, TeamContext, framework_state};
+use firebell_core::state::Change;
 use firebell_core::state::RoomOwner;
-use firebell_core::store::Write;
 use firebell_core::team::Team;
 
 use crate::declared::IncidentSettings;
@@ -79,7 +79,7 @@ pub(crate) async fn created(ctx: &TeamContext<'_>, event: &Event) -> Result<Outc
 }
 
 /// The incident is resolved: its rooms are no longer about it.
-pub(crate) fn release(ctx: &Context<'_>, incident: &Incident) -> Vec<Write> {
+pub(crate) fn release(ctx: &Context<'_>, incident: &Incident) -> Vec<Change> {
     let framework = framework_state(ctx.reads);
     incident.rooms.iter().map(|room| framework.remove::<RoomOwner>(&room.to_string())).collect()
 }

@@ -12,16 +12,13 @@ use firebell_core::ids::{Person, RoomRef};
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Outcome, PluginError, Settings, TeamContext};
-use firebell_core::store::Write;
+use firebell_core::state::{Change, State};
 use firebell_core::team::Team;
 
 use crate::declared::IncidentSettings;
 use crate::format;
 use crate::model::Incident;
 use crate::records;
-
-/// The plugin name jobs are addressed to.
-const PLUGIN: &str = "incident";
 
 /// The kinds of timed work an incident has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,29 +45,21 @@ impl Timer {
         }
     }
 
-    fn job_id(self, incident: &Incident) -> String {
-        format!("incident:{}:{}", incident.number, self.name())
-    }
-
-    /// Schedules this timer of `incident` for `due`, replacing the one before.
-    pub(crate) fn at(self, incident: &Incident, due: DateTime<Utc>) -> Write {
-        Write::Schedule(Job::new(self.job_id(incident), PLUGIN, due, ""))
+    /// Schedules this timer of `incident` for `due`, replacing the one before (job
+    /// `incident:<number>:<timer>`).
+    pub(crate) fn at(self, state: &State<'_>, incident: &Incident, due: DateTime<Utc>) -> Change {
+        state.schedule_named(self.name(), &incident.number.to_string(), due, &())
     }
 
     /// Cancels this timer of `incident`.
-    pub(crate) fn cancel(self, incident: &Incident) -> Write {
-        Write::Cancel(self.job_id(incident))
+    pub(crate) fn cancel(self, state: &State<'_>, incident: &Incident) -> Change {
+        state.cancel_named(self.name(), &incident.number.to_string())
     }
 
-    /// Reads a job id back into the incident number and the timer.
-    fn parse(id: &str) -> Option<(u64, Timer)> {
-        let mut parts = id.split(':');
-        let (Some(PLUGIN), Some(number), Some(name), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return None;
-        };
-        let timer = Timer::ALL.into_iter().find(|t| t.name() == name)?;
-        Some((number.parse().ok()?, timer))
+    /// Reads a job back into the incident number and the timer.
+    fn of(job: &Job) -> Option<(u64, Timer)> {
+        let timer = Timer::ALL.into_iter().find(|t| t.name() == job.kind())?;
+        Some((job.about().parse().ok()?, timer))
     }
 }
 
@@ -80,31 +69,36 @@ fn timing(settings: &Settings) -> IncidentSettings {
 }
 
 /// The timers a newly declared incident starts with.
-pub(crate) fn on_declare(incident: &Incident, settings: &Settings, now: DateTime<Utc>) -> Vec<Write> {
+pub(crate) fn on_declare(
+    state: &State<'_>,
+    incident: &Incident,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Vec<Change> {
     let mut writes = vec![
-        Timer::Reminder.at(incident, after(now, timing(settings).reminder_interval)),
-        Timer::Followup.at(incident, after(now, timing(settings).followup_after)),
+        Timer::Reminder.at(state, incident, after(now, timing(settings).reminder_interval)),
+        Timer::Followup.at(state, incident, after(now, timing(settings).followup_after)),
     ];
     if incident.ic().is_some() {
-        writes.push(Timer::Handoff.at(incident, after(now, timing(settings).handoff_after)));
+        writes.push(Timer::Handoff.at(state, incident, after(now, timing(settings).handoff_after)));
     }
     writes
 }
 
 /// A new IC term starts: the handoff suggestion counts from now.
-pub(crate) fn on_new_ic(incident: &Incident, settings: &Settings, now: DateTime<Utc>) -> Write {
-    Timer::Handoff.at(incident, after(now, timing(settings).handoff_after))
+pub(crate) fn on_new_ic(state: &State<'_>, incident: &Incident, settings: &Settings, now: DateTime<Utc>) -> Change {
+    Timer::Handoff.at(state, incident, after(now, timing(settings).handoff_after))
 }
 
 /// The IC updated the doc: the reminder clock starts again (a snooze still holds).
-pub(crate) fn on_ic_update(incident: &Incident, settings: &Settings, now: DateTime<Utc>) -> Write {
+pub(crate) fn on_ic_update(state: &State<'_>, incident: &Incident, settings: &Settings, now: DateTime<Utc>) -> Change {
     let next = after(now, timing(settings).reminder_interval);
-    Timer::Reminder.at(incident, incident.snoozed_until.map_or(next, |until| until.max(next)))
+    Timer::Reminder.at(state, incident, incident.snoozed_until.map_or(next, |until| until.max(next)))
 }
 
 /// The incident is over: no more timers.
-pub(crate) fn on_resolve(incident: &Incident) -> Vec<Write> {
-    Timer::ALL.into_iter().map(|timer| timer.cancel(incident)).collect()
+pub(crate) fn on_resolve(state: &State<'_>, incident: &Incident) -> Vec<Change> {
+    Timer::ALL.into_iter().map(|timer| timer.cancel(state, incident)).collect()
 }
 
 /// The rooms where `person` is reminded: the team's admin rooms on their transport, else all.
@@ -125,13 +119,13 @@ fn post(team: &Team, person: Option<&Person>, message: Message) -> Vec<Action> {
         .collect()
 }
 
-fn outcome(writes: Vec<Write>, actions: Vec<Action>) -> Outcome {
+fn outcome(writes: Vec<Change>, actions: Vec<Action>) -> Outcome {
     Outcome { writes, actions }
 }
 
 /// Runs one of the incident plugin's jobs.
 pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
-    let Some((number, timer)) = Timer::parse(&job.id) else {
+    let Some((number, timer)) = Timer::of(job) else {
         return Err(PluginError::Refused(format!("unknown incident job {:?}", job.id)));
     };
     let Some(mut incident) = records::incident(&ctx.state, number).await?.filter(Incident::is_open) else {
@@ -147,7 +141,7 @@ pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, Plu
 
 fn remind(ctx: &TeamContext<'_>, incident: &mut Incident) -> Outcome {
     if let Some(until) = incident.snoozed_until.filter(|_| incident.is_snoozed(ctx.now)) {
-        return outcome(vec![Timer::Reminder.at(incident, until)], Vec::new());
+        return outcome(vec![Timer::Reminder.at(&ctx.state, incident, until)], Vec::new());
     }
     let count = incident.count_reminder(ctx.now);
     let key = incident.key();
@@ -162,7 +156,7 @@ fn remind(ctx: &TeamContext<'_>, incident: &mut Incident) -> Outcome {
         )),
     };
     let actions = post(ctx.team, incident.ic(), message);
-    let next = Timer::Reminder.at(incident, after(ctx.now, timing(ctx.settings).reminder_interval));
+    let next = Timer::Reminder.at(&ctx.state, incident, after(ctx.now, timing(ctx.settings).reminder_interval));
     let update = ctx.state.put(incident);
     outcome(vec![update, next], actions)
 }
@@ -177,7 +171,7 @@ fn follow_up(ctx: &TeamContext<'_>, incident: &Incident) -> Outcome {
         Some(ic) => Message::default().mention(ic).and(format!(": {text}")),
         None => Message::text(text),
     };
-    let next = Timer::Followup.at(incident, after(ctx.now, timing(ctx.settings).followup_after));
+    let next = Timer::Followup.at(&ctx.state, incident, after(ctx.now, timing(ctx.settings).followup_after));
     outcome(vec![next], post(ctx.team, incident.ic(), message))
 }
 
@@ -191,7 +185,7 @@ fn suggest_handoff(ctx: &TeamContext<'_>, incident: &Incident) -> Outcome {
         format::duration(since, ctx.now),
         ctx.prefix
     ));
-    let next = Timer::Handoff.at(incident, after(ctx.now, timing(ctx.settings).handoff_after));
+    let next = Timer::Handoff.at(&ctx.state, incident, after(ctx.now, timing(ctx.settings).handoff_after));
     outcome(vec![next], post(ctx.team, Some(ic), message))
 }
 
@@ -214,10 +208,11 @@ mod tests {
 
     #[test]
     fn job_ids_read_back() {
-        assert_eq!(Timer::parse("incident:12:remind"), Some((12, Timer::Reminder)));
-        assert_eq!(Timer::parse("incident:3:offer"), Some((3, Timer::OfferExpiry)));
-        assert_eq!(Timer::parse("incident:x:remind"), None);
-        assert_eq!(Timer::parse("page:3:remind"), None);
-        assert_eq!(Timer::parse("incident:3:remind:x"), None);
+        let job = |id: &str| Job::new(id, "incident", DateTime::<Utc>::UNIX_EPOCH, "");
+        assert_eq!(Timer::of(&job("incident:12:remind")), Some((12, Timer::Reminder)));
+        assert_eq!(Timer::of(&job("incident:3:offer")), Some((3, Timer::OfferExpiry)));
+        assert_eq!(Timer::of(&job("incident:x:remind")), None);
+        assert_eq!(Timer::of(&job("incident:3:nudge")), None);
+        assert_eq!(Timer::of(&job("incident:3:x:remind")), None);
     }
 }

@@ -71,9 +71,9 @@ pub(crate) async fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) 
             room: ctx.room.clone(),
             thread: ctx.thread.map(str::to_owned),
         };
-        outcome = outcome.and(silence.call(&team.id)).write(follow(&page, ctx.settings, ctx.now));
+        outcome = outcome.and(silence.call(&team.id)).write(follow(&ctx.state, &page, ctx.settings, ctx.now));
     }
-    outcome.writes.extend(stop(&page));
+    outcome.writes.extend(stop(&ctx.state, &page));
     Ok(outcome.write(store(&ctx.state, &page)))
 }
 
@@ -90,7 +90,7 @@ pub(crate) async fn false_alarm(ctx: &Context<'_>, named: Option<&str>) -> Resul
     );
     let mut outcome =
         Outcome { writes: log_entry(ctx.reads, &log).into(), actions: vec![ctx.reply(Message::text(reply))] };
-    outcome.writes.extend(stop(&page));
+    outcome.writes.extend(stop(&ctx.state, &page));
     Ok(outcome.write(store(&ctx.state, &page)))
 }
 

@@ -6,7 +6,7 @@ use firebell_core::ids::Person;
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Outcome, PluginError, Settings, TeamContext};
-use firebell_core::store::Write;
+use firebell_core::state::{Change, State};
 use firebell_core::team::{Member, Team};
 
 use serde::{Deserialize, Serialize};
@@ -60,45 +60,52 @@ impl Step {
         }
     }
 
-    fn job_id(self, page: &Page) -> String {
-        format!("page:{}:{}", page.number, self.name())
+    /// Cancels this step of page `number`.
+    fn cancel(self, state: &State<'_>, number: u64) -> Change {
+        state.cancel_named(self.name(), &number.to_string())
     }
 
-    /// Schedules this step of `page` its setting's time after `from`.
-    fn at(self, page: &Page, settings: &Settings, from: DateTime<Utc>) -> Write {
-        self.with(page.number, settings, from, String::new())
+    /// Schedules this step of `page` its setting's time after `from` (job
+    /// `paging:<number>:<step>`).
+    fn at(self, state: &State<'_>, page: &Page, settings: &Settings, from: DateTime<Utc>) -> Change {
+        self.with(state, page.number, settings, from, &())
     }
 
     /// Schedules this step of page `number` its setting's time after `from`, with `data`.
-    fn with(self, number: u64, settings: &Settings, from: DateTime<Utc>, data: String) -> Write {
-        let due = after(from, self.wait(settings));
-        Write::Schedule(Job::new(format!("page:{number}:{}", self.name()), PLUGIN, due, data))
+    fn with<D: Serialize>(
+        self,
+        state: &State<'_>,
+        number: u64,
+        settings: &Settings,
+        from: DateTime<Utc>,
+        data: &D,
+    ) -> Change {
+        state.schedule_named(self.name(), &number.to_string(), after(from, self.wait(settings)), data)
     }
 
-    fn parse(id: &str) -> Option<(u64, Step)> {
-        let mut parts = id.split(':');
-        let (Some("page"), Some(number), Some(name), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return None;
-        };
-        let step = Step::ALL.into_iter().find(|s| s.name() == name)?;
+    /// Reads a job back into the page number and the step, also a job scheduled by an earlier
+    /// version (`page:3:timezone`).
+    fn of(job: &Job) -> Option<(u64, Step)> {
+        let step = Step::ALL.into_iter().find(|s| s.name() == job.kind())?;
+        let number = job.about();
+        let number = if job.id.starts_with(PLUGIN) { number } else { number.strip_prefix("page:")? };
         Some((number.parse().ok()?, step))
     }
 }
 
 /// The escalation jobs of a newly opened page.
-fn schedule(page: &Page, settings: &Settings) -> Vec<Write> {
-    [Step::Timezone, Step::Everyone].into_iter().map(|step| step.at(page, settings, page.opened_at)).collect()
+fn schedule(state: &State<'_>, page: &Page, settings: &Settings) -> Vec<Change> {
+    [Step::Timezone, Step::Everyone].into_iter().map(|step| step.at(state, page, settings, page.opened_at)).collect()
 }
 
 /// Cancels the escalation of `page` (it was acknowledged or closed).
-pub(crate) fn stop(page: &Page) -> Vec<Write> {
-    [Step::Timezone, Step::Everyone].into_iter().map(|step| Write::Cancel(step.job_id(page))).collect()
+pub(crate) fn stop(state: &State<'_>, page: &Page) -> Vec<Change> {
+    [Step::Timezone, Step::Everyone].into_iter().map(|step| step.cancel(state, page.number)).collect()
 }
 
 /// Starts following an acknowledged page's alert in Alertmanager, from `now`.
-pub(crate) fn follow(page: &Page, settings: &Settings, now: DateTime<Utc>) -> Write {
-    Step::Follow.at(page, settings, now)
+pub(crate) fn follow(state: &State<'_>, page: &Page, settings: &Settings, now: DateTime<Utc>) -> Change {
+    Step::Follow.at(state, page, settings, now)
 }
 
 /// Posts `message` in every admin room of `team`.
@@ -145,7 +152,7 @@ async fn open_new_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, P
     let message = message
         .and(format!(" Reply {}ack {key}\n{}", ctx.prefix, labels_line(&page.alert)))
         .button("Ack", format!("{}ack {key}", ctx.prefix));
-    let mut writes = schedule(&page, ctx.settings);
+    let mut writes = schedule(&ctx.state, &page, ctx.settings);
     writes.push(store(&ctx.state, &page));
     Ok(Outcome { writes, actions: to_admin_rooms(ctx.team, &message) })
 }
@@ -156,16 +163,15 @@ pub(crate) fn resolve_page(ctx: &TeamContext<'_>, mut page: Page, how: &str) -> 
     page.resolve(ctx.now);
     let took = format_wait(page.opened_at, ctx.now);
     let message = Message::text(format!("{} [RESOLVED] {} (after {took}{how})", page.key(), page.alert.summary));
-    let mut writes = stop(&page);
-    writes.push(Write::Cancel(Step::Follow.job_id(&page)));
+    let mut writes = stop(&ctx.state, &page);
+    writes.push(Step::Follow.cancel(&ctx.state, page.number));
     let mut actions = to_admin_rooms(ctx.team, &message);
     if let Some(silence) = page.silence.take() {
         actions.push(Request::Expire { page: page.number, silence }.call(&ctx.team.id));
         let until = after(ctx.now, ctx.settings.read::<PagingSettings>().watch_resolved_for);
         let watch =
             Watch { fingerprint: page.alert.fingerprint.clone(), alertname: page.alert.alertname.clone(), until };
-        let data = serde_json::to_string(&watch).expect("watches serialize");
-        writes.push(Step::Watch.with(page.number, ctx.settings, ctx.now, data));
+        writes.push(Step::Watch.with(&ctx.state, page.number, ctx.settings, ctx.now, &watch));
     }
     writes.push(store(&ctx.state, &page));
     Outcome { writes, actions }
@@ -188,7 +194,7 @@ pub(crate) fn format_wait(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 /// Runs a step of a page: an escalation of a page still firing, or the follow-up of an
 /// acknowledged one (which asks Alertmanager, and comes again).
 pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
-    let Some((number, step)) = Step::parse(&job.id) else {
+    let Some((number, step)) = Step::of(job) else {
         return Err(PluginError::Refused(format!("unknown paging job {:?}", job.id)));
     };
     if step == Step::Watch {
@@ -203,7 +209,7 @@ pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, Plu
             fingerprint: page.alert.fingerprint.clone(),
             alertname: page.alert.alertname.clone(),
         };
-        return Ok(Outcome::act(check.call(&ctx.team.id)).write(follow(&page, ctx.settings, ctx.now)));
+        return Ok(Outcome::act(check.call(&ctx.team.id)).write(follow(&ctx.state, &page, ctx.settings, ctx.now)));
     }
     if !page.is_firing() {
         return Ok(Outcome::default());
@@ -235,14 +241,14 @@ fn watch(ctx: &TeamContext<'_>, number: u64, job: &Job) -> Outcome {
     }
     let check =
         Request::Check { page: number, fingerprint: watch.fingerprint.clone(), alertname: watch.alertname.clone() };
-    let next = Step::Watch.with(number, ctx.settings, ctx.now, job.data.clone());
+    let next = Step::Watch.with(&ctx.state, number, ctx.settings, ctx.now, &watch);
     Outcome::act(check.call(&ctx.team.id)).write(next)
 }
 
 /// A resolved page's alert fires again: a new page, unless one is open for it already.
 pub(crate) async fn fired_again(ctx: &TeamContext<'_>, number: u64, alert: Alert) -> Result<Outcome, PluginError> {
     let mut outcome = on_alert(ctx, alert).await?;
-    outcome.writes.push(Write::Cancel(format!("page:{number}:{}", Step::Watch.name())));
+    outcome.writes.push(Step::Watch.cancel(&ctx.state, number));
     Ok(outcome)
 }
 
@@ -276,11 +282,13 @@ mod tests {
 
     #[test]
     fn escalation_job_ids_read_back() {
-        assert_eq!(Step::parse("page:12:timezone"), Some((12, Step::Timezone)));
-        assert_eq!(Step::parse("page:3:everyone"), Some((3, Step::Everyone)));
-        assert_eq!(Step::parse("page:4:follow"), Some((4, Step::Follow)));
-        assert_eq!(Step::parse("page:4:watch"), Some((4, Step::Watch)));
-        assert_eq!(Step::parse("page:x:everyone"), None);
-        assert_eq!(Step::parse("incident:3:everyone"), None);
+        let parse = |id: &str| Step::of(&Job::new(id, PLUGIN, DateTime::<Utc>::UNIX_EPOCH, ""));
+        assert_eq!(parse("paging:12:timezone"), Some((12, Step::Timezone)));
+        assert_eq!(parse("paging:3:everyone"), Some((3, Step::Everyone)));
+        assert_eq!(parse("paging:4:follow"), Some((4, Step::Follow)));
+        assert_eq!(parse("paging:4:watch"), Some((4, Step::Watch)));
+        assert_eq!(parse("page:4:watch"), Some((4, Step::Watch)), "scheduled by an earlier version");
+        assert_eq!(parse("paging:x:everyone"), None);
+        assert_eq!(parse("paging:3:nudge"), None);
     }
 }

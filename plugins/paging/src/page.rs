@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use firebell_core::ids::Person;
+use firebell_core::state::Change;
 use firebell_core::state::{Reads, Record, State};
-use firebell_core::store::{StoreError, Write};
+use firebell_core::store::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// The index open pages are listed under.
@@ -196,7 +197,7 @@ pub(crate) async fn page_of_alert(state: &State<'_>, fingerprint: &str) -> Resul
 }
 
 /// The write that keeps `page`.
-pub(crate) fn store(state: &State<'_>, page: &Page) -> Write {
+pub(crate) fn store(state: &State<'_>, page: &Page) -> Change {
     state.put(page)
 }
 

@@ -18,7 +18,10 @@ use firebell_plugin_sal::LogEntry;
 use firebell_testkit::{Harness, SRE_ADMIN, WMCS_ADMIN, text};
 
 fn bot(silences: bool) -> Harness {
-    Harness::builder().plugin(Arc::new(PagingPlugin::new(silences))).build()
+    Harness::builder()
+        .plugin(Arc::new(PagingPlugin::new(silences)))
+        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
+        .build()
 }
 
 fn receiver(bot: &Harness, fallback: Option<&str>) -> Receiver {
@@ -131,7 +134,11 @@ impl Service for Alertmanager {
 async fn an_ack_stops_the_escalation_silences_the_alert_and_follows_it_until_it_resolves() {
     let alertmanager = Arc::new(Alertmanager::default());
     alertmanager.firing.lock().unwrap().push("f1".into());
-    let bot = Harness::builder().plugin(Arc::new(PagingPlugin::new(true))).service(alertmanager.clone()).build();
+    let bot = Harness::builder()
+        .plugin(Arc::new(PagingPlugin::new(true)))
+        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
+        .service(alertmanager.clone())
+        .build();
     let receiver = receiver(&bot, None);
     fire(&bot, &receiver, "f1").await;
     bot.advance(minutes(2)).await;
@@ -183,7 +190,11 @@ async fn an_ack_stops_the_escalation_silences_the_alert_and_follows_it_until_it_
 #[tokio::test]
 async fn an_ack_of_an_alert_alertmanager_does_not_know_silences_nothing() {
     let alertmanager = Arc::new(Alertmanager::default());
-    let bot = Harness::builder().plugin(Arc::new(PagingPlugin::new(true))).service(alertmanager.clone()).build();
+    let bot = Harness::builder()
+        .plugin(Arc::new(PagingPlugin::new(true)))
+        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
+        .service(alertmanager.clone())
+        .build();
     let receiver = receiver(&bot, None);
     fire(&bot, &receiver, "forged").await;
     assert_eq!(

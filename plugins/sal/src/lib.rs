@@ -8,8 +8,8 @@ use firebell_core::declare::{Command, Commands, PluginInfo};
 use firebell_core::ids::Person;
 use firebell_core::message::Message;
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
-use firebell_core::state::{Reads, State};
-use firebell_core::store::{StreamRange, Write};
+use firebell_core::state::{Change, Reads, State};
+use firebell_core::store::StreamRange;
 use firebell_plugin_incident::{EntryKind, TimelineEntry, add_to_timeline, open_incidents_of};
 use serde::{Deserialize, Serialize};
 
@@ -39,14 +39,14 @@ fn stream(project: &str) -> String {
 
 /// The writes that add `entry` to the team's server admin log, for any plugin (paging logs the
 /// silences it makes).
-pub fn log_entry(reads: &Reads<'_>, entry: &LogEntry) -> [Write; 2] {
+pub fn log_entry(reads: &Reads<'_>, entry: &LogEntry) -> [Change; 2] {
     let sal = State::new(reads, NAMESPACE);
     [sal.append(&stream(&entry.project), entry), sal.trim(&stream(&entry.project), KEPT_ENTRIES)]
 }
 
 /// The server admin log: record every action taken on production systems.
 #[derive(Debug, Clone, Copy, Default, PluginInfo)]
-#[plugin(name = "sal", commands = SalCommand)]
+#[plugin(name = "sal", commands = SalCommand, shared_streams = ["log:"])]
 pub struct SalPlugin;
 
 /// Logs what you did to the server admin log (and to open incidents' timelines).

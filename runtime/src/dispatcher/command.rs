@@ -172,6 +172,9 @@ impl Dispatcher {
                 Ok(Outcome::act(reply_to(inbound, self.usage_error(&error, invocation.spec))))
             }
             Err(PluginError::Refused(reason)) => Ok(Outcome::act(reply_to(inbound, reason))),
+            Err(PluginError::Retry { reason, .. }) => {
+                Ok(Outcome::act(reply_to(inbound, format!("{reason}; nothing was changed: try again in a moment"))))
+            }
             Err(PluginError::Store(err)) => Err(err.into()),
         }
     }

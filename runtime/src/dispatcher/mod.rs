@@ -29,9 +29,9 @@ use firebell_core::ids::{Person, RoomRef, TeamId, Transport, UserRef};
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Envelope, Inbound, Message};
 use firebell_core::plugin::{
-    Event, Outcome, Place, PluginError, Registry, Settings, TeamContext, framework_state, is_enabled,
+    Event, NamespaceError, Outcome, Place, PluginError, Registry, Settings, TeamContext, framework_state, is_enabled,
 };
-use firebell_core::state::{Cache, Choices, Reads, RoomOwner, State};
+use firebell_core::state::{Cache, Change, Choices, Reads, RoomOwner, State};
 use firebell_core::store::{ApplyError, Claim, Guard, Key, Store, StoreError, Write};
 use firebell_core::team::{RoomRole, Team, Teams};
 use tokio::time::Instant;
@@ -60,6 +60,9 @@ pub struct DispatchOptions {
     /// How long the replica that handled a cause has to send its actions before a delivery
     /// watchdog sends what is left (that replica probably died). Longer than sending takes.
     pub delivery_grace: Duration,
+    /// How long a job whose plugin is disabled for its team (or unknown to this replica) waits
+    /// before it is looked at again: it runs this long at most after the plugin is enabled.
+    pub disabled_job_recheck: Duration,
 }
 
 impl Default for DispatchOptions {
@@ -72,6 +75,7 @@ impl Default for DispatchOptions {
             contention_deadline: Duration::from_secs(2),
             cache_capacity: 10_000,
             delivery_grace: Duration::from_secs(60),
+            disabled_job_recheck: Duration::from_secs(60),
         }
     }
 }
@@ -86,6 +90,9 @@ pub enum DispatchError {
     /// What the cause read kept changing under it.
     #[error("gave up after {0:?}: what it reads kept changing concurrently")]
     Contended(Duration),
+    /// The plugin cannot do it now, but could later (an outside service is away).
+    #[error("{0}")]
+    Retry(String),
 }
 
 /// What is being decided, with what it needs.
@@ -94,6 +101,30 @@ enum Cause<'a, 'f> {
     Job { team: &'a Team, job: &'a Job },
     Event { team: &'a Team, event: &'a Event },
 }
+
+impl Cause<'_, '_> {
+    /// The plugin that decides it.
+    fn plugin(&self) -> &str {
+        match self {
+            Cause::Command { found, .. } => found.plugin.name(),
+            Cause::Job { job, .. } => &job.plugin,
+            Cause::Event { event, .. } => &event.plugin,
+        }
+    }
+}
+
+/// What a cause decided, as the store applies it: a plugin's changes (checked to be its own)
+/// and the framework's own writes.
+#[derive(Debug, Default)]
+struct Decided {
+    writes: Vec<Write>,
+    actions: Vec<Action>,
+}
+
+/// The longest a job's plugin may ask it to wait before it is tried again
+/// ([`PluginError::Retry`]), and the most retries before it is given up on.
+const RETRY_CEILING: Duration = Duration::from_secs(3600);
+const MOST_RETRIES: u32 = 12;
 
 /// What a chat message or an outside event gives: the actions that answer it, and the delivery
 /// watchdog that keeps them in the store until the bot reports every one sent.
@@ -406,9 +437,9 @@ impl Dispatcher {
         let mut queued: Option<Queued<'_>> = None;
         loop {
             let reads = Reads::new(self.store.as_ref(), team_id, Some(&self.cache));
-            let outcome = self.decide(cause, &claim.key, &reads).await.inspect_err(|_| self.forget(team_id))?;
-            let envelopes = Envelope::number(&claim.key, outcome.actions);
-            let mut writes = outcome.writes;
+            let decided = self.decide(cause, &claim.key, &reads).await.inspect_err(|_| self.forget(team_id))?;
+            let envelopes = Envelope::number(&claim.key, decided.actions);
+            let mut writes = decided.writes;
             writes.extend(reads.releases());
             let watchdog = match job {
                 Some(_) => keep_for_the_run(&claim.key, &envelopes, &mut writes),
@@ -430,6 +461,7 @@ impl Dispatcher {
                 Err(ApplyError::JobGone) => return Ok(Settled::JobGone),
                 Err(ApplyError::Conflict(key)) => {
                     tracing::debug!(cause = %claim.key, changed = %key, "read state moved on, deciding again");
+                    metrics::redecision(cause.plugin());
                     if let Some(team) = team_id {
                         self.cache.forget(team, &key);
                     }
@@ -466,18 +498,28 @@ impl Dispatcher {
     }
 
     /// What the plugin of `cause` decides, reading through `reads`.
-    async fn decide(&self, cause: &Cause<'_, '_>, cause_id: &str, reads: &Reads<'_>) -> Result<Outcome, DispatchError> {
+    async fn decide(&self, cause: &Cause<'_, '_>, cause_id: &str, reads: &Reads<'_>) -> Result<Decided, DispatchError> {
         let choices = self.choices(reads).await?;
         let (team, plugin_name) = match cause {
             Cause::Command { found, place, sender, inbound } => {
-                return self.decide_command(found, place, sender, inbound, cause_id, reads, &choices).await;
+                let outcome = self.decide_command(found, place, sender, inbound, cause_id, reads, &choices).await?;
+                return Ok(self.checked(found.plugin.name(), outcome).unwrap_or_else(|refused| Decided {
+                    writes: Vec::new(),
+                    actions: vec![reply_to(
+                        inbound,
+                        format!("error: {refused}; nothing was changed (a bug in that plugin: tell its authors)"),
+                    )],
+                }));
             }
             Cause::Job { team, job } => (*team, job.plugin.as_str()),
             Cause::Event { team, event } => (*team, event.plugin.as_str()),
         };
         let Some(plugin) = self.registry.plugin(plugin_name).filter(|p| is_enabled(p.as_ref(), team, &choices)) else {
+            if let Cause::Job { job, .. } = cause {
+                return Ok(self.defer(team, job));
+            }
             tracing::info!(plugin = plugin_name, team = %team.id, cause = cause_id, "no enabled plugin for it; dropped");
-            return Ok(Outcome::default());
+            return Ok(Decided::default());
         };
         let settings = Settings::of(plugin.as_ref(), team, &choices);
         let ctx = TeamContext {
@@ -496,13 +538,59 @@ impl Dispatcher {
             Cause::Command { .. } => unreachable!("commands are decided above"),
         };
         match decided {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => Ok(self.checked(plugin_name, outcome).unwrap_or_else(|refused| {
+                tracing::error!(team = %team.id, cause = cause_id, error = %refused, "a plugin's outcome was refused; nothing applied");
+                Decided::default()
+            })),
             Err(PluginError::Store(err)) => Err(err.into()),
+            Err(PluginError::Retry { reason, after }) => match cause {
+                Cause::Job { job, .. } => Ok(self.retry(team, job, &reason, after)),
+                _ => Err(DispatchError::Retry(reason)),
+            },
             Err(refusal) => {
                 tracing::warn!(plugin = plugin_name, cause = cause_id, reason = %refusal, "plugin refused; dropped");
-                Ok(Outcome::default())
+                Ok(Decided::default())
             }
         }
+    }
+
+    /// A plugin's outcome as writes, once every change in it is the plugin's own to make (see
+    /// [`Registry::permits`]).
+    fn checked(&self, plugin: &str, outcome: Outcome) -> Result<Decided, NamespaceError> {
+        if let Some(refused) = outcome.writes.iter().find_map(|change| self.registry.permits(plugin, change).err()) {
+            metrics::change_refused(plugin);
+            tracing::error!(plugin, error = %refused, "a plugin changed what is not its own; nothing of its outcome is applied");
+            return Err(refused);
+        }
+        Ok(Decided { writes: outcome.writes.into_iter().map(Change::into_write).collect(), actions: outcome.actions })
+    }
+
+    /// A job whose plugin is disabled for the team (or unknown to this replica: a newer one
+    /// may know it) waits: it is looked at again after `disabled_job_recheck`, with its data,
+    /// so it runs once its plugin is enabled. `!plugins drop-jobs` drops such jobs for good.
+    fn defer(&self, team: &Team, job: &Job) -> Decided {
+        metrics::job_deferred(&job.plugin);
+        tracing::info!(plugin = %job.plugin, team = %team.id, job = %job.id, "its plugin is disabled; the job waits");
+        let due = firebell_core::clock::after(self.clock.now(), self.options.disabled_job_recheck);
+        Decided { writes: vec![Write::Schedule(job.again_at(due))], actions: Vec::new() }
+    }
+
+    /// A job whose plugin asked to be tried again later: scheduled again after `after`, or a
+    /// pause that doubles with each retry (30 s, 1 min, … up to an hour), until
+    /// [`MOST_RETRIES`]; then it is given up on, loudly.
+    fn retry(&self, team: &Team, job: &Job, reason: &str, after: Option<Duration>) -> Decided {
+        metrics::job_retry_asked(&job.plugin);
+        if job.retries >= MOST_RETRIES {
+            metrics::jobs_dead(1);
+            tracing::error!(plugin = %job.plugin, team = %team.id, job = %job.id, retries = job.retries, reason, "job asked for too many retries; given up");
+            return Decided::default();
+        }
+        let backoff = Duration::from_secs(30).saturating_mul(1 << job.retries.min(10)).min(RETRY_CEILING);
+        let wait = after.unwrap_or(backoff).min(RETRY_CEILING);
+        tracing::warn!(plugin = %job.plugin, team = %team.id, job = %job.id, ?wait, reason, "job asked to be tried again later");
+        let again =
+            Job { retries: job.retries + 1, ..job.again_at(firebell_core::clock::after(self.clock.now(), wait)) };
+        Decided { writes: vec![Write::Schedule(again)], actions: Vec::new() }
     }
 
     /// The plugin choices of the team read, part of every decision's guard.
