@@ -257,6 +257,12 @@ impl<'a> State<'a> {
         Change(Write::Schedule(Job::new(job_id(self.namespace, subject, kind), self.namespace, due, data)))
     }
 
+    /// The change that cancels `job` (as listed by the store), whatever its kind: for a
+    /// plugin's own jobs, and for the `admin` plugin dropping a disabled plugin's jobs.
+    pub fn cancel_job(&self, job: &Job) -> Change {
+        Change(Write::Cancel(job.id.clone()))
+    }
+
     /// Like [`State::cancel`], for a kind named at run time.
     pub fn cancel_named(&self, kind: &str, subject: &str) -> Change {
         Change(Write::Cancel(job_id(self.namespace, subject, kind)))

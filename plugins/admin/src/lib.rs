@@ -67,6 +67,14 @@ struct Reset {
     name: String,
 }
 
+/// Drops for good the jobs of a disabled plugin that wait for it to be enabled again.
+#[derive(Command)]
+#[command(word = "plugins", sub = "drop-jobs", permission = TeamAdmins)]
+struct DropJobs {
+    #[arg(word)]
+    name: String,
+}
+
 /// Shows the latest admin actions of this team.
 #[derive(Command)]
 #[command(word = "plugins", sub = "audit", permission = TeamAdmins)]
@@ -80,6 +88,7 @@ enum AdminCommand {
     Disable(Disable),
     Config(Config),
     Reset(Reset),
+    DropJobs(DropJobs),
     Audit(Audit),
 }
 
@@ -89,12 +98,13 @@ impl Plugin for AdminPlugin {
         match command.parse()? {
             AdminCommand::Help(Help { command }) => help::run(ctx, command.as_deref()),
             AdminCommand::List(List {}) => plugins::list(ctx),
-            AdminCommand::Enable(Enable { name }) => plugins::switch(ctx, &name, true),
-            AdminCommand::Disable(Disable { name }) => plugins::switch(ctx, &name, false),
+            AdminCommand::Enable(Enable { name }) => plugins::switch(ctx, &name, true).await,
+            AdminCommand::Disable(Disable { name }) => plugins::switch(ctx, &name, false).await,
             AdminCommand::Config(Config { name, key, value }) => {
                 plugins::config(ctx, &name, key.as_deref(), value.as_deref())
             }
             AdminCommand::Reset(Reset { name }) => plugins::reset(ctx, &name),
+            AdminCommand::DropJobs(DropJobs { name }) => plugins::drop_jobs(ctx, &name).await,
             AdminCommand::Audit(Audit {}) => plugins::show_audit(ctx).await,
         }
     }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use firebell_core::ids::Person;
+use firebell_core::job::Job;
 use firebell_core::message::Message;
 use firebell_core::plugin::{
     Context, Outcome, Plugin, PluginError, SettingSource, Settings, framework_state, is_enabled,
@@ -92,7 +93,7 @@ pub(crate) fn list(ctx: &Context<'_>) -> Result<Outcome, PluginError> {
 }
 
 /// `!plugins enable|disable <name>`.
-pub(crate) fn switch(ctx: &Context<'_>, name: &str, enable: bool) -> Result<Outcome, PluginError> {
+pub(crate) async fn switch(ctx: &Context<'_>, name: &str, enable: bool) -> Result<Outcome, PluginError> {
     let team = ctx.require_team()?;
     let plugin = plugin(ctx, name)?;
     if !plugin.can_be_disabled() {
@@ -105,7 +106,14 @@ pub(crate) fn switch(ctx: &Context<'_>, name: &str, enable: bool) -> Result<Outc
     let mut state = state(ctx, name);
     state.enabled = Some(enable);
     let action = format!("{} {name}", if enable { "enable" } else { "disable" });
-    let text = format!("Plugin {name} {} for team {}.", enabled_word(enable), team.id);
+    let mut text = format!("Plugin {name} {} for team {}.", enabled_word(enable), team.id);
+    let waiting = jobs_of(ctx, team, name).await?.len();
+    if !enable && waiting > 0 {
+        let p = ctx.prefix;
+        text.push_str(&format!(
+            " Its {waiting} waiting jobs (reminders, escalations) wait until it is enabled again; {p}plugins drop-jobs {name} drops them."
+        ));
+    }
     let audit = audited(ctx, action, enabled_word(was).into(), enabled_word(enable).into());
     Ok(changed(ctx, text, state, audit))
 }
@@ -175,6 +183,33 @@ fn summarize(state: &PluginChoice) -> String {
     let mut parts: Vec<String> = state.enabled.map(|e| enabled_word(e).to_owned()).into_iter().collect();
     parts.extend(state.settings.iter().map(|(key, value)| format!("{key}={value}")));
     parts.join(", ")
+}
+
+/// The team's jobs of plugin `name` that wait to come due.
+async fn jobs_of(ctx: &Context<'_>, team: &Team, name: &str) -> Result<Vec<Job>, PluginError> {
+    let jobs = ctx.reads.store().scheduled_jobs(&team.id).await?;
+    Ok(jobs.into_iter().filter(|job| job.plugin == name).collect())
+}
+
+/// `!plugins drop-jobs <name>`: a disabled plugin's jobs wait for it to be enabled again; this
+/// drops them for good (reminders, escalations), audited.
+pub(crate) async fn drop_jobs(ctx: &Context<'_>, name: &str) -> Result<Outcome, PluginError> {
+    let team = ctx.require_team()?;
+    let plugin = plugin(ctx, name)?;
+    if is_enabled(plugin, team, ctx.choices) {
+        return Err(PluginError::Refused(format!(
+            "plugin {name} is enabled for team {}: its jobs run when due; disable it first to drop them",
+            team.id
+        )));
+    }
+    let jobs = jobs_of(ctx, team, name).await?;
+    if jobs.is_empty() {
+        return Ok(reply(ctx, format!("Plugin {name} has no jobs waiting for team {}.", team.id)));
+    }
+    let theirs = ctx.state_of(plugin.name());
+    let text = format!("Dropped {} waiting jobs of plugin {name} for team {}.", jobs.len(), team.id);
+    let audit = audited(ctx, format!("drop-jobs {name}"), format!("{} jobs waiting", jobs.len()), "none".into());
+    Ok(reply(ctx, text).writes(jobs.iter().map(|job| theirs.cancel_job(job))).writes(audit))
 }
 
 /// `!plugins audit`: the latest admin actions.

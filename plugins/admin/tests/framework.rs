@@ -1,0 +1,197 @@
+//! What the framework promises a plugin author: jobs that wait while their plugin is disabled,
+//! retries a job asks for, and namespaces that other plugins cannot write into.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use firebell_core::async_trait;
+use firebell_core::clock::after;
+use firebell_core::declare::{Command, Commands, PluginInfo};
+use firebell_core::job::{Job, JobData};
+use firebell_core::message::{Action, Message};
+use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, TeamContext};
+use firebell_core::state::Record;
+use firebell_plugin_admin::AdminPlugin;
+use firebell_testkit::{Harness, WMCS_ADMIN, text};
+use serde::{Deserialize, Serialize};
+
+/// Posts a text later.
+#[derive(PluginInfo)]
+#[plugin(name = "nudge", commands = NudgeCommand, shared_streams = ["notes:"])]
+struct NudgePlugin {
+    /// How many more runs ask to be retried.
+    failures_left: AtomicU32,
+}
+
+/// Posts the text in the admin rooms after the wait.
+#[derive(Command)]
+#[command(word = "nudge", permission = TeamMembers)]
+struct Nudge {
+    #[arg(duration)]
+    wait: Duration,
+    #[arg(text)]
+    text: String,
+}
+
+#[derive(Commands)]
+enum NudgeCommand {
+    Nudge(Nudge),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Due {
+    text: String,
+}
+
+impl JobData for Due {
+    const KIND: &'static str = "due";
+}
+
+#[derive(Serialize, Deserialize)]
+struct Note {
+    id: String,
+}
+
+impl Record for Note {
+    const KIND: &'static str = "note";
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+#[async_trait]
+impl Plugin for NudgePlugin {
+    async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
+        let NudgeCommand::Nudge(Nudge { wait, text }) = command.parse()?;
+        let job = ctx.schedule("once", after(ctx.now, wait), &Due { text });
+        Ok(Outcome::act(ctx.reply(Message::text("Noted."))).write(job))
+    }
+
+    async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+        let Some(Due { text }) = job.data::<Due>()? else { return Ok(Outcome::default()) };
+        if self.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(PluginError::Retry { reason: "the pager service is away".into(), after: None });
+        }
+        let post = |room: &firebell_core::ids::RoomRef| Action::Send {
+            room: room.clone(),
+            message: Message::text(format!("Nudge: {text}")),
+            thread: None,
+        };
+        Ok(Outcome { writes: Vec::new(), actions: ctx.team.admin_rooms.iter().map(post).collect() })
+    }
+}
+
+/// Reaches into the nudge plugin's state.
+#[derive(PluginInfo)]
+#[plugin(name = "rogue", commands = RogueCommand)]
+struct RoguePlugin;
+
+/// Writes something of another plugin's.
+#[derive(Command)]
+#[command(word = "rogue", permission = TeamMembers)]
+struct Rogue {
+    #[arg(word)]
+    what: String,
+}
+
+#[derive(Commands)]
+enum RogueCommand {
+    Rogue(Rogue),
+}
+
+#[async_trait]
+impl Plugin for RoguePlugin {
+    async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
+        let RogueCommand::Rogue(Rogue { what }) = command.parse()?;
+        let nudge = ctx.state_of("nudge");
+        let change = match what.as_str() {
+            "put" => nudge.put(&Note { id: "forged".into() }),
+            "cancel" => nudge.cancel::<Due>("once"),
+            "append" => nudge.append("notes:shared", &"allowed"),
+            "trim" => nudge.trim("private", 0),
+            _ => ctx.state.put(&Note { id: "own".into() }),
+        };
+        Ok(Outcome::act(ctx.reply(Message::text(format!("did {what}")))).write(change))
+    }
+}
+
+fn bot(failures: u32) -> Harness {
+    Harness::builder()
+        .trusted_plugin(Arc::new(AdminPlugin))
+        .plugin(Arc::new(NudgePlugin { failures_left: AtomicU32::new(failures) }))
+        .plugin(Arc::new(RoguePlugin))
+        .build()
+}
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+#[tokio::test]
+async fn a_job_due_while_its_plugin_is_disabled_runs_once_it_is_enabled_again() {
+    let bot = bot(0);
+    assert_eq!(text(&bot.say("bob", WMCS_ADMIN, "!nudge 10m check the backups").await), "Noted.");
+    assert_eq!(
+        text(&bot.say("alice", WMCS_ADMIN, "!plugins disable nudge").await),
+        "Plugin nudge disabled for team wmcs. Its 1 waiting jobs (reminders, escalations) wait until it is \
+         enabled again; !plugins drop-jobs nudge drops them."
+    );
+    assert!(bot.advance(minutes(120)).await.is_empty(), "nothing runs while disabled");
+    assert_eq!(
+        text(&bot.say("alice", WMCS_ADMIN, "!plugins enable nudge").await),
+        "Plugin nudge enabled for team wmcs."
+    );
+    assert_eq!(text(&bot.advance(minutes(1)).await), "Nudge: check the backups", "runs within a minute, once");
+    assert!(bot.advance(minutes(120)).await.is_empty(), "once");
+}
+
+#[tokio::test]
+async fn an_admin_drops_a_disabled_plugins_jobs_for_good_and_it_is_audited() {
+    let bot = bot(0);
+    bot.say("bob", WMCS_ADMIN, "!nudge 10m check the backups").await;
+    let refused = text(&bot.say("alice", WMCS_ADMIN, "!plugins drop-jobs nudge").await);
+    assert!(refused.starts_with("plugin nudge is enabled for team wmcs: its jobs run when due"), "{refused}");
+    bot.say("alice", WMCS_ADMIN, "!plugins disable nudge").await;
+    bot.advance(minutes(30)).await;
+    assert_eq!(
+        text(&bot.say("alice", WMCS_ADMIN, "!plugins drop-jobs nudge").await),
+        "Dropped 1 waiting jobs of plugin nudge for team wmcs."
+    );
+    bot.say("alice", WMCS_ADMIN, "!plugins enable nudge").await;
+    assert!(bot.advance(minutes(120)).await.is_empty(), "the dropped job never runs");
+    let audit = text(&bot.say("alice", WMCS_ADMIN, "!plugins audit").await);
+    assert!(audit.contains("alice: drop-jobs nudge (1 jobs waiting → none)"), "{audit}");
+}
+
+#[tokio::test]
+async fn a_job_that_asks_for_a_retry_runs_again_after_a_growing_pause() {
+    let bot = bot(2);
+    bot.say("bob", WMCS_ADMIN, "!nudge 10m check the backups").await;
+    assert!(bot.advance(minutes(10)).await.is_empty(), "the first run asks for a retry");
+    assert!(bot.advance(Duration::from_secs(30)).await.is_empty(), "so does the second, 30 s later");
+    assert!(bot.advance(Duration::from_secs(59)).await.is_empty(), "the third waits a minute");
+    assert_eq!(text(&bot.advance(Duration::from_secs(1)).await), "Nudge: check the backups");
+    assert!(bot.advance(minutes(120)).await.is_empty(), "once");
+}
+
+#[tokio::test]
+async fn a_plugin_cannot_write_into_another_plugins_namespace() {
+    let bot = bot(0);
+    bot.say("bob", WMCS_ADMIN, "!nudge 10m check the backups").await;
+    for (what, refusal) in [
+        ("put", "write record nudge/note/\"forged\""),
+        ("cancel", "cancel job nudge:once:due"),
+        ("trim", "write to stream nudge/private"),
+    ] {
+        assert_eq!(
+            text(&bot.say("bob", WMCS_ADMIN, &format!("!rogue {what}")).await),
+            format!(
+                "error: plugin rogue may not {refusal}; nothing was changed (a bug in that plugin: tell its authors)"
+            )
+        );
+    }
+    assert_eq!(text(&bot.say("bob", WMCS_ADMIN, "!rogue append").await), "did append", "a shared stream");
+    assert_eq!(text(&bot.say("bob", WMCS_ADMIN, "!rogue own").await), "did own", "its own namespace");
+    assert_eq!(text(&bot.advance(minutes(10)).await), "Nudge: check the backups", "the job was not cancelled");
+}
