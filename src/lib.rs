@@ -1,8 +1,12 @@
 //! The Firebell application: the configuration file and the wiring of the shipped plugins and
-//! stores. The `firebell` binary is a thin shell around it; tests and benchmarks use it too.
+//! stores, and [`App`], the whole binary as a library. The `firebell` binary is `App::new()`;
+//! a binary of your own adds its plugins to it. Tests and benchmarks use it too.
 
+mod app;
 pub mod config;
 pub mod http;
+
+pub use app::App;
 
 use std::sync::Arc;
 

@@ -11,7 +11,7 @@ use firebell_console::ConsoleAdapter;
 use firebell_core::adapter::Adapters;
 use firebell_core::chrono::{DateTime, TimeDelta, Utc};
 use firebell_core::clock::SystemClock;
-use firebell_core::declare::{Command, PluginInfo};
+use firebell_core::declare::PluginInfo;
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, Registry, TeamContext};
@@ -25,13 +25,8 @@ use tokio::sync::watch;
 
 /// Posts `tick <number> <due ms>` in the team's admin rooms when its job comes due.
 #[derive(PluginInfo)]
-#[plugin(name = "tick", commands = Tock)]
+#[plugin(name = "tick")]
 struct TickPlugin;
-
-/// Does nothing; the benchmark schedules the jobs itself.
-#[derive(Command)]
-#[command(word = "tock")]
-struct Tock {}
 
 #[firebell_core::async_trait]
 impl Plugin for TickPlugin {

@@ -27,7 +27,7 @@
 //! assert_eq!(EchoCommand::SPECS.len(), 1);
 //! ```
 
-pub use firebell_macros::{Command, Commands, PluginInfo, Settings};
+pub use firebell_macros::{Choice, Command, Commands, PluginInfo, Settings};
 
 pub use crate::command::{Args, CommandSpec, Param, Permission};
 use crate::plugin::{Invocation, PluginError};
@@ -54,6 +54,25 @@ pub trait CommandSet: Sized {
 /// Whether `spec` declares the command `C`.
 pub fn matches<C: Command>(spec: &CommandSpec) -> bool {
     spec.word == C::SPEC.word && spec.sub == C::SPEC.sub
+}
+
+/// A fixed list of words an argument may be (`#[arg(choice)]`), declared by `#[derive(Choice)]`
+/// on an enum without fields.
+pub trait Choice: Sized + 'static {
+    /// Every word, lowercase, in the order of the variants.
+    const CHOICES: &'static [&'static str];
+
+    /// The variant `word` names, in any case.
+    fn from_choice(word: &str) -> Option<Self>;
+
+    /// The word of this variant.
+    fn as_choice(&self) -> &'static str;
+}
+
+/// The error for an argument its type does not read (`FromStr`, or a number too large for
+/// its type): says which argument, what was wrong and what was typed.
+pub fn bad_argument(param: &str, given: &str, err: impl std::fmt::Display) -> PluginError {
+    PluginError::Usage(format!("{param}: {err} (got {:?})", crate::command::shown(given)))
 }
 
 /// The error for a required argument the parser let through missing (it does not).

@@ -169,6 +169,12 @@ impl<'a> TeamContext<'a> {
         State::new(self.reads, namespace)
     }
 
+    /// `message` posted in each of the team's admin rooms.
+    pub fn tell_admin_rooms(&self, message: &Message) -> Vec<Action> {
+        let post = |room: &RoomRef| Action::Send { room: room.clone(), message: message.clone(), thread: None };
+        self.team.admin_rooms.iter().map(post).collect()
+    }
+
     /// The change that schedules the plugin's job of kind `J` about `subject` (see
     /// [`State::schedule`]).
     pub fn schedule<J: JobData>(&self, subject: &str, due: DateTime<Utc>, data: &J) -> Change {
@@ -233,6 +239,12 @@ impl Outcome {
     /// Adds an action.
     pub fn and(mut self, action: Action) -> Self {
         self.actions.push(action);
+        self
+    }
+
+    /// Adds actions.
+    pub fn and_all(mut self, actions: impl IntoIterator<Item = Action>) -> Self {
+        self.actions.extend(actions);
         self
     }
 }
@@ -387,6 +399,16 @@ pub enum RegisterError {
     /// A plugin of that name is registered already.
     #[error("two plugins are called {0}")]
     DuplicateName(&'static str),
+    /// A setting's declared default does not fit its own declaration.
+    #[error("plugin {plugin}: the default of setting {key} does not fit: {reason}")]
+    BadDefault {
+        /// The plugin.
+        plugin: &'static str,
+        /// The setting.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The name belongs to the bot itself (see [`DELIVERY_WATCHDOG`](crate::job::DELIVERY_WATCHDOG)
     /// and [`FRAMEWORK`]).
     #[error("the plugin name {0} is reserved for the bot")]
@@ -460,6 +482,16 @@ impl Registry {
         if self.plugin(name).is_some() {
             return Err(RegisterError::DuplicateName(name));
         }
+        for spec in plugin.settings() {
+            if let SettingKind::Member = spec.kind {
+                continue;
+            }
+            spec.kind.check(spec.default, None).map_err(|reason| RegisterError::BadDefault {
+                plugin: name,
+                key: spec.key,
+                reason,
+            })?;
+        }
         for spec in plugin.commands() {
             if let Some((owner, _)) = self.commands().find(|(_, s)| s.word == spec.word && s.sub == spec.sub) {
                 return Err(RegisterError::DuplicateCommand {
@@ -525,6 +557,11 @@ impl Registry {
             Write::Cancel(id) => refuse(format!("cancel job {id}")),
             other => refuse(format!("make the framework's own write {other:?}")),
         }
+    }
+
+    /// Whether the plugin called `name` was registered as trusted.
+    pub fn is_trusted(&self, name: &str) -> bool {
+        self.trusted.contains(&name)
     }
 
     /// Every plugin.

@@ -44,7 +44,32 @@ pub enum SettingKind {
     },
     /// The name of someone on the team's roster, or empty for nobody in particular.
     Member,
+    /// Any value its type reads with `FromStr` (a time zone, an enum of choices).
+    Parsed {
+        /// What a value looks like, for error messages (`a time zone like Europe/Madrid`).
+        expected: &'static str,
+        /// Whether the type reads a value.
+        check: ParseCheck,
+    },
 }
+
+/// How a [`SettingKind::Parsed`] setting checks a value: its type's `FromStr`, as a function.
+#[derive(Clone, Copy)]
+pub struct ParseCheck(pub fn(&str) -> bool);
+
+impl std::fmt::Debug for ParseCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParseCheck")
+    }
+}
+
+impl PartialEq for ParseCheck {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for ParseCheck {}
 
 impl SettingKind {
     /// A duration from `min` to `max`.
@@ -70,6 +95,7 @@ impl SettingKind {
                 !value.is_empty() && value.chars().count() <= max_chars && !value.contains(char::is_whitespace)
             }
             SettingKind::Member => value.is_empty() || team.is_none_or(|team| team.member_named(value).is_some()),
+            SettingKind::Parsed { check, .. } => (check.0)(value),
         };
         if fits {
             Ok(())
@@ -94,6 +120,7 @@ impl SettingKind {
                 }
                 None => "the name of someone on the team's roster, or \"\" for none".to_owned(),
             },
+            SettingKind::Parsed { expected, .. } => expected.to_owned(),
         }
     }
 

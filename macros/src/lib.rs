@@ -3,9 +3,13 @@
 //!
 //! - `#[derive(Command)]` on a struct: one command, its arguments as the struct's fields. The
 //!   struct's doc comment is the command's summary; `#[command(word = "…", sub = "…",
-//!   permission = TeamMembers)]` names it; each field's `#[arg(…)]` says what it takes (`text`,
-//!   `word`, `user`, `incident`, `ticket`, `number`, `duration`, `flag`, `option = "N"`). A field
-//!   that is not an `Option` (nor a flag) is required.
+//!   permission = TeamMembers)]` names it and says who may run it (required); each field's
+//!   `#[arg(…)]` says what it takes (`text`, `word`, `user`, `incident`, `ticket`, `number`,
+//!   `duration`, `flag`, `choice`, `option = "N"`), or its type does without one (`bool` a flag,
+//!   `Duration` a duration like `1h 30m`, `u64` a number, `Person` a mention, anything else one
+//!   word read with `FromStr`). A field that is not an `Option` (nor a flag) is required; its
+//!   doc comment is shown by `!help <command>`. A unit struct is a command without arguments.
+//! - `#[derive(Choice)]` on an enum without fields: a fixed list of words for `#[arg(choice)]`.
 //! - `#[derive(Commands)]` on an enum of such structs: every command of a plugin, read from an
 //!   invocation into the right variant.
 //! - `#[derive(Settings)]` on a struct: a plugin's per-team settings, one per field, with the
@@ -43,6 +47,15 @@ pub fn derive_commands(input: TokenStream) -> TokenStream {
 pub fn derive_plugin_info(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     plugin_info(&input).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Declares a fixed list of words from an enum without fields, for `#[arg(choice)]`: each
+/// variant is its name in kebab case (`PartialOutage` is `partial-outage`), or
+/// `#[choice(name = "…")]`.
+#[proc_macro_derive(Choice, attributes(choice))]
+pub fn derive_choice(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    choice(&input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
 /// Declares a plugin's settings from a struct. See the crate's documentation.
@@ -103,10 +116,28 @@ struct Arg {
     name: Option<String>,
 }
 
-fn arg_of(field: &syn::Field) -> syn::Result<Arg> {
-    let mut found = None;
+/// The last name of a type's path: `Duration` for `std::time::Duration`.
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// The kind of an argument without `#[arg(…)]`, from its type.
+fn inferred_kind(ty: &Type) -> &'static str {
+    match type_name(ty).as_str() {
+        "bool" => "flag",
+        "Duration" => "duration",
+        "u64" => "number",
+        "Person" => "user",
+        _ => "word",
+    }
+}
+
+fn arg_of(field: &syn::Field, ty: &Type) -> syn::Result<Arg> {
+    let mut arg = Arg { kind: String::new(), value: None, name: None };
     for attr in field.attrs.iter().filter(|attr| attr.path().is_ident("arg")) {
-        let mut arg = Arg { kind: String::new(), value: None, name: None };
         attr.parse_nested_meta(|meta| {
             let key = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
             match key.as_str() {
@@ -115,14 +146,42 @@ fn arg_of(field: &syn::Field) -> syn::Result<Arg> {
                     arg.kind = "option".into();
                     arg.value = Some(meta.value()?.parse::<LitStr>()?.value());
                 }
-                "text" | "word" | "user" | "incident" | "ticket" | "number" | "duration" | "flag" => arg.kind = key,
-                _ => return Err(meta.error("expected text, word, user, incident, ticket, number, duration, flag, option = \"N\" or name = \"…\"")),
+                "text" | "word" | "user" | "incident" | "ticket" | "number" | "duration" | "flag" | "choice" => {
+                    arg.kind = key
+                }
+                _ => return Err(meta.error("expected text, word, user, incident, ticket, number, duration, flag, choice, option = \"N\" or name = \"…\"")),
             }
             Ok(())
         })?;
-        found = Some(arg);
     }
-    found.ok_or_else(|| syn::Error::new_spanned(field, "every argument needs #[arg(…)]"))
+    if arg.kind.is_empty() {
+        arg.kind = inferred_kind(ty).to_owned();
+    }
+    Ok(arg)
+}
+
+/// How a field's value is read from the arguments, as an `Option` of the field's (inner) type.
+fn read_arg(kind: &str, param: &str, ty: &Type) -> Tokens {
+    match kind {
+        "text" | "word" | "ticket" | "option" if type_name(ty) == "String" => {
+            quote!(args.text(#param).map(::std::borrow::ToOwned::to_owned))
+        }
+        "text" | "word" | "ticket" | "option" => quote! {
+            args.text(#param)
+                .map(|given| given.parse::<#ty>().map_err(|err| ::firebell_core::declare::bad_argument(#param, given, err)))
+                .transpose()?
+        },
+        "choice" => quote!(args.text(#param).and_then(<#ty as ::firebell_core::declare::Choice>::from_choice)),
+        "user" => quote!(args.user(#param).cloned()),
+        "incident" | "number" if type_name(ty) == "u64" => quote!(args.number(#param)),
+        "incident" | "number" => quote! {
+            args.number(#param)
+                .map(|given| <#ty>::try_from(given).map_err(|err| ::firebell_core::declare::bad_argument(#param, &given.to_string(), err)))
+                .transpose()?
+        },
+        "duration" => quote!(args.duration(#param)),
+        _ => quote!(::core::option::Option::Some(args.flag(#param))),
+    }
 }
 
 fn command(input: &DeriveInput) -> syn::Result<Tokens> {
@@ -144,16 +203,30 @@ fn command(input: &DeriveInput) -> syn::Result<Tokens> {
         })?;
     }
     let word = word.ok_or_else(|| syn::Error::new_spanned(name, "#[command(word = \"…\")] is missing"))?;
-    let permission = permission.unwrap_or_else(|| format_ident!("TeamRooms"));
+    let permission = permission.ok_or_else(|| {
+        syn::Error::new_spanned(
+            name,
+            "#[command(permission = …)] is missing: say who may run it (Anyone, TeamRooms, TeamMembers, IncidentCoordinator or TeamAdmins)",
+        )
+    })?;
     let sub = match sub {
         Some(sub) => quote!(::core::option::Option::Some(#sub)),
         None => quote!(::core::option::Option::None),
     };
+    let fields: Vec<&syn::Field> = match &input.data {
+        Data::Struct(data) => match &data.fields {
+            Fields::Named(fields) => fields.named.iter().collect(),
+            Fields::Unit => Vec::new(),
+            Fields::Unnamed(_) => return Err(syn::Error::new_spanned(input, "expected a struct with named fields, or a unit struct")),
+        },
+        _ => return Err(syn::Error::new_spanned(input, "expected a struct")),
+    };
     let mut params = Vec::new();
     let mut reads = Vec::new();
-    for field in &named_fields(input)?.named {
+    for field in fields {
         let ident = field.ident.as_ref().expect("named");
-        let arg = arg_of(field)?;
+        let ty = option_inner(&field.ty).unwrap_or(&field.ty);
+        let arg = arg_of(field, ty)?;
         let param = arg
             .name
             .clone()
@@ -165,25 +238,28 @@ fn command(input: &DeriveInput) -> syn::Result<Tokens> {
                 let value = arg.value.clone().unwrap_or_default();
                 quote!(::firebell_core::declare::Param::option(#param, #value))
             }
+            "choice" => quote!(::firebell_core::declare::Param::choice(#param, <#ty as ::firebell_core::declare::Choice>::CHOICES)),
             kind => {
                 let constructor = format_ident!("{kind}");
                 quote!(::firebell_core::declare::Param::#constructor(#param))
             }
         };
-        params.push(if optional { declared } else { quote!(#declared.required()) });
-        let read = match arg.kind.as_str() {
-            "text" | "word" | "ticket" | "option" => quote!(args.text(#param).map(::std::borrow::ToOwned::to_owned)),
-            "user" => quote!(args.user(#param).cloned()),
-            "incident" | "number" => quote!(args.number(#param)),
-            "duration" => quote!(args.duration(#param)),
-            _ => quote!(args.flag(#param)),
+        let described = match doc(&field.attrs) {
+            text if text.is_empty() => declared,
+            text => quote!(#declared.doc(#text)),
         };
-        reads.push(if optional {
-            quote!(#ident: #read)
-        } else {
-            quote!(#ident: #read.ok_or_else(|| ::firebell_core::declare::missing(#param))?)
+        params.push(if optional { described } else { quote!(#described.required()) });
+        let read = read_arg(&arg.kind, &param, ty);
+        reads.push(match (arg.kind.as_str(), optional) {
+            ("flag", _) => quote!(#ident: args.flag(#param)),
+            (_, true) => quote!(#ident: #read),
+            (_, false) => quote!(#ident: #read.ok_or_else(|| ::firebell_core::declare::missing(#param))?),
         });
     }
+    let construct = match &input.data {
+        Data::Struct(data) if matches!(data.fields, Fields::Unit) => quote!(Self),
+        _ => quote!(Self { #(#reads),* }),
+    };
     Ok(quote! {
         impl ::firebell_core::declare::Command for #name {
             const SPEC: ::firebell_core::declare::CommandSpec = ::firebell_core::declare::CommandSpec {
@@ -196,7 +272,7 @@ fn command(input: &DeriveInput) -> syn::Result<Tokens> {
 
             fn from_args(args: &::firebell_core::declare::Args) -> ::core::result::Result<Self, ::firebell_core::plugin::PluginError> {
                 let _ = args;
-                ::core::result::Result::Ok(Self { #(#reads),* })
+                ::core::result::Result::Ok(#construct)
             }
         }
 
@@ -206,6 +282,59 @@ fn command(input: &DeriveInput) -> syn::Result<Tokens> {
 
             fn from_invocation(invocation: &::firebell_core::plugin::Invocation) -> ::core::result::Result<Self, ::firebell_core::plugin::PluginError> {
                 <#name as ::firebell_core::declare::Command>::from_args(&invocation.args)
+            }
+        }
+    })
+}
+
+/// `PartialOutage` as a word: `partial-outage`.
+fn kebab(name: &str) -> String {
+    let mut word = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            word.push('-');
+        }
+        word.extend(c.to_lowercase());
+    }
+    word
+}
+
+fn choice(input: &DeriveInput) -> syn::Result<Tokens> {
+    let name = &input.ident;
+    let Data::Enum(data) = &input.data else {
+        return Err(syn::Error::new_spanned(input, "expected an enum of choices"));
+    };
+    let mut words = Vec::new();
+    let mut idents = Vec::new();
+    for variant in &data.variants {
+        if !matches!(variant.fields, Fields::Unit) {
+            return Err(syn::Error::new_spanned(variant, "a choice is a variant without fields"));
+        }
+        let mut word = kebab(&variant.ident.to_string());
+        for attr in variant.attrs.iter().filter(|attr| attr.path().is_ident("choice")) {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("name") {
+                    word = meta.value()?.parse::<LitStr>()?.value();
+                    Ok(())
+                } else {
+                    Err(meta.error("expected name = \"…\""))
+                }
+            })?;
+        }
+        words.push(word);
+        idents.push(&variant.ident);
+    }
+    Ok(quote! {
+        impl ::firebell_core::declare::Choice for #name {
+            const CHOICES: &'static [&'static str] = &[#(#words),*];
+
+            fn from_choice(word: &str) -> ::core::option::Option<Self> {
+                #(if word.eq_ignore_ascii_case(#words) { return ::core::option::Option::Some(Self::#idents); })*
+                ::core::option::Option::None
+            }
+
+            fn as_choice(&self) -> &'static str {
+                match self { #(Self::#idents => #words),* }
             }
         }
     })
@@ -322,6 +451,21 @@ fn literal(value: &Expr) -> syn::Result<Lit> {
     }
 }
 
+/// The values an integer type holds, within `i64` (how settings keep numbers).
+fn integer_range(name: &str) -> Option<(i64, i64)> {
+    Some(match name {
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" | "usize" => (0, i64::MAX),
+        "i8" => (i8::MIN.into(), i8::MAX.into()),
+        "i16" => (i16::MIN.into(), i16::MAX.into()),
+        "i32" => (i32::MIN.into(), i32::MAX.into()),
+        "i64" | "isize" => (i64::MIN, i64::MAX),
+        _ => return None,
+    })
+}
+
 fn seconds(text: &LitStr) -> syn::Result<u64> {
     humantime::parse_duration(&text.value())
         .map(|duration| duration.as_secs())
@@ -338,6 +482,7 @@ fn settings(input: &DeriveInput) -> syn::Result<Tokens> {
         let description = doc(&field.attrs);
         let (mut default, mut min, mut max, mut word, mut member, mut max_chars) =
             (None, None, None, false, false, 64usize);
+        let mut expected: Option<String> = None;
         for attr in field.attrs.iter().filter(|attr| attr.path().is_ident("setting")) {
             attr.parse_nested_meta(|meta| {
                 let what = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
@@ -348,23 +493,26 @@ fn settings(input: &DeriveInput) -> syn::Result<Tokens> {
                     "max_chars" => max_chars = meta.value()?.parse::<syn::LitInt>()?.base10_parse()?,
                     "word" => word = true,
                     "member" => member = true,
-                    _ => return Err(meta.error("expected default, min, max, word, member or max_chars")),
+                    "expected" => expected = Some(meta.value()?.parse::<LitStr>()?.value()),
+                    _ => return Err(meta.error("expected default, min, max, word, member, max_chars or expected")),
                 }
                 Ok(())
             })?;
         }
         let default = default.ok_or_else(|| syn::Error::new_spanned(field, "#[setting(default = …)] is missing"))?;
         let ty = &field.ty;
-        let type_name = quote!(#ty).to_string();
-        let (kind, default_text, read) = match (&default, type_name.as_str()) {
-            (Lit::Str(text), "Duration" | "std :: time :: Duration") => {
-                let bounds = |bound: &Option<Lit>, fallback: u64| match bound {
+        let (kind, default_text, read) = match (&default, type_name(ty).as_str()) {
+            (Lit::Str(text), "Duration") => {
+                let bound = |bound: &Option<Lit>, which: &str| match bound {
                     Some(Lit::Str(text)) => seconds(text),
-                    None => Ok(fallback),
+                    None => Err(syn::Error::new_spanned(
+                        field,
+                        format!("#[setting({which} = …)] is missing: a duration needs both bounds, e.g. min = \"1m\", max = \"1day\""),
+                    )),
                     Some(other) => Err(syn::Error::new_spanned(other, "expected a duration like \"30m\"")),
                 };
                 seconds(text)?;
-                let (low, high) = (bounds(&min, 1)?, bounds(&max, 86_400)?);
+                let (low, high) = (bound(&min, "min")?, bound(&max, "max")?);
                 (
                     quote!(::firebell_core::settings::SettingKind::duration(
                         ::std::time::Duration::from_secs(#low),
@@ -379,19 +527,28 @@ fn settings(input: &DeriveInput) -> syn::Result<Tokens> {
                 flag.value.to_string(),
                 quote!(settings.flag(#key)),
             ),
-            (Lit::Int(number), _) => {
+            (Lit::Int(number), name) => {
+                let (type_low, type_high) = integer_range(name)
+                    .ok_or_else(|| syn::Error::new_spanned(ty, "a number setting needs an integer type (u32, i64, …)"))?;
                 let bound = |bound: &Option<Lit>, fallback: i64| -> syn::Result<i64> {
-                    match bound {
-                        Some(Lit::Int(int)) => int.base10_parse(),
-                        None => Ok(fallback),
-                        Some(other) => Err(syn::Error::new_spanned(other, "expected a number")),
+                    let value = match bound {
+                        Some(Lit::Int(int)) => int.base10_parse()?,
+                        None => return Ok(fallback),
+                        Some(other) => return Err(syn::Error::new_spanned(other, "expected a number")),
+                    };
+                    if (type_low..=type_high).contains(&value) {
+                        Ok(value)
+                    } else {
+                        Err(syn::Error::new_spanned(bound, format!("{value} does not fit in {name}")))
                     }
                 };
-                let (low, high) = (bound(&min, i64::MIN)?, bound(&max, i64::MAX)?);
+                let (low, high) = (bound(&min, type_low)?, bound(&max, type_high)?);
                 (
                     quote!(::firebell_core::settings::SettingKind::integer(#low, #high)),
                     number.base10_digits().to_owned(),
-                    quote!(settings.integer(#key) as #ty),
+                    // Every value is within the bounds, which fit the type: the fallback is for
+                    // settings read with no team (all defaults).
+                    quote!(<#ty>::try_from(settings.integer(#key)).unwrap_or(#number)),
                 )
             }
             (Lit::Str(text), _) if member => (
@@ -404,10 +561,27 @@ fn settings(input: &DeriveInput) -> syn::Result<Tokens> {
                 text.value(),
                 quote!(settings.text(#key).to_owned()),
             ),
+            (Lit::Str(text), name) if name != "String" => {
+                let expected = expected.clone().unwrap_or_else(|| format!("a {name}"));
+                (
+                    quote!(::firebell_core::settings::SettingKind::Parsed {
+                        expected: #expected,
+                        check: ::firebell_core::settings::ParseCheck({
+                            fn reads(value: &str) -> bool {
+                                value.parse::<#ty>().is_ok()
+                            }
+                            reads
+                        }),
+                    }),
+                    text.value(),
+                    // The registry checks that the default reads when the plugin registers.
+                    quote!(settings.text(#key).parse::<#ty>().or_else(|_| #text.parse::<#ty>()).ok().expect("defaults are checked at registration")),
+                )
+            }
             _ => {
                 return Err(syn::Error::new_spanned(
                     field,
-                    "expected a Duration with default = \"30m\", a number, a bool, or a String marked word or member",
+                    "expected a Duration with default = \"30m\" and min and max, a number, a bool, a String marked word or member, or a FromStr type with a default = \"…\"",
                 ));
             }
         };

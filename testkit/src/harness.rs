@@ -152,6 +152,15 @@ impl HarnessBuilder {
         self
     }
 
+    /// Adds every plugin of `registry`, trusted as it trusts them (as the binary's standard
+    /// plugins are: `firebell::standard_plugins()`).
+    pub fn plugins_of(mut self, registry: &Registry) -> Self {
+        for plugin in registry.plugins() {
+            self.plugins.push((plugin.clone(), registry.is_trusted(plugin.name())));
+        }
+        self
+    }
+
     /// Replaces the sample teams.
     pub fn teams(mut self, teams: Vec<Team>) -> Self {
         self.teams = teams;

@@ -19,9 +19,7 @@ const WEEK: Duration = Duration::from_secs(8 * 86_400);
 /// A harness with every standard plugin.
 fn bot() -> Harness {
     let mut builder = Harness::builder();
-    for plugin in firebell::standard_plugins().plugins() {
-        builder = builder.plugin(plugin.clone());
-    }
+    builder = builder.plugins_of(&firebell::standard_plugins());
     builder.build()
 }
 
@@ -37,6 +35,7 @@ fn bounds(spec: &SettingSpec) -> [String; 2] {
         SettingKind::Bool => ["false".into(), "true".into()],
         SettingKind::Word { max_chars } => ["p".into(), "p".repeat(max_chars)],
         SettingKind::Member => ["\"\"".into(), "dave".into()],
+        SettingKind::Parsed { .. } => unreachable!("no standard plugin has a parsed setting"),
     }
 }
 

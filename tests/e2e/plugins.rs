@@ -14,9 +14,7 @@ fn bot() -> Harness {
 }
 
 fn standard(mut builder: firebell_testkit::HarnessBuilder) -> firebell_testkit::HarnessBuilder {
-    for plugin in firebell::standard_plugins().plugins() {
-        builder = builder.plugin(plugin.clone());
-    }
+    builder = builder.plugins_of(&firebell::standard_plugins());
     builder
 }
 

@@ -22,9 +22,7 @@ pub(crate) async fn replica_at(url: &str, namespace: &str) -> Harness {
 /// A replica with the standard plugins on `store`.
 pub(crate) fn replica_with(store: RedisStore) -> Harness {
     let mut builder = Harness::builder().store(Arc::new(store));
-    for plugin in firebell::standard_plugins().plugins() {
-        builder = builder.plugin(plugin.clone());
-    }
+    builder = builder.plugins_of(&firebell::standard_plugins());
     builder.build()
 }
 

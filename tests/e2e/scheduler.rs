@@ -168,7 +168,7 @@ mod lanes {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use firebell_core::declare::{Command, PluginInfo};
+    use firebell_core::declare::PluginInfo;
     use firebell_core::job::Job;
     use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, TeamContext};
     use firebell_core::store::{Guard, Write};
@@ -176,17 +176,12 @@ mod lanes {
 
     /// Records the order its jobs ran in, and how many ran at once at most.
     #[derive(PluginInfo, Default)]
-    #[plugin(name = "lanes", commands = Nothing)]
+    #[plugin(name = "lanes")]
     struct Lanes {
         ran: Mutex<Vec<String>>,
         running: AtomicUsize,
         most: AtomicUsize,
     }
-
-    /// Nothing.
-    #[derive(Command)]
-    #[command(word = "nothing")]
-    struct Nothing {}
 
     #[firebell_core::async_trait]
     impl Plugin for Lanes {

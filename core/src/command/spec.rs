@@ -50,8 +50,13 @@ pub enum ParamKind {
     Ticket,
     /// A whole number.
     Number,
-    /// A duration such as `90m` or `1h`.
+    /// A duration such as `90m`, `1h` or `1h 30m` (several words, added up).
     Duration,
+    /// One word of a fixed list (an enum's variants): `investigating`, `identified`.
+    Choice {
+        /// The words it may be, lowercase.
+        choices: &'static [&'static str],
+    },
     /// A switch: `--name`.
     Flag,
     /// An option with a value: `--name VALUE`.
@@ -70,11 +75,24 @@ pub struct Param {
     pub kind: ParamKind,
     /// Whether it must be given.
     pub required: bool,
+    /// What it is for, from the field's doc comment: shown by `!help <command>`.
+    pub doc: &'static str,
 }
 
 impl Param {
     const fn new(name: &'static str, kind: ParamKind) -> Self {
-        Self { name, kind, required: false }
+        Self { name, kind, required: false, doc: "" }
+    }
+
+    /// One word of `choices`.
+    pub const fn choice(name: &'static str, choices: &'static [&'static str]) -> Self {
+        Self::new(name, ParamKind::Choice { choices })
+    }
+
+    /// Says what it is for.
+    pub const fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
     }
 
     /// One word.
@@ -139,6 +157,7 @@ impl Param {
             ParamKind::Flag => format!("--{}", self.name),
             ParamKind::Option { value } => format!("--{} {value}", self.name),
             ParamKind::Ticket => "T123".to_owned(),
+            ParamKind::Choice { choices } => choices.join("|"),
             ParamKind::Incident => "ID".to_owned(),
             _ => self.name.to_owned(),
         };
@@ -330,12 +349,35 @@ fn read_front<'t>(
         ParamKind::Word => Value::Word(first.text.clone()),
         ParamKind::Number => Value::Number(first.text.parse().map_err(|_| bad_value(param, first))?),
         ParamKind::Duration => {
-            Value::Duration(humantime::parse_duration(&first.text).map_err(|_| bad_value(param, first))?)
+            let (duration, rest) = read_duration(param, first, rest)?;
+            args.values.push((param.name, Value::Duration(duration)));
+            return Ok(rest);
+        }
+        ParamKind::Choice { choices } => {
+            let word = first.text.to_lowercase();
+            if !choices.contains(&word.as_str()) {
+                let expected = format!("one of {}", choices.join(", "));
+                return Err(ParseError::BadValue { param: expected, got: shown(&first.text) });
+            }
+            Value::Word(word)
         }
         _ => return Err(bad_value(param, first)),
     };
     args.values.push((param.name, value));
     Ok(rest)
+}
+
+/// A duration that starts with `first` and goes on over the next words while they are
+/// durations too (`1h 30m`, `2days 4h`), added up.
+fn read_duration<'t>(param: &Param, first: &Token, rest: &'t [Token]) -> Result<(Duration, &'t [Token]), ParseError> {
+    let mut total = humantime::parse_duration(&first.text).map_err(|_| bad_value(param, first))?;
+    let mut rest = rest;
+    while let Some((next, after)) = rest.split_first().filter(|(next, _)| !next.quoted) {
+        let Ok(more) = humantime::parse_duration(&next.text) else { break };
+        total = total.checked_add(more).ok_or_else(|| bad_value(param, next))?;
+        rest = after;
+    }
+    Ok((total, rest))
 }
 
 /// Reads one optional parameter from the back of `words` (those after a text parameter).

@@ -48,12 +48,16 @@ fn explain(ctx: &Context<'_>, topic: &str) -> Result<String, PluginError> {
         .iter()
         .map(|(plugin, spec)| {
             let usable = if (ctx.may_run)(spec) { "" } else { " You cannot run it here." };
-            format!(
+            let mut text = format!(
                 "{}\n  {} Who: {}. Plugin: {plugin}.{usable}",
                 spec.usage(ctx.prefix),
                 spec.summary,
                 spec.permission.describe()
-            )
+            );
+            for param in spec.params.iter().filter(|param| !param.doc.is_empty()) {
+                text.push_str(&format!("\n  {}: {}", param.usage().trim_matches(['<', '>', '[', ']']), param.doc));
+            }
+            text
         })
         .collect();
     Ok(lines.join("\n"))
