@@ -195,3 +195,106 @@ async fn a_plugin_cannot_write_into_another_plugins_namespace() {
     assert_eq!(text(&bot.say("bob", WMCS_ADMIN, "!rogue own").await), "did own", "its own namespace");
     assert_eq!(text(&bot.advance(minutes(10)).await), "Nudge: check the backups", "the job was not cancelled");
 }
+
+/// The state a component is in.
+#[derive(Debug, firebell_core::declare::Choice)]
+enum Health {
+    Operational,
+    PartialOutage,
+    #[choice(name = "down")]
+    MajorOutage,
+}
+
+/// Reports what it read, typed.
+#[derive(PluginInfo)]
+#[plugin(name = "typed", commands = TypedCommand, settings = TypedSettings)]
+struct TypedPlugin;
+
+/// Sets a component's state for a while.
+#[derive(Command)]
+#[command(word = "component", permission = TeamMembers)]
+struct Component {
+    /// The component, e.g. db.
+    name: String,
+    /// Its state now.
+    #[arg(choice)]
+    health: Health,
+    /// How long it lasts, e.g. 1h 30m.
+    lasting: Duration,
+    /// How many people work on it.
+    people: Option<u8>,
+    /// Whether to tell the public rooms too.
+    loud: bool,
+}
+
+/// Says hello; takes nothing.
+#[derive(Command)]
+#[command(word = "hello", permission = TeamRooms)]
+struct Hello;
+
+#[derive(Commands)]
+enum TypedCommand {
+    Component(Component),
+    Hello(Hello),
+}
+
+/// The plugin's settings.
+#[derive(firebell_core::declare::Settings)]
+struct TypedSettings {
+    /// How many pages an hour at most.
+    #[setting(default = 5, min = 1)]
+    pages_per_hour: u32,
+    /// Where the probe runs.
+    #[setting(default = "127.0.0.1", expected = "an IPv4 address like 10.0.0.1")]
+    probe: std::net::Ipv4Addr,
+}
+
+#[async_trait]
+impl Plugin for TypedPlugin {
+    async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
+        let settings: TypedSettings = ctx.settings.read();
+        let text = match command.parse()? {
+            TypedCommand::Component(Component { name, health, lasting, people, loud }) => {
+                let health = firebell_core::declare::Choice::as_choice(&health);
+                format!("{name} {health} for {}s, {people:?} people, loud {loud}", lasting.as_secs())
+            }
+            TypedCommand::Hello(Hello) => {
+                format!("hello; {} pages an hour, probe {}", settings.pages_per_hour, settings.probe)
+            }
+        };
+        Ok(Outcome::act(ctx.reply(Message::text(text))))
+    }
+}
+
+fn typed() -> Harness {
+    Harness::builder().trusted_plugin(Arc::new(AdminPlugin)).plugin(Arc::new(TypedPlugin)).build()
+}
+
+#[tokio::test]
+async fn arguments_are_read_by_their_types_with_one_line_errors() {
+    let bot = typed();
+    let say = |line: &'static str| async { text(&bot.say("bob", WMCS_ADMIN, line).await) };
+    assert_eq!(say("!component db Partial-Outage 1h 30m 3 --loud").await, "db partial-outage for 5400s, Some(3) people, loud true");
+    assert_eq!(say("!component db down 2days").await, "db major-outage for 172800s, None people, loud false");
+    let usage = "usage: !component <name> <operational|partial-outage|down> <lasting> [people] [--loud]";
+    assert_eq!(say("!component db sideways 1h").await, format!("error: expected one of operational, partial-outage, down, got \"sideways\"; {usage}"));
+    assert_eq!(say("!component db down 1h 300").await, format!("error: people: number too large to fit in target type (got \"300\"); {usage}"));
+    assert_eq!(say("!component db down soon").await, format!("error: expected <lasting>, got \"soon\"; {usage}"));
+    assert_eq!(say("!hello").await, "hello; 5 pages an hour, probe 127.0.0.1");
+    let help = say("!help component").await;
+    assert!(help.ends_with("\n  name: The component, e.g. db.\n  operational|partial-outage|down: Its state now.\n  lasting: How long it lasts, e.g. 1h 30m.\n  people: How many people work on it.\n  --loud: Whether to tell the public rooms too."), "{help}");
+}
+
+#[tokio::test]
+async fn settings_keep_to_their_types_bounds() {
+    let bot = typed();
+    let say = |line: &'static str| async { text(&bot.say("alice", WMCS_ADMIN, line).await) };
+    let usage = "usage: !plugins config <name> [key] [value]";
+    assert_eq!(say("!plugins config typed pages_per_hour -1").await, format!("error: typed pages_per_hour: expected a whole number from 1 to 4294967295, got \"-1\"; {usage}"));
+    assert_eq!(say("!plugins config typed pages_per_hour 4294967296").await, format!("error: typed pages_per_hour: expected a whole number from 1 to 4294967295, got \"4294967296\"; {usage}"));
+    assert_eq!(say("!plugins config typed probe 300.1.1.1").await, format!("error: typed probe: expected an IPv4 address like 10.0.0.1, got \"300.1.1.1\"; {usage}"));
+    assert_eq!(say("!hello").await, "hello; 5 pages an hour, probe 127.0.0.1", "nothing changed");
+    say("!plugins config typed probe 10.0.0.1").await;
+    say("!plugins config typed pages_per_hour 4294967295").await;
+    assert_eq!(say("!hello").await, "hello; 4294967295 pages an hour, probe 10.0.0.1");
+}

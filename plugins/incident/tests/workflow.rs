@@ -458,3 +458,32 @@ async fn a_long_timeline_is_reported_whole_and_in_order_though_read_in_pages() {
     let again = text(&bot.say("bob", WMCS_ADMIN, "!incident report WMCS-1").await);
     assert!(again.contains(&report[report.find("# Incident report").expect("the report")..]), "the same report again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_incidents_is_never_decided_again_while_others_write_to_them() {
+    let bot = Arc::new(bot());
+    for n in 1..=16 {
+        bot.say("alice", WMCS_ADMIN, &format!("!incident declare Outage {n}")).await;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 1..=16u32 {
+        let bot = bot.clone();
+        tasks.spawn(async move {
+            for round in 0..60 {
+                bot.say("bob", WMCS_ADMIN, &format!("!incident doing WMCS-{n} step {round}")).await;
+            }
+        });
+    }
+    for _ in 0..4 {
+        let bot = bot.clone();
+        tasks.spawn(async move {
+            for _ in 0..120 {
+                let listed = text(&bot.say("carol", WMCS_ADMIN, "!incident list").await);
+                assert!(listed.contains("WMCS-16"), "{listed}");
+            }
+        });
+    }
+    tasks.join_all().await;
+    let redecided = bot.bot().dispatcher().redecisions();
+    assert_eq!(redecided, 0, "no listing (and no writer on its own incident) was decided again");
+}

@@ -212,6 +212,9 @@ pub struct Dispatcher {
     /// A queue per record or index key this replica's causes are racing for: a cause that lost
     /// the race once waits its turn behind the others here instead of racing them again.
     queues: Mutex<HashMap<(TeamId, Key), Arc<Turn>>>,
+    /// How many decisions were made again because what they read changed (also
+    /// `firebell_redecisions_total`).
+    redecisions: std::sync::atomic::AtomicU64,
 }
 
 fn team_of<'a>(place: &Place<'a>) -> Option<&'a Team> {
@@ -231,7 +234,23 @@ impl Dispatcher {
         options: DispatchOptions,
     ) -> Self {
         let cache = Cache::new(options.cache_capacity);
-        Self { store, clock, teams, registry, options, cache, owned_rooms: Mutex::default(), queues: Mutex::default() }
+        Self {
+            store,
+            clock,
+            teams,
+            registry,
+            options,
+            cache,
+            owned_rooms: Mutex::default(),
+            queues: Mutex::default(),
+            redecisions: Default::default(),
+        }
+    }
+
+    /// How many decisions this dispatcher made again because something they read changed
+    /// before they were applied.
+    pub fn redecisions(&self) -> u64 {
+        self.redecisions.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What the dispatcher remembers of its teams' state.
@@ -439,13 +458,17 @@ impl Dispatcher {
             let reads = Reads::new(self.store.as_ref(), team_id, Some(&self.cache));
             let decided = self.decide(cause, &claim.key, &reads).await.inspect_err(|_| self.forget(team_id))?;
             let envelopes = Envelope::number(&claim.key, decided.actions);
+            // A decision that changes nothing (a listing, the status doc) answers from what it
+            // read, as of when it read it: no later change can make it wrong, so it guards
+            // nothing and is never decided again.
+            let read_only = decided.writes.is_empty();
             let mut writes = decided.writes;
             writes.extend(reads.releases());
             let watchdog = match job {
                 Some(_) => keep_for_the_run(&claim.key, &envelopes, &mut writes),
                 None => self.keep_with_a_watchdog(team_id, &claim.key, &envelopes, &mut writes),
             };
-            let read = reads.guard();
+            let read = if read_only { Vec::new() } else { reads.guard() };
             let guard = Guard { claim: Some(claim), reads: &read, job };
             match self.store.apply(team_id, guard, &writes).await {
                 Ok(applied) => {
@@ -462,6 +485,7 @@ impl Dispatcher {
                 Err(ApplyError::Conflict(key)) => {
                     tracing::debug!(cause = %claim.key, changed = %key, "read state moved on, deciding again");
                     metrics::redecision(cause.plugin());
+                    self.redecisions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Some(team) = team_id {
                         self.cache.forget(team, &key);
                     }
