@@ -217,7 +217,9 @@ fn command(input: &DeriveInput) -> syn::Result<Tokens> {
         Data::Struct(data) => match &data.fields {
             Fields::Named(fields) => fields.named.iter().collect(),
             Fields::Unit => Vec::new(),
-            Fields::Unnamed(_) => return Err(syn::Error::new_spanned(input, "expected a struct with named fields, or a unit struct")),
+            Fields::Unnamed(_) => {
+                return Err(syn::Error::new_spanned(input, "expected a struct with named fields, or a unit struct"));
+            }
         },
         _ => return Err(syn::Error::new_spanned(input, "expected a struct")),
     };
@@ -238,7 +240,9 @@ fn command(input: &DeriveInput) -> syn::Result<Tokens> {
                 let value = arg.value.clone().unwrap_or_default();
                 quote!(::firebell_core::declare::Param::option(#param, #value))
             }
-            "choice" => quote!(::firebell_core::declare::Param::choice(#param, <#ty as ::firebell_core::declare::Choice>::CHOICES)),
+            "choice" => {
+                quote!(::firebell_core::declare::Param::choice(#param, <#ty as ::firebell_core::declare::Choice>::CHOICES))
+            }
             kind => {
                 let constructor = format_ident!("{kind}");
                 quote!(::firebell_core::declare::Param::#constructor(#param))
@@ -507,7 +511,9 @@ fn settings(input: &DeriveInput) -> syn::Result<Tokens> {
                     Some(Lit::Str(text)) => seconds(text),
                     None => Err(syn::Error::new_spanned(
                         field,
-                        format!("#[setting({which} = …)] is missing: a duration needs both bounds, e.g. min = \"1m\", max = \"1day\""),
+                        format!(
+                            "#[setting({which} = …)] is missing: a duration needs both bounds, e.g. min = \"1m\", max = \"1day\""
+                        ),
                     )),
                     Some(other) => Err(syn::Error::new_spanned(other, "expected a duration like \"30m\"")),
                 };
@@ -528,8 +534,9 @@ fn settings(input: &DeriveInput) -> syn::Result<Tokens> {
                 quote!(settings.flag(#key)),
             ),
             (Lit::Int(number), name) => {
-                let (type_low, type_high) = integer_range(name)
-                    .ok_or_else(|| syn::Error::new_spanned(ty, "a number setting needs an integer type (u32, i64, …)"))?;
+                let (type_low, type_high) = integer_range(name).ok_or_else(|| {
+                    syn::Error::new_spanned(ty, "a number setting needs an integer type (u32, i64, …)")
+                })?;
                 let bound = |bound: &Option<Lit>, fallback: i64| -> syn::Result<i64> {
                     let value = match bound {
                         Some(Lit::Int(int)) => int.base10_parse()?,

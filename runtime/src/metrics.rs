@@ -32,6 +32,9 @@ pub const JOBS_RETRY_ASKED: &str = "firebell_jobs_retry_asked_total";
 /// Decisions made again because something they read changed before they were applied, by
 /// `plugin`.
 pub const REDECISIONS: &str = "firebell_redecisions_total";
+/// Causes that met stored data they cannot read (a corrupt record), by `plugin`: told to the
+/// sender and in the team's audit stream, never retried.
+pub const UNREADABLE: &str = "firebell_unreadable_data_total";
 /// Outcomes refused because a plugin changed what is not its own (another plugin's records, the
 /// framework's), by `plugin`: a plugin's bug.
 pub const CHANGES_REFUSED: &str = "firebell_plugin_changes_refused_total";
@@ -71,6 +74,7 @@ pub fn describe() {
     describe_counter!(JOBS_DEFERRED, "Job runs put off because their plugin is disabled, by plugin.");
     describe_counter!(JOBS_RETRY_ASKED, "Job runs whose plugin asked to be tried again later, by plugin.");
     describe_counter!(REDECISIONS, "Decisions made again because what they read changed, by plugin.");
+    describe_counter!(UNREADABLE, "Causes that met stored data they cannot read, by plugin.");
     describe_counter!(CHANGES_REFUSED, "Outcomes refused because a plugin changed what is not its own.");
     describe_histogram!(JOB_LATENESS, Unit::Seconds, "From a job's due time to its run starting.");
     describe_gauge!(DELIVERIES_PENDING, "Deliveries of answers going on in this replica.");
@@ -136,6 +140,11 @@ pub fn job_retry_asked(plugin: &str) {
 /// Counts a decision of `plugin` made again.
 pub fn redecision(plugin: &str) {
     counter!(REDECISIONS, "plugin" => plugin.to_owned()).increment(1);
+}
+
+/// Counts a cause of `plugin` that met unreadable stored data.
+pub fn unreadable(plugin: &str) {
+    counter!(UNREADABLE, "plugin" => plugin.to_owned()).increment(1);
 }
 
 /// Counts an outcome of `plugin` refused for changing what is not its own.

@@ -3,14 +3,51 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Record, State};
-use crate::ids::RoomRef;
-use crate::store::StoreError;
+use crate::ids::{Person, RoomRef};
+use crate::store::{StoreError, Write};
 
 /// The namespace of the framework's own records.
 pub const FRAMEWORK: &str = "firebell";
+
+/// The team's audit stream, in the framework's namespace: what its admins changed (`!plugins
+/// …`) and what the bot found wrong (a record it cannot read). `!plugins audit` shows it.
+pub const AUDIT: &str = "audit";
+
+/// How many audit entries a team keeps.
+pub const AUDIT_KEPT: u64 = 10_000;
+
+/// One entry of a team's audit stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: an admin, or the person whose command met the problem.
+    pub by: Person,
+    /// What, e.g. `disable sal`, `config incident handoff_offer_ttl`, `unreadable record`.
+    pub action: String,
+    /// The value before (or what was found).
+    pub before: String,
+    /// The value after (or what was done).
+    pub after: String,
+}
+
+impl AuditEntry {
+    /// The framework's own writes that add this entry to the team's audit stream.
+    pub fn writes(&self) -> [Write; 2] {
+        [
+            Write::Append {
+                namespace: FRAMEWORK.to_owned(),
+                stream: AUDIT.to_owned(),
+                entry: serde_json::to_string(self).expect("audit entries serialize"),
+            },
+            Write::Trim { namespace: FRAMEWORK.to_owned(), stream: AUDIT.to_owned(), keep: AUDIT_KEPT },
+        ]
+    }
+}
 
 /// A team's choices for one plugin, made in chat by its admins. They win over the config file
 /// until the plugin is reset.

@@ -44,7 +44,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use self::cache::Cache;
-pub use self::framework::{Choices, FRAMEWORK, PluginChoice, RoomOwner};
+pub use self::framework::{AUDIT, AUDIT_KEPT, AuditEntry, Choices, FRAMEWORK, PluginChoice, RoomOwner};
 pub use self::reads::Reads;
 use crate::job::{Job, JobData, job_id};
 use crate::store::{IndexEntry, StoreError, StoredRecord, StreamEntry, StreamRange, Write};
@@ -112,7 +112,13 @@ pub fn decode<R: Record>(stored: &StoredRecord) -> Result<R, StoreError> {
         return serde_json::from_str(&stored.data).map_err(|err| corrupt(err.to_string()));
     }
     if stored.schema > R::SCHEMA {
-        return Err(corrupt(format!("written with schema {}, newer than {}", stored.schema, R::SCHEMA)));
+        return Err(StoreError::NewerSchema(format!(
+            "{} {:?} was written by a newer Firebell (schema {}; this replica reads up to {})",
+            R::KIND,
+            stored.id,
+            stored.schema,
+            R::SCHEMA
+        )));
     }
     let old: serde_json::Value = serde_json::from_str(&stored.data).map_err(|err| corrupt(err.to_string()))?;
     let new = R::migrate(stored.schema, old).map_err(corrupt)?;
@@ -159,23 +165,25 @@ impl<'a> State<'a> {
         found.into_iter().flatten().next().map(|stored| decode(&stored)).transpose()
     }
 
-    /// The records of kind `R` with these ids that exist, in the order asked.
+    /// The records of kind `R` with these ids that exist, in the order asked. A record that
+    /// cannot be read is left out, with a warning (see [`listed`]).
     pub async fn get_many<R: Record>(&self, ids: &[String]) -> Result<Vec<R>, StoreError> {
         let found = self.reads.records(self.namespace, R::KIND, ids).await?;
-        found.iter().flatten().map(decode).collect()
+        listed(self.namespace, found.iter().flatten())
     }
 
-    /// The records of kind `R` listed under `key` of `index`, by id.
+    /// The records of kind `R` listed under `key` of `index`, by id. A record that cannot be
+    /// read is left out, with a warning (see [`listed`]).
     pub async fn find<R: Record>(&self, index: &str, key: &str) -> Result<Vec<R>, StoreError> {
         let found = self.reads.find(self.namespace, R::KIND, index, key).await?;
-        found.iter().map(decode).collect()
+        listed(self.namespace, found.iter())
     }
 
     /// The latest `limit` records of kind `R`, newest first. Not part of the guard: for
-    /// showing, not for deciding.
+    /// showing, not for deciding. A record that cannot be read is left out, with a warning.
     pub async fn recent<R: Record>(&self, limit: usize) -> Result<Vec<R>, StoreError> {
         let found = self.reads.recent(self.namespace, R::KIND, limit).await?;
-        found.iter().map(decode).collect()
+        listed(self.namespace, found.iter())
     }
 
     /// Entries of a stream, oldest first, with their ids.
@@ -267,6 +275,27 @@ impl<'a> State<'a> {
     pub fn cancel_named(&self, kind: &str, subject: &str) -> Change {
         Change(Write::Cancel(job_id(self.namespace, subject, kind)))
     }
+}
+
+/// The records of a listing as `R`: one that is corrupt is left out with a warning, so that one
+/// broken record does not break every listing of it (reading it by its id still says what is
+/// wrong). One written by a newer version is not left out: the listing would be wrong, so the
+/// whole read is refused ([`StoreError::NewerSchema`]).
+fn listed<'r, R: Record>(
+    namespace: &str,
+    records: impl Iterator<Item = &'r StoredRecord>,
+) -> Result<Vec<R>, StoreError> {
+    let mut read = Vec::new();
+    for stored in records {
+        match decode(stored) {
+            Ok(record) => read.push(record),
+            Err(StoreError::Corrupt(reason)) => {
+                tracing::warn!(namespace, reason, "a listed record is unreadable; left out of the listing");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(read)
 }
 
 fn decode_entries<E: DeserializeOwned>(stream: &str, entries: &[StreamEntry]) -> Result<Vec<E>, StoreError> {

@@ -275,6 +275,10 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// Stored data was written by a newer version of Firebell, whose shape this replica does not
+    /// know: a newer replica reads it.
+    #[error("{0}")]
+    NewerSchema(String),
 }
 
 /// Why [`Store::apply`] changed nothing.

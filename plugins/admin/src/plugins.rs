@@ -1,39 +1,19 @@
 //! `!plugins …`: team admins switch plugins on and off and change their settings, in chat.
 
-use chrono::{DateTime, Utc};
-use firebell_core::ids::Person;
 use firebell_core::job::Job;
 use firebell_core::message::Message;
 use firebell_core::plugin::{
     Context, Outcome, Plugin, PluginError, SettingSource, Settings, framework_state, is_enabled,
 };
 use firebell_core::state::Change;
-use firebell_core::state::PluginChoice;
+use firebell_core::state::{AUDIT, AUDIT_KEPT, AuditEntry, PluginChoice};
 use firebell_core::store::StreamRange;
 use firebell_core::team::Team;
-use serde::{Deserialize, Serialize};
 
 /// How many audit entries `!plugins audit` shows.
 const AUDIT_SHOWN: usize = 20;
-/// How many audit entries are kept.
-const AUDIT_KEPT: u64 = 10_000;
-/// The stream of admin actions.
-const AUDIT: &str = "audit";
-
-/// One admin action, as kept in the team's audit stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Who.
-    pub by: Person,
-    /// What, e.g. `disable sal` or `config incident handoff_offer_ttl`.
-    pub action: String,
-    /// The value before.
-    pub before: String,
-    /// The value after.
-    pub after: String,
-}
+/// The stream where versions before the framework's audit stream kept admin actions.
+const OLD_AUDIT: &str = "audit";
 
 fn reply(ctx: &Context<'_>, text: String) -> Outcome {
     Outcome::act(ctx.reply(Message::text(text)))
@@ -64,7 +44,8 @@ fn keep(ctx: &Context<'_>, choice: PluginChoice) -> Change {
 
 fn audited(ctx: &Context<'_>, action: String, before: String, after: String) -> [Change; 2] {
     let entry = AuditEntry { at: ctx.now, by: ctx.sender.clone(), action, before, after };
-    [ctx.state.append(AUDIT, &entry), ctx.state.trim(AUDIT, AUDIT_KEPT)]
+    let audit = framework_state(ctx.reads);
+    [audit.append(AUDIT, &entry), audit.trim(AUDIT, AUDIT_KEPT)]
 }
 
 /// The reply with its writes: the choices kept and the action audited.
@@ -215,7 +196,11 @@ pub(crate) async fn drop_jobs(ctx: &Context<'_>, name: &str) -> Result<Outcome, 
 /// `!plugins audit`: the latest admin actions.
 pub(crate) async fn show_audit(ctx: &Context<'_>) -> Result<Outcome, PluginError> {
     let team = ctx.require_team()?;
-    let entries: Vec<AuditEntry> = ctx.state.stream(AUDIT, StreamRange::Latest(AUDIT_SHOWN)).await?;
+    let mut entries: Vec<AuditEntry> =
+        framework_state(ctx.reads).stream(AUDIT, StreamRange::Latest(AUDIT_SHOWN)).await?;
+    entries.extend(ctx.state.stream::<AuditEntry>(OLD_AUDIT, StreamRange::Latest(AUDIT_SHOWN)).await?);
+    entries.sort_by_key(|entry| entry.at);
+    let entries = &entries[entries.len().saturating_sub(AUDIT_SHOWN)..];
     if entries.is_empty() {
         return Ok(reply(ctx, format!("No admin actions recorded for team {} yet.", team.id)));
     }

@@ -274,11 +274,20 @@ fn typed() -> Harness {
 async fn arguments_are_read_by_their_types_with_one_line_errors() {
     let bot = typed();
     let say = |line: &'static str| async { text(&bot.say("bob", WMCS_ADMIN, line).await) };
-    assert_eq!(say("!component db Partial-Outage 1h 30m 3 --loud").await, "db partial-outage for 5400s, Some(3) people, loud true");
+    assert_eq!(
+        say("!component db Partial-Outage 1h 30m 3 --loud").await,
+        "db partial-outage for 5400s, Some(3) people, loud true"
+    );
     assert_eq!(say("!component db down 2days").await, "db major-outage for 172800s, None people, loud false");
     let usage = "usage: !component <name> <operational|partial-outage|down> <lasting> [people] [--loud]";
-    assert_eq!(say("!component db sideways 1h").await, format!("error: expected one of operational, partial-outage, down, got \"sideways\"; {usage}"));
-    assert_eq!(say("!component db down 1h 300").await, format!("error: people: number too large to fit in target type (got \"300\"); {usage}"));
+    assert_eq!(
+        say("!component db sideways 1h").await,
+        format!("error: expected one of operational, partial-outage, down, got \"sideways\"; {usage}")
+    );
+    assert_eq!(
+        say("!component db down 1h 300").await,
+        format!("error: people: number too large to fit in target type (got \"300\"); {usage}")
+    );
     assert_eq!(say("!component db down soon").await, format!("error: expected <lasting>, got \"soon\"; {usage}"));
     assert_eq!(say("!hello").await, "hello; 5 pages an hour, probe 127.0.0.1");
     let help = say("!help component").await;
@@ -290,9 +299,20 @@ async fn settings_keep_to_their_types_bounds() {
     let bot = typed();
     let say = |line: &'static str| async { text(&bot.say("alice", WMCS_ADMIN, line).await) };
     let usage = "usage: !plugins config <name> [key] [value]";
-    assert_eq!(say("!plugins config typed pages_per_hour -1").await, format!("error: typed pages_per_hour: expected a whole number from 1 to 4294967295, got \"-1\"; {usage}"));
-    assert_eq!(say("!plugins config typed pages_per_hour 4294967296").await, format!("error: typed pages_per_hour: expected a whole number from 1 to 4294967295, got \"4294967296\"; {usage}"));
-    assert_eq!(say("!plugins config typed probe 300.1.1.1").await, format!("error: typed probe: expected an IPv4 address like 10.0.0.1, got \"300.1.1.1\"; {usage}"));
+    assert_eq!(
+        say("!plugins config typed pages_per_hour -1").await,
+        format!("error: typed pages_per_hour: expected a whole number from 1 to 4294967295, got \"-1\"; {usage}")
+    );
+    assert_eq!(
+        say("!plugins config typed pages_per_hour 4294967296").await,
+        format!(
+            "error: typed pages_per_hour: expected a whole number from 1 to 4294967295, got \"4294967296\"; {usage}"
+        )
+    );
+    assert_eq!(
+        say("!plugins config typed probe 300.1.1.1").await,
+        format!("error: typed probe: expected an IPv4 address like 10.0.0.1, got \"300.1.1.1\"; {usage}")
+    );
     assert_eq!(say("!hello").await, "hello; 5 pages an hour, probe 127.0.0.1", "nothing changed");
     say("!plugins config typed probe 10.0.0.1").await;
     say("!plugins config typed pages_per_hour 4294967295").await;

@@ -487,3 +487,58 @@ async fn listing_incidents_is_never_decided_again_while_others_write_to_them() {
     let redecided = bot.bot().dispatcher().redecisions();
     assert_eq!(redecided, 0, "no listing (and no writer on its own incident) was decided again");
 }
+
+/// Puts `data` as incident `number`'s record, as a broken or newer writer would have left it.
+async fn overwrite(bot: &Harness, number: u64, schema: u32, data: &str) {
+    use firebell_core::store::{Guard, IndexEntry, StoredRecord, Write};
+    let team = firebell_core::ids::TeamId::new("wmcs").expect("team");
+    let record = StoredRecord {
+        kind: "incident".into(),
+        id: number.to_string(),
+        version: 0,
+        schema,
+        data: data.into(),
+        indexes: vec![IndexEntry { index: "open".into(), key: String::new() }],
+    };
+    let put = Write::Put { namespace: "incident".into(), record };
+    bot.store().apply(Some(&team), Guard::NONE, &[put]).await.expect("written");
+    bot.bot().dispatcher().cache().forget_team(&team);
+}
+
+#[tokio::test]
+async fn a_corrupt_record_gets_one_clear_line_an_audit_entry_and_leaves_the_others_readable() {
+    let bot = Harness::builder()
+        .trusted_plugin(Arc::new(firebell_plugin_admin::AdminPlugin))
+        .plugin(Arc::new(IncidentPlugin))
+        .build();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph is slow").await;
+    bot.say("alice", WMCS_ADMIN, "!incident declare DNS is down").await;
+    overwrite(&bot, 1, 1, "{\"number\": \"not a number\"").await;
+    let started = std::time::Instant::now();
+    let told = text(&bot.say("bob", WMCS_ADMIN, "!incident show WMCS-1").await);
+    assert!(told.starts_with("error: stored data is unreadable: incident \"1\": "), "{told}");
+    assert!(told.ends_with("; nothing was changed, and the team's admins find this in !plugins audit"), "{told}");
+    assert!(started.elapsed() < Duration::from_secs(1), "told at once, not retried as if the store were away");
+    let listed = text(&bot.say("bob", WMCS_ADMIN, "!incident list").await);
+    assert!(listed.contains("WMCS-2") && !listed.contains("WMCS-1"), "the listing skips it: {listed}");
+    assert!(text(&bot.say("bob", WMCS_ADMIN, "!incident show WMCS-2").await).contains("DNS is down"));
+    let audit = text(&bot.say("alice", WMCS_ADMIN, "!plugins audit").await);
+    assert!(audit.contains("bob: unreadable data of plugin incident (incident \"1\": "), "{audit}");
+    assert_eq!(audit.matches("unreadable").count(), 1, "once: {audit}");
+}
+
+#[tokio::test]
+async fn a_record_of_a_newer_version_is_refused_clearly_and_its_timers_wait() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph is slow").await;
+    overwrite(&bot, 1, 99, "{\"shape\": \"of the future\"}").await;
+    let told = text(&bot.say("bob", WMCS_ADMIN, "!incident show WMCS-1").await);
+    assert_eq!(
+        told,
+        "error: incident \"1\" was written by a newer Firebell (schema 99; this replica reads up to 1); nothing was \
+         changed: try again in a moment, when a newer replica answers"
+    );
+    assert!(bot.advance(minutes(90)).await.is_empty(), "its reminders wait for a newer replica");
+    let waiting = bot.store().scheduled_jobs(&firebell_core::ids::TeamId::new("wmcs").unwrap()).await.unwrap();
+    assert!(waiting.iter().any(|job| job.id == "incident:1:remind"), "{waiting:?}");
+}

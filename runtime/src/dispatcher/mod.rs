@@ -31,7 +31,7 @@ use firebell_core::message::{Action, Envelope, Inbound, Message};
 use firebell_core::plugin::{
     Event, NamespaceError, Outcome, Place, PluginError, Registry, Settings, TeamContext, framework_state, is_enabled,
 };
-use firebell_core::state::{Cache, Change, Choices, Reads, RoomOwner, State};
+use firebell_core::state::{AuditEntry, Cache, Change, Choices, Reads, RoomOwner, State};
 use firebell_core::store::{ApplyError, Claim, Guard, Key, Store, StoreError, Write};
 use firebell_core::team::{RoomRole, Team, Teams};
 use tokio::time::Instant;
@@ -456,7 +456,16 @@ impl Dispatcher {
         let mut queued: Option<Queued<'_>> = None;
         loop {
             let reads = Reads::new(self.store.as_ref(), team_id, Some(&self.cache));
-            let decided = self.decide(cause, &claim.key, &reads).await.inspect_err(|_| self.forget(team_id))?;
+            let decided = match self.decide(cause, &claim.key, &reads).await {
+                Ok(decided) => decided,
+                Err(DispatchError::Store(err @ (StoreError::Corrupt(_) | StoreError::NewerSchema(_)))) => {
+                    self.unreadable(cause, err)?
+                }
+                Err(err) => {
+                    self.forget(team_id);
+                    return Err(err);
+                }
+            };
             let envelopes = Envelope::number(&claim.key, decided.actions);
             // A decision that changes nothing (a listing, the status doc) answers from what it
             // read, as of when it read it: no later change can make it wrong, so it guards
@@ -575,6 +584,52 @@ impl Dispatcher {
                 tracing::warn!(plugin = plugin_name, cause = cause_id, reason = %refusal, "plugin refused; dropped");
                 Ok(Decided::default())
             }
+        }
+    }
+
+    /// What a cause that met stored data it cannot read decides instead. Reading it again would
+    /// not help, so it is no outage: a corrupt record is reported to the sender (if a person
+    /// asked) and in the team's audit stream, once, and nothing else changes (a job is
+    /// dropped, since it would meet it again); a record written by a newer version is refused
+    /// to the sender clearly, and a job waits for a newer replica.
+    fn unreadable(&self, cause: &Cause<'_, '_>, err: StoreError) -> Result<Decided, DispatchError> {
+        let plugin = cause.plugin();
+        match (err, cause) {
+            (StoreError::Corrupt(reason), _) => {
+                metrics::unreadable(plugin);
+                tracing::error!(plugin, reason, "stored data is unreadable; nothing changed; the team's audit says so");
+                let (by, actions) = match cause {
+                    Cause::Command { sender, inbound, .. } => {
+                        let told = format!(
+                            "error: stored data is unreadable: {reason}; nothing was changed, and the team's admins \
+                             find this in {}plugins audit",
+                            self.options.prefix
+                        );
+                        (sender.person.clone(), vec![reply_to(inbound, told)])
+                    }
+                    _ => (Person::console("firebell"), Vec::new()),
+                };
+                let entry = AuditEntry {
+                    at: self.clock.now(),
+                    by,
+                    action: format!("unreadable data of plugin {plugin}"),
+                    before: reason,
+                    after: "nothing changed; the data is left as it is".to_owned(),
+                };
+                let writes = if team_of_cause(cause).is_some() { entry.writes().to_vec() } else { Vec::new() };
+                Ok(Decided { writes, actions })
+            }
+            (StoreError::NewerSchema(reason), Cause::Command { inbound, .. }) => {
+                let told = format!(
+                    "error: {reason}; nothing was changed: try again in a moment, when a newer replica answers"
+                );
+                Ok(Decided { writes: Vec::new(), actions: vec![reply_to(inbound, told)] })
+            }
+            (StoreError::NewerSchema(reason), Cause::Job { team, job }) => {
+                tracing::warn!(plugin, reason, job = %job.id, "the job meets data of a newer version; it waits for a newer replica");
+                Ok(self.defer(team, job))
+            }
+            (err, _) => Err(err.into()),
         }
     }
 
@@ -699,6 +754,14 @@ fn keep_for_the_run(cause: &str, envelopes: &[Envelope], writes: &mut Vec<Write>
         writes.push(Write::Outbox { cause: cause.to_owned(), envelopes: envelopes.to_vec() });
     }
     None
+}
+
+/// The team a cause is about, if any.
+fn team_of_cause<'a>(cause: &Cause<'a, '_>) -> Option<&'a Team> {
+    match cause {
+        Cause::Command { place, .. } => team_of(place),
+        Cause::Job { team, .. } | Cause::Event { team, .. } => Some(team),
+    }
 }
 
 /// How a command ended, as the commands metric counts it.
