@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Plan practice incidents and record when they are run.
 #[derive(PluginInfo)]
-#[plugin(name = "drills", commands = DrillCommand)]
+#[plugin(name = "drills", commands = DrillCommand, records = [Drill])]
 struct DrillsPlugin;
 /// Plans a drill.
 #[derive(Command)]

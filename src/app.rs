@@ -103,11 +103,14 @@ const DEFAULT_LOG: &str = "warn,firebell=info,matrix_sdk::http_client=off,matrix
 #[derive(Debug, Parser)]
 #[command(name = "firebell", version, about)]
 struct Cli {
+    /// What to do instead of running the bot.
+    #[command(subcommand)]
+    task: Option<Task>,
     /// The configuration file (see config.example.toml).
-    #[arg(long, value_name = "FILE", required_unless_present = "slack_manifest")]
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Where shared state lives: memory:// or redis://HOST:PORT[/DB]; overrides [store] url.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL")]
     store: Option<String>,
     /// Runs on a manual clock starting at this UTC time (RFC 3339); the console's /sleep then
     /// moves it forward instead of waiting. For demos and reproducible transcripts.
@@ -121,6 +124,18 @@ struct Cli {
     /// [log] format.
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
+}
+
+/// Something the binary does instead of running the bot.
+#[derive(Debug, clap::Subcommand)]
+enum Task {
+    /// Rewrites every record kept in an older shape in its current one (with its new index
+    /// keys), in batches, then exits. Safe while replicas run; run it after upgrading them all.
+    Migrate {
+        /// How many records one atomic step rewrites.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+    },
 }
 
 /// Starts logging to stderr in `format`, at `FIREBELL_LOG`'s levels or [`DEFAULT_LOG`]'s; colour
@@ -197,6 +212,9 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
     let (config, teams) = config::load(&config_file, &app.registry(false)?)?;
     start_logging(cli.log_format.unwrap_or(config.log.format));
     let registry = app.registry(config.alertmanager.url.is_some())?;
+    if let Some(Task::Migrate { batch }) = cli.task {
+        return migrate(&config, &cli, &registry, &teams, batch).await;
+    }
     let url = cli.store.as_deref().unwrap_or(&config.store.url);
     let Some(store) = open_store_patiently(url, &config.store).await? else {
         return Ok(());
@@ -288,6 +306,24 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
     let stopped_cleanly = shut_down(stop, tasks, &bot, config.bot.shutdown_grace).await;
     let _ = exit.send(true);
     result.and(stopped_cleanly)
+}
+
+/// `firebell migrate`: rewrites the records kept in an older shape, and says how many.
+async fn migrate(
+    config: &Config,
+    cli: &Cli,
+    registry: &Registry,
+    teams: &firebell_core::team::Teams,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let url = cli.store.as_deref().unwrap_or(&config.store.url);
+    let store = open_store(url, &config.store).await?;
+    let done = firebell_runtime::migrate::migrate(store.as_ref(), registry, teams, batch).await?;
+    println!(
+        "firebell migrate: {} records read, {} rewritten in their current shape, {} unreadable, {} of a newer version (left as they are)",
+        done.read, done.rewritten, done.unreadable, done.newer
+    );
+    Ok(())
 }
 
 /// Opens the store; while Redis cannot be reached (it is starting, or restarting), tries again

@@ -314,6 +314,12 @@ pub trait PluginInfo {
         true
     }
 
+    /// The kinds of records it keeps, for `firebell migrate` (declared with
+    /// `#[plugin(records = [Window, Drill])]`).
+    fn records(&self) -> &'static [crate::state::RecordType] {
+        &[]
+    }
+
     /// The streams of its namespace (by name prefix, `timeline:`) that other plugins may append
     /// to and trim, through the functions this plugin's crate exports. Everything else of its
     /// namespace only the plugin itself may change.

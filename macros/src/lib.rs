@@ -41,7 +41,8 @@ pub fn derive_commands(input: TokenStream) -> TokenStream {
 
 /// Declares a plugin: `#[plugin(name = "…", commands = CommandSet, settings = Settings)]` on
 /// the plugin's type, whose doc comment is its description; `always_on` for a plugin no team
-/// admin may switch off; `shared_streams = ["timeline:"]` for the streams (by name prefix) that
+/// admin may switch off; `records = [Window, Drill]` for the record types it keeps (for
+/// `firebell migrate`); `shared_streams = ["timeline:"]` for the streams (by name prefix) that
 /// other plugins may append to, through the functions this plugin's crate exports.
 #[proc_macro_derive(PluginInfo, attributes(plugin))]
 pub fn derive_plugin_info(input: TokenStream) -> TokenStream {
@@ -349,6 +350,7 @@ fn plugin_info(input: &DeriveInput) -> syn::Result<Tokens> {
     let description = doc(&input.attrs);
     let (mut plugin, mut commands, mut settings, mut always_on) = (None, None, None, false);
     let mut shared_streams: Vec<LitStr> = Vec::new();
+    let mut records: Vec<syn::Path> = Vec::new();
     for attr in input.attrs.iter().filter(|attr| attr.path().is_ident("plugin")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
@@ -364,8 +366,13 @@ fn plugin_info(input: &DeriveInput) -> syn::Result<Tokens> {
                 let content;
                 syn::bracketed!(content in value);
                 shared_streams.extend(content.parse_terminated(|input| input.parse::<LitStr>(), syn::Token![,])?);
+            } else if meta.path.is_ident("records") {
+                let value = meta.value()?;
+                let content;
+                syn::bracketed!(content in value);
+                records.extend(content.parse_terminated(|input| input.parse::<syn::Path>(), syn::Token![,])?);
             } else {
-                return Err(meta.error("expected name, commands, settings, shared_streams or always_on"));
+                return Err(meta.error("expected name, commands, settings, records, shared_streams or always_on"));
             }
             Ok(())
         })?;
@@ -403,6 +410,12 @@ fn plugin_info(input: &DeriveInput) -> syn::Result<Tokens> {
 
             fn shared_streams(&self) -> &'static [&'static str] {
                 &[#(#shared_streams),*]
+            }
+
+            fn records(&self) -> &'static [::firebell_core::state::RecordType] {
+                const RECORDS: &[::firebell_core::state::RecordType] =
+                    &[#(::firebell_core::state::RecordType::of::<#records>()),*];
+                RECORDS
             }
         }
     })

@@ -11,4 +11,5 @@ pub mod bot;
 pub mod dispatcher;
 pub mod metered;
 pub mod metrics;
+pub mod migrate;
 pub mod scheduler;

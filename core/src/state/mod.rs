@@ -125,6 +125,43 @@ pub fn decode<R: Record>(stored: &StoredRecord) -> Result<R, StoreError> {
     serde_json::from_value(new).map_err(|err| corrupt(err.to_string()))
 }
 
+/// A kind of record a plugin keeps, as `firebell migrate` needs it: its kind, its schema, and
+/// how to bring a stored one up to date. Declared with `#[plugin(records = [Window, Drill])]`.
+#[derive(Clone, Copy)]
+pub struct RecordType {
+    /// The kind.
+    pub kind: &'static str,
+    /// The schema version this build writes.
+    pub schema: u32,
+    upgrade: fn(&StoredRecord) -> Result<Option<StoredRecord>, StoreError>,
+}
+
+impl std::fmt::Debug for RecordType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordType").field("kind", &self.kind).field("schema", &self.schema).finish()
+    }
+}
+
+impl RecordType {
+    /// The record type `R`.
+    pub const fn of<R: Record>() -> Self {
+        Self { kind: R::KIND, schema: R::SCHEMA, upgrade: upgrade::<R> }
+    }
+
+    /// `stored` as this build writes it (migrated, with the new shape's index keys), or `None`
+    /// when it is up to date already.
+    pub fn upgrade(&self, stored: &StoredRecord) -> Result<Option<StoredRecord>, StoreError> {
+        (self.upgrade)(stored)
+    }
+}
+
+fn upgrade<R: Record>(stored: &StoredRecord) -> Result<Option<StoredRecord>, StoreError> {
+    let fresh = encode(&decode::<R>(stored)?);
+    let mut indexes = stored.indexes.clone();
+    indexes.sort();
+    Ok((stored.schema != fresh.schema || indexes != fresh.indexes).then_some(fresh))
+}
+
 /// `record` as the store keeps it.
 pub fn encode<R: Record>(record: &R) -> StoredRecord {
     let mut indexes: Vec<IndexEntry> =
@@ -162,28 +199,62 @@ impl<'a> State<'a> {
     /// The record of kind `R` with this id, if any.
     pub async fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
         let found = self.reads.records(self.namespace, R::KIND, &[id.to_owned()]).await?;
-        found.into_iter().flatten().next().map(|stored| decode(&stored)).transpose()
+        found.into_iter().flatten().next().map(|stored| self.decoded(&stored)).transpose()
+    }
+
+    /// `stored` as `R`; one migrated from an older schema is written back in the decision's
+    /// apply (guarded by the version read), so that its index keys become the new shape's.
+    fn decoded<R: Record>(&self, stored: &StoredRecord) -> Result<R, StoreError> {
+        let record: R = decode(stored)?;
+        if stored.schema < R::SCHEMA {
+            self.reads.migrated(self.namespace, encode(&record));
+        }
+        Ok(record)
     }
 
     /// The records of kind `R` with these ids that exist, in the order asked. A record that
     /// cannot be read is left out, with a warning (see [`listed`]).
     pub async fn get_many<R: Record>(&self, ids: &[String]) -> Result<Vec<R>, StoreError> {
         let found = self.reads.records(self.namespace, R::KIND, ids).await?;
-        listed(self.namespace, found.iter().flatten())
+        self.listed(found.iter().flatten(), true)
     }
 
     /// The records of kind `R` listed under `key` of `index`, by id. A record that cannot be
     /// read is left out, with a warning (see [`listed`]).
     pub async fn find<R: Record>(&self, index: &str, key: &str) -> Result<Vec<R>, StoreError> {
         let found = self.reads.find(self.namespace, R::KIND, index, key).await?;
-        listed(self.namespace, found.iter())
+        self.listed(found.iter(), true)
     }
 
     /// The latest `limit` records of kind `R`, newest first. Not part of the guard: for
     /// showing, not for deciding. A record that cannot be read is left out, with a warning.
     pub async fn recent<R: Record>(&self, limit: usize) -> Result<Vec<R>, StoreError> {
         let found = self.reads.recent(self.namespace, R::KIND, limit).await?;
-        listed(self.namespace, found.iter())
+        self.listed(found.iter(), false)
+    }
+
+    /// The records of a listing as `R`: one that is corrupt is left out with a warning, so that
+    /// one broken record does not break every listing of it (reading it by its id still says
+    /// what is wrong). One written by a newer version is not left out: the listing would be
+    /// wrong, so the whole read is refused ([`StoreError::NewerSchema`]). Records migrated from
+    /// an older schema are written back when the listing was `guarded`.
+    fn listed<'r, R: Record>(
+        &self,
+        records: impl Iterator<Item = &'r StoredRecord>,
+        guarded: bool,
+    ) -> Result<Vec<R>, StoreError> {
+        let mut read = Vec::new();
+        for stored in records {
+            let decoded = if guarded { self.decoded(stored) } else { decode(stored) };
+            match decoded {
+                Ok(record) => read.push(record),
+                Err(StoreError::Corrupt(reason)) => {
+                    tracing::warn!(namespace = self.namespace, reason, "a listed record is unreadable; left out");
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(read)
     }
 
     /// Entries of a stream, oldest first, with their ids.
@@ -281,22 +352,6 @@ impl<'a> State<'a> {
 /// broken record does not break every listing of it (reading it by its id still says what is
 /// wrong). One written by a newer version is not left out: the listing would be wrong, so the
 /// whole read is refused ([`StoreError::NewerSchema`]).
-fn listed<'r, R: Record>(
-    namespace: &str,
-    records: impl Iterator<Item = &'r StoredRecord>,
-) -> Result<Vec<R>, StoreError> {
-    let mut read = Vec::new();
-    for stored in records {
-        match decode(stored) {
-            Ok(record) => read.push(record),
-            Err(StoreError::Corrupt(reason)) => {
-                tracing::warn!(namespace, reason, "a listed record is unreadable; left out of the listing");
-            }
-            Err(other) => return Err(other),
-        }
-    }
-    Ok(read)
-}
 
 fn decode_entries<E: DeserializeOwned>(stream: &str, entries: &[StreamEntry]) -> Result<Vec<E>, StoreError> {
     entries

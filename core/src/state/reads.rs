@@ -17,6 +17,7 @@ pub struct Reads<'a> {
     cache: Option<&'a Cache>,
     seen: Mutex<BTreeMap<Key, u64>>,
     reserved: Mutex<Vec<Write>>,
+    migrated: Mutex<Vec<Write>>,
 }
 
 fn record_key(namespace: &str, kind: &str, id: &str) -> Key {
@@ -27,7 +28,14 @@ impl<'a> Reads<'a> {
     /// Reads of `team`'s state from `store`, through `cache` if given. A place with no team
     /// has no state: every read finds nothing.
     pub fn new(store: &'a dyn Store, team: Option<&'a TeamId>, cache: Option<&'a Cache>) -> Self {
-        Self { store, team, cache, seen: Mutex::new(BTreeMap::new()), reserved: Mutex::new(Vec::new()) }
+        Self {
+            store,
+            team,
+            cache,
+            seen: Mutex::new(BTreeMap::new()),
+            reserved: Mutex::new(Vec::new()),
+            migrated: Mutex::new(Vec::new()),
+        }
     }
 
     /// The team read.
@@ -49,6 +57,23 @@ impl<'a> Reads<'a> {
     /// writes, so that a reservation lives only until its cause is applied.
     pub fn releases(&self) -> Vec<Write> {
         self.reserved.lock().unwrap_or_else(|poison| poison.into_inner()).clone()
+    }
+
+    /// Remembers that `record` of `namespace` was read in an older schema and migrated: it is
+    /// written back as it is now (see [`Reads::rewrites`]).
+    pub(super) fn migrated(&self, namespace: &str, record: StoredRecord) {
+        let put = Write::Put { namespace: namespace.to_owned(), record };
+        let mut migrated = self.migrated.lock().unwrap_or_else(|poison| poison.into_inner());
+        if !migrated.contains(&put) {
+            migrated.push(put);
+        }
+    }
+
+    /// The writes that keep every record this decision migrated on reading in its new shape,
+    /// with its new index keys: applied with the decision's other writes, guarded by the
+    /// version read.
+    pub fn rewrites(&self) -> Vec<Write> {
+        self.migrated.lock().unwrap_or_else(|poison| poison.into_inner()).clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<Key, u64>> {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Maintenance windows: planned work on a component, announced and ended on time.
 #[derive(PluginInfo)]
-#[plugin(name = "maintenance", commands = MaintenanceCommand, settings = MaintenanceSettings)]
+#[plugin(name = "maintenance", commands = MaintenanceCommand, settings = MaintenanceSettings, records = [Window])]
 pub struct MaintenancePlugin;
 /// Starts a maintenance window on a component, e.g. `db 1h 30m upgrading PostgreSQL`.
 #[derive(Command)]

@@ -278,7 +278,7 @@ async fn arguments_are_read_by_their_types_with_one_line_errors() {
         say("!component db Partial-Outage 1h 30m 3 --loud").await,
         "db partial-outage for 5400s, Some(3) people, loud true"
     );
-    assert_eq!(say("!component db down 2days").await, "db major-outage for 172800s, None people, loud false");
+    assert_eq!(say("!component db down 2days").await, "db down for 172800s, None people, loud false");
     let usage = "usage: !component <name> <operational|partial-outage|down> <lasting> [people] [--loud]";
     assert_eq!(
         say("!component db sideways 1h").await,
@@ -317,4 +317,102 @@ async fn settings_keep_to_their_types_bounds() {
     say("!plugins config typed probe 10.0.0.1").await;
     say("!plugins config typed pages_per_hour 4294967295").await;
     assert_eq!(say("!hello").await, "hello; 4294967295 pages an hour, probe 10.0.0.1");
+}
+
+/// Keeps books by the room they are in; version 1 kept them by shelf.
+#[derive(PluginInfo)]
+#[plugin(name = "library", commands = LibraryCommand, records = [Book])]
+struct LibraryPlugin;
+
+/// Lists the books in a room.
+#[derive(Command)]
+#[command(word = "books", permission = TeamRooms)]
+struct Books {
+    room: String,
+}
+
+/// Shows a book.
+#[derive(Command)]
+#[command(word = "book", permission = TeamRooms)]
+struct ShowBook {
+    title: String,
+}
+
+#[derive(Commands)]
+enum LibraryCommand {
+    Books(Books),
+    ShowBook(ShowBook),
+}
+
+/// A book; schema 1 had `shelf: "a"` where schema 2 has `room: "A-1"`.
+#[derive(Serialize, Deserialize)]
+struct Book {
+    title: String,
+    room: String,
+}
+
+impl Record for Book {
+    const KIND: &'static str = "book";
+    const SCHEMA: u32 = 2;
+    fn id(&self) -> String {
+        self.title.clone()
+    }
+    fn indexes(&self) -> Vec<(&'static str, String)> {
+        vec![("room", self.room.clone())]
+    }
+    fn migrate(schema: u32, mut data: serde_json::Value) -> Result<serde_json::Value, String> {
+        let shelf = data.get("shelf").and_then(|shelf| shelf.as_str()).ok_or(format!("schema {schema}: no shelf"))?;
+        data["room"] = format!("{}-1", shelf.to_uppercase()).into();
+        Ok(data)
+    }
+}
+
+#[async_trait]
+impl Plugin for LibraryPlugin {
+    async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
+        let text = match command.parse()? {
+            LibraryCommand::Books(Books { room }) => {
+                let mut titles: Vec<String> =
+                    ctx.state.find::<Book>("room", &room).await?.into_iter().map(|b| b.title).collect();
+                titles.sort();
+                format!("in {room}: {}", titles.join(", "))
+            }
+            LibraryCommand::ShowBook(ShowBook { title }) => match ctx.state.get::<Book>(&title).await? {
+                Some(book) => format!("{} is in {}", book.title, book.room),
+                None => format!("no book {title}"),
+            },
+        };
+        Ok(Outcome::act(ctx.reply(Message::text(text))))
+    }
+}
+
+#[tokio::test]
+async fn migrated_records_are_found_under_their_new_index_keys() {
+    use firebell_core::store::{Guard, IndexEntry, StoredRecord, Write};
+    let bot = Harness::builder().plugin(Arc::new(LibraryPlugin)).build();
+    let team = firebell_core::ids::TeamId::new("wmcs").unwrap();
+    let old = |title: &str| Write::Put {
+        namespace: "library".into(),
+        record: StoredRecord {
+            kind: "book".into(),
+            id: title.into(),
+            version: 0,
+            schema: 1,
+            data: format!(r#"{{"title":"{title}","shelf":"a"}}"#),
+            indexes: vec![IndexEntry { index: "shelf".into(), key: "a".into() }],
+        },
+    };
+    bot.store().apply(Some(&team), Guard::NONE, &[old("dune"), old("emma"), old("ulysses")]).await.unwrap();
+    let say = |line: &'static str| async { text(&bot.say("bob", WMCS_ADMIN, line).await) };
+    assert_eq!(say("!books A-1").await, "in A-1: ", "written in the old shape, under the old keys");
+    assert_eq!(say("!book dune").await, "dune is in A-1", "migrated on reading");
+    assert_eq!(say("!books A-1").await, "in A-1: dune", "and written back under its new key");
+    let dispatcher = bot.bot().dispatcher();
+    let migrate =
+        || firebell_runtime::migrate::migrate(bot.store().as_ref(), dispatcher.registry(), dispatcher.teams(), 1);
+    let done = migrate().await.unwrap();
+    assert_eq!((done.read, done.rewritten, done.unreadable), (3, 2, 0));
+    dispatcher.cache().forget_team(&team);
+    assert_eq!(say("!books A-1").await, "in A-1: dune, emma, ulysses");
+    assert_eq!(migrate().await.unwrap().rewritten, 0, "nothing left to do");
 }

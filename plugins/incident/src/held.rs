@@ -41,7 +41,7 @@ pub(crate) struct Draft {
 
 /// A declaration waiting for a team member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Held {
+pub(crate) struct Held {
     number: u64,
     draft: Draft,
     at: DateTime<Utc>,

@@ -30,7 +30,13 @@ pub use report::render_report;
 
 /// Declare incidents, coordinate them, keep the status doc, resolve and report.
 #[derive(Debug, Clone, Copy, Default, PluginInfo)]
-#[plugin(name = "incident", commands = IncidentCommand, settings = IncidentSettings, shared_streams = ["timeline:"])]
+#[plugin(
+    name = "incident",
+    commands = IncidentCommand,
+    settings = IncidentSettings,
+    records = [Incident, held::Held],
+    shared_streams = ["timeline:"]
+)]
 pub struct IncidentPlugin;
 
 #[async_trait]

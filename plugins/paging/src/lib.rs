@@ -34,7 +34,7 @@ pub const SILENCE_SERVICE: &str = "alertmanager";
 
 /// Pages from Alertmanager, acknowledgement, escalation by timezone, false alarms.
 #[derive(Debug, Clone, Copy, Default, PluginInfo)]
-#[plugin(name = "paging", commands = PagingCommand, settings = PagingSettings)]
+#[plugin(name = "paging", commands = PagingCommand, settings = PagingSettings, records = [Page])]
 pub struct PagingPlugin {
     silences: bool,
 }

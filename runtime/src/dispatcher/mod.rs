@@ -470,8 +470,10 @@ impl Dispatcher {
             // A decision that changes nothing (a listing, the status doc) answers from what it
             // read, as of when it read it: no later change can make it wrong, so it guards
             // nothing and is never decided again.
-            let read_only = decided.writes.is_empty();
+            let rewrites = reads.rewrites();
+            let read_only = decided.writes.is_empty() && rewrites.is_empty();
             let mut writes = decided.writes;
+            writes.extend(rewrites);
             writes.extend(reads.releases());
             let watchdog = match job {
                 Some(_) => keep_for_the_run(&claim.key, &envelopes, &mut writes),
