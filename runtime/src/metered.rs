@@ -97,6 +97,18 @@ impl Store for MeteredStore {
         measured("find", self.inner.find(team, namespace, kind, index, key)).await
     }
 
+    async fn find_prefix(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        index: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        measured("find_prefix", self.inner.find_prefix(team, namespace, kind, index, prefix, limit)).await
+    }
+
     async fn recent(
         &self,
         team: &TeamId,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use firebell_core::ids::{RoomRef, TeamId, Transport};
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Envelope, Message};
-use firebell_core::state::{Reads, Record, State, decode};
+use firebell_core::state::{Index, Reads, Record, State, decode};
 use firebell_core::store::{ApplyError, Claim, Guard, Key, Store, StreamRange, TakeJobs, Write};
 use firebell_store_memory::MemoryStore;
 use firebell_store_redis::RedisStore;
@@ -281,6 +281,92 @@ pub async fn indexes_list_records_and_guard_listings(backend: Backend) {
     assert_eq!(get(&backend.b, &wmcs, "2").await.1, Some(done), "an unlisted record is still there");
     let nobody = backend.b.find(&wmcs, NS, Drill::KIND, "owner", "carol").await.expect("find");
     assert_eq!((nobody.version, nobody.records.len()), (0, 0));
+}
+
+/// A window of maintenance: at most one per component (a unique index), found by component
+/// prefix too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Window {
+    number: u64,
+    component: String,
+}
+
+/// Windows by component: one each.
+const BY_COMPONENT: Index<Window, str> = Index::new("component");
+
+impl Record for Window {
+    const KIND: &'static str = "window";
+    const UNIQUE: &'static [&'static str] = &["component"];
+
+    fn id(&self) -> String {
+        self.number.to_string()
+    }
+
+    fn indexes(&self) -> Vec<(&'static str, String)> {
+        vec![BY_COMPONENT.entry(&self.component)]
+    }
+}
+
+fn window(number: u64, component: &str) -> Write {
+    let window = Window { number, component: component.into() };
+    Write::Put { namespace: NS.into(), record: firebell_core::state::encode(&window) }
+}
+
+/// A unique index lists one record per key: of 16 writers putting 16 records under one key
+/// at once, whatever they read, one wins and 15 are refused with `Taken`; the winner may
+/// rewrite its record, and once it leaves the key another may join it.
+pub async fn a_unique_index_lists_one_record_per_key(backend: Backend) {
+    let wmcs = team("wmcs");
+    assert!(BY_COMPONENT.is_unique());
+    let writers = (1..=16u64).map(|n| {
+        let store = if n % 2 == 0 { backend.a.clone() } else { backend.b.clone() };
+        let wmcs = wmcs.clone();
+        tokio::spawn(async move { store.apply(Some(&wmcs), Guard::NONE, &[window(n, "db")]).await })
+    });
+    let mut results = Vec::new();
+    for writer in writers {
+        results.push(writer.await.expect("writer ran"));
+    }
+    let won: Vec<usize> = (0..16).filter(|n| results[*n].is_ok()).collect();
+    assert_eq!(won.len(), 1, "one winner: {results:?}");
+    for refused in results.iter().filter(|r| r.is_err()) {
+        assert!(
+            matches!(refused, Err(ApplyError::Taken(Key::Index { index, key, .. })) if index == "component" && key == "db"),
+            "{refused:?}"
+        );
+    }
+    let winner = won[0] as u64 + 1;
+    let listed = backend.a.find(&wmcs, NS, Window::KIND, "component", "db").await.expect("find");
+    assert_eq!(listed.records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), [winner.to_string()]);
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[window(winner, "db")]).await.expect("the winner rewrites its own");
+    let other = if winner == 1 { 2 } else { 1 };
+    let moved = [window(winner, "web"), window(other, "db")];
+    let refused = backend.b.apply(Some(&wmcs), Guard::NONE, &[window(other, "db")]).await;
+    assert!(matches!(refused, Err(ApplyError::Taken(_))), "{refused:?}");
+    backend.b.apply(Some(&wmcs), Guard::NONE, &moved[..1]).await.expect("the winner moves");
+    backend.b.apply(Some(&wmcs), Guard::NONE, &moved[1..]).await.expect("another takes the key");
+}
+
+/// A prefix listing finds the records under every key of an index that starts with the prefix,
+/// by key then id, up to its limit, and none under keys that do not.
+pub async fn prefix_listings_find_every_key_that_starts_so(backend: Backend) {
+    let wmcs = team("wmcs");
+    let writes = [window(1, "db-eqiad"), window(2, "db-codfw"), window(3, "dbx"), window(4, "web"), window(5, "d")];
+    backend.a.apply(Some(&wmcs), Guard::NONE, &writes).await.expect("put");
+    let ids = |records: Vec<firebell_core::store::StoredRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let found = backend.b.find_prefix(&wmcs, NS, Window::KIND, "component", "db-", 10).await.expect("find");
+    assert_eq!(ids(found), ["2", "1"], "db-codfw before db-eqiad");
+    let found = backend.b.find_prefix(&wmcs, NS, Window::KIND, "component", "db", 10).await.expect("find");
+    assert_eq!(ids(found), ["2", "1", "3"]);
+    let found = backend.b.find_prefix(&wmcs, NS, Window::KIND, "component", "", 2).await.expect("find");
+    assert_eq!(ids(found), ["5", "2"], "every key, up to the limit");
+    backend.a.apply(Some(&wmcs), Guard::NONE, &[window(1, "web-2")]).await.expect("moved");
+    let found = backend.b.find_prefix(&wmcs, NS, Window::KIND, "component", "db-", 10).await.expect("find");
+    assert_eq!(ids(found), ["2"], "a record that left a key is not found under it");
+    let reads = Reads::new(backend.b.as_ref(), Some(&wmcs), None);
+    let typed: Vec<Window> = State::new(&reads, NS).find_prefix(&BY_COMPONENT, "web", 10).await.expect("typed");
+    assert_eq!(typed.iter().map(|w| w.number).collect::<Vec<_>>(), [4, 1]);
+    assert!(reads.guard().is_empty(), "a prefix listing is not part of the guard");
 }
 
 /// A removed record reads as missing but keeps its version, leaves its index keys and the
@@ -615,6 +701,8 @@ macro_rules! store_conformance_suite {
             a_conflict_on_one_record_re_runs_and_succeeds,
             racing_writers_on_one_record_have_one_winner,
             indexes_list_records_and_guard_listings,
+            a_unique_index_lists_one_record_per_key,
+            prefix_listings_find_every_key_that_starts_so,
             removed_records_keep_their_version,
             record_ids_like_key_parts_are_stored_safely,
             streams_read_by_range_and_trim,

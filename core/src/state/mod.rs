@@ -93,10 +93,15 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync {
     /// The record's id, unique within its kind.
     fn id(&self) -> String;
 
-    /// The index keys the record is listed under, as (index, key) pairs.
+    /// The index keys the record is listed under, as (index, key) pairs; build them with the
+    /// record's [`Index`] constants (`BY_COMPONENT.entry(&self.component)`).
     fn indexes(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+
+    /// The indexes (by name) that list at most one record per key: the store refuses a second
+    /// one ([`ApplyError::Taken`](crate::store::ApplyError::Taken)), whatever the plugin read.
+    const UNIQUE: &'static [&'static str] = &[];
 
     /// Turns data written with an older `schema` into this schema's JSON.
     fn migrate(schema: u32, data: serde_json::Value) -> Result<serde_json::Value, String> {
@@ -157,15 +162,60 @@ impl RecordType {
 
 fn upgrade<R: Record>(stored: &StoredRecord) -> Result<Option<StoredRecord>, StoreError> {
     let fresh = encode(&decode::<R>(stored)?);
-    let mut indexes = stored.indexes.clone();
-    indexes.sort();
-    Ok((stored.schema != fresh.schema || indexes != fresh.indexes).then_some(fresh))
+    let keys = |entries: &[IndexEntry]| {
+        let mut keys: Vec<(String, String)> = entries.iter().map(|e| (e.index.clone(), e.key.clone())).collect();
+        keys.sort();
+        keys
+    };
+    Ok((stored.schema != fresh.schema || keys(&stored.indexes) != keys(&fresh.indexes)).then_some(fresh))
+}
+
+/// An index of records `R` by keys of type `K` (`Index<Window, str>`), declared once as a
+/// constant beside the record and used both to list the record (in [`Record::indexes`]) and to
+/// find it ([`State::find_by`]), so that the two cannot disagree on a name. Unique when the
+/// record's [`Record::UNIQUE`] names it.
+pub struct Index<R, K: ?Sized = str> {
+    name: &'static str,
+    marker: PhantomData<(fn() -> R, fn(&K))>,
+}
+
+impl<R, K: ?Sized> Clone for Index<R, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R, K: ?Sized> Copy for Index<R, K> {}
+
+impl<R: Record, K: ?Sized + ToString> Index<R, K> {
+    /// The index called `name`.
+    pub const fn new(name: &'static str) -> Self {
+        Self { name, marker: PhantomData }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The entry that lists a record under `key`, for [`Record::indexes`].
+    pub fn entry(&self, key: &K) -> (&'static str, String) {
+        (self.name, key.to_string())
+    }
+
+    /// Whether the store keeps at most one record per key.
+    pub fn is_unique(&self) -> bool {
+        R::UNIQUE.contains(&self.name)
+    }
 }
 
 /// `record` as the store keeps it.
 pub fn encode<R: Record>(record: &R) -> StoredRecord {
-    let mut indexes: Vec<IndexEntry> =
-        record.indexes().into_iter().map(|(index, key)| IndexEntry { index: index.to_owned(), key }).collect();
+    let mut indexes: Vec<IndexEntry> = record
+        .indexes()
+        .into_iter()
+        .map(|(index, key)| IndexEntry { unique: R::UNIQUE.contains(&index), index: index.to_owned(), key })
+        .collect();
     indexes.sort();
     indexes.dedup();
     StoredRecord {
@@ -224,6 +274,37 @@ impl<'a> State<'a> {
     pub async fn find<R: Record>(&self, index: &str, key: &str) -> Result<Vec<R>, StoreError> {
         let found = self.reads.find(self.namespace, R::KIND, index, key).await?;
         self.listed(found.iter(), true)
+    }
+
+    /// The records listed under `key` of a typed index.
+    pub async fn find_by<R: Record, K: ?Sized + ToString>(
+        &self,
+        index: &Index<R, K>,
+        key: &K,
+    ) -> Result<Vec<R>, StoreError> {
+        self.find(index.name, &key.to_string()).await
+    }
+
+    /// The record listed under `key` of a unique index, if any.
+    pub async fn find_one<R: Record, K: ?Sized + ToString>(
+        &self,
+        index: &Index<R, K>,
+        key: &K,
+    ) -> Result<Option<R>, StoreError> {
+        Ok(self.find_by(index, key).await?.into_iter().next())
+    }
+
+    /// The records listed under every key of a typed index that starts with `prefix`, by key
+    /// then id, at most `limit`. Not part of the guard (a key made meanwhile is not seen): for
+    /// showing, or for finding what to read by id.
+    pub async fn find_prefix<R: Record>(
+        &self,
+        index: &Index<R, str>,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<R>, StoreError> {
+        let found = self.reads.find_prefix(self.namespace, R::KIND, index.name, prefix, limit).await?;
+        self.listed(found.iter(), false)
     }
 
     /// The latest `limit` records of kind `R`, newest first. Not part of the guard: for

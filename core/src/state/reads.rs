@@ -178,6 +178,21 @@ impl<'a> Reads<'a> {
         Some(records)
     }
 
+    /// The records under every key of an index that starts with `prefix`; not guarded.
+    pub async fn find_prefix(
+        &self,
+        namespace: &str,
+        kind: &str,
+        index: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        match self.team {
+            Some(team) => self.store.find_prefix(team, namespace, kind, index, prefix, limit).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The latest records of a kind, newest first; not guarded.
     pub async fn recent(&self, namespace: &str, kind: &str, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
         match self.team {

@@ -44,6 +44,17 @@ pub struct IndexEntry {
     pub index: String,
     /// The key within the index.
     pub key: String,
+    /// Whether the index is unique: the store refuses to list a second record under the key
+    /// ([`ApplyError::Taken`]). Only writes carry it; a record read back may not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
+}
+
+impl IndexEntry {
+    /// The entry `key` of `index`, not unique.
+    pub fn new(index: impl Into<String>, key: impl Into<String>) -> Self {
+        Self { index: index.into(), key: key.into(), unique: false }
+    }
 }
 
 /// A record as the store keeps it.
@@ -187,7 +198,8 @@ impl Claim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
     /// Creates or replaces a record (its `version` is ignored), and lists it under its index
-    /// keys only (leaving those of its previous version).
+    /// keys only (leaving those of its previous version). A unique index key that lists
+    /// another record refuses the whole apply ([`ApplyError::Taken`]).
     Put {
         /// The namespace.
         namespace: String,
@@ -293,6 +305,9 @@ pub enum ApplyError {
     /// The job being run was cancelled or rescheduled meanwhile.
     #[error("the job was cancelled or rescheduled")]
     JobGone,
+    /// A record would join a key of a unique index that lists another record already.
+    #[error("{0} lists another record already (a unique index)")]
+    Taken(Key),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -328,6 +343,18 @@ pub trait Store: Send + Sync {
         index: &str,
         key: &str,
     ) -> Result<Listing, StoreError>;
+
+    /// The records listed under every key of `index` that starts with `prefix`, ordered by key
+    /// then id, at most `limit`.
+    async fn find_prefix(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        index: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
 
     /// The latest records of a kind, in the order they were created, newest first.
     async fn recent(

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use firebell_core::declare::{Command, Commands, PluginInfo, Settings};
 use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, TeamContext};
-use firebell_core::{async_trait, clock::after, job::Job, job::JobData, message::Message, state::Record};
+use firebell_core::{async_trait, clock::after, job::Job, job::JobData, message::Message, state::Index, state::Record};
 use serde::{Deserialize, Serialize};
 
 /// Maintenance windows: planned work on a component, announced and ended on time.
@@ -56,13 +56,15 @@ struct Window {
     until: DateTime<Utc>,
     text: String,
 }
+/// The windows going on, under one empty key.
+const ACTIVE: Index<Window, str> = Index::new("active");
 impl Record for Window {
     const KIND: &'static str = "window";
     fn id(&self) -> String {
         self.component.clone()
     }
     fn indexes(&self) -> Vec<(&'static str, String)> {
-        vec![("active", String::new())]
+        vec![ACTIVE.entry("")]
     }
 }
 /// The job that ends a window when its time is up.
@@ -98,7 +100,7 @@ impl Plugin for MaintenancePlugin {
                     .write(ctx.cancel::<Expire>(&component))),
             },
             MaintenanceCommand::List(List {}) => {
-                let windows: Vec<Window> = ctx.state.find("active", "").await?;
+                let windows: Vec<Window> = ctx.state.find_by(&ACTIVE, "").await?;
                 let lines: Vec<String> = windows.iter().map(|w| format!("{} until {}", w.component, w.until)).collect();
                 Ok(say(if lines.is_empty() { "No maintenance going on.".into() } else { lines.join("\n") }))
             }

@@ -399,7 +399,7 @@ async fn migrated_records_are_found_under_their_new_index_keys() {
             version: 0,
             schema: 1,
             data: format!(r#"{{"title":"{title}","shelf":"a"}}"#),
-            indexes: vec![IndexEntry { index: "shelf".into(), key: "a".into() }],
+            indexes: vec![IndexEntry::new("shelf", "a")],
         },
     };
     bot.store().apply(Some(&team), Guard::NONE, &[old("dune"), old("emma"), old("ulysses")]).await.unwrap();

@@ -10,7 +10,7 @@ use firebell_core::job::{Job, JobData};
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Outcome, PluginError, TeamContext};
 use firebell_core::settings::DAY;
-use firebell_core::state::{Change, Record, State};
+use firebell_core::state::{Change, Index, Record, State};
 use firebell_core::team::Team;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,8 @@ use crate::declared::{Confirm, Reject};
 use crate::model::{EntryKind, TimelineEntry};
 
 /// The index of declarations still waiting.
-const WAITING: &str = "waiting";
+/// Held declarations waiting for a member, under one empty key.
+const WAITING: Index<Held, str> = Index::new("waiting");
 /// The sequence their numbers come from.
 const SEQUENCE: &str = "held";
 /// The most declarations one visitor may have waiting at once.
@@ -57,13 +58,13 @@ impl Record for Held {
     }
 
     fn indexes(&self) -> Vec<(&'static str, String)> {
-        if self.closed { Vec::new() } else { vec![(WAITING, String::new())] }
+        if self.closed { Vec::new() } else { vec![WAITING.entry("")] }
     }
 }
 
 /// The declarations waiting, by number.
 async fn waiting(state: &State<'_>) -> Result<Vec<Held>, PluginError> {
-    let mut waiting: Vec<Held> = state.find(WAITING, "").await?;
+    let mut waiting: Vec<Held> = state.find_by(&WAITING, "").await?;
     waiting.sort_by_key(|held| held.number);
     Ok(waiting)
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use firebell_core::clock::stored;
 use firebell_core::ids::{Person, RoomRef, TeamId};
-use firebell_core::state::Record;
+use firebell_core::state::{Index, Record};
 
 // Fields that are empty, false or zero are left out of the stored JSON (a small incident's
 // record is read and written on every command) and read back as their defaults.
@@ -312,8 +312,8 @@ pub fn incident_key(team: &TeamId, number: u64) -> String {
     format!("{}-{number}", team.as_str().to_uppercase())
 }
 
-/// The index open incidents are listed under.
-pub const OPEN: &str = "open";
+/// The index open incidents are listed under (one key, empty).
+pub const OPEN: Index<Incident, str> = Index::new("open");
 
 impl Record for Incident {
     const KIND: &'static str = "incident";
@@ -323,7 +323,7 @@ impl Record for Incident {
     }
 
     fn indexes(&self) -> Vec<(&'static str, String)> {
-        if self.is_open() { vec![(OPEN, String::new())] } else { Vec::new() }
+        if self.is_open() { vec![OPEN.entry("")] } else { Vec::new() }
     }
 }
 

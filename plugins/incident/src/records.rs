@@ -21,7 +21,7 @@ fn timeline_stream(number: u64) -> String {
 
 /// The team's open incidents, by number.
 pub async fn open_incidents(state: &State<'_>) -> Result<Vec<Incident>, StoreError> {
-    let mut open: Vec<Incident> = state.find(OPEN, "").await?;
+    let mut open: Vec<Incident> = state.find_by(&OPEN, "").await?;
     open.sort_by_key(|incident| incident.number);
     Ok(open)
 }

@@ -498,7 +498,7 @@ async fn overwrite(bot: &Harness, number: u64, schema: u32, data: &str) {
         version: 0,
         schema,
         data: data.into(),
-        indexes: vec![IndexEntry { index: "open".into(), key: String::new() }],
+        indexes: vec![IndexEntry::new("open", "")],
     };
     let put = Write::Put { namespace: "incident".into(), record };
     bot.store().apply(Some(&team), Guard::NONE, &[put]).await.expect("written");

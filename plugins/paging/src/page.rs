@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use firebell_core::ids::Person;
 use firebell_core::state::Change;
-use firebell_core::state::{Reads, Record, State};
+use firebell_core::state::{Index, Reads, Record, State};
 use firebell_core::store::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// The index open pages are listed under.
-const OPEN: &str = "open";
+const OPEN: Index<Page, str> = Index::new("open");
 /// The index open pages are listed under by their alert's fingerprint.
-const ALERT: &str = "alert";
+const ALERT: Index<Page, str> = Index::new("alert");
 
 /// Whether an alert is firing or resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ impl Record for Page {
 
     fn indexes(&self) -> Vec<(&'static str, String)> {
         match self.is_open() {
-            true => vec![(OPEN, String::new()), (ALERT, self.alert.fingerprint.clone())],
+            true => vec![OPEN.entry(""), ALERT.entry(&self.alert.fingerprint)],
             false => Vec::new(),
         }
     }
@@ -174,7 +174,7 @@ impl Record for Page {
 
 /// The team's open pages, by number.
 pub(crate) async fn open_pages(state: &State<'_>) -> Result<Vec<Page>, StoreError> {
-    let mut pages: Vec<Page> = state.find(OPEN, "").await?;
+    let mut pages: Vec<Page> = state.find_by(&OPEN, "").await?;
     pages.sort_by_key(|page| page.number);
     Ok(pages)
 }
@@ -193,7 +193,7 @@ pub(crate) async fn open_page(state: &State<'_>, number: u64) -> Result<Option<P
 
 /// The open page of the alert with this fingerprint, if there is one.
 pub(crate) async fn page_of_alert(state: &State<'_>, fingerprint: &str) -> Result<Option<Page>, StoreError> {
-    Ok(state.find::<Page>(ALERT, fingerprint).await?.into_iter().next())
+    Ok(state.find_by(&ALERT, fingerprint).await?.into_iter().next())
 }
 
 /// The write that keeps `page`.

@@ -454,9 +454,14 @@ impl Dispatcher {
         let started = Instant::now();
         let mut pauses = Pauses::default();
         let mut queued: Option<Queued<'_>> = None;
+        let mut taken: Option<Key> = None;
         loop {
             let reads = Reads::new(self.store.as_ref(), team_id, Some(&self.cache));
-            let decided = match self.decide(cause, &claim.key, &reads).await {
+            let decision = match &taken {
+                Some(key) => Ok(self.refuse_taken(cause, key)),
+                None => self.decide(cause, &claim.key, &reads).await,
+            };
+            let decided = match decision {
                 Ok(decided) => decided,
                 Err(DispatchError::Store(err @ (StoreError::Corrupt(_) | StoreError::NewerSchema(_)))) => {
                     self.unreadable(cause, err)?
@@ -493,6 +498,16 @@ impl Dispatcher {
                     return Ok(Settled::Duplicate);
                 }
                 Err(ApplyError::JobGone) => return Ok(Settled::JobGone),
+                Err(ApplyError::Taken(key)) if taken.is_none() => {
+                    tracing::warn!(cause = %claim.key, %key, "a unique index key lists another record; refused");
+                    if let Some(team) = team_id {
+                        self.cache.forget(team, &key);
+                    }
+                    taken = Some(key);
+                }
+                Err(ApplyError::Taken(key)) => {
+                    return Err(StoreError::Unavailable(format!("a refusal cannot be taken: {key}")).into());
+                }
                 Err(ApplyError::Conflict(key)) => {
                     tracing::debug!(cause = %claim.key, changed = %key, "read state moved on, deciding again");
                     metrics::redecision(cause.plugin());
@@ -587,6 +602,20 @@ impl Dispatcher {
                 Ok(Decided::default())
             }
         }
+    }
+
+    /// What a cause decides instead when its record would join a key of a unique index that
+    /// lists another record (its plugin did not check): nothing changes, and a person who
+    /// asked is told.
+    fn refuse_taken(&self, cause: &Cause<'_, '_>, key: &Key) -> Decided {
+        let actions = match cause {
+            Cause::Command { inbound, .. } => {
+                let told = format!("error: nothing was changed: {key} lists another record already (a unique index)");
+                vec![reply_to(inbound, told)]
+            }
+            _ => Vec::new(),
+        };
+        Decided { writes: Vec::new(), actions }
     }
 
     /// What a cause that met stored data it cannot read decides instead. Reading it again would

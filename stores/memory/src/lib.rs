@@ -140,6 +140,25 @@ impl State {
     }
 }
 
+impl State {
+    /// Refuses a record joining a key of a unique index that lists another record.
+    fn check_unique(&self, team: Option<&TeamId>, writes: &[Write]) -> Result<(), ApplyError> {
+        let Some(state) = team.and_then(|team| self.teams.get(team)) else { return Ok(()) };
+        for write in writes {
+            let Write::Put { namespace, record } = write else { continue };
+            let Some(space) = state.spaces.get(namespace) else { continue };
+            for entry in record.indexes.iter().filter(|entry| entry.unique) {
+                let slot = (record.kind.clone(), entry.index.clone(), entry.key.clone());
+                if space.indexes.get(&slot).is_some_and(|(_, ids)| ids.iter().any(|id| *id != record.id)) {
+                    let (kind, index, key) = slot;
+                    return Err(ApplyError::Taken(Key::Index { namespace: namespace.clone(), kind, index, key }));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Space {
     fn record_version(&self, kind: &str, id: &str) -> u64 {
         self.records.get(&(kind.to_owned(), id.to_owned())).map_or(0, |(version, _)| *version)
@@ -375,6 +394,31 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn find_prefix(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        index: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        Ok(self.read_space(team, namespace, Vec::new(), |space| {
+            let mut keys: Vec<(&String, &BTreeSet<String>)> = space
+                .indexes
+                .iter()
+                .filter(|((k, i, key), _)| k == kind && i == index && key.starts_with(prefix))
+                .map(|((_, _, key), (_, ids))| (key, ids))
+                .collect();
+            keys.sort();
+            keys.into_iter()
+                .flat_map(|(_, ids)| ids.iter())
+                .filter_map(|id| space.records.get(&(kind.to_owned(), id.clone()))?.1.clone())
+                .take(limit)
+                .collect()
+        }))
+    }
+
     async fn recent(
         &self,
         team: &TeamId,
@@ -433,6 +477,7 @@ impl Store for MemoryStore {
             return Err(ApplyError::Duplicate);
         }
         state.check(team, &guard)?;
+        state.check_unique(team, writes)?;
         let mut applied = Applied::default();
         if let Some(team) = team {
             let team_state = state.team(team);

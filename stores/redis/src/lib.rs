@@ -161,6 +161,7 @@ struct Scripts {
     get: Lua,
     find: Lua,
     recent: Lua,
+    find_prefix: Lua,
     reserve: Lua,
     promote: Lua,
     take: Lua,
@@ -189,6 +190,7 @@ fn scripts() -> &'static Scripts {
         get: Lua::new(concat!(include_str!("lua/record.lua"), include_str!("lua/get.lua"))),
         find: Lua::new(concat!(include_str!("lua/record.lua"), include_str!("lua/find.lua"))),
         recent: Lua::new(concat!(include_str!("lua/record.lua"), include_str!("lua/recent.lua"))),
+        find_prefix: Lua::new(concat!(include_str!("lua/record.lua"), include_str!("lua/find_prefix.lua"))),
         reserve: Lua::new(include_str!("lua/reserve.lua")),
         promote: Lua::new(include_str!("lua/promote.lua")),
         take: Lua::new(include_str!("lua/take.lua")),
@@ -233,7 +235,7 @@ fn entry(index: &str, key: &str) -> String {
 
 fn parse_entry(entry: &str) -> Result<IndexEntry, StoreError> {
     let (index, key) = entry.split_once(':').ok_or_else(|| corrupt(format!("index entry {entry:?}")))?;
-    Ok(IndexEntry { index: unescape(index), key: key.to_owned() })
+    Ok(IndexEntry::new(unescape(index), key))
 }
 
 /// A record as the scripts return it: id, version, schema, data, index entries.
@@ -254,6 +256,18 @@ fn ms(at: DateTime<Utc>) -> String {
     at.timestamp_millis().to_string()
 }
 
+/// The unique index keys that `writes` list records under, in the order `apply.lua` checks them.
+fn unique_entries(writes: &[Write]) -> Vec<(&str, &StoredRecord, &IndexEntry)> {
+    let puts = writes.iter().filter_map(|write| match write {
+        Write::Put { namespace, record } => Some((namespace.as_str(), record)),
+        _ => None,
+    });
+    puts.flat_map(|(namespace, record)| {
+        record.indexes.iter().filter(|index| index.unique).map(move |index| (namespace, record, index))
+    })
+    .collect()
+}
+
 /// The arguments of `apply.lua`, in its order: the guard, the reads with their versions, then
 /// each write as its op name and values (see the script's header).
 struct ApplyArgs<'a>(Vec<Cow<'a, str>>);
@@ -271,9 +285,17 @@ impl<'a> ApplyArgs<'a> {
             args.push("0");
             return args;
         }
-        args.push(guard.reads.len().to_string());
+        let unique = unique_entries(writes);
+        args.push((guard.reads.len() + unique.len()).to_string());
         for (key, version) in guard.reads {
             args.read(key, *version);
+        }
+        for (namespace, record, index) in unique {
+            args.push("u");
+            args.push(escape(namespace));
+            args.push(escape(&record.kind));
+            args.push(entry(&index.index, &index.key));
+            args.push(record.id.as_str());
         }
         for write in writes {
             args.write(write);
@@ -383,7 +405,7 @@ fn decode_changed(values: &[String]) -> Result<Applied, StoreError> {
             let key = if t == "r" {
                 Key::Record { namespace, kind, id: name.clone() }
             } else {
-                let IndexEntry { index, key } = parse_entry(name)?;
+                let IndexEntry { index, key, .. } = parse_entry(name)?;
                 Key::Index { namespace, kind, index, key }
             };
             Ok((key, version.parse().map_err(corrupt)?))
@@ -586,6 +608,24 @@ impl Store for RedisStore {
         })
     }
 
+    async fn find_prefix(
+        &self,
+        team: &TeamId,
+        namespace: &str,
+        kind: &str,
+        index: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let args = [escape(kind), escape(index), prefix.into(), limit.min(1_000_000_000).to_string().into()];
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        let rows: Vec<String> = self.run(&self.scripts.find_prefix, self.space(team, namespace), &args).await?;
+        rows.chunks_exact(5).map(|row| decode_record(kind, row)).collect()
+    }
+
     async fn recent(
         &self,
         team: &TeamId,
@@ -658,6 +698,19 @@ impl Store for RedisStore {
                 .get(position.wrapping_sub(1))
                 .ok_or_else(|| corrupt(format!("apply.lua named read {position} of {}", guard.reads.len())))?;
             return Err(ApplyError::Conflict(key.clone()));
+        }
+        if let Some(position) = outcome.strip_prefix("taken:").and_then(|n| n.parse::<usize>().ok()) {
+            let unique = unique_entries(writes);
+            let (namespace, record, index) = position
+                .checked_sub(guard.reads.len() + 1)
+                .and_then(|at| unique.get(at))
+                .ok_or_else(|| corrupt(format!("apply.lua named unique key {position}")))?;
+            return Err(ApplyError::Taken(Key::Index {
+                namespace: (*namespace).to_owned(),
+                kind: record.kind.clone(),
+                index: index.index.clone(),
+                key: index.key.clone(),
+            }));
         }
         match outcome.as_str() {
             "duplicate" => Err(ApplyError::Duplicate),

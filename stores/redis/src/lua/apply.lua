@@ -9,6 +9,7 @@
 --            the number of reads, then each read as 5 values:
 --              "r", ns, kind, id, version      a record
 --              "i", ns, kind, entry, version   an index key ("<index>:<key>")
+--              "u", ns, kind, entry, id        a unique index key that may list only this id
 --            then the ops, each its name followed by its values:
 --              "put", ns, kind, id, schema, data, number of index entries, entry…
 --              "remove", ns, kind, id
@@ -24,10 +25,12 @@
 --          decimal strings.
 -- Keys of a namespace live under "<prefix>:n:<ns>": records ":r:<kind>:<id>" (as record.lua
 -- keeps them), creation order ":c:<kind>" (zset) and its counter ":cn", index keys
--- ":i:<kind>:<index>:<key>" (set of ids) and their versions ":iv" (hash), streams ":s:<name>"
+-- ":i:<kind>:<index>:<key>" (set of ids) and their versions ":iv" (hash), the keys of each
+-- index that list a record ":ik:<kind>:<index>" (zset, for prefix listings), streams ":s:<name>"
 -- (with the last number of an emptied one in ":sn"), reserved numbers ":qr:<sequence>:<id>".
 -- A removed record keeps its version.
--- Returns "duplicate", "gone", "conflict:<position of the read that moved, from 1>", or the
+-- Returns "duplicate", "gone", "conflict:<position of the read that moved, from 1>",
+-- "taken:<position of the unique key that lists another record>", or the
 -- array { "ok", then 5 values per changed version: t, ns, kind, id or entry, version }; or an
 -- error, with the claim given back, when Redis fails a call (a key of the wrong type).
 local prefix = KEYS[1]
@@ -78,7 +81,15 @@ end
 
 local function relist(ns, kind, id, entry, listed)
   local set = space(ns) .. ':i:' .. kind .. ':' .. entry
-  if listed then redis.call('SADD', set, id) else redis.call('SREM', set, id) end
+  local index, key = string.match(entry, '^([^:]*):(.*)$')
+  local keys = space(ns) .. ':ik:' .. kind .. ':' .. index
+  if listed then
+    redis.call('SADD', set, id)
+    redis.call('ZADD', keys, 0, key)
+  else
+    redis.call('SREM', set, id)
+    if redis.call('SCARD', set) == 0 then redis.call('ZREM', keys, key) end
+  end
   local version = redis.call('HINCRBY', space(ns) .. ':iv', kind .. ':' .. entry, 1)
   report('i', ns, kind, entry, tostring(version))
 end
@@ -129,13 +140,21 @@ local function check_and_write()
 
   for position = 1, tonumber(take()) do
     local t, ns, kind, name, expected = take(), take(), take(), take(), take()
-    local version
-    if t == 'r' then
-      version = load(record_key(ns, kind, name)).version
+    if t == 'u' then
+      local set = space(ns) .. ':i:' .. kind .. ':' .. name
+      local listed = redis.call('SCARD', set)
+      if listed > 1 or (listed == 1 and redis.call('SISMEMBER', set, expected) == 0) then
+        return refuse('taken:' .. position)
+      end
     else
-      version = redis.call('HGET', space(ns) .. ':iv', kind .. ':' .. name)
+      local version
+      if t == 'r' then
+        version = load(record_key(ns, kind, name)).version
+      else
+        version = redis.call('HGET', space(ns) .. ':iv', kind .. ':' .. name)
+      end
+      if (version or '0') ~= expected then return refuse('conflict:' .. position) end
     end
-    if (version or '0') ~= expected then return refuse('conflict:' .. position) end
   end
 
   if job_id ~= '' then
