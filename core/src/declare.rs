@@ -27,7 +27,10 @@
 //! assert_eq!(EchoCommand::SPECS.len(), 1);
 //! ```
 
-pub use firebell_macros::{Choice, Command, Commands, PluginInfo, Settings};
+pub use firebell_macros::{Choice, Command, Commands, JobData, PluginInfo, Record, Settings};
+
+pub use crate::job::JobData;
+pub use crate::state::Record;
 
 pub use crate::command::{Args, CommandSpec, Param, Permission};
 use crate::plugin::{Invocation, PluginError};

@@ -20,5 +20,18 @@ pub mod store;
 pub mod team;
 
 pub use async_trait::async_trait;
+
+/// What almost every plugin uses, in one import: `use firebell_core::prelude::*;`.
+pub mod prelude {
+    pub use crate::async_trait;
+    pub use crate::clock::after;
+    pub use crate::declare::{Choice, Command, Commands, JobData, PluginInfo, Record, Settings};
+    pub use crate::ids::{Person, RoomRef};
+    pub use crate::job::Job;
+    pub use crate::message::{Action, Message};
+    pub use crate::plugin::{Context, Event, Invocation, Outcome, Plugin, PluginError, TeamContext};
+    pub use crate::state::{Change, Index, State};
+}
 pub use chrono;
 pub use chrono_tz;
+pub use serde_json;

@@ -59,6 +59,102 @@ pub fn derive_choice(input: TokenStream) -> TokenStream {
     choice(&input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
+/// Declares a kind of job from the type of its data: `#[job(kind = "expire")]`.
+#[proc_macro_derive(JobData, attributes(job))]
+pub fn derive_job_data(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    job_data(&input).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Declares a record type: `#[record(kind = "window", id = component, listed = [ACTIVE])]`,
+/// with `schema = N` when it is not 1 (then `migrate` is the type's own associated function
+/// `migrate(schema, data)`), `unique = ["index"]`, and `listed` for the typed indexes
+/// ([`Index`]) that list every record under their empty key. A record with indexes keyed by
+/// its fields implements `Record` by hand.
+#[proc_macro_derive(Record, attributes(record))]
+pub fn derive_record(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    record(&input).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+fn job_data(input: &DeriveInput) -> syn::Result<Tokens> {
+    let name = &input.ident;
+    let mut kind = None;
+    for attr in input.attrs.iter().filter(|attr| attr.path().is_ident("job")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("kind") {
+                kind = Some(meta.value()?.parse::<LitStr>()?);
+                Ok(())
+            } else {
+                Err(meta.error("expected kind = \"…\""))
+            }
+        })?;
+    }
+    let kind = kind.ok_or_else(|| syn::Error::new_spanned(name, "#[job(kind = \"…\")] is missing"))?;
+    if kind.value().is_empty() || kind.value().contains(':') {
+        return Err(syn::Error::new_spanned(kind, "a job kind is a word without ':'"));
+    }
+    Ok(quote! {
+        impl ::firebell_core::job::JobData for #name {
+            const KIND: &'static str = #kind;
+        }
+    })
+}
+
+fn record(input: &DeriveInput) -> syn::Result<Tokens> {
+    let name = &input.ident;
+    let (mut kind, mut id, mut schema, mut listed, mut unique) = (None, None, None, Vec::new(), Vec::new());
+    for attr in input.attrs.iter().filter(|attr| attr.path().is_ident("record")) {
+        attr.parse_nested_meta(|meta| {
+            let what = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
+            match what.as_str() {
+                "kind" => kind = Some(meta.value()?.parse::<LitStr>()?),
+                "id" => id = Some(meta.value()?.parse::<Ident>()?),
+                "schema" => schema = Some(meta.value()?.parse::<syn::LitInt>()?),
+                "listed" | "unique" => {
+                    let value = meta.value()?;
+                    let content;
+                    syn::bracketed!(content in value);
+                    if what == "listed" {
+                        listed.extend(content.parse_terminated(|input| input.parse::<syn::Path>(), syn::Token![,])?);
+                    } else {
+                        unique.extend(content.parse_terminated(|input| input.parse::<LitStr>(), syn::Token![,])?);
+                    }
+                }
+                _ => return Err(meta.error("expected kind, id, schema, listed or unique")),
+            }
+            Ok(())
+        })?;
+    }
+    let kind = kind.ok_or_else(|| syn::Error::new_spanned(name, "#[record(kind = \"…\")] is missing"))?;
+    let id = id.ok_or_else(|| syn::Error::new_spanned(name, "#[record(id = field)] is missing"))?;
+    let schema = match &schema {
+        Some(schema) => quote! {
+            const SCHEMA: u32 = #schema;
+
+            fn migrate(schema: u32, data: ::firebell_core::serde_json::Value) -> ::core::result::Result<::firebell_core::serde_json::Value, ::std::string::String> {
+                #name::migrate(schema, data)
+            }
+        },
+        None => quote!(),
+    };
+    Ok(quote! {
+        impl ::firebell_core::state::Record for #name {
+            const KIND: &'static str = #kind;
+            const UNIQUE: &'static [&'static str] = &[#(#unique),*];
+            #schema
+
+            fn id(&self) -> ::std::string::String {
+                ::std::string::ToString::to_string(&self.#id)
+            }
+
+            fn indexes(&self) -> ::std::vec::Vec<(&'static str, ::std::string::String)> {
+                ::std::vec![#(#listed.entry("")),*]
+            }
+        }
+    })
+}
+
 /// Declares a plugin's settings from a struct. See the crate's documentation.
 #[proc_macro_derive(Settings, attributes(setting))]
 pub fn derive_settings(input: TokenStream) -> TokenStream {

@@ -1,13 +1,9 @@
-//! A plugin shipped in a binary of its own through `firebell::App`: maintenance windows, one per
-//! component, ended by hand or when their time is up. Run it as you run `firebell`:
-//! `cargo run -p firebell-example-maintenance -- --config config.example.toml`, then
-//! `!maintenance start db 2h upgrading PostgreSQL`, `!maintenance list`, `!maintenance end db`.
+//! A plugin in a binary of its own, through `firebell::App`: maintenance windows, ended by hand or on time. Run
+//! `cargo run -p firebell-example-maintenance -- --config config.example.toml`, then `!maintenance start db 2h`.
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use firebell_core::declare::{Command, Commands, PluginInfo, Settings};
-use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, TeamContext};
-use firebell_core::{async_trait, clock::after, job::Job, job::JobData, message::Message, state::Index, state::Record};
+use firebell_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Maintenance windows: planned work on a component, announced and ended on time.
@@ -18,9 +14,8 @@ pub struct MaintenancePlugin;
 #[derive(Command)]
 #[command(word = "maintenance", sub = "start", permission = TeamMembers)]
 struct Start {
-    #[arg(word)]
     component: String,
-    #[arg(duration, name = "for")]
+    #[arg(name = "for")]
     duration: Duration,
     #[arg(text)]
     text: Option<String>,
@@ -29,20 +24,18 @@ struct Start {
 #[derive(Command)]
 #[command(word = "maintenance", sub = "end", permission = TeamMembers)]
 struct End {
-    #[arg(word)]
     component: String,
 }
 /// Lists the maintenance windows going on.
 #[derive(Command)]
 #[command(word = "maintenance", sub = "list", permission = TeamRooms)]
-struct List {}
+struct List;
 #[derive(Commands)]
 enum MaintenanceCommand {
     Start(Start),
     End(End),
     List(List),
 }
-/// How long windows may be.
 #[derive(Settings)]
 struct MaintenanceSettings {
     /// The longest a maintenance window may last.
@@ -50,29 +43,19 @@ struct MaintenanceSettings {
     longest: Duration,
 }
 /// A window going on; its id is its component, so there is one per component at a time.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Record)]
+#[record(kind = "window", id = component, listed = [ACTIVE])]
 struct Window {
     component: String,
     until: DateTime<Utc>,
     text: String,
 }
-/// The windows going on, under one empty key.
+/// The windows going on, all under the empty key.
 const ACTIVE: Index<Window, str> = Index::new("active");
-impl Record for Window {
-    const KIND: &'static str = "window";
-    fn id(&self) -> String {
-        self.component.clone()
-    }
-    fn indexes(&self) -> Vec<(&'static str, String)> {
-        vec![ACTIVE.entry("")]
-    }
-}
 /// The job that ends a window when its time is up.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JobData)]
+#[job(kind = "expire")]
 struct Expire;
-impl JobData for Expire {
-    const KIND: &'static str = "expire";
-}
 
 #[async_trait]
 impl Plugin for MaintenancePlugin {
@@ -88,18 +71,16 @@ impl Plugin for MaintenancePlugin {
                     return Err(PluginError::Refused(format!("{component} is in maintenance until {}", window.until)));
                 }
                 let window = Window { until: after(ctx.now, duration), text: text.unwrap_or_default(), component };
-                let expire = ctx.schedule(&window.component, window.until, &Expire);
+                let changes = [ctx.state.put(&window), ctx.schedule(&window.component, window.until, &Expire)];
                 Ok(say(format!("{} in maintenance until {}. {}", window.component, window.until, window.text))
-                    .write(ctx.state.put(&window))
-                    .write(expire))
+                    .writes(changes))
             }
             MaintenanceCommand::End(End { component }) => match ctx.state.get::<Window>(&component).await? {
                 None => Err(PluginError::Refused(format!("{component} is not in maintenance"))),
                 Some(_) => Ok(say(format!("{component}: maintenance over."))
-                    .write(ctx.state.remove::<Window>(&component))
-                    .write(ctx.cancel::<Expire>(&component))),
+                    .writes([ctx.state.remove::<Window>(&component), ctx.cancel::<Expire>(&component)])),
             },
-            MaintenanceCommand::List(List {}) => {
+            MaintenanceCommand::List(List) => {
                 let windows: Vec<Window> = ctx.state.find_by(&ACTIVE, "").await?;
                 let lines: Vec<String> = windows.iter().map(|w| format!("{} until {}", w.component, w.until)).collect();
                 Ok(say(if lines.is_empty() { "No maintenance going on.".into() } else { lines.join("\n") }))
@@ -123,27 +104,17 @@ async fn main() -> std::process::ExitCode {
 
 #[tokio::test]
 async fn a_window_is_one_per_component_and_ends_once_on_time() {
-    let bot = firebell_testkit::Harness::builder().plugin(Arc::new(MaintenancePlugin)).build();
-    let say =
-        |line: &'static str| async { firebell_testkit::text(&bot.say("bob", "#wikimedia-cloud-admin", line).await) };
-    assert_eq!(
-        say("!maintenance start db 1h 30m upgrading").await,
-        "db in maintenance until 2026-11-21 04:30:00 UTC. upgrading"
-    );
-    assert_eq!(say("!maintenance start db 1h").await, "db is in maintenance until 2026-11-21 04:30:00 UTC");
-    assert_eq!(
-        say("!maintenance start web 5h").await,
-        "error: at most 4h; usage: !maintenance start <component> <for> [text]"
-    );
-    assert_eq!(say("!maintenance list").await, "db until 2026-11-21 04:30:00 UTC");
-    assert_eq!(
-        firebell_testkit::text(&bot.advance(Duration::from_secs(90 * 60)).await),
-        "db: maintenance over (its time is up)."
-    );
+    use firebell_testkit::{Harness, WMCS_ADMIN, text};
+    let bot = Harness::builder().plugin(Arc::new(MaintenancePlugin)).build();
+    let say = |line: &'static str| async { text(&bot.say("bob", WMCS_ADMIN, line).await) };
+    let until = "until 2026-11-21 04:30:00 UTC";
+    assert_eq!(say("!maintenance start db 1h 30m upgrading").await, format!("db in maintenance {until}. upgrading"));
+    assert_eq!(say("!maintenance start db 1h").await, format!("db is in maintenance {until}"), "one per component");
+    let usage = "usage: !maintenance start <component> <for> [text]";
+    assert_eq!(say("!maintenance start web 5h").await, format!("error: at most 4h; {usage}"));
+    assert_eq!(say("!maintenance list").await, format!("db {until}"));
+    assert_eq!(text(&bot.advance(Duration::from_secs(90 * 60)).await), "db: maintenance over (its time is up).");
     assert!(bot.advance(Duration::from_secs(3600)).await.is_empty(), "once");
     assert_eq!(say("!maintenance end db").await, "db is not in maintenance");
-    assert!(
-        firebell::App::new().plugin(Arc::new(MaintenancePlugin)).registry(false).is_ok(),
-        "beside the standard plugins"
-    );
+    assert!(firebell::App::new().plugin(Arc::new(MaintenancePlugin)).registry(false).is_ok(), "with the others");
 }
