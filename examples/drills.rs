@@ -1,9 +1,6 @@
 //! A plugin with records of its own: drills (practice incidents), numbered from a sequence, the planned
 //! ones under an index. Try it: `cargo run --example drills`, then `!drill plan Ceph loses a rack`, `!drill done 1`.
-use firebell_core::declare::{Command, Commands, PluginInfo};
-use firebell_core::message::Message;
-use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError};
-use firebell_core::state::Record;
+use firebell_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Plan practice incidents and record when they are run.
@@ -21,7 +18,6 @@ struct Plan {
 #[derive(Command)]
 #[command(word = "drill", sub = "done", permission = TeamMembers)]
 struct Done {
-    #[arg(number)]
     number: u64,
 }
 #[derive(Commands)]
@@ -36,22 +32,24 @@ struct Drill {
     scenario: String,
     done: bool,
 }
+/// The drills still to run, all under the empty key.
+const PLANNED: Index<Drill, str> = Index::new("planned");
 impl Record for Drill {
     const KIND: &'static str = "drill";
     fn id(&self) -> String {
         self.number.to_string()
     }
     fn indexes(&self) -> Vec<(&'static str, String)> {
-        if self.done { vec![] } else { vec![("planned", String::new())] }
+        if self.done { vec![] } else { vec![PLANNED.entry("")] }
     }
 }
-#[firebell_core::async_trait]
+#[async_trait]
 impl Plugin for DrillsPlugin {
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
         let (state, say) = (&ctx.state, |text: String| Outcome::act(ctx.reply(Message::text(text))));
         match command.parse()? {
             DrillCommand::Plan(Plan { scenario }) => {
-                let waiting: Vec<Drill> = state.find("planned", "").await?;
+                let waiting: Vec<Drill> = state.find_by(&PLANNED, "").await?;
                 let drill = Drill { number: state.next_number("drill", ctx.cause).await?, scenario, done: false };
                 Ok(say(format!("Drill {} planned; {} waiting.", drill.number, waiting.len())).write(state.put(&drill)))
             }

@@ -3,11 +3,7 @@
 //! Try it: `cargo run --example reminder`, then `!remind 1m hello` and `/wait 1m`.
 use std::time::Duration;
 
-use firebell_core::clock::after;
-use firebell_core::declare::{Command, PluginInfo, Settings};
-use firebell_core::job::{Job, JobData};
-use firebell_core::message::{Action, Message};
-use firebell_core::plugin::{Context, Invocation, Outcome, Plugin, PluginError, TeamContext};
+use firebell_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Reminds the team of something later.
@@ -18,19 +14,17 @@ struct ReminderPlugin;
 #[derive(Command)]
 #[command(word = "remind", permission = TeamMembers)]
 struct Remind {
-    #[arg(duration, name = "in")]
+    #[arg(name = "in")]
     wait: Duration,
     #[arg(text)]
     text: String,
 }
 /// The job: who asked, and what to say.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JobData)]
+#[job(kind = "due")]
 struct Due {
     by: String,
     text: String,
-}
-impl JobData for Due {
-    const KIND: &'static str = "due";
 }
 /// How far ahead reminders may be set.
 #[derive(Settings)]
@@ -40,7 +34,7 @@ struct ReminderSettings {
     longest: Duration,
 }
 
-#[firebell_core::async_trait]
+#[async_trait]
 impl Plugin for ReminderPlugin {
     async fn run(&self, ctx: &Context<'_>, command: &Invocation) -> Result<Outcome, PluginError> {
         let (Remind { wait, text }, longest) = (command.parse()?, ctx.settings.read::<ReminderSettings>().longest);
@@ -56,12 +50,7 @@ impl Plugin for ReminderPlugin {
             return Ok(Outcome::default());
         };
         let message = Message::text(format!("Reminder from {by}: {text}"));
-        let post = |room: &firebell_core::ids::RoomRef| Action::Send {
-            room: room.clone(),
-            message: message.clone(),
-            thread: None,
-        };
-        Ok(Outcome { writes: Vec::new(), actions: ctx.team.admin_rooms.iter().map(post).collect() })
+        Ok(Outcome::default().and_all(ctx.tell_admin_rooms(&message)))
     }
 }
 #[tokio::main]
