@@ -209,6 +209,7 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let config_file = cli.config.clone().context("--config FILE is required")?;
+    let shutdown = Shutdown::listen()?;
     let (config, teams) = config::load(&config_file, &app.registry(false)?)?;
     start_logging(cli.log_format.unwrap_or(config.log.format));
     let registry = app.registry(config.alertmanager.url.is_some())?;
@@ -216,10 +217,17 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
         return migrate(&config, &cli, &registry, &teams, batch).await;
     }
     let url = cli.store.as_deref().unwrap_or(&config.store.url);
-    let Some(store) = open_store_patiently(url, &config.store).await? else {
+    let Some(store) = open_store_patiently(url, &config.store, &shutdown).await? else {
         return Ok(());
     };
     let metrics = config.http.listen.is_some().then(install_metrics).transpose()?;
+    if metrics.is_some() {
+        let plugins: Vec<&str> = registry.plugins().iter().map(|plugin| plugin.name()).collect();
+        let enabled =
+            [(config.console.enabled, "console"), (config.matrix.enabled, "matrix"), (config.slack.enabled, "slack")];
+        let transports: Vec<&str> = enabled.into_iter().filter(|(on, _)| *on).map(|(_, name)| name).collect();
+        firebell_runtime::metrics::start_at_zero(&plugins, &transports);
+    }
     let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store));
 
     let manual_clock = cli.clock.map(ManualClock::new);
@@ -227,7 +235,13 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
         Some(clock) => Arc::new(clock.clone()),
         None => Arc::new(SystemClock),
     };
-    let connected = Connected::connect(&config, &store).await?;
+    let connected = tokio::select! {
+        connected = Connected::connect(&config, &store) => connected?,
+        () = shutdown.requested() => {
+            tracing::info!("firebell stopped while connecting to its chat platforms");
+            return Ok(());
+        }
+    };
     if connected.console.is_none() && connected.matrix.is_none() && connected.slack.is_none() {
         bail!("{}: no adapter is enabled; enable [console], [matrix] or [slack]", config_file.display());
     }
@@ -295,13 +309,12 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
                 room: config.console.room,
                 manual_clock: manual_clock.map(|clock| (clock, scheduler)),
             };
-            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             tokio::select! {
-                ended = firebell_console::run(&bot, &console, stdin, options) => ended.context("console stopped"),
-                signal = terminated() => signal,
+                ended = firebell_console::run(&bot, &console, stdin_lines(), options) => ended.context("console stopped"),
+                () = shutdown.requested() => Ok(()),
             }
         }
-        None => until_stopped(&mut tasks).await,
+        None => until_stopped(&mut tasks, &shutdown).await,
     };
     let stopped_cleanly = shut_down(stop, tasks, &bot, config.bot.shutdown_grace).await;
     let _ = exit.send(true);
@@ -328,16 +341,27 @@ async fn migrate(
 
 /// Opens the store; while Redis cannot be reached (it is starting, or restarting), tries again
 /// with backoff instead of giving up. `None` when the bot was stopped meanwhile.
-async fn open_store_patiently(url: &str, options: &config::StoreConfig) -> anyhow::Result<Option<Arc<dyn Store>>> {
+async fn open_store_patiently(
+    url: &str,
+    options: &config::StoreConfig,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<Arc<dyn Store>>> {
     let mut wait = std::time::Duration::from_secs(1);
     loop {
-        match open_store(url, options).await {
+        let opened = tokio::select! {
+            opened = open_store(url, options) => opened,
+            () = shutdown.requested() => return Ok(None),
+        };
+        match opened {
             Ok(store) => return Ok(Some(store)),
             Err(OpenStoreError::Redis(err @ RedisStoreError::Unreachable { .. })) => {
                 tracing::warn!(error = %err, ?wait, "the store cannot be reached yet; trying again");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    signal = terminated() => return signal.map(|()| None),
+                    () = shutdown.requested() => {
+                        tracing::info!("firebell stopped while waiting for the store");
+                        return Ok(None);
+                    }
                 }
                 wait = (wait * 2).min(std::time::Duration::from_secs(30));
             }
@@ -378,13 +402,52 @@ async fn shut_down(
     outcome
 }
 
-/// Waits for SIGTERM or ctrl-c.
-async fn terminated() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        _ = terminate.recv() => Ok(()),
+/// SIGTERM or ctrl-c, listened for from the start to the end of the process: every state it can
+/// be in (waiting for the store, connecting to a platform, running, draining) waits on it, so a
+/// signal is never missed between two waits.
+#[derive(Clone)]
+struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Starts listening.
+    fn listen() -> anyhow::Result<Self> {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        let (requested, listened) = watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            let _ = requested.send(true);
+        });
+        Ok(Self(listened))
     }
+
+    /// Waits until a stop was asked for (at once if it was already).
+    async fn requested(&self) {
+        let mut listened = self.0.clone();
+        let _ = listened.wait_for(|requested| *requested).await;
+    }
+}
+
+/// Standard input, read on a thread of its own: a read pending in tokio's blocking pool would
+/// hold the process at exit until a line came, so a SIGTERM with stdin still open would log
+/// "stopped" and run on.
+fn stdin_lines() -> impl tokio::io::AsyncBufRead + Unpin {
+    use tokio::io::AsyncWriteExt;
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 8192];
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(read @ 1..) = std::io::Read::read(&mut stdin, &mut buffer) {
+            if runtime.block_on(writer.write_all(&buffer[..read])).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::io::BufReader::new(reader)
 }
 
 /// Starts the HTTP server when configured: the Alertmanager webhook, and Slack in HTTP mode.
@@ -439,7 +502,7 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// Waits for SIGTERM or ctrl-c, or for a background task to stop on its own (an error).
-async fn until_stopped(tasks: &mut JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> {
+async fn until_stopped(tasks: &mut JoinSet<anyhow::Result<()>>, shutdown: &Shutdown) -> anyhow::Result<()> {
     let task_stopped = async {
         match tasks.join_next().await {
             Some(done) => done.context("a task stopped abnormally")?,
@@ -447,7 +510,7 @@ async fn until_stopped(tasks: &mut JoinSet<anyhow::Result<()>>) -> anyhow::Resul
         }
     };
     tokio::select! {
-        signal = terminated() => signal,
+        () = shutdown.requested() => Ok(()),
         stopped = task_stopped => stopped,
     }
 }

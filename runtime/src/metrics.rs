@@ -85,6 +85,56 @@ pub fn describe() {
     describe_gauge!(UNACKNOWLEDGED_PAGES, "Pages nobody acknowledged yet, by team.");
 }
 
+/// Every store call the metered store names (`firebell_store_errors_total{call}`).
+pub const STORE_CALLS: &[&str] = &[
+    "ping",
+    "records",
+    "find",
+    "find_prefix",
+    "recent",
+    "stream",
+    "reserve_number",
+    "apply",
+    "scheduled_jobs",
+    "promote_due_jobs",
+    "take_jobs",
+    "finish_job",
+    "dead_jobs",
+    "outbox",
+    "is_sent",
+    "mark_sent",
+    "pace",
+];
+
+/// Makes every counter and gauge exist at 0 with each label set known at start (the
+/// registered `plugins`, the enabled adapters' `transports`), so that a scrape of a replica
+/// that has done nothing yet shows them, and alert rules on them (`increase(…) == 0`) can fire
+/// for a replica whose scheduler never ran a job. Call once, after installing a recorder.
+pub fn start_at_zero(plugins: &[&str], transports: &[&str]) {
+    for plugin in plugins.iter().copied().chain(["none"]) {
+        for outcome in ["answered", "refused", "duplicate", "failed", "unknown"] {
+            counter!(COMMANDS, "plugin" => plugin.to_owned(), "outcome" => outcome).increment(0);
+        }
+        for name in [JOBS_DEFERRED, JOBS_RETRY_ASKED, REDECISIONS, UNREADABLE, CHANGES_REFUSED] {
+            counter!(name, "plugin" => plugin.to_owned()).increment(0);
+        }
+    }
+    for call in STORE_CALLS {
+        counter!(STORE_ERRORS, "call" => *call).increment(0);
+    }
+    for outcome in ["done", "failed"] {
+        counter!(JOBS_RUN, "outcome" => outcome).increment(0);
+    }
+    for name in [DUPLICATES, JOBS_PROMOTED, JOBS_RETRIED, JOBS_DEAD, REDELIVERED] {
+        counter!(name).increment(0);
+    }
+    for transport in transports {
+        counter!(RATE_LIMIT_WAITS, "transport" => transport.to_string()).increment(0);
+        gauge!(ADAPTER_CONNECTED, "transport" => transport.to_string()).set(0.0);
+    }
+    gauge!(DELIVERIES_PENDING).set(0.0);
+}
+
 /// Counts a command of `plugin` that ended with `outcome`.
 pub fn command(plugin: &str, outcome: &'static str) {
     counter!(COMMANDS, "plugin" => plugin.to_owned(), "outcome" => outcome).increment(1);

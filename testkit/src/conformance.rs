@@ -12,7 +12,7 @@ use firebell_core::ids::{RoomRef, TeamId, Transport};
 use firebell_core::job::Job;
 use firebell_core::message::{Action, Envelope, Message};
 use firebell_core::state::{Index, Reads, Record, State, decode};
-use firebell_core::store::{ApplyError, Claim, Guard, Key, Store, StreamRange, TakeJobs, Write};
+use firebell_core::store::{ApplyError, Claim, Guard, Key, Store, StoreError, StreamRange, TakeJobs, Write};
 use firebell_store_memory::MemoryStore;
 use firebell_store_redis::RedisStore;
 use serde::{Deserialize, Serialize};
@@ -177,6 +177,17 @@ pub async fn sequence_numbers_are_unique(backend: Backend) {
     let after = backend.b.reserve_number(&wmcs, NS, "drill", "a3").await.expect("reserve");
     assert_eq!(after, 12, "a released reservation is forgotten; its number is not given again");
     assert_eq!(backend.b.reserve_number(&wmcs, NS, "drill", "a4").await.expect("reserve"), 9, "others are kept");
+
+    // A cause applied by one replica (its reservation released with it) gets no new number on
+    // another: the sequence would skip the number a duplicate can never keep.
+    let applied = claim("declare");
+    let release = Write::Release { namespace: NS.into(), sequence: "drill".into(), reservation: applied.key.clone() };
+    let number = backend.a.reserve_number(&wmcs, NS, "drill", &applied.key).await.expect("reserve");
+    backend.a.apply(Some(&wmcs), Guard::claim(&applied), &[release]).await.expect("applied");
+    let late = backend.b.reserve_number(&wmcs, NS, "drill", &applied.key).await;
+    assert!(matches!(late, Err(StoreError::AlreadyApplied)), "{late:?}");
+    let next = backend.b.reserve_number(&wmcs, NS, "drill", "d").await.expect("reserve");
+    assert_eq!(next, number + 1, "no number was used up");
 }
 
 /// A stored record reads back whole from the other replica, at version 1; a missing one is

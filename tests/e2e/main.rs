@@ -12,6 +12,7 @@ mod plugins;
 mod replicas;
 mod scheduler;
 mod slack;
+mod stopping;
 mod topologies;
 
 use std::io::{BufRead, BufReader, Write};

@@ -322,3 +322,115 @@ fn redis_over_tls_with_an_acl_user_and_a_wrong_ca_or_password_refused_clearly() 
     let (ok, _, errors) = run("redis+sentinel://127.0.0.1:1/mymaster", &ca);
     assert!(!ok && errors.contains("a CA file is for rediss:// URLs"), "{errors}");
 }
+
+/// How a scraped counter or gauge moves over the test's 40 minutes, so that every rule of
+/// `deploy/firebell-rules.yml` has something to fire on: jobs keep falling due and none runs,
+/// one is dead-lettered, `apply` keeps failing, and every adapter is down.
+fn series_values(name: &str, labels: &prometheus_parse::Labels, scraped: f64) -> String {
+    match name {
+        "firebell_jobs_promoted_total" => format!("{scraped}+5x40"),
+        "firebell_jobs_dead_lettered_total" => format!("{scraped}+1x40"),
+        "firebell_store_errors_total" if labels.get("call") == Some("apply") => format!("{scraped}+60x40"),
+        "firebell_adapter_connected" => "0x40".to_owned(),
+        _ => format!("{scraped}x40"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_alert_rule_fires_on_a_scrape_of_a_fresh_replica_whose_jobs_never_run() {
+    let dir = TestDir::new("rules");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _firebell = Firebell::start(&config(dir.path(), port, "memory://", ""));
+    let client = reqwest::Client::new();
+    wait_until_ready(&client, &format!("{base}/health/live")).await;
+    let samples = scrape(&client, &base).await;
+    let scraped: Vec<&str> = samples.iter().map(|sample| sample.metric.as_str()).collect();
+    for name in ["firebell_jobs_run_total", "firebell_jobs_promoted_total", "firebell_store_errors_total"] {
+        assert!(scraped.contains(&name), "{name} exists from the start: {scraped:?}");
+    }
+    let mut series = vec![
+        ("up{job=\"firebell\",instance=\"a\"}".to_owned(), "0x40".to_owned()),
+        ("probe_success{job=\"firebell-ready\",instance=\"a\"}".to_owned(), "0x40".to_owned()),
+    ];
+    // No job ran, so the lateness histogram has no observation yet: its buckets as they would be.
+    for le in firebell_runtime::metrics::LATENESS_BUCKETS.iter().map(f64::to_string).chain(["+Inf".to_owned()]) {
+        let late = if le == "+Inf" || le.parse::<f64>().is_ok_and(|le| le > 30.0) { "0+10x40" } else { "0x40" };
+        series.push((
+            format!("firebell_job_lateness_seconds_bucket{{le=\"{le}\",instance=\"a\",job=\"firebell\"}}"),
+            late.to_owned(),
+        ));
+    }
+    let mut disconnected = Vec::new();
+    for sample in &samples {
+        let value = match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => continue,
+        };
+        let mut labels: Vec<String> = sample.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        labels.extend(["instance=\"a\"".to_owned(), "job=\"firebell\"".to_owned()]);
+        labels.sort();
+        series.push((
+            format!("{}{{{}}}", sample.metric, labels.join(",")),
+            series_values(&sample.metric, &sample.labels, value),
+        ));
+        if sample.metric == "firebell_adapter_connected" {
+            disconnected.push(sample.labels.get("transport").expect("transport").to_owned());
+        }
+    }
+    assert!(disconnected.contains(&"console".to_owned()), "the console's connection is a series: {disconnected:?}");
+    let input: String = series
+        .iter()
+        .map(|(series, values)| format!("      - series: '{series}'\n        values: '{values}'\n"))
+        .collect();
+    let alert = |name: &str, labels: &str, summary: &str| {
+        format!(
+            "      - eval_time: 40m\n        alertname: {name}\n        exp_alerts:\n          - exp_labels: {{{labels}}}\n            exp_annotations: {{summary: \"{summary}\"}}\n"
+        )
+    };
+    let mut alerts = String::new();
+    for (name, labels, summary) in [
+        ("FirebellDown", "severity: page, job: firebell, instance: a", "Firebell replica a is not answering scrapes"),
+        (
+            "FirebellNotReady",
+            "severity: page, job: firebell-ready, instance: a",
+            "Firebell's /health/ready fails: its store or an adapter is down",
+        ),
+        (
+            "FirebellNotRunningJobs",
+            "severity: page",
+            "Firebell is not running jobs: reminders and escalations are not going out",
+        ),
+        ("FirebellJobsLate", "severity: warning", "Firebell's jobs run more than 30 s late"),
+        (
+            "FirebellJobsDeadLettered",
+            "severity: warning, job: firebell, instance: a",
+            "Firebell gave up on a job after its last attempt",
+        ),
+        ("FirebellStoreErrors", "severity: warning", "Firebell's calls to Redis are failing"),
+    ] {
+        alerts.push_str(&alert(name, labels, summary));
+    }
+    let adapters: String = disconnected
+        .iter()
+        .map(|transport| {
+            format!(
+                "          - exp_labels: {{severity: page, job: firebell, instance: a, transport: {transport}}}\n            exp_annotations: {{summary: \"Firebell's {transport} adapter is disconnected\"}}\n"
+            )
+        })
+        .collect();
+    alerts.push_str(&format!(
+        "      - eval_time: 40m\n        alertname: FirebellAdapterDisconnected\n        exp_alerts:\n{adapters}"
+    ));
+    let rules = format!("{}/deploy/firebell-rules.yml", env!("CARGO_MANIFEST_DIR"));
+    let tests = format!(
+        "rule_files: ['{rules}']\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{input}    alert_rule_test:\n{alerts}"
+    );
+    let file = dir.path().join("rules-test.yml");
+    std::fs::write(&file, &tests).expect("written");
+    let output = Command::new("promtool").args(["test", "rules"]).arg(&file).output().expect("promtool runs");
+    let said = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "promtool test rules:\n{said}\n{tests}");
+}

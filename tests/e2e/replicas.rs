@@ -124,3 +124,35 @@ async fn without_redis_the_sender_is_told_and_after_a_restart_work_goes_on() {
     let doc = text(&a.say("bob", WMCS_ADMIN, "!incident show").await);
     assert!(doc.contains("back after the restart") && !doc.contains("nobody hears this"), "{doc}");
 }
+
+/// Hands 100 declarations to every replica at once: each is declared once, and the incident
+/// numbers are 1 to 100 with none skipped, whichever replica won each race.
+async fn numbers_stay_consecutive_over(replicas: usize) {
+    let server = RedisServer::start();
+    let mut harnesses = Vec::new();
+    for _ in 0..replicas {
+        harnesses.push(Arc::new(replica(&server).await));
+    }
+    let mut declared = 0;
+    for round in 0..100 {
+        let seen = event(&format!("$declare{round}"), "alice", &format!("!incident declare Outage {round}"));
+        let answers = futures_util::future::join_all(harnesses.iter().map(|replica| replica.send(seen.clone()))).await;
+        declared += answers.iter().filter(|answer| !answer.is_empty()).count();
+    }
+    assert_eq!(declared, 100, "each declaration answered once");
+    let team = firebell_core::ids::TeamId::new("wmcs").expect("team");
+    let records = harnesses[0].store().recent(&team, "incident", "incident", 1000).await.expect("read");
+    let mut numbers: Vec<u64> = records.iter().map(|record| record.id.parse().expect("a number")).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=100).collect::<Vec<u64>>(), "with {replicas} replicas, none skipped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_numbers_are_consecutive_with_two_replicas() {
+    numbers_stay_consecutive_over(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_numbers_are_consecutive_with_three_replicas() {
+    numbers_stay_consecutive_over(3).await;
+}

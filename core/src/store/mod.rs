@@ -287,6 +287,10 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// The cause asking for a number was applied already (by another replica): it gets none,
+    /// so that the sequence skips nothing.
+    #[error("the event was handled already")]
+    AlreadyApplied,
     /// Stored data was written by a newer version of Firebell, whose shape this replica does not
     /// know: a newer replica reads it.
     #[error("{0}")]
@@ -377,7 +381,9 @@ pub trait Store: Send + Sync {
     /// Reserves the next number of the team's `sequence` (`incident`, `page`: 1, 2, …) for
     /// `reservation` (the cause that needs it). Asking again with the same reservation gives the
     /// same number, so a command that runs again after a concurrent change, or the same event on
-    /// another replica, does not use up a second number. Numbers are never given twice.
+    /// another replica, does not use up a second number. A reservation named after a cause that
+    /// was claimed already gets [`StoreError::AlreadyApplied`] instead of a number nobody would
+    /// keep. Numbers are never given twice, and none is skipped.
     async fn reserve_number(
         &self,
         team: &TeamId,

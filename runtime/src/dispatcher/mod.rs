@@ -466,6 +466,10 @@ impl Dispatcher {
                 Err(DispatchError::Store(err @ (StoreError::Corrupt(_) | StoreError::NewerSchema(_)))) => {
                     self.unreadable(cause, err)?
                 }
+                Err(DispatchError::Store(StoreError::AlreadyApplied)) => {
+                    metrics::duplicate();
+                    return Ok(Settled::Duplicate);
+                }
                 Err(err) => {
                     self.forget(team_id);
                     return Err(err);

@@ -454,18 +454,21 @@ impl Store for MemoryStore {
         sequence: &str,
         reservation: &str,
     ) -> Result<u64, StoreError> {
-        Ok(self.change(team, |team| {
-            let space = team.space(namespace);
-            let key = (sequence.to_owned(), reservation.to_owned());
-            if let Some(&number) = space.reservations.get(&key) {
-                return number;
-            }
-            let next = space.sequences.entry(sequence.to_owned()).or_default();
-            *next += 1;
-            let number = *next;
-            space.reservations.insert(key, number);
-            number
-        }))
+        let mut state = self.lock();
+        let claimed = state.is_claimed(&claim_key(Some(team), reservation));
+        let space = state.team(team).space(namespace);
+        let key = (sequence.to_owned(), reservation.to_owned());
+        if let Some(&number) = space.reservations.get(&key) {
+            return Ok(number);
+        }
+        if claimed {
+            return Err(StoreError::AlreadyApplied);
+        }
+        let next = space.sequences.entry(sequence.to_owned()).or_default();
+        *next += 1;
+        let number = *next;
+        space.reservations.insert(key, number);
+        Ok(number)
     }
 
     async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<Applied, ApplyError> {

@@ -682,7 +682,9 @@ impl Store for RedisStore {
         sequence: &str,
         reservation: &str,
     ) -> Result<u64, StoreError> {
-        self.run(&self.scripts.reserve, self.space(team, namespace), &[&escape(sequence), reservation]).await
+        let args = [&escape(namespace), &escape(sequence), reservation];
+        let number: i64 = self.run(&self.scripts.reserve, self.prefix(Some(team)), &args).await?;
+        u64::try_from(number).map_err(|_| StoreError::AlreadyApplied)
     }
 
     async fn apply(&self, team: Option<&TeamId>, guard: Guard<'_>, writes: &[Write]) -> Result<Applied, ApplyError> {
