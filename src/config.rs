@@ -815,6 +815,14 @@ admin_rooms = ["console:#admin"]
 "##;
 
     #[test]
+    fn a_team_without_a_roster_says_so_instead_of_listing_nobody() {
+        let text = format!("{TEAM}[teams.settings.paging]\noncall = \"alice\"\n");
+        let err = load_text(&text).unwrap_err();
+        assert!(err.ends_with("expected \"\" (team wmcs's roster is empty: add [[teams.members]] to the config to name someone), got \"alice\""), "{err}");
+        assert!(!err.contains("()"), "{err}");
+    }
+
+    #[test]
     fn the_example_config_loads() {
         let (config, teams) = load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml")), &registry())
             .expect("config.example.toml is valid");

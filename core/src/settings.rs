@@ -116,7 +116,18 @@ impl SettingKind {
             SettingKind::Member => match team {
                 Some(team) => {
                     let names: Vec<&str> = team.members.iter().map(|m| m.name.as_str()).collect();
-                    format!("the name of someone on team {}'s roster ({}), or \"\" for none", team.id, names.join(", "))
+                    if names.is_empty() {
+                        format!(
+                            "\"\" (team {}'s roster is empty: add [[teams.members]] to the config to name someone)",
+                            team.id
+                        )
+                    } else {
+                        format!(
+                            "the name of someone on team {}'s roster ({}), or \"\" for none",
+                            team.id,
+                            names.join(", ")
+                        )
+                    }
                 }
                 None => "the name of someone on the team's roster, or \"\" for none".to_owned(),
             },

@@ -158,7 +158,7 @@ pub(crate) struct Show {
 #[command(word = "incident", sub = "list", permission = TeamRooms)]
 pub(crate) struct List {}
 
-/// Resolves the incident and drafts its report.
+/// Resolves the incident and drafts its report: its IC, or any team member while it has none.
 #[derive(Command)]
 #[command(word = "incident", sub = "resolve", permission = IncidentCoordinator)]
 pub(crate) struct Resolve {

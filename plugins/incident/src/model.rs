@@ -529,7 +529,8 @@ impl Incident {
         TimelineEntry::new(at, by, EntryKind::Followup, format!("follow-up: {text}{tracked}"))
     }
 
-    /// Resolves the incident. Only the IC may, or anyone when there is no IC.
+    /// Resolves the incident. Only the IC may, or any team member (the command's permission)
+    /// while it has none: the seed's rule.
     pub fn resolve(&mut self, by: &Person, summary: Option<&str>, at: DateTime<Utc>) -> Result<TimelineEntry, Refusal> {
         self.ensure_open()?;
         if self.ic().is_some() {

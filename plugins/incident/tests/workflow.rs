@@ -542,3 +542,28 @@ async fn a_record_of_a_newer_version_is_refused_clearly_and_its_timers_wait() {
     let waiting = bot.store().scheduled_jobs(&firebell_core::ids::TeamId::new("wmcs").unwrap()).await.unwrap();
     assert!(waiting.iter().any(|job| job.id == "incident:1:remind"), "{waiting:?}");
 }
+
+#[tokio::test]
+async fn the_ic_resolves_and_while_there_is_none_any_member_does() {
+    let bot = bot();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph down").await;
+    assert_eq!(
+        text(&bot.say("bob", WMCS_ADMIN, "!incident resolve").await),
+        "WMCS-1: only the IC may do this; the IC is alice",
+        "a member may not while there is an IC"
+    );
+    bot.say("visitor", WMCS_PUBLIC, "!incident declare Tools are slow").await;
+    bot.say("carol", WMCS_ADMIN, "!incident confirm").await;
+    let resolved = text(&bot.say("dave", WMCS_ADMIN, "!incident resolve WMCS-2 fine again").await);
+    assert!(resolved.starts_with("WMCS-2 resolved by dave"), "a member resolves an incident with no IC: {resolved}");
+    assert_eq!(
+        text(&bot.say("visitor", WMCS_PUBLIC, "!incident resolve WMCS-1").await),
+        "only the incident coordinator may run !incident resolve; you are not on team wmcs's roster"
+    );
+    let with_help = Harness::builder()
+        .trusted_plugin(Arc::new(firebell_plugin_admin::AdminPlugin))
+        .plugin(Arc::new(IncidentPlugin))
+        .build();
+    let help = text(&with_help.say("bob", WMCS_ADMIN, "!help incident resolve").await);
+    assert!(help.contains("its IC, or any team member while it has none"), "{help}");
+}

@@ -109,11 +109,11 @@ pub(crate) async fn page_team(
 ) -> Result<Outcome, PluginError> {
     let Some(other_team) = ctx.teams.get(&other.to_lowercase()).filter(|t| t.id != team.id) else {
         let known: Vec<String> = ctx.teams.iter().filter(|t| t.id != team.id).map(|t| t.id.to_string()).collect();
-        return Err(PluginError::Usage(format!(
-            "unknown team {:?}; expected one of {}",
-            shown(other),
-            known.join(", ")
-        )));
+        let expected = match known.is_empty() {
+            true => format!("team {} is the only team configured, so there is no other team to page", team.id),
+            false => format!("expected one of {}", known.join(", ")),
+        };
+        return Err(PluginError::Usage(format!("unknown team {:?}; {expected}", shown(other))));
     };
     if other_team.admin_rooms.is_empty() {
         return Err(refused(format!("team {} has no admin room to page", other_team.name)));

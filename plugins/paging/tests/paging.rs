@@ -321,3 +321,19 @@ async fn bad_payloads_change_nothing_and_unknown_teams_go_to_the_fallback_room()
     );
     assert!(bot.printed(receiver.receive(stray.as_bytes())).await.1.is_empty(), "a retried delivery is posted once");
 }
+
+#[tokio::test]
+async fn paging_another_team_when_there_is_none_says_so() {
+    let only_wmcs = firebell_testkit::sample_teams().into_iter().take(1).collect();
+    let alone = Harness::builder().plugin(Arc::new(PagingPlugin::new(false))).teams(only_wmcs).build();
+    assert_eq!(
+        text(&alone.say("alice", WMCS_ADMIN, "!page team sre help").await),
+        "error: unknown team \"sre\"; team wmcs is the only team configured, so there is no other team to page; \
+         usage: !page team <team> [text]"
+    );
+    let two = bot(false);
+    assert_eq!(
+        text(&two.say("alice", WMCS_ADMIN, "!page team nope help").await),
+        "error: unknown team \"nope\"; expected one of sre; usage: !page team <team> [text]"
+    );
+}
