@@ -82,6 +82,30 @@ pub enum Response {
 }
 
 impl Request {
+    /// The silence of `page`'s alert for `silence_for` from `now`, commented `ACK! <by>`, whose
+    /// outcome is told in `place` (a room, and a thread); marks the page as being silenced, so
+    /// that no second silence is asked for before Alertmanager answers.
+    pub(crate) fn silence(
+        page: &mut crate::page::Page,
+        by: firebell_core::ids::Person,
+        now: DateTime<Utc>,
+        settings: &firebell_core::plugin::Settings,
+        place: (&RoomRef, Option<&str>),
+    ) -> Self {
+        page.silencing = true;
+        let silence_for = settings.read::<crate::PagingSettings>().silence_for;
+        Request::Silence {
+            page: page.number,
+            fingerprint: page.alert.fingerprint.clone(),
+            alertname: page.alert.alertname.clone(),
+            starts_at: now,
+            ends_at: firebell_core::clock::after(now, silence_for),
+            comment: format!("ACK! {by}"),
+            room: place.0.clone(),
+            thread: place.1.map(str::to_owned),
+        }
+    }
+
     /// The call that makes this request, whose answer comes back to the paging plugin of `team`.
     pub fn call(&self, team: &TeamId) -> Action {
         Action::Call {

@@ -1,6 +1,5 @@
 //! `!ack`, `!page @user`, `!page team`, `!page falsealarm`, `!page list`.
 
-use firebell_core::clock::after;
 use firebell_core::command::shown;
 use firebell_core::ids::Person;
 use firebell_core::message::{Action, Message};
@@ -9,10 +8,10 @@ use firebell_core::state::{Choices, Reads};
 use firebell_core::team::Team;
 use firebell_plugin_sal::{LogEntry, log_entry};
 
+use crate::PLUGIN;
 use crate::calls::Request;
 use crate::escalation::{follow, stop, to_admin_rooms};
 use crate::page::{Page, PageRefusal, PageState, open_page, open_pages, page_number, store};
-use crate::{PLUGIN, PagingSettings};
 
 fn refused(text: String) -> PluginError {
     PluginError::Refused(text)
@@ -61,16 +60,7 @@ pub(crate) async fn ack(ctx: &Context<'_>, named: Option<&str>, silences: bool) 
     let text = format!("{} paged: {} ({} acknowledged)", ctx.sender, page.alert.summary, page.key());
     let mut outcome = Outcome::act(ctx.reply(Message::text(text)));
     if silences {
-        let silence = Request::Silence {
-            page: page.number,
-            fingerprint: page.alert.fingerprint.clone(),
-            alertname: page.alert.alertname.clone(),
-            starts_at: ctx.now,
-            ends_at: after(ctx.now, ctx.settings.read::<PagingSettings>().silence_for),
-            comment: format!("ACK! {}", ctx.sender),
-            room: ctx.room.clone(),
-            thread: ctx.thread.map(str::to_owned),
-        };
+        let silence = Request::silence(&mut page, ctx.sender.clone(), ctx.now, ctx.settings, (ctx.room, ctx.thread));
         outcome = outcome.and(silence.call(&team.id)).write(follow(&ctx.state, &page, ctx.settings, ctx.now));
     }
     outcome.writes.extend(stop(&ctx.state, &page));

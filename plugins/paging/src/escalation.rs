@@ -12,7 +12,7 @@ use firebell_core::team::{Member, Team};
 use serde::{Deserialize, Serialize};
 
 use crate::calls::Request;
-use crate::page::{Alert, AlertStatus, Page, open_page, page_of_alert, store};
+use crate::page::{Alert, AlertStatus, Page, PageState, open_page, page_of_alert, store};
 use crate::{PLUGIN, PagingSettings};
 
 /// The timed work of a page: the two escalation steps of a page nobody acknowledges, and the
@@ -121,9 +121,10 @@ fn labels_line(alert: &Alert) -> String {
 }
 
 /// A firing alert opens a page (unless its page is open already); a resolved one resolves it.
-pub(crate) async fn on_alert(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, PluginError> {
+pub(crate) async fn on_alert(ctx: &TeamContext<'_>, alert: Alert, silences: bool) -> Result<Outcome, PluginError> {
     let existing = page_of_alert(&ctx.state, &alert.fingerprint).await?;
     match (alert.status, existing) {
+        (AlertStatus::Firing, Some(page)) if silences && page.wants_silence() => Ok(silence_again(ctx, page)),
         (AlertStatus::Firing, Some(page)) => {
             tracing::debug!(page = %page.key(), "alert fired again while its page is open");
             Ok(Outcome::default())
@@ -132,6 +133,16 @@ pub(crate) async fn on_alert(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outc
         (AlertStatus::Resolved, Some(page)) => Ok(resolve_page(ctx, page, "")),
         (AlertStatus::Resolved, None) => Ok(Outcome::default()),
     }
+}
+
+/// An acknowledged page's alert fires and has no silence (Alertmanager was away when it was
+/// acknowledged, and lost its alerts when it restarted): the silence is made now, once.
+pub(crate) fn silence_again(ctx: &TeamContext<'_>, mut page: Page) -> Outcome {
+    let PageState::Acked { by, .. } = page.state.clone() else { return Outcome::default() };
+    let Some(room) = ctx.team.admin_rooms.first() else { return Outcome::default() };
+    tracing::info!(page = %page.key(), "an acknowledged page's alert fires without a silence; silencing it");
+    let silence = Request::silence(&mut page, by, ctx.now, ctx.settings, (room, None));
+    Outcome::act(silence.call(&ctx.team.id)).write(store(&ctx.state, &page))
 }
 
 async fn open_new_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, PluginError> {
@@ -247,7 +258,8 @@ fn watch(ctx: &TeamContext<'_>, number: u64, job: &Job) -> Outcome {
 
 /// A resolved page's alert fires again: a new page, unless one is open for it already.
 pub(crate) async fn fired_again(ctx: &TeamContext<'_>, number: u64, alert: Alert) -> Result<Outcome, PluginError> {
-    let mut outcome = on_alert(ctx, alert).await?;
+    // Only a replica that silences alerts checks them: silences are on.
+    let mut outcome = on_alert(ctx, alert, true).await?;
     outcome.writes.push(Step::Watch.cancel(&ctx.state, number));
     Ok(outcome)
 }

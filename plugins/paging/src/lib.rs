@@ -157,7 +157,7 @@ impl Plugin for PagingPlugin {
             "alert" => {
                 let alert: Alert = serde_json::from_str(&event.data)
                     .map_err(|err| PluginError::Refused(format!("unreadable alert event: {err}")))?;
-                escalation::on_alert(ctx, alert).await
+                escalation::on_alert(ctx, alert, self.silences).await
             }
             "call-result" => results::on_result(ctx, event).await,
             other => Err(PluginError::Refused(format!("the paging plugin takes no {other} events"))),

@@ -103,17 +103,27 @@ pub struct Page {
     /// The Alertmanager silence its acknowledgement made, once it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silence: Option<String>,
+    /// Whether a silence was asked for and Alertmanager has not answered yet: another one is
+    /// not asked for meanwhile.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silencing: bool,
 }
 
 impl Page {
     /// A new page for a firing alert.
     pub fn open(number: u64, alert: Alert, oncall: Option<Person>, at: DateTime<Utc>) -> Self {
-        Self { number, alert, opened_at: at, oncall, state: PageState::Firing, silence: None }
+        Self { number, alert, opened_at: at, oncall, state: PageState::Firing, silence: None, silencing: false }
     }
 
     /// `P12`.
     pub fn key(&self) -> String {
         format!("P{}", self.number)
+    }
+
+    /// Whether its alert should be silenced now: it is acknowledged, has no silence, and none
+    /// is being made.
+    pub fn wants_silence(&self) -> bool {
+        matches!(self.state, PageState::Acked { .. }) && self.silence.is_none() && !self.silencing
     }
 
     /// Whether it is open (firing or acknowledged): a page per alert while open.

@@ -5,7 +5,7 @@ use firebell_core::message::{Action, CallResult, Message};
 use firebell_core::plugin::{Event, Outcome, PluginError, TeamContext};
 
 use crate::calls::{Request, Response};
-use crate::escalation::{fired_again, resolve_page};
+use crate::escalation::{fired_again, resolve_page, silence_again};
 use crate::page::{open_page, store};
 
 fn unreadable(what: &str, err: serde_json::Error) -> PluginError {
@@ -33,20 +33,29 @@ pub(crate) async fn on_result(ctx: &TeamContext<'_>, event: &Event) -> Result<Ou
                 labels.len()
             );
             page.silence = Some(silence);
+            page.silencing = false;
             Outcome::act(Action::Send { room, message: Message::text(text), thread }).write(store(&ctx.state, &page))
         }
         (Request::Silence { page, room, thread, .. }, _) => {
             let text = format!(
                 "P{page}: Alertmanager does not report this alert as firing (it resolved, or it did not come from \
-                 Alertmanager), so nothing was silenced."
+                 Alertmanager), so nothing was silenced. It is silenced if it fires again while acknowledged."
             );
-            Outcome::act(Action::Send { room, message: Message::text(text), thread })
+            let told = Outcome::act(Action::Send { room, message: Message::text(text), thread });
+            match open {
+                Some(mut page) => {
+                    page.silencing = false;
+                    told.write(store(&ctx.state, &page))
+                }
+                None => told,
+            }
         }
         (Request::Check { .. }, Response::NotFiring) => match open {
             Some(page) => resolve_page(ctx, page, ", no longer firing in Alertmanager"),
             None => Outcome::default(),
         },
         (Request::Check { page, .. }, Response::Firing { alert }) => match open {
+            Some(page) if page.wants_silence() => silence_again(ctx, page),
             Some(_) => Outcome::default(),
             None => return fired_again(ctx, page, alert).await,
         },

@@ -200,7 +200,8 @@ async fn an_ack_of_an_alert_alertmanager_does_not_know_silences_nothing() {
     assert_eq!(
         text(&bot.say("bob", WMCS_ADMIN, "!ack").await),
         "bob paged: ToolsDB is not answering (P1 acknowledged)\nP1: Alertmanager does not report this alert as firing \
-         (it resolved, or it did not come from Alertmanager), so nothing was silenced."
+         (it resolved, or it did not come from Alertmanager), so nothing was silenced. It is silenced if it fires \
+         again while acknowledged."
     );
     assert_eq!(
         bot.advance(minutes(1)).await,
@@ -336,4 +337,57 @@ async fn paging_another_team_when_there_is_none_says_so() {
         text(&two.say("alice", WMCS_ADMIN, "!page team nope help").await),
         "error: unknown team \"nope\"; expected one of sre; usage: !page team <team> [text]"
     );
+}
+
+#[tokio::test]
+async fn an_acknowledged_alert_that_alertmanager_lost_is_silenced_once_when_it_fires_again() {
+    let alertmanager = Arc::new(Alertmanager::default());
+    let bot = Harness::builder()
+        .plugin(Arc::new(PagingPlugin::new(true)))
+        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
+        .service(alertmanager.clone())
+        .build();
+    let receiver = receiver(&bot, None);
+    fire(&bot, &receiver, "f1").await;
+    // Alertmanager restarted between the alert and the acknowledgement: it knows no alert.
+    let acked = text(&bot.say("bob", WMCS_ADMIN, "!ack").await);
+    assert!(
+        acked.ends_with("so nothing was silenced. It is silenced if it fires again while acknowledged."),
+        "{acked}"
+    );
+    // Prometheus sends the alert again; Alertmanager knows it again. The bot follows the
+    // acknowledged page's alert every minute: it finds it firing without a silence.
+    alertmanager.firing.lock().unwrap().push("f1".into());
+    let silenced = text(&bot.advance(minutes(1)).await);
+    assert_eq!(silenced, "P1 silenced in Alertmanager until 05:01 UTC, on all 1 labels of its alert.");
+    assert!(bot.advance(minutes(5)).await.is_empty(), "once: the page has its silence");
+    assert!(fire_again(&bot, &receiver, "2026-11-21T03:10:00Z").await.is_empty(), "a new firing is silenced already");
+    let silences =
+        alertmanager.calls.lock().unwrap().iter().filter(|call| matches!(call, Request::Silence { .. })).count();
+    assert_eq!(silences, 2, "the acknowledgement's, and one more when the alert came back");
+}
+
+#[tokio::test]
+async fn a_new_firing_of_an_acknowledged_alert_without_a_silence_is_silenced_once() {
+    let alertmanager = Arc::new(Alertmanager::default());
+    let bot = Harness::builder()
+        .plugin(Arc::new(PagingPlugin::new(true)))
+        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
+        .service(alertmanager.clone())
+        .build();
+    let receiver = receiver(&bot, None);
+    fire(&bot, &receiver, "f1").await;
+    bot.say("bob", WMCS_ADMIN, "!ack").await;
+    alertmanager.firing.lock().unwrap().push("f1".into());
+    let silenced = text(&fire_again(&bot, &receiver, "2026-11-21T03:00:10Z").await);
+    assert_eq!(silenced, "P1 silenced in Alertmanager until 05:00 UTC, on all 1 labels of its alert.");
+    assert!(fire_again(&bot, &receiver, "2026-11-21T03:00:20Z").await.is_empty(), "once");
+}
+
+/// Alertmanager notifies that `f1` fires, since `since`.
+async fn fire_again(bot: &Harness, receiver: &Receiver, since: &str) -> Vec<String> {
+    let body = payload_since("firing", "wmcs", "page", "f1", since);
+    let (received, lines) = bot.printed(receiver.receive(body.as_bytes())).await;
+    assert_eq!(received.expect("taken"), 1);
+    lines
 }
