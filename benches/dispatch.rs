@@ -42,6 +42,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "parts/cpu.rs"]
 mod cpu;
+#[path = "parts/idle.rs"]
+mod idle;
 #[path = "parts/jobs.rs"]
 mod jobs;
 #[path = "parts/memory.rs"]
@@ -249,6 +251,7 @@ async fn main() {
     if let Ok(spec) = std::env::var(jobs::REPLICA_ENV) {
         return jobs::replica_main(&spec, job_team).await;
     }
+    let idle = Idle::measure().await;
     let own_server = std::env::var("FIREBELL_BENCH_REDIS").is_err().then(RedisServer::start);
     let url = std::env::var("FIREBELL_BENCH_REDIS").unwrap_or_else(|_| own_server.as_ref().expect("server").url());
     let total: usize = std::env::var("FIREBELL_BENCH_COMMANDS").ok().and_then(|n| n.parse().ok()).unwrap_or(40_000);
@@ -299,7 +302,9 @@ async fn main() {
     let commands = Commands { floor, latency, cpu, rate, total: per_room * ROOMS };
     if std::env::var_os("FIREBELL_BENCH_QUICK").is_some() {
         commands.print(&url);
+        idle.print();
         commands.print_targets();
+        idle.print_targets();
         return;
     }
 
@@ -403,6 +408,7 @@ async fn main() {
     let ratio = |d: Duration| commands.ratio(d);
 
     commands.print(&url);
+    idle.print();
     for (what, run) in [("16 incidents of one team", &apart), ("one incident", &together)] {
         println!(
             "  {WRITERS} writers at once on {what}, over 2 replicas: {} commands in {:.1} s, {} refused for contention; \
@@ -471,6 +477,7 @@ async fn main() {
         );
     }
     commands.print_targets();
+    idle.print_targets();
     println!("    no command refused with 16 writers on one team ({}): {}", apart.refused, verdict(apart.refused == 0));
     println!(
         "    no command refused with 16 writers on one incident ({}): {}",
@@ -582,5 +589,45 @@ impl Commands {
             self.rate,
             verdict(self.per_command() <= 1.5)
         );
+    }
+}
+
+/// What the binary takes at idle (see `parts/idle.rs`).
+struct Idle {
+    console: idle::Resident,
+    matrix: Option<idle::Resident>,
+    binary: u64,
+}
+
+impl Idle {
+    async fn measure() -> Self {
+        Self { console: idle::console(), matrix: idle::matrix().await, binary: idle::binary_size() }
+    }
+
+    fn print(&self) {
+        println!("  The firebell binary at idle ({:.1} MB on disk):", self.binary as f64 / 1_000_000.0);
+        println!("    console and memory store: {}", self.console);
+        match &self.matrix {
+            Some(matrix) => println!("    Matrix with its SQLite stores, synced, on a real Synapse: {matrix}"),
+            None => println!("    Matrix: not measured (scripts/synapse install installs Synapse)"),
+        }
+    }
+
+    fn print_targets(&self) {
+        const MB: u64 = 1_000_000;
+        let console = self.console.total;
+        println!(
+            "    idle RSS with the console and memory store at most 15 MB ({:.1} MB): {}",
+            console as f64 / 1e6,
+            verdict(console <= 15 * MB)
+        );
+        match &self.matrix {
+            Some(matrix) => println!(
+                "    idle RSS on Matrix with SQLite at most 25 MB ({:.1} MB): {}",
+                matrix.total as f64 / 1e6,
+                verdict(matrix.total <= 25 * MB)
+            ),
+            None => println!("    idle RSS on Matrix with SQLite at most 25 MB: not measured"),
+        }
     }
 }
