@@ -301,7 +301,10 @@ impl Bot {
             }
             let found = match sending.since {
                 Some(since) => self.adapters.find_sent(piece, since).await.unwrap_or_else(|err| {
-                    tracing::warn!(action = %piece.id, error = %err, "cannot tell whether it was sent; sending");
+                    // A double is better than a loss; the operator sees how often it may happen.
+                    tracing::warn!(action = %piece.id, error = %err, "cannot tell whether it was sent; sending, perhaps a second time");
+                    let transport = piece.action.transport().map_or("none", |transport| transport.as_str());
+                    metrics::sent_unchecked(transport);
                     false
                 }),
                 None => false,
@@ -367,29 +370,33 @@ impl Bot {
             .collect()
     }
 
-    /// Logs an action the platform refused for good, and tells the person who asked, in their
-    /// room, when it was elsewhere.
+    /// Logs an action the platform refused for good, and tells the person who asked: in their
+    /// room when the action was for another one, else (the bot cannot post in their room: it was
+    /// not invited there) in a direct message.
     async fn refused(&self, envelope: &Envelope, reason: &str, origin: Option<&Origin>) {
         tracing::error!(action = %envelope.id, %reason, "the platform refuses this action for good; not trying again");
         let Some(origin) = origin else { return };
-        let elsewhere = match &envelope.action {
-            Action::Send { room, .. } | Action::SetTopic { room, .. } | Action::Invite { room, .. } => {
-                (room != &origin.room).then_some(room)
-            }
-            _ => None,
+        let room = match &envelope.action {
+            Action::Send { room, .. }
+            | Action::SetTopic { room, .. }
+            | Action::Invite { room, .. }
+            | Action::Ephemeral { room, .. } => room,
+            _ => return,
         };
-        let Some(room) = elsewhere else { return };
-        let text =
-            Message::text("Firebell could not do everything you asked: in ").room(room).and(format!(", {reason}."));
-        let notice = Envelope {
-            id: format!("{}#refused", envelope.id),
-            action: Action::Ephemeral {
+        let action = if room != &origin.room {
+            let text =
+                Message::text("Firebell could not do everything you asked: in ").room(room).and(format!(", {reason}."));
+            Action::Ephemeral {
                 room: origin.room.clone(),
                 user: origin.user.clone(),
                 message: text,
                 thread: origin.thread.clone(),
-            },
+            }
+        } else {
+            let text = Message::text("Firebell could not answer you in ").room(room).and(format!(": {reason}."));
+            Action::DirectMessage { user: origin.user.clone(), message: text }
         };
+        let notice = Envelope { id: format!("{}#refused", envelope.id), action };
         if let Err(err) = self.perform(&notice, Instant::now() + UNKEPT_PATIENCE).await {
             tracing::warn!(action = %envelope.id, error = %err, "the person who asked could not be told");
         }

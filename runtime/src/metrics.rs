@@ -44,6 +44,9 @@ pub const JOB_LATENESS: &str = "firebell_job_lateness_seconds";
 pub const DELIVERIES_PENDING: &str = "firebell_deliveries_pending";
 /// Answers sent by a delivery watchdog because the replica that decided them did not.
 pub const REDELIVERED: &str = "firebell_deliveries_redelivered_total";
+/// Actions sent again without knowing whether a replica that died sent them already, because
+/// the platform's history could not be read: each may be a double, by `transport`.
+pub const SENT_UNCHECKED: &str = "firebell_sent_unchecked_total";
 /// Waits for a platform's rate limit, by `transport`.
 pub const RATE_LIMIT_WAITS: &str = "firebell_rate_limit_waits_total";
 /// 1 while an adapter is connected to its platform, by `transport`.
@@ -79,6 +82,7 @@ pub fn describe() {
     describe_histogram!(JOB_LATENESS, Unit::Seconds, "From a job's due time to its run starting.");
     describe_gauge!(DELIVERIES_PENDING, "Deliveries of answers going on in this replica.");
     describe_counter!(REDELIVERED, "Answers sent by a delivery watchdog for a replica that did not.");
+    describe_counter!(SENT_UNCHECKED, "Actions sent again unchecked: the platform's history could not be read.");
     describe_counter!(RATE_LIMIT_WAITS, "Waits for a platform's rate limit, by transport.");
     describe_gauge!(ADAPTER_CONNECTED, "1 while an adapter is connected to its platform.");
     describe_gauge!(OPEN_INCIDENTS, "Open incidents, by team.");
@@ -130,6 +134,7 @@ pub fn start_at_zero(plugins: &[&str], transports: &[&str]) {
     }
     for transport in transports {
         counter!(RATE_LIMIT_WAITS, "transport" => transport.to_string()).increment(0);
+        counter!(SENT_UNCHECKED, "transport" => transport.to_string()).increment(0);
         gauge!(ADAPTER_CONNECTED, "transport" => transport.to_string()).set(0.0);
     }
     gauge!(DELIVERIES_PENDING).set(0.0);
@@ -200,6 +205,11 @@ pub fn unreadable(plugin: &str) {
 /// Counts an outcome of `plugin` refused for changing what is not its own.
 pub fn change_refused(plugin: &str) {
     counter!(CHANGES_REFUSED, "plugin" => plugin.to_owned()).increment(1);
+}
+
+/// Counts an action sent on `transport` without knowing whether it was sent before.
+pub fn sent_unchecked(transport: &str) {
+    counter!(SENT_UNCHECKED, "transport" => transport.to_owned()).increment(1);
 }
 
 /// Counts `count` dead-lettered jobs.

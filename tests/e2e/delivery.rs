@@ -212,3 +212,23 @@ async fn an_apply_that_fails_on_corrupt_data_gives_its_claim_back() {
     let again = store.apply(Some(&team), Guard::claim(&claim), &note).await;
     assert!(again.is_ok(), "the claim was given back: {again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_sent_again_unchecked_when_the_history_cannot_be_read_is_counted() {
+    let redis = RedisServer::start();
+    let slack = Workspace::new("history-down").await;
+    let extra = replica_extra("4s");
+    let dying = slack.start_with("a", "http", &redis.url(), &extra).await;
+    let other = slack.start_with("b", "http", &redis.url(), &extra).await;
+    slack.fake.set_delay(Duration::from_secs(2));
+    slack.command(&dying, "U0ALICE", "/incident", "declare Ceph down").await;
+    slack.fake.wait_for_messages(1).await;
+    slack.fake.fail("conversations.history", 100);
+    slack.fake.fail("conversations.replies", 100);
+    drop(dying); // Slack took the message; the replica never heard back
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(answers(&slack, "WMCS-1 declared"), 2, "unable to look, the watchdog sends again: a double, not a loss");
+    let samples = crate::operations::scrape(&slack.client, &format!("http://127.0.0.1:{}", other.port)).await;
+    let unchecked = crate::operations::value(&samples, "firebell_sent_unchecked_total", &[("transport", "slack")]);
+    assert_eq!(unchecked, 1.0, "and the operator sees it");
+}

@@ -56,7 +56,7 @@ pub(crate) fn declare_on_console(config: &Path, prepare: impl FnOnce(&mut Comman
 
 /// The samples of a `/metrics` page, parsed as Prometheus parses them (it panics on a page that
 /// is not Prometheus's text format), by name and labels.
-async fn scrape(client: &reqwest::Client, base: &str) -> Vec<prometheus_parse::Sample> {
+pub(crate) async fn scrape(client: &reqwest::Client, base: &str) -> Vec<prometheus_parse::Sample> {
     let page = client.get(format!("{base}/metrics")).send().await.expect("scraped");
     assert_eq!(page.status(), 200);
     let text = page.text().await.expect("text");
@@ -104,7 +104,7 @@ fn the_deployment_examples_are_valid() {
 }
 
 /// The value of the sample named `name` whose labels include `labels` (0 when there is none).
-fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     let wanted: HashMap<&str, &str> = labels.iter().copied().collect();
     samples
         .iter()

@@ -515,3 +515,65 @@ async fn a_revoked_app_token_stops_the_bot_at_start() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_outage_at_start_is_waited_out_in_both_modes() {
+    let slack = Workspace::new("outage-at-start").await;
+    slack.fake.fail("apps.connections.open", 2);
+    let socket = slack.start("socket", "socket", "memory://").await;
+    assert!(slack.fake.calls("apps.connections.open").len() >= 1, "opened once Slack answered");
+    slack.fake.fail("auth.test", 2);
+    let http = slack.start("http", "http", "memory://").await;
+    drop((socket, http));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_unreachable_at_start_is_waited_for_with_one_readable_line_per_try() {
+    let slack = Workspace::new("unreachable-at-start").await;
+    let config = slack.config_with("a", "http", free_port(), "memory://", "");
+    let closed = format!("http://127.0.0.1:{}/api", free_port());
+    let text = std::fs::read_to_string(&config).expect("config").replace(&slack.fake.api_url(), &closed);
+    std::fs::write(&config, text).expect("config written");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_firebell"))
+        .arg("--config")
+        .arg(&config)
+        .env("FIREBELL_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("firebell starts");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(child.try_wait().expect("wait").is_none(), "it waits for Slack instead of stopping");
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let output = child.wait_with_output().expect("ends");
+    assert!(output.status.success(), "a SIGTERM while waiting ends it cleanly: {:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let tries: Vec<&str> = stderr.lines().filter(|line| line.contains("Slack does not answer at start")).collect();
+    assert!(tries.len() >= 2, "{stderr}");
+    assert!(tries.iter().all(|line| line.contains("Slack cannot be reached (the connection failed)")), "{stderr}");
+    assert!(!stderr.contains("hyper_util"), "no raw client error: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_in_a_channel_the_bot_is_not_in_is_answered_by_a_direct_message_saying_why() {
+    let slack = Workspace::new("not-in-channel").await;
+    let bot = slack.start("a", "http", "memory://").await;
+    slack.fake.keep_out(ADMIN);
+    slack.command(&bot, "U0ALICE", "/incident", "list").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let told = loop {
+        let direct: Vec<_> = slack.fake.history().into_iter().filter(|m| m.channel.starts_with('D')).collect();
+        if !direct.is_empty() {
+            break direct;
+        }
+        assert!(std::time::Instant::now() < deadline, "the sender was never told");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].text.contains(&format!("<#{ADMIN}>")) && told[0].text.contains("invite it with /invite"),
+        "{}",
+        told[0].text
+    );
+    assert_eq!(told[0].channel, "DU0ALICE", "a direct message to the sender");
+}

@@ -20,6 +20,7 @@ mod recall;
 mod socket;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -100,8 +101,8 @@ pub enum SlackError {
     /// The options are not usable.
     #[error("slack: {0}")]
     Config(String),
-    /// Slack refused the bot token or could not be reached.
-    #[error("slack: cannot authenticate the bot token: {0}")]
+    /// Slack refused a token.
+    #[error("slack: {0}")]
     Auth(String),
     /// Socket Mode could not connect.
     #[error("slack: socket mode: {0}")]
@@ -163,6 +164,47 @@ pub(crate) fn classify(code: &str) -> AdapterError {
     if PASSING_ERRORS.contains(&code) { AdapterError::Platform(reason) } else { AdapterError::Refused(reason) }
 }
 
+/// Slack's error codes that say a token is refused for good: the bot cannot start with it.
+const TOKEN_REFUSALS: &[&str] =
+    &["invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"];
+
+/// `err` as a person reads it: what Slack said, or why it could not be reached.
+pub(crate) fn readable(err: &SlackClientError) -> String {
+    match err {
+        SlackClientError::ApiError(api) => format!("Slack answered {}", api.code),
+        SlackClientError::HttpError(http) => format!("Slack answered HTTP {}", http.status_code),
+        SlackClientError::RateLimitError(_) => "Slack asks to slow down (429)".to_owned(),
+        SlackClientError::HttpProtocolError(_) | SlackClientError::EndOfStream(_) => {
+            "Slack cannot be reached (the connection failed)".to_owned()
+        }
+        other => other.to_string().lines().next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Calls Slack at start until it answers: a refused token (`invalid_auth`, `not_authed`, …)
+/// stops the bot at once, with one line; an outage (Slack unreachable, a `500`, `ok:false
+/// internal_error`) is waited out with backoff, one readable line per try, as the store is.
+pub(crate) async fn patiently<T, Call, Answer>(token: &str, mut call: Call) -> Result<T, SlackError>
+where
+    Call: FnMut() -> Answer,
+    Answer: Future<Output = Result<T, SlackClientError>>,
+{
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match call().await {
+            Ok(answer) => return Ok(answer),
+            Err(SlackClientError::ApiError(api)) if TOKEN_REFUSALS.contains(&api.code.as_str()) => {
+                return Err(SlackError::Auth(format!("{token} is refused: Slack answered {}", api.code)));
+            }
+            Err(err) => {
+                tracing::warn!(?wait, "Slack does not answer at start ({}); trying again", readable(&err));
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
 fn platform(err: SlackClientError) -> AdapterError {
     match err {
         SlackClientError::RateLimitError(limit) => {
@@ -191,7 +233,8 @@ impl SlackAdapter {
         let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
         let client = Arc::new(SlackClient::new(connector));
         let token = SlackApiToken::new(options.bot_token.clone().into());
-        let me = client.open_session(&token).auth_test().await.map_err(|err| SlackError::Auth(err.to_string()))?;
+        let me =
+            patiently("the bot token (xoxb-…)", || async { client.open_session(&token).auth_test().await }).await?;
         if options.mode == SlackMode::Socket {
             socket::check_app_token(&client, options.app_token.as_deref().unwrap_or_default()).await?;
         }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use firebell_runtime::bot::Bot;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -48,19 +49,12 @@ pub(crate) fn answer(command: &SlackCommandEvent, accepted: &Accepted) -> Option
 /// Checks an app-level token by opening (and dropping) a Socket Mode URL, so that a bad token
 /// stops the bot at start instead of failing every reconnection.
 pub(crate) async fn check_app_token(client: &SlackHyperClient, app_token: &str) -> Result<(), SlackError> {
-    open_url(client, app_token)
-        .await
-        .map(|_| ())
-        .map_err(|err| SlackError::Auth(format!("the app-level token (xapp-…) is refused: {err}")))
+    crate::patiently("the app-level token (xapp-…)", || open_url(client, app_token)).await.map(drop)
 }
 
-async fn open_url(client: &SlackHyperClient, app_token: &str) -> Result<String, String> {
+async fn open_url(client: &SlackHyperClient, app_token: &str) -> Result<String, SlackClientError> {
     let token = SlackApiToken::new(app_token.to_owned().into());
-    let opened = client
-        .open_session(&token)
-        .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
-        .await
-        .map_err(|err| err.to_string())?;
+    let opened = client.open_session(&token).apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()).await?;
     Ok(opened.url.0.to_string())
 }
 
@@ -126,7 +120,7 @@ impl Connection {
 
     /// Opens a socket and serves it until Slack closes it, asks for a refresh, or the bot stops.
     async fn serve(&self, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
-        let url = open_url(&self.adapter.client, &self.app_token).await?;
+        let url = open_url(&self.adapter.client, &self.app_token).await.map_err(|err| crate::readable(&err))?;
         let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.map_err(|err| err.to_string())?;
         let _open = OpenSocket::count(&self.adapter.open_sockets);
         let (mut writer, mut reader) = socket.split();
