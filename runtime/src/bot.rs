@@ -228,6 +228,7 @@ impl Bot {
         };
         let sending = Sending { team: &watchdog.team, deadline: self.delivery_deadline(watchdog), since: None };
         let mut left = 0;
+        let mut paced: Option<Duration> = None;
         // The last send is recorded together with the watchdog's cancellation: one round trip.
         let mut unrecorded = Vec::new();
         for (index, envelope) in dispatched.envelopes.iter().enumerate() {
@@ -238,6 +239,11 @@ impl Bot {
             let last = (index + 1 == dispatched.envelopes.len()).then_some(&mut unrecorded);
             match self.send_kept(envelope, &sending, dispatched.origin.as_ref(), last).await {
                 Ok(()) => {}
+                Err(SendError::Failed(AdapterError::RateLimited(wait))) => {
+                    tracing::info!(action = %envelope.id, ?wait, "its slot in the channel's pace comes after this delivery's deadline; the delivery watchdog sends it then");
+                    paced = Some(paced.map_or(wait, |longest| longest.max(wait)));
+                    left += 1;
+                }
                 Err(SendError::Failed(err)) => {
                     tracing::warn!(action = %envelope.id, error = %err, "action failed; the delivery watchdog will try again");
                     left += 1;
@@ -252,6 +258,13 @@ impl Bot {
             && let Some(received) = dispatched.received
         {
             metrics::command_latency(received.elapsed());
+        }
+        if let Some(wait) = paced {
+            // The watchdog comes when the slot does, not at its grace: the slot is kept for it.
+            let due = firebell_core::clock::after(self.dispatcher.clock().now(), wait);
+            if let Err(err) = self.dispatcher.reschedule(&watchdog.team, &watchdog.job, due).await {
+                tracing::warn!(watchdog = %watchdog.job.id, error = %err, "the delivery watchdog stays at its grace");
+            }
         }
         if left > 0 {
             tracing::info!(watchdog = %watchdog.job.id, left, "actions left to the delivery watchdog");
@@ -494,6 +507,17 @@ impl Bot {
                 return Err(AdapterError::RateLimited(wait));
             }
             tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl JobError {
+    /// How long until a send of the run may go, when it failed only because its slot in a
+    /// channel's pace comes after the run's deadline.
+    pub fn paced(&self) -> Option<Duration> {
+        match self {
+            JobError::Send { error: AdapterError::RateLimited(wait), .. } => Some(*wait),
+            _ => None,
         }
     }
 }

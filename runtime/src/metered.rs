@@ -177,7 +177,7 @@ impl Store for MeteredStore {
         measured("mark_sent", self.inner.mark_sent(team, action)).await
     }
 
-    async fn pace(&self, key: &str, every: Duration) -> Result<Duration, StoreError> {
-        measured("pace", self.inner.pace(key, every)).await
+    async fn pace(&self, key: &str, every: Duration, holder: &str) -> Result<Duration, StoreError> {
+        measured("pace", self.inner.pace(key, every, holder)).await
     }
 }

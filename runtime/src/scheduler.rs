@@ -181,6 +181,9 @@ impl Scheduler {
         let late = (self.bot.dispatcher().clock().now() - ready.job.due).to_std().unwrap_or_default();
         metrics::job_started(late, ready.attempts);
         if let Err(err) = self.bot.run_job(team, &ready.job, deadline).await {
+            if let Some(wait) = err.paced().filter(|_| ready.job.is_delivery_watchdog()) {
+                return self.come_back(team, ready, wait).await;
+            }
             tracing::warn!(%team, job = %ready.job.id, error = %err, "job failed; it will be tried again");
             metrics::job_run("failed");
             return false;
@@ -191,6 +194,24 @@ impl Scheduler {
             Ok(()) => true,
             Err(err) => {
                 tracing::warn!(%team, job = %ready.job.id, error = %err, "job done but not finished in the store");
+                false
+            }
+        }
+    }
+
+    /// A delivery watchdog whose send waits for its slot in a channel's pace (kept for it)
+    /// comes back when the slot does, instead of being taken over after `reclaim_after`.
+    async fn come_back(&self, team: &TeamId, ready: &ReadyJob, wait: Duration) -> bool {
+        let dispatcher = self.bot.dispatcher();
+        let due = firebell_core::clock::after(dispatcher.clock().now(), wait);
+        let again = dispatcher.reschedule(team, &ready.job, due).await;
+        match again.and(dispatcher.store().finish_job(team, &ready.entry, &ready.job.cause()).await) {
+            Ok(()) => {
+                tracing::info!(%team, job = %ready.job.id, ?wait, "a send waits for its slot in the pace; the watchdog comes back then");
+                true
+            }
+            Err(err) => {
+                tracing::warn!(%team, job = %ready.job.id, error = %err, "job failed; it will be tried again");
                 false
             }
         }

@@ -682,20 +682,30 @@ pub async fn watchdogs_carry_their_actions_and_go_once_delivered(backend: Backen
     assert_eq!(backend.a.promote_due_jobs(&wmcs, at(60), 10).await.expect("promote"), 0, "it never comes due");
 }
 
-/// A pace hands out one slot per interval to all replicas together.
+/// A pace hands out one slot per interval to all replicas together; a holder asking again (a
+/// send tried again, on any replica) keeps its slot instead of going to the end of the line.
 pub async fn paces_are_shared(backend: Backend) {
     let every = Duration::from_millis(200);
     let waits = [
-        backend.a.pace("slack:C1", every).await.expect("pace"),
-        backend.b.pace("slack:C1", every).await.expect("pace"),
-        backend.a.pace("slack:C1", every).await.expect("pace"),
+        backend.a.pace("slack:C1", every, "").await.expect("pace"),
+        backend.b.pace("slack:C1", every, "answer-1").await.expect("pace"),
+        backend.a.pace("slack:C1", every, "answer-2").await.expect("pace"),
     ];
     assert_eq!(waits[0], Duration::ZERO);
     let near = |wait: Duration, slots: u32| wait <= every * slots && wait + Duration::from_millis(60) >= every * slots;
     assert!(near(waits[1], 1) && near(waits[2], 2), "one slot each, in turn: {waits:?}");
-    assert_eq!(backend.b.pace("slack:C2", every).await.expect("pace"), Duration::ZERO, "keys are apart");
-    tokio::time::sleep(every * 3).await;
-    assert_eq!(backend.b.pace("slack:C1", every).await.expect("pace"), Duration::ZERO, "slots free up");
+    let again = backend.a.pace("slack:C1", every, "answer-1").await.expect("pace");
+    assert!(near(again, 1), "the same holder keeps its slot, on another replica: {again:?}");
+    let next = backend.b.pace("slack:C1", every, "answer-3").await.expect("pace");
+    assert!(near(next, 3), "and nobody else gets it: {next:?}");
+    assert_eq!(backend.b.pace("slack:C2", every, "").await.expect("pace"), Duration::ZERO, "keys are apart");
+    tokio::time::sleep(every * 4).await;
+    assert_eq!(
+        backend.b.pace("slack:C1", every, "answer-2").await.expect("pace"),
+        Duration::ZERO,
+        "a passed slot is now"
+    );
+    assert_eq!(backend.b.pace("slack:C1", every, "").await.expect("pace"), Duration::ZERO, "slots free up");
 }
 
 /// Declares one `#[tokio::test]` per conformance check, for the backend made by `$backend`

@@ -232,3 +232,53 @@ async fn an_answer_sent_again_unchecked_when_the_history_cannot_be_read_is_count
     let unchecked = crate::operations::value(&samples, "firebell_sent_unchecked_total", &[("transport", "slack")]);
     assert_eq!(unchecked, 1.0, "and the operator sees it");
 }
+
+/// A burst of `count` commands into one channel over three replicas (round robin) with a pace
+/// of one message a second: how long after the burst the last answer came.
+async fn burst(extra: &str, count: usize) -> Duration {
+    let redis = RedisServer::start();
+    let slack = Workspace::new("burst").await;
+    let mut replicas = Vec::new();
+    for name in ["a", "b", "c"] {
+        replicas.push(slack.start_with(name, "http", &redis.url(), extra).await);
+    }
+    let started = std::time::Instant::now();
+    let texts: Vec<String> = (0..count).map(|n| format!("admin step {n}")).collect();
+    let commands = texts.iter().enumerate().map(|(n, text)| slack.command(&replicas[n % 3], "U0ALICE", "/log", text));
+    futures_util::future::join_all(commands).await;
+    let deadline = started + Duration::from_secs(90);
+    loop {
+        let answered = answers(&slack, "Logged");
+        if answered >= count {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            let calls: Vec<String> =
+                ["chat.postMessage", "chat.postEphemeral", "conversations.history", "conversations.replies"]
+                    .iter()
+                    .flat_map(|method| {
+                        slack.fake.calls(method).into_iter().map(move |call| (call.at, method.to_string()))
+                    })
+                    .map(|(at, method)| format!("{:.1}s {method}", at.duration_since(started).as_secs_f64()))
+                    .collect();
+            panic!("{answered} of {count} answered in 90 s: {calls:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(answers(&slack, "Logged"), count, "each answered once");
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_answer_of_a_burst_into_one_channel_comes_when_the_pace_allows() {
+    for (extra, what) in [("", "default timings"), (replica_extra("4s").as_str(), "a delivery grace of 4 s")] {
+        let took = burst(extra, 15).await;
+        println!("a burst of 15 over 3 replicas with {what}: the last answer after {took:?}");
+        assert!(
+            took <= Duration::from_secs(15 + 2),
+            "with {what}, the last answer came after {took:?}, not within 17 s"
+        );
+    }
+}

@@ -148,6 +148,10 @@ pub struct SlackAdapter {
     open_sockets: std::sync::atomic::AtomicUsize,
 }
 
+/// The longest wait for a channel's pace slot that a send waits out on its own; a longer one
+/// goes back to the bot as a rate limit, to wait within its deadline.
+const PACE_WAITED_HERE: Duration = Duration::from_millis(50);
+
 /// Slack's error codes that pass: the same call may work in a moment.
 const PASSING_ERRORS: &[&str] =
     &["internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"];
@@ -338,25 +342,26 @@ impl SlackAdapter {
         taken.await.unwrap_or_else(|_| Accepted::Failed("error: Firebell stopped while taking your command".into()))
     }
 
-    /// Waits for the channel's next slot, shared by every replica through the store; when the
-    /// store does not answer, this replica keeps the pace on its own (so that a notice that the
-    /// store is down still goes out).
-    async fn keep_pace(&self, channel: &str) {
+    /// How long `action_id` waits for its slot in the channel's pace, shared by every replica
+    /// through the store (a send tried again keeps its slot); when the store does not answer,
+    /// this replica keeps the pace on its own and waits here (so that a notice that the store is
+    /// down still goes out).
+    async fn pace_wait(&self, channel: &str, action_id: &str) -> Duration {
         let every = self.options.channel_pace;
-        let wait = match self.store.pace(&format!("slack:{channel}"), every).await {
+        match self.store.pace(&format!("slack:{channel}"), every, action_id).await {
             Ok(wait) => wait,
             Err(err) => {
                 tracing::warn!(%channel, error = %err, "the shared pace is out of reach; keeping it on this replica");
-                let mut paces = self.local_pace.lock().unwrap_or_else(|p| p.into_inner());
-                let now = tokio::time::Instant::now();
-                let slot = paces.get(channel).copied().filter(|next| *next > now).unwrap_or(now);
-                paces.insert(channel.to_owned(), slot + every);
-                slot - now
+                let wait = {
+                    let mut paces = self.local_pace.lock().unwrap_or_else(|p| p.into_inner());
+                    let now = tokio::time::Instant::now();
+                    let slot = paces.get(channel).copied().filter(|next| *next > now).unwrap_or(now);
+                    paces.insert(channel.to_owned(), slot + every);
+                    slot - now
+                };
+                tokio::time::sleep(wait).await;
+                Duration::ZERO
             }
-        };
-        if !wait.is_zero() {
-            firebell_runtime::metrics::rate_limit_wait("slack");
-            tokio::time::sleep(wait).await;
         }
     }
 
@@ -367,7 +372,14 @@ impl SlackAdapter {
         message: &Message,
         thread: Option<&str>,
     ) -> Result<(), AdapterError> {
-        self.keep_pace(channel).await;
+        let wait = self.pace_wait(channel, action_id).await;
+        if wait > PACE_WAITED_HERE {
+            // The bot waits for the slot within its delivery's deadline, or leaves the send to
+            // the delivery watchdog, which finds the slot kept.
+            firebell_runtime::metrics::rate_limit_wait("slack");
+            return Err(AdapterError::RateLimited(wait));
+        }
+        tokio::time::sleep(wait).await;
         let content = content(message)?.with_metadata(recall::metadata(action_id));
         let mut request = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.to_owned()), content);
         request.thread_ts = thread.map(|ts| SlackTs(ts.to_owned()));

@@ -425,8 +425,11 @@ pub trait Store: Send + Sync {
     async fn mark_sent(&self, team: &TeamId, action: &str) -> Result<(), StoreError>;
 
     /// Reserves the next slot of a pace of one use per `every` for `key`, shared by every
-    /// replica, and returns how long to wait before the slot comes (zero when it is now).
-    async fn pace(&self, key: &str, every: Duration) -> Result<Duration, StoreError>;
+    /// replica, and returns how long to wait before the slot comes (zero when it is now). A
+    /// `holder` (an action's id) asking again gets the slot it was given (what is left of the
+    /// wait), so that a send tried again, by any replica, keeps its place in the line; `""`
+    /// holds nothing.
+    async fn pace(&self, key: &str, every: Duration, holder: &str) -> Result<Duration, StoreError>;
 }
 
 /// How [`Store::take_jobs`] hands out jobs.

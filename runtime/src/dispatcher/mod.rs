@@ -389,6 +389,21 @@ impl Dispatcher {
         }
     }
 
+    /// Schedules `job` again for `due`, with its data (a delivery watchdog whose send waits for
+    /// its slot in a channel's pace comes back when the slot does).
+    pub async fn reschedule(
+        &self,
+        team: &TeamId,
+        job: &Job,
+        due: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        match self.store.apply(Some(team), Guard::NONE, &[Write::Schedule(job.again_at(due))]).await {
+            Ok(_) => Ok(()),
+            Err(ApplyError::Store(err)) => Err(err),
+            Err(other) => Err(StoreError::Unavailable(format!("an unguarded schedule was refused: {other}"))),
+        }
+    }
+
     /// Runs one due job of `team` and returns what it sends. The writes and the actions are
     /// kept together, so a run that was applied before (by a replica that died before sending)
     /// gives the same actions again, marked as maybe sent; a job cancelled or rescheduled

@@ -74,6 +74,8 @@ struct State {
     /// When expired claims are next swept out (checking one claim looks at its expiry only).
     next_sweep: Option<Instant>,
     paces: HashMap<String, Instant>,
+    /// The slot each holder was given, by pace and holder.
+    held_slots: HashMap<(String, String), Instant>,
 }
 
 /// Keeps everything in this process's memory. One lock makes every [`Store::apply`] atomic.
@@ -558,11 +560,26 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn pace(&self, key: &str, every: std::time::Duration) -> Result<std::time::Duration, StoreError> {
+    async fn pace(
+        &self,
+        key: &str,
+        every: std::time::Duration,
+        holder: &str,
+    ) -> Result<std::time::Duration, StoreError> {
         let mut state = self.lock();
         let now = Instant::now();
+        let held = (key.to_owned(), holder.to_owned());
+        if let Some(&slot) = state.held_slots.get(&held).filter(|_| !holder.is_empty()) {
+            return Ok(slot.saturating_duration_since(now));
+        }
         let slot = state.paces.get(key).copied().filter(|next| *next > now).unwrap_or(now);
         state.paces.insert(key.to_owned(), slot + every);
+        if !holder.is_empty() {
+            state
+                .held_slots
+                .retain(|_, slot| now.saturating_duration_since(*slot) < std::time::Duration::from_secs(60));
+            state.held_slots.insert(held, slot);
+        }
         Ok(slot - now)
     }
 }

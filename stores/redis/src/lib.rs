@@ -756,9 +756,10 @@ impl Store for RedisStore {
         self.connection().exists(self.key(team, &format!("sent:{action}"))).await.map_err(unavailable)
     }
 
-    async fn pace(&self, key: &str, every: Duration) -> Result<Duration, StoreError> {
+    async fn pace(&self, key: &str, every: Duration, holder: &str) -> Result<Duration, StoreError> {
         let every = every.as_millis().max(1).to_string();
-        let wait: u64 = self.run(&self.scripts.pace, format!("{}:pace:{key}", self.namespace), &[&every]).await?;
+        let wait: u64 =
+            self.run(&self.scripts.pace, format!("{}:pace:{key}", self.namespace), &[&every, holder]).await?;
         Ok(Duration::from_millis(wait))
     }
 
