@@ -426,9 +426,10 @@ pub trait Store: Send + Sync {
 
     /// Reserves the next slot of a pace of one use per `every` for `key`, shared by every
     /// replica, and returns how long to wait before the slot comes (zero when it is now). A
-    /// `holder` (an action's id) asking again gets the slot it was given (what is left of the
-    /// wait), so that a send tried again, by any replica, keeps its place in the line; `""`
-    /// holds nothing.
+    /// `holder` (an action's id) asking again before its slot is over (the slot and one interval
+    /// after it) gets that slot again, so that a send tried again, by any replica, keeps its
+    /// place in the line; asking later, it gets a new slot (the old one was used). `""` holds
+    /// nothing.
     async fn pace(&self, key: &str, every: Duration, holder: &str) -> Result<Duration, StoreError>;
 }
 

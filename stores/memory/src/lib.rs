@@ -569,7 +569,7 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let now = Instant::now();
         let held = (key.to_owned(), holder.to_owned());
-        if let Some(&slot) = state.held_slots.get(&held).filter(|_| !holder.is_empty()) {
+        if let Some(&slot) = state.held_slots.get(&held).filter(|slot| !holder.is_empty() && **slot + every > now) {
             return Ok(slot.saturating_duration_since(now));
         }
         let slot = state.paces.get(key).copied().filter(|next| *next > now).unwrap_or(now);

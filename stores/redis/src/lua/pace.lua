@@ -1,7 +1,8 @@
 -- Reserves the next slot of a pace (one use per interval) shared by every replica, by the
 -- server's clock, and returns how long to wait for it. A holder (an action's id) that asks again
--- gets the slot it was given (what is left of the wait; none once it has passed): a send tried
--- again keeps its place in the line instead of going to its end.
+-- before its slot is over (its slot and the interval after it) gets that slot again: a send
+-- tried again keeps its place in the line instead of going to its end. One that asks after it
+-- (its send was refused, say rate-limited) gets a new slot: the old one was used.
 --
 -- KEYS[1]  the pace's key: a hash of the next free slot ("next") and each holder's slot
 --          ("h:<holder>"), in milliseconds; it expires a minute after its last slot
@@ -15,7 +16,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 if redis.call('TYPE', KEYS[1]).ok == 'string' then redis.call('DEL', KEYS[1]) end
 if holder ~= '' then
   local held = redis.call('HGET', KEYS[1], 'h:' .. holder)
-  if held then return math.max(tonumber(held) - now, 0) end
+  if held and tonumber(held) + every > now then return math.max(tonumber(held) - now, 0) end
 end
 local slot = math.max(now, tonumber(redis.call('HGET', KEYS[1], 'next') or '0'))
 redis.call('HSET', KEYS[1], 'next', slot + every)
