@@ -596,20 +596,33 @@ impl Commands {
 struct Idle {
     console: idle::Resident,
     matrix: Option<idle::Resident>,
+    /// The same, with mimalloc's transparent huge pages, as before `no_thp`.
+    before: (idle::Resident, Option<idle::Resident>),
     binary: u64,
 }
 
 impl Idle {
     async fn measure() -> Self {
-        Self { console: idle::console(), matrix: idle::matrix().await, binary: idle::binary_size() }
+        let huge = [idle::WITH_HUGE_PAGES];
+        Self {
+            console: idle::console(&[]),
+            matrix: idle::matrix(&[]).await,
+            before: (idle::console(&huge), idle::matrix(&huge).await),
+            binary: idle::binary_size(),
+        }
     }
 
     fn print(&self) {
-        println!("  The firebell binary at idle ({:.1} MB on disk):", self.binary as f64 / 1_000_000.0);
-        println!("    console and memory store: {}", self.console);
-        match &self.matrix {
-            Some(matrix) => println!("    Matrix with its SQLite stores, synced, on a real Synapse: {matrix}"),
-            None => println!("    Matrix: not measured (scripts/synapse install installs Synapse)"),
+        println!(
+            "  The firebell binary at idle ({:.1} MB on disk), and before (with transparent huge pages):",
+            self.binary as f64 / 1_000_000.0
+        );
+        println!("    console and memory store: {}; before: {}", self.console, self.before.0);
+        match (&self.matrix, &self.before.1) {
+            (Some(matrix), Some(before)) => {
+                println!("    Matrix with its SQLite stores, synced, on a real Synapse: {matrix}; before: {before}")
+            }
+            _ => println!("    Matrix: not measured (scripts/synapse install installs Synapse)"),
         }
     }
 
