@@ -592,37 +592,45 @@ impl Commands {
     }
 }
 
-/// What the binary takes at idle (see `parts/idle.rs`).
+/// What the binary takes at idle (see `parts/idle.rs`), and an older binary's when
+/// `FIREBELL_BENCH_BEFORE` names one.
 struct Idle {
     console: idle::Resident,
     matrix: Option<idle::Resident>,
-    /// The same, with mimalloc's transparent huge pages, as before `no_thp`.
-    before: (idle::Resident, Option<idle::Resident>),
     binary: u64,
+    before: Option<(idle::Resident, Option<idle::Resident>, u64)>,
 }
 
 impl Idle {
     async fn measure() -> Self {
-        let huge = [idle::WITH_HUGE_PAGES];
-        Self {
-            console: idle::console(&[]),
-            matrix: idle::matrix(&[]).await,
-            before: (idle::console(&huge), idle::matrix(&huge).await),
-            binary: idle::binary_size(),
-        }
+        let before = match std::env::var_os("FIREBELL_BENCH_BEFORE") {
+            Some(path) => {
+                let build = idle::Build::At(std::path::Path::new(&path));
+                Some((idle::console(build), idle::matrix(build).await, build.size()))
+            }
+            None => None,
+        };
+        let build = idle::Build::This;
+        Self { console: idle::console(build), matrix: idle::matrix(build).await, binary: build.size(), before }
     }
 
     fn print(&self) {
-        println!(
-            "  The firebell binary at idle ({:.1} MB on disk), and before (with transparent huge pages):",
-            self.binary as f64 / 1_000_000.0
-        );
-        println!("    console and memory store: {}; before: {}", self.console, self.before.0);
-        match (&self.matrix, &self.before.1) {
-            (Some(matrix), Some(before)) => {
-                println!("    Matrix with its SQLite stores, synced, on a real Synapse: {matrix}; before: {before}")
+        let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
+        println!("  The firebell binary at idle ({:.1} MB on disk):", mb(self.binary));
+        println!("    console and memory store: {}", self.console);
+        match &self.matrix {
+            Some(matrix) => println!("    Matrix with its SQLite stores, synced, on a real Synapse: {matrix}"),
+            None => println!("    Matrix: not measured (scripts/synapse install installs Synapse)"),
+        }
+        match &self.before {
+            Some((console, matrix, size)) => {
+                println!("  Before (FIREBELL_BENCH_BEFORE, {:.1} MB on disk):", mb(*size));
+                println!("    console and memory store: {console}");
+                if let Some(matrix) = matrix {
+                    println!("    Matrix with its SQLite stores, synced, on a real Synapse: {matrix}");
+                }
             }
-            _ => println!("    Matrix: not measured (scripts/synapse install installs Synapse)"),
+            None => println!("  Before: not measured (FIREBELL_BENCH_BEFORE names an older firebell binary)"),
         }
     }
 

@@ -40,15 +40,34 @@ fn resident(pid: u32) -> Resident {
     Resident { total: kb("VmRSS:"), anonymous: kb("RssAnon:"), file: kb("RssFile:") + kb("RssShmem:") }
 }
 
-/// The environment that gives the bot back mimalloc's transparent huge pages, as it ran before
-/// it was built without them (`no_thp`): the "before" of the idle figures, in the same run.
-pub const WITH_HUGE_PAGES: (&str, &str) = ("MIMALLOC_ALLOW_THP", "1");
+/// The `firebell` binary measured: this build's, or an older one for a before-and-after in one
+/// run (`FIREBELL_BENCH_BEFORE=/path/to/an/older/firebell`).
+#[derive(Debug, Clone, Copy)]
+pub enum Build<'a> {
+    /// This build's binary.
+    This,
+    /// Another one.
+    At(&'a Path),
+}
 
-fn start(config: &Path, env: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_firebell"))
+impl Build<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            Build::This => Path::new(env!("CARGO_BIN_EXE_firebell")),
+            Build::At(path) => path,
+        }
+    }
+
+    /// The binary's size, in bytes.
+    pub fn size(&self) -> u64 {
+        std::fs::metadata(self.path()).map_or(0, |meta| meta.len())
+    }
+}
+
+fn start(build: Build<'_>, config: &Path) -> Child {
+    Command::new(build.path())
         .arg("--config")
         .arg(config)
-        .envs(env.iter().copied())
         .env("FIREBELL_LOG", "error")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -58,8 +77,8 @@ fn start(config: &Path, env: &[(&str, &str)]) -> Child {
 }
 
 /// Resident memory of the bot after `settle` at idle, then it is stopped.
-fn idle(config: &Path, settle: Duration, env: &[(&str, &str)]) -> Resident {
-    let mut child = start(config, env);
+fn idle(build: Build<'_>, config: &Path, settle: Duration) -> Resident {
+    let mut child = start(build, config);
     std::thread::sleep(settle);
     let measured = resident(child.id());
     let _ = child.kill();
@@ -67,26 +86,20 @@ fn idle(config: &Path, settle: Duration, env: &[(&str, &str)]) -> Resident {
     measured
 }
 
-/// The binary's size, in bytes.
-pub fn binary_size() -> u64 {
-    std::fs::metadata(env!("CARGO_BIN_EXE_firebell")).map_or(0, |meta| meta.len())
-}
-
-/// Idle with the console and the memory store (the config of the README's first command),
-/// with the environment `env`.
-pub fn console(env: &[(&str, &str)]) -> Resident {
+/// Idle with the console and the memory store (the config of the README's first command).
+pub fn console(build: Build<'_>) -> Resident {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
-    idle(&config, Duration::from_secs(3), env)
+    idle(build, &config, Duration::from_secs(3))
 }
 
 /// Idle on Matrix with its SQLite stores, logged in, synced and in its rooms on a real Synapse;
 /// `None` when Synapse is not installed.
-pub async fn matrix(env: &[(&str, &str)]) -> Option<Resident> {
+pub async fn matrix(build: Build<'_>) -> Option<Resident> {
     if !Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/synapse/bin/python").exists() {
         return None;
     }
     let synapse = Synapse::shared();
-    let bot = synapse.register(&format!("firebell{}", env.len())).await;
+    let bot = synapse.register("firebell").await;
     let alice = synapse.register("alice").await;
     let admin = alice.create_room("WMCS admin", &[bot.user_id.as_str()], false).await;
     let dir = TestDir::new("bench-idle-matrix");
@@ -117,7 +130,7 @@ ids = ["matrix:{alice}"]
     );
     let path = dir.join("firebell.toml");
     std::fs::write(&path, config).expect("config written");
-    let mut child = start(&path, env);
+    let mut child = start(build, &path);
     alice.wait_for_member(&admin, &bot.user_id).await;
     let answered = alice.ask(&admin, &bot.user_id, "!help", 1).await;
     assert!(!answered.is_empty(), "the bot answers on Matrix");

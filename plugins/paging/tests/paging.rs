@@ -24,6 +24,15 @@ fn bot(silences: bool) -> Harness {
         .build()
 }
 
+/// A bot whose `!ack` silences alerts in `alertmanager`.
+fn silencing(alertmanager: &Arc<Alertmanager>) -> Harness {
+    Harness::builder()
+        .plugin(Arc::new(PagingPlugin::new(true)))
+        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
+        .service(alertmanager.clone())
+        .build()
+}
+
 fn receiver(bot: &Harness, fallback: Option<&str>) -> Receiver {
     Receiver::new(bot.bot().clone(), ReceiverOptions::open("team", fallback.map(RoomRef::console)))
 }
@@ -134,11 +143,7 @@ impl Service for Alertmanager {
 async fn an_ack_stops_the_escalation_silences_the_alert_and_follows_it_until_it_resolves() {
     let alertmanager = Arc::new(Alertmanager::default());
     alertmanager.firing.lock().unwrap().push("f1".into());
-    let bot = Harness::builder()
-        .plugin(Arc::new(PagingPlugin::new(true)))
-        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
-        .service(alertmanager.clone())
-        .build();
+    let bot = silencing(&alertmanager);
     let receiver = receiver(&bot, None);
     fire(&bot, &receiver, "f1").await;
     bot.advance(minutes(2)).await;
@@ -190,11 +195,7 @@ async fn an_ack_stops_the_escalation_silences_the_alert_and_follows_it_until_it_
 #[tokio::test]
 async fn an_ack_of_an_alert_alertmanager_does_not_know_silences_nothing() {
     let alertmanager = Arc::new(Alertmanager::default());
-    let bot = Harness::builder()
-        .plugin(Arc::new(PagingPlugin::new(true)))
-        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
-        .service(alertmanager.clone())
-        .build();
+    let bot = silencing(&alertmanager);
     let receiver = receiver(&bot, None);
     fire(&bot, &receiver, "forged").await;
     assert_eq!(
@@ -342,11 +343,7 @@ async fn paging_another_team_when_there_is_none_says_so() {
 #[tokio::test]
 async fn an_acknowledged_alert_that_alertmanager_lost_is_silenced_once_when_it_fires_again() {
     let alertmanager = Arc::new(Alertmanager::default());
-    let bot = Harness::builder()
-        .plugin(Arc::new(PagingPlugin::new(true)))
-        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
-        .service(alertmanager.clone())
-        .build();
+    let bot = silencing(&alertmanager);
     let receiver = receiver(&bot, None);
     fire(&bot, &receiver, "f1").await;
     // Alertmanager restarted between the alert and the acknowledgement: it knows no alert.
@@ -370,11 +367,7 @@ async fn an_acknowledged_alert_that_alertmanager_lost_is_silenced_once_when_it_f
 #[tokio::test]
 async fn a_new_firing_of_an_acknowledged_alert_without_a_silence_is_silenced_once() {
     let alertmanager = Arc::new(Alertmanager::default());
-    let bot = Harness::builder()
-        .plugin(Arc::new(PagingPlugin::new(true)))
-        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
-        .service(alertmanager.clone())
-        .build();
+    let bot = silencing(&alertmanager);
     let receiver = receiver(&bot, None);
     fire(&bot, &receiver, "f1").await;
     bot.say("bob", WMCS_ADMIN, "!ack").await;
