@@ -635,20 +635,20 @@ impl Idle {
     }
 
     fn print_targets(&self) {
-        const MB: u64 = 1_000_000;
-        let console = self.console.total;
+        let console = idle::mib(self.console.total);
         println!(
-            "    idle RSS with the console and memory store at most 15 MB ({:.1} MB): {}",
-            console as f64 / 1e6,
-            verdict(console <= 15 * MB)
+            "    idle RSS with the console and memory store at most 15 MiB ({console:.1} MiB): {}",
+            verdict(console <= 15.0)
         );
         match &self.matrix {
-            Some(matrix) => println!(
-                "    idle RSS on Matrix with SQLite at most 25 MB ({:.1} MB): {}",
-                matrix.total as f64 / 1e6,
-                verdict(matrix.total <= 25 * MB)
-            ),
-            None => println!("    idle RSS on Matrix with SQLite at most 25 MB: not measured"),
+            Some(matrix) => {
+                let matrix = idle::mib(matrix.total);
+                println!(
+                    "    idle RSS on Matrix with SQLite at most 25 MiB ({matrix:.1} MiB): {}",
+                    verdict(matrix <= 25.0)
+                );
+            }
+            None => println!("    idle RSS on Matrix with SQLite at most 25 MiB: not measured"),
         }
     }
 }

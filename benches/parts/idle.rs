@@ -20,10 +20,15 @@ pub struct Resident {
     pub file: u64,
 }
 
+/// Bytes in MiB, the unit `ps`, `top` and `/proc` count resident memory in (KiB pages).
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 impl std::fmt::Display for Resident {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
-        write!(f, "RSS {:.1} MB (anonymous {:.1} MB, file {:.1} MB)", mb(self.total), mb(self.anonymous), mb(self.file))
+        let (total, anonymous, file) = (mib(self.total), mib(self.anonymous), mib(self.file));
+        write!(f, "RSS {total:.1} MiB (anonymous {anonymous:.1} MiB, file {file:.1} MiB)")
     }
 }
 
