@@ -2,12 +2,30 @@
 //! plugins beside the standard ones:
 //!
 //! ```no_run
-//! # use std::sync::Arc;
-//! # struct Maintenance;
-//! # fn plugin() -> Arc<dyn firebell_core::plugin::Plugin> { unimplemented!() }
+//! use std::sync::Arc;
+//!
+//! use firebell_core::prelude::*;
+//!
+//! /// Says hello.
+//! #[derive(PluginInfo)]
+//! #[plugin(name = "hello", commands = Hello)]
+//! struct HelloPlugin;
+//!
+//! /// Says hello back.
+//! #[derive(Command)]
+//! #[command(word = "hello", permission = TeamRooms)]
+//! struct Hello;
+//!
+//! #[async_trait]
+//! impl Plugin for HelloPlugin {
+//!     async fn run(&self, ctx: &Context<'_>, _: &Invocation) -> Result<Outcome, PluginError> {
+//!         Ok(Outcome::act(ctx.reply(Message::text(format!("Hello, {}!", ctx.sender)))))
+//!     }
+//! }
+//!
 //! #[tokio::main]
 //! async fn main() -> std::process::ExitCode {
-//!     firebell::App::new().plugin(plugin()).run().await
+//!     firebell::App::new().plugin(Arc::new(HelloPlugin)).run().await
 //! }
 //! ```
 //!
