@@ -11,10 +11,11 @@
 //! | `{ns}:{team}:n:{plugin}:cn`               | string | the creation counter                       |
 //! | `{ns}:{team}:n:{plugin}:i:{kind}:{index}:{key}` | set | ids of the records listed under the key |
 //! | `{ns}:{team}:n:{plugin}:iv`               | hash   | `{kind}:{index}:{key}` → version           |
+//! | `{ns}:{team}:n:{plugin}:ik:{kind}:{index}` | zset  | the index's keys that list a record, for prefix listings |
 //! | `{ns}:{team}:n:{plugin}:s:{stream}`       | list   | entries as `<number> <JSON>`, oldest first |
 //! | `{ns}:{team}:n:{plugin}:sn`               | hash   | emptied stream → its last entry number     |
 //! | `{ns}:{team}:n:{plugin}:q:{sequence}`     | string | the last number of a sequence              |
-//! | `{ns}:{team}:n:{plugin}:qr:{sequence}:{cause}` | string | the number reserved for a cause, until it is applied (at most 1 day) |
+//! | `{ns}:{team}:n:{plugin}:qr:{sequence}:{cause}` | string | the number reserved for a cause, until it is applied (at most 1 day); none is reserved for a cause already claimed |
 //! | `{ns}:{team}:jobs`                        | zset   | job id → due time (ms), not yet due        |
 //! | `{ns}:{team}:jobdata`                     | hash   | job id → job (JSON, its token last); until run |
 //! | `{ns}:{team}:ready`                       | stream | due jobs, field `job`; group `workers`     |
@@ -23,7 +24,7 @@
 //! | `{ns}:{team}:outbox:{cause}`              | string | what a job run sends (JSON, 1 day)         |
 //! | `{ns}:{team}:sent:{action}`               | string | an action recorded as sent (1 day)         |
 //! | `{ns}:{team}:seen:{cause}`                | string | the claim of a cause (TTL from the config) |
-//! | `{ns}:pace:{key}`                         | string | the next free slot of a pace (ms)          |
+//! | `{ns}:pace:{key}`                         | hash   | `next` → the next free slot of a pace (ms); `h:{holder}` → a holder's slot |
 //!
 //! Rooms without a team use `~` as their team tag. Plugin names, kinds, index and sequence names
 //! are escaped (`%` and `:` as `%25` and `%3A`), and ids, index keys and stream names come last

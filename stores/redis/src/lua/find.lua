@@ -8,13 +8,6 @@ local out = { redis.call('HGET', prefix .. ':iv', kind .. ':' .. entry) or '0' }
 local ids = redis.call('SMEMBERS', prefix .. ':i:' .. kind .. ':' .. entry)
 table.sort(ids)
 for _, id in ipairs(ids) do
-  local r = load_record(prefix .. ':r:' .. kind .. ':' .. id)
-  if r.data then
-    out[#out + 1] = id
-    out[#out + 1] = r.version
-    out[#out + 1] = r.schema
-    out[#out + 1] = r.data
-    out[#out + 1] = r.idx or ''
-  end
+  push_record(out, prefix .. ':r:' .. kind .. ':' .. id, id)
 end
 return out

@@ -14,15 +14,7 @@ for _, key in ipairs(keys) do
   table.sort(ids)
   for _, id in ipairs(ids) do
     if found >= limit then return out end
-    local r = load_record(prefix .. ':r:' .. kind .. ':' .. id)
-    if r.data then
-      found = found + 1
-      out[#out + 1] = id
-      out[#out + 1] = r.version
-      out[#out + 1] = r.schema
-      out[#out + 1] = r.data
-      out[#out + 1] = r.idx or ''
-    end
+    if push_record(out, prefix .. ':r:' .. kind .. ':' .. id, id) then found = found + 1 end
   end
 end
 return out

@@ -7,13 +7,6 @@ local prefix, kind = KEYS[1], ARGV[1]
 local ids = redis.call('ZREVRANGE', prefix .. ':c:' .. kind, 0, tonumber(ARGV[2]) - 1)
 local out = {}
 for _, id in ipairs(ids) do
-  local r = load_record(prefix .. ':r:' .. kind .. ':' .. id)
-  if r.data then
-    out[#out + 1] = id
-    out[#out + 1] = r.version
-    out[#out + 1] = r.schema
-    out[#out + 1] = r.data
-    out[#out + 1] = r.idx or ''
-  end
+  push_record(out, prefix .. ':r:' .. kind .. ':' .. id, id)
 end
 return out

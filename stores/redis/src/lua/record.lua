@@ -28,3 +28,16 @@ local function store_record(key, record)
     redis.call('SET', key, record.version)
   end
 end
+
+-- Adds the record at `key` (id `id`) to a listing's reply `out`, as five values (id, version,
+-- schema, data, index entries), when it exists; answers whether it did.
+local function push_record(out, key, id)
+  local r = load_record(key)
+  if not r.data then return false end
+  out[#out + 1] = id
+  out[#out + 1] = r.version
+  out[#out + 1] = r.schema
+  out[#out + 1] = r.data
+  out[#out + 1] = r.idx or ''
+  return true
+end
