@@ -85,6 +85,7 @@ fn team(index: usize) -> Team {
             timezone: Europe::Madrid,
             ids: vec![UserRef::console(person(n))],
             admin: false,
+            push: None,
         })
         .collect();
     Team {
@@ -96,6 +97,7 @@ fn team(index: usize) -> Team {
         members,
         plugins: None,
         settings: BTreeMap::new(),
+        config: BTreeMap::new(),
     }
 }
 

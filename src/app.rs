@@ -274,12 +274,16 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
         redelivery_windows,
         answer_unknown_commands: config.bot.answer_unknown_commands,
         delivery_grace: config.scheduler.delivery_grace,
+        web_url: config.http.web_url(),
         ..DispatchOptions::default()
     };
     let dispatcher = Dispatcher::new(store.clone(), clock, teams, registry, options);
     if let Some(url) = &config.alertmanager.url {
         adapters = adapters.with_service(Arc::new(AlertmanagerClient::new(url)));
     }
+    adapters = adapters
+        .with_service(Arc::new(firebell_plugin_paging::push::PushClient::default()))
+        .with_service(Arc::new(firebell_plugin_oncall::import::CalendarFetcher::default()));
     let bot = Arc::new(Bot::new(dispatcher, adapters));
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -293,6 +297,8 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
     let (exit, exited) = watch::channel(false);
     serve_http(&config, &bot, connected.slack.as_ref(), metrics, stopped.clone(), exited).await?;
 
+    let boot = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    bot.announce_start(&replica_name(), boot).await;
     let scheduler = Arc::new(Scheduler::new(bot.clone(), replica_name(), config.scheduler.options()));
     let mut tasks = JoinSet::new();
     if manual_clock.is_none() {

@@ -166,6 +166,9 @@ pub struct HttpConfig {
     pub webhook_password: Option<String>,
     /// The largest request body, in MiB.
     pub body_limit_mb: usize,
+    /// The address people reach this server at (`https://firebell.example.org`, behind a
+    /// reverse proxy), for the links the bot gives (calendar feeds); `http://<listen>` when unset.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -176,6 +179,7 @@ impl Default for HttpConfig {
             webhook_username: None,
             webhook_password: None,
             body_limit_mb: ReceiverOptions::DEFAULT_BODY_LIMIT >> 20,
+            public_url: None,
         }
     }
 }
@@ -193,7 +197,22 @@ impl HttpConfig {
         }
     }
 
+    /// The base URL links to this server start with, without a trailing `/`; empty without a
+    /// server.
+    pub fn web_url(&self) -> String {
+        match (&self.public_url, self.listen) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(listen)) => format!("http://{listen}"),
+            (None, None) => String::new(),
+        }
+    }
+
     fn check(&self) -> Result<(), (String, String)> {
+        if let Some(url) = self.public_url.as_ref().filter(|url| !is_http_url(url) || url.contains(['?', '#'])) {
+            let message =
+                format!("expected the server's public base URL, like \"https://firebell.example.org\", got {url:?}");
+            return Err(("http.public_url".into(), message));
+        }
         if !(1..=1024).contains(&self.body_limit_mb) {
             let message = format!("expected a size in MiB from 1 to 1024, got {}", self.body_limit_mb);
             return Err(("http.body_limit_mb".into(), message));
@@ -731,6 +750,13 @@ fn check_team(config: &Config, registry: &Registry, index: usize, team: &Team) -
                 .map_err(|message| problem(key(&format!(".{name}")), message))?;
         }
     }
+    for (plugin, config) in &team.config {
+        let key = key(&format!(".config.{plugin}"));
+        let Some(found) = registry.plugin(plugin) else {
+            return Err(problem(key, format!("unknown plugin; expected one of {}", known.join(", "))));
+        };
+        found.check_config(team, config).map_err(|message| problem(key, message))?;
+    }
     let rooms = team
         .admin_rooms
         .iter()
@@ -741,6 +767,10 @@ fn check_team(config: &Config, registry: &Registry, index: usize, team: &Team) -
         check_room(room).map_err(|message| problem(key(&at), message))?;
     }
     for (number, member) in team.members.iter().enumerate() {
+        if let Some(push) = member.push.as_ref().filter(|push| !is_http_url(&push.url)) {
+            let message = format!("expected an http:// or https:// URL to post pages to, got {:?}", push.url);
+            return Err(problem(key(&format!(".members[{number}].push.url")), message));
+        }
         for (id_number, user) in member.ids.iter().enumerate() {
             check_user(user)
                 .map_err(|message| problem(key(&format!(".members[{number}].ids[{id_number}]")), message))?;

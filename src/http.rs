@@ -1,5 +1,6 @@
 //! The bot's HTTP server: the Alertmanager webhook, Slack's requests in HTTP mode, health
-//! (`/health/live`, `/health/ready`) and Prometheus metrics (`/metrics`).
+//! (`/health/live`, `/health/ready`), Prometheus metrics (`/metrics`), and the pages plugins
+//! serve under their web paths (`/oncall/<team>.ics`).
 //!
 //! It is exposed to whoever can reach the port, so it holds its ground ([`Limits`]): a client
 //! gets 10 s to send a request's headers (also when a kept-alive connection sits idle) and 30 s
@@ -10,15 +11,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use firebell_core::state::Reads;
 use firebell_plugin_paging::alertmanager::{self, Receiver, ReceiverOptions};
 use firebell_runtime::bot::Bot;
-use firebell_runtime::metrics;
+use firebell_runtime::metrics as runtime_metrics;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -53,17 +54,29 @@ pub struct ListenError {
     pub reason: String,
 }
 
+/// The counter of requests for plugins' pages, by plugin and status.
+pub const WEB_REQUESTS: &str = "firebell_web_requests_total";
+
 /// How long the store has to answer a readiness check.
 const READY_PATIENCE: Duration = Duration::from_secs(1);
 
-/// Every route: `POST /alertmanager` (when the paging plugin is there), health, and
-/// `GET /metrics` when `metrics` is given.
+/// Every route: `POST /alertmanager` (when the paging plugin is there), health, the plugins'
+/// web paths, and `GET /metrics` when `metrics` is given.
 pub fn routes(bot: Arc<Bot>, alerts: ReceiverOptions, metrics: Option<PrometheusHandle>) -> Router {
     let live = || async { "ok\n" };
     let mut routes = Router::new()
         .route("/health", get(live))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready).with_state(bot.clone()));
+    for plugin in bot.dispatcher().registry().plugins() {
+        for status in ["200", "404"] {
+            metrics::counter!(WEB_REQUESTS, "plugin" => plugin.name(), "status" => status).increment(0);
+        }
+        for prefix in plugin.web_paths() {
+            let page = get(plugin_page).with_state((bot.clone(), plugin.name()));
+            routes = routes.route(&format!("{prefix}{{*rest}}"), page);
+        }
+    }
     if let Some(handle) = metrics {
         routes = routes.route("/metrics", get(render_metrics).with_state((bot.clone(), handle)));
     }
@@ -71,6 +84,32 @@ pub fn routes(bot: Arc<Bot>, alerts: ReceiverOptions, metrics: Option<Prometheus
         return routes;
     }
     routes.merge(alertmanager::router(Arc::new(Receiver::new(bot, alerts))))
+}
+
+/// `GET` of a plugin's web path: the plugin answers (see [`Dispatcher::serve_web`]).
+///
+/// [`Dispatcher::serve_web`]: firebell_runtime::dispatcher::Dispatcher::serve_web
+async fn plugin_page(
+    State((bot, plugin)): State<(Arc<Bot>, &'static str)>,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+) -> axum::response::Response {
+    let Ok(query) = serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or("")) else {
+        return (StatusCode::BAD_REQUEST, "expected a query string of key=value pairs\n").into_response();
+    };
+    let page = bot.dispatcher().serve_web(uri.path(), query).await;
+    metrics::counter!(WEB_REQUESTS, "plugin" => plugin, "status" => page.status.to_string()).increment(1);
+    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, page.body).into_response();
+    let headers = response.headers_mut();
+    let content_type = HeaderValue::from_str(&page.content_type).unwrap_or(HeaderValue::from_static("text/plain"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    for (name, value) in page.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 /// `GET /health/ready`: 200 when the store answers within [`READY_PATIENCE`] and every adapter
@@ -103,7 +142,7 @@ async fn read_team_loads(bot: &Bot) {
         let incidents = firebell_plugin_incident::open_incidents_of(&reads).await.map(|open| open.len());
         let pages = firebell_plugin_paging::unacknowledged_pages(&reads).await;
         match (incidents, pages) {
-            (Ok(incidents), Ok(pages)) => metrics::team_load(team.id.as_str(), incidents, pages),
+            (Ok(incidents), Ok(pages)) => runtime_metrics::team_load(team.id.as_str(), incidents, pages),
             (Err(err), _) | (_, Err(err)) => {
                 tracing::warn!(team = %team.id, error = %err, "cannot read a team's load for /metrics");
                 return;
@@ -116,7 +155,7 @@ async fn read_team_loads(bot: &Bot) {
 /// time (each team's open incidents and unacknowledged pages, the adapters' connections).
 async fn render_metrics(State((bot, handle)): State<(Arc<Bot>, PrometheusHandle)>) -> impl IntoResponse {
     for (transport, connected) in bot.adapters().connections() {
-        metrics::adapter_connected(transport.as_str(), connected);
+        runtime_metrics::adapter_connected(transport.as_str(), connected);
     }
     // A store that does not answer must not make the scrape fail: the other metrics say why.
     if tokio::time::timeout(READY_PATIENCE, read_team_loads(&bot)).await.is_err() {

@@ -29,7 +29,9 @@ pub mod prelude {
     pub use crate::ids::{Person, RoomRef};
     pub use crate::job::Job;
     pub use crate::message::{Action, Message};
-    pub use crate::plugin::{Context, Event, Invocation, Outcome, Plugin, PluginError, TeamContext};
+    pub use crate::plugin::{
+        Context, Event, Invocation, Outcome, Plugin, PluginError, STARTED, TeamContext, WebRequest, WebResponse,
+    };
     pub use crate::state::{Change, Index, State};
 }
 pub use chrono;

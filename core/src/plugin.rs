@@ -89,6 +89,9 @@ pub struct Context<'a> {
     pub sender_is_admin: bool,
     /// The command prefix (`!`).
     pub prefix: &'a str,
+    /// The public base URL of the bot's HTTP server, without a trailing `/`, for links to the
+    /// pages plugins serve; empty when the operator set none (`[http] public_url`).
+    pub web_url: &'a str,
     /// Whether the sender may run a command; used by help to list only what applies.
     pub may_run: &'a (dyn Fn(&CommandSpec) -> bool + Send + Sync),
 }
@@ -161,6 +164,9 @@ pub struct TeamContext<'a> {
     pub teams: &'a Teams,
     /// The command prefix (`!`), for messages that suggest commands.
     pub prefix: &'a str,
+    /// The public base URL of the bot's HTTP server, without a trailing `/`, for links to the
+    /// pages plugins serve; empty when the operator set none (`[http] public_url`).
+    pub web_url: &'a str,
 }
 
 impl<'a> TeamContext<'a> {
@@ -382,10 +388,97 @@ pub trait Plugin: PluginInfo + Send + Sync + 'static {
     }
 
     /// Handles an event addressed to this plugin: from outside the chat (an alert), or telling
-    /// how one of its actions went (a room created, a service's answer).
+    /// how one of its actions went (a room created, a service's answer), or, for a plugin that
+    /// [hears the start](Plugin::hears_start), an event of kind [`STARTED`].
     async fn on_event(&self, ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
         let _ = (ctx, event);
         Ok(Outcome::default())
+    }
+
+    /// Whether each replica, when it starts, sends this plugin an event of kind [`STARTED`] for
+    /// every team it is enabled for (to schedule timed work that follows the configuration, such
+    /// as an on-call schedule's notices). Replicas start at any time, so handling it twice must
+    /// change nothing the first did not.
+    fn hears_start(&self) -> bool {
+        false
+    }
+
+    /// Checks the plugin's `[teams.config.<name>]` table of `team` when the bot starts; the
+    /// error is one line saying what was expected. Plugins that take no table refuse one.
+    fn check_config(&self, team: &Team, config: &serde_json::Value) -> Result<(), String> {
+        let _ = (team, config);
+        Err("this plugin takes no configuration table".to_owned())
+    }
+
+    /// The HTTP path prefixes the plugin serves `GET` requests under (`"/oncall/"`). The segment
+    /// after a prefix, up to the next `/` or `.`, names the team: `/oncall/wmcs.ics`.
+    fn web_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Answers a `GET` request under one of its [`web_paths`](Plugin::web_paths), for a team it
+    /// is enabled for. It reads, and changes nothing.
+    async fn serve(&self, ctx: &TeamContext<'_>, request: &WebRequest) -> Result<WebResponse, PluginError> {
+        let _ = (ctx, request);
+        Ok(WebResponse::not_found())
+    }
+}
+
+/// The kind of the event a starting replica sends each plugin that [hears the
+/// start](Plugin::hears_start), once per team.
+pub const STARTED: &str = "started";
+
+/// A `GET` request for a plugin's web path.
+#[derive(Debug, Clone, Default)]
+pub struct WebRequest {
+    /// The whole path: `/oncall/wmcs/alice.ics`.
+    pub path: String,
+    /// What follows the team's segment: `/alice.ics`, `.ics`, or empty.
+    pub rest: String,
+    /// The query's pairs, decoded, in order.
+    pub query: Vec<(String, String)>,
+}
+
+impl WebRequest {
+    /// The first value of the query parameter `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+/// A plugin's answer to a [`WebRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: String,
+    /// More headers (`Cache-Control`).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl WebResponse {
+    /// A 200 answer of `content_type`.
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self { status: 200, content_type: content_type.to_owned(), headers: Vec::new(), body: body.into() }
+    }
+
+    /// A 404 that reveals nothing: the same for an unknown team, a disabled plugin, a wrong token.
+    pub fn not_found() -> Self {
+        Self::text(404, "not found\n")
+    }
+
+    /// A plain-text answer with `status`.
+    pub fn text(status: u16, body: &str) -> Self {
+        Self { status, ..Self::ok("text/plain; charset=utf-8", body) }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 }
 

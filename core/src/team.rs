@@ -52,6 +52,23 @@ pub struct Member {
     /// Whether they administer the team (enable plugins, change settings).
     #[serde(default)]
     pub admin: bool,
+    /// Where pages are pushed to their phone, besides direct messages (ntfy, Gotify, or any
+    /// webhook taking the same JSON).
+    #[serde(default)]
+    pub push: Option<Push>,
+}
+
+/// A person's push endpoint: an HTTP URL taking a JSON notification, as ntfy's and Gotify's
+/// publishing endpoints do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Push {
+    /// The URL posted to: `https://ntfy.example.org/` (with `topic`), or
+    /// `https://gotify.example.org/message?token=…`.
+    pub url: String,
+    /// The ntfy topic, sent in the body; Gotify ignores it.
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 impl Member {
@@ -87,6 +104,11 @@ pub struct Team {
     /// Per-plugin settings: `[teams.settings.<plugin>] key = value`.
     #[serde(default)]
     pub settings: BTreeMap<String, BTreeMap<String, SettingValue>>,
+    /// Per-plugin structured configuration (an on-call schedule's layers): `[teams.config.<plugin>]`,
+    /// read by the plugin with [`Team::config_of`] and checked at start by
+    /// [`Plugin::check_config`](crate::plugin::Plugin::check_config).
+    #[serde(default)]
+    pub config: BTreeMap<String, serde_json::Value>,
 }
 
 /// What a room is for, within its team.
@@ -135,6 +157,17 @@ impl Team {
             .or_else(|| fallback.map(str::to_owned))
             .unwrap_or_else(|| user.id.clone());
         Person::new(user.clone(), name)
+    }
+
+    /// The plugin `name`'s structured configuration for this team, read as a `T`; `None` when
+    /// there is none. The error says which key was wrong and what was expected.
+    pub fn config_of<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
+        let Some(value) = self.config.get(name) else { return Ok(None) };
+        serde_path_to_error::deserialize(value).map(Some).map_err(|err| {
+            let path = err.path().to_string();
+            let at = if path == "." { String::new() } else { format!("{path}: ") };
+            format!("{at}{}", err.into_inner())
+        })
     }
 
     /// Whether the plugin `name` is enabled by this team's configuration.
@@ -300,9 +333,11 @@ mod tests {
                 timezone: chrono_tz::Europe::Madrid,
                 ids: vec![UserRef::console("alice")],
                 admin: true,
+                push: None,
             }],
             plugins: Some(vec!["incident".into()]),
             settings: BTreeMap::new(),
+            config: BTreeMap::new(),
         }
     }
 

@@ -165,6 +165,17 @@ impl Bot {
         Dispatched::unkept(vec![failure_notice(inbound, err)])
     }
 
+    /// Tells the plugins that hear the start that this replica started (see
+    /// [`Plugin::hears_start`](firebell_core::plugin::Plugin::hears_start)); a failure is logged:
+    /// the next start, or the plugins' own commands, make up for it.
+    pub async fn announce_start(&self, replica: &str, boot: u64) {
+        for event in self.dispatcher.start_events(replica, boot) {
+            if let Err(err) = self.handle_event(&event).await {
+                tracing::warn!(plugin = %event.plugin, team = %event.team, error = %err, "the start event failed");
+            }
+        }
+    }
+
     /// Handles an event from outside the chat to the end. Returns whether it was handled (or
     /// had been before); an error means nothing was applied and the sender should retry.
     pub async fn handle_event(&self, event: &Event) -> Result<(), DispatchError> {

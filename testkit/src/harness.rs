@@ -54,7 +54,7 @@ pub fn start_time() -> DateTime<Utc> {
 }
 
 fn member(name: &str, timezone: Tz, admin: bool) -> Member {
-    Member { name: name.to_owned(), timezone, ids: vec![UserRef::console(name)], admin }
+    Member { name: name.to_owned(), timezone, ids: vec![UserRef::console(name)], admin, push: None }
 }
 
 /// Two sample teams. `wmcs` (admin room `#wikimedia-cloud-admin`, public room
@@ -76,6 +76,7 @@ pub fn sample_teams() -> Vec<Team> {
         ],
         plugins: None,
         settings: BTreeMap::new(),
+        config: BTreeMap::new(),
     };
     let sre = Team {
         id: TeamId::new("sre").expect("valid id"),
@@ -86,6 +87,7 @@ pub fn sample_teams() -> Vec<Team> {
         members: vec![member("erin", Europe::Berlin, true), member("frank", America::Los_Angeles, false)],
         plugins: None,
         settings: BTreeMap::new(),
+        config: BTreeMap::new(),
     };
     vec![wmcs, sre]
 }

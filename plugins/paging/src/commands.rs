@@ -4,7 +4,7 @@ use firebell_core::command::shown;
 use firebell_core::ids::Person;
 use firebell_core::message::{Action, Message};
 use firebell_core::plugin::{Context, Outcome, PluginError, Settings, framework_state, is_enabled};
-use firebell_core::state::{Choices, Reads};
+use firebell_core::state::{Choices, Reads, State};
 use firebell_core::team::Team;
 use firebell_plugin_sal::{LogEntry, log_entry};
 
@@ -122,11 +122,17 @@ pub(crate) async fn page_team(
     let why = text.unwrap_or("please join");
     let mut message =
         Message::text(format!("PAGE from team {} ({}): {why}. Reply in ", team.name, ctx.sender)).room(ctx.room);
-    if let Some(oncall) = crate::oncall(other_team, &settings) {
-        message = message.and(" — ").mention(&oncall).and(" is on call.");
+    let their_rota = State::new(&theirs, firebell_plugin_oncall::PLUGIN);
+    let mut direct = Vec::new();
+    if let Some(oncall) = crate::oncall(&their_rota, other_team, &settings, ctx.now).await? {
+        let text = format!("Team {} pages team {} ({}): {why}.", team.name, other_team.name, ctx.sender);
+        let (actions, how) = crate::reach(other_team, &oncall, 0, &format!("Page from team {}", team.name), &text);
+        message = message.and(" — ").mention(&oncall).and(format!(" is on call (reached by {how})."));
+        direct = actions;
     }
     let mut outcome = Outcome::act(ctx.reply(Message::text(format!("Paged team {}.", other_team.name))));
     outcome.actions.extend(to_admin_rooms(other_team, &message));
+    outcome.actions.extend(direct);
     Ok(outcome)
 }
 

@@ -152,20 +152,42 @@ async fn open_new_page(ctx: &TeamContext<'_>, alert: Alert) -> Result<Outcome, P
         return Ok(Outcome::default());
     }
     let number = ctx.state.next_number("page", ctx.cause).await?;
-    let oncall = crate::oncall(ctx.team, ctx.settings);
+    let oncall = crate::oncall(&ctx.state_of(firebell_plugin_oncall::PLUGIN), ctx.team, ctx.settings, ctx.now).await?;
     let page = Page::open(number, alert, oncall, ctx.now);
     let key = page.key();
     let mut message = Message::text(format!("PAGE {key} [FIRING] {} — ", page.alert.summary));
+    let mut direct = Vec::new();
     message = match &page.oncall {
-        Some(person) => message.mention(person).and(" is on call."),
-        None => message.and("nobody is on the roster."),
+        Some(person) => {
+            let (actions, how) = reached(ctx, &page, person);
+            direct = actions;
+            message.mention(person).and(format!(" is on call (reached by {how})."))
+        }
+        None if ctx.team.members.is_empty() => message.and("nobody is on the roster."),
+        None => message.and("nobody is on call by the schedule; the team is paged as the escalation goes."),
     };
     let message = message
         .and(format!(" Reply {}ack {key}\n{}", ctx.prefix, labels_line(&page.alert)))
         .button("Ack", format!("{}ack {key}", ctx.prefix));
     let mut writes = schedule(&ctx.state, &page, ctx.settings);
     writes.push(store(&ctx.state, &page));
-    Ok(Outcome { writes, actions: to_admin_rooms(ctx.team, &message) })
+    let mut actions = to_admin_rooms(ctx.team, &message);
+    actions.extend(direct);
+    Ok(Outcome { writes, actions })
+}
+
+/// The direct messages and push that reach `person` for `page`, and how, in words.
+fn reached(ctx: &TeamContext<'_>, page: &Page, person: &Person) -> (Vec<Action>, String) {
+    let title = format!("{} {} [{}]", page.key(), page.alert.summary, ctx.team.name);
+    let text = format!(
+        "You are paged for {}: {} {}. Reply {}ack {} in the team's room.",
+        ctx.team.name,
+        page.key(),
+        page.alert.summary,
+        ctx.prefix,
+        page.key()
+    );
+    crate::reach(ctx.team, person, page.number, &title, &text)
 }
 
 /// `page`'s alert is over: the page resolves, its jobs stop, and the silence its acknowledgement
@@ -238,7 +260,11 @@ pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, Plu
         message = message.and(" ").mention(person);
     }
     let message = message.and(format!(" Reply {}ack {}", ctx.prefix, page.key()));
-    Ok(Outcome { writes: Vec::new(), actions: to_admin_rooms(ctx.team, &message) })
+    let mut actions = to_admin_rooms(ctx.team, &message);
+    for person in &paged {
+        actions.extend(reached(ctx, &page, person).0);
+    }
+    Ok(Outcome { writes: Vec::new(), actions })
 }
 
 /// Asks again whether a resolved page's alert fires, until the watch is over.

@@ -13,14 +13,17 @@ pub mod calls;
 mod commands;
 mod escalation;
 mod page;
+pub mod push;
 mod results;
 
 use firebell_core::async_trait;
 use firebell_core::declare::{Command, Commands, PluginInfo, Settings as DeriveSettings};
 use firebell_core::ids::Person;
 use firebell_core::job::Job;
+use firebell_core::message::Action;
 use firebell_core::plugin::{Context, Event, Invocation, Outcome, Plugin, PluginError, Settings, TeamContext};
 use firebell_core::team::Team;
+use firebell_plugin_oncall::Coverage;
 
 pub use page::{Alert, AlertStatus, Page, PageState, unacknowledged_pages};
 
@@ -103,7 +106,7 @@ pub(crate) struct PagingSettings {
     /// The alert severity label value that pages; other alerts are ignored.
     #[setting(default = "page", word, max_chars = 64)]
     pub(crate) page_severity: String,
-    /// The roster name of who is on call; empty for the first roster member.
+    /// Without an on-call schedule: the roster name of who is on call; empty for the first roster member.
     #[setting(default = "", member)]
     pub(crate) oncall: String,
     /// How long a page waits before everyone in the on-call person's timezone is paged.
@@ -123,12 +126,41 @@ pub(crate) struct PagingSettings {
     pub(crate) silence_for: Duration,
 }
 
-/// Who is on call for `team`: the member named by the `oncall` setting, else the first.
-pub(crate) fn oncall(team: &Team, settings: &Settings) -> Option<Person> {
-    let named = settings.read::<PagingSettings>().oncall;
-    let member = team.member_named(&named).or(team.members.first())?;
-    let user = member.ids.first()?;
-    Some(Person::new(user.clone(), member.name.clone()))
+/// Who is on call for `team` at `at`: whoever the team's on-call schedule names (see
+/// `firebell_plugin_oncall`); without a schedule, the member named by the `oncall` setting, else
+/// the first. With a schedule that has nobody now, nobody: the page says so and escalates.
+pub(crate) async fn oncall(
+    state: &firebell_core::state::State<'_>,
+    team: &Team,
+    settings: &Settings,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Person>, firebell_core::store::StoreError> {
+    let member = match firebell_plugin_oncall::coverage(state, team, at).await? {
+        Coverage::Person { name, .. } => team.member_named(&name),
+        Coverage::Nobody { .. } => None,
+        Coverage::NoSchedule => {
+            let named = settings.read::<PagingSettings>().oncall;
+            team.member_named(&named).or(team.members.first())
+        }
+    };
+    Ok(member.and_then(|member| Some(Person::new(member.ids.first()?.clone(), member.name.clone()))))
+}
+
+/// Reaches `person` directly: a direct message on each of their accounts, and a push where the
+/// roster gives them a push URL. Says how, for the page's message.
+pub(crate) fn reach(team: &Team, person: &Person, page: u64, title: &str, text: &str) -> (Vec<Action>, String) {
+    let Some(member) = team.member(&person.user) else { return (Vec::new(), String::new()) };
+    let message = firebell_core::message::Message::text(text.to_owned());
+    let mut actions: Vec<Action> =
+        member.ids.iter().map(|user| Action::DirectMessage { user: user.clone(), message: message.clone() }).collect();
+    let mut transports: Vec<&str> = member.ids.iter().map(|id| id.transport.as_str()).collect();
+    transports.dedup();
+    let mut how = format!("direct message ({})", transports.join(", "));
+    if let Some(push) = push::Push::to(member, page, title.to_owned(), text.to_owned()) {
+        how.push_str(&format!(", push ({})", push.host()));
+        actions.push(push.call(&team.id));
+    }
+    (actions, how)
 }
 
 #[async_trait]

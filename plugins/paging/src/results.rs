@@ -7,6 +7,24 @@ use firebell_core::plugin::{Event, Outcome, PluginError, TeamContext};
 use crate::calls::{Request, Response};
 use crate::escalation::{fired_again, resolve_page, silence_again};
 use crate::page::{open_page, store};
+use crate::push::{Push, Pushed};
+
+/// How a push went: a failure is said in the team's rooms, so that someone reaches the person
+/// another way; a delivery is only logged (the page's message said it was sent).
+fn pushed(ctx: &TeamContext<'_>, push: &Push, response: &str) -> Result<Outcome, PluginError> {
+    let pushed: Pushed = serde_json::from_str(response).map_err(|err| unreadable("push outcome", err))?;
+    let page = if push.page == 0 { "the page".to_owned() } else { format!("P{}", push.page) };
+    match pushed {
+        Pushed::Delivered => {
+            tracing::info!(page = %page, person = %push.person, host = push.host(), "page pushed");
+            Ok(Outcome::default())
+        }
+        Pushed::Failed { reason } => {
+            let text = format!("{page}: the push to {} ({}) failed: {reason}.", push.person, push.host());
+            Ok(Outcome::default().and_all(ctx.tell_admin_rooms(&Message::text(text))))
+        }
+    }
+}
 
 fn unreadable(what: &str, err: serde_json::Error) -> PluginError {
     PluginError::Refused(format!("unreadable {what}: {err}"))
@@ -15,6 +33,9 @@ fn unreadable(what: &str, err: serde_json::Error) -> PluginError {
 /// Handles a `call-result` event.
 pub(crate) async fn on_result(ctx: &TeamContext<'_>, event: &Event) -> Result<Outcome, PluginError> {
     let result: CallResult = serde_json::from_str(&event.data).map_err(|err| unreadable("call result", err))?;
+    if let Ok(push) = serde_json::from_str::<Push>(&result.request) {
+        return pushed(ctx, &push, &result.response);
+    }
     let request: Request = serde_json::from_str(&result.request).map_err(|err| unreadable("request", err))?;
     let response: Response = serde_json::from_str(&result.response).map_err(|err| unreadable("response", err))?;
     let number = match &request {

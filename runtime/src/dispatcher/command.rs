@@ -163,6 +163,7 @@ impl Dispatcher {
             registry: &self.registry,
             teams: &self.teams,
             prefix: &self.options.prefix,
+            web_url: &self.options.web_url,
             sender_is_admin: team_of(place).is_some_and(|team| permits(Permission::TeamAdmins, team, sender)),
             may_run: &may_run,
         };

@@ -18,6 +18,7 @@
 //! reads of almost every command: a command usually costs one round trip, its apply.
 
 mod command;
+mod web;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,9 @@ pub struct DispatchOptions {
     /// How long a job whose plugin is disabled for its team (or unknown to this replica) waits
     /// before it is looked at again: it runs this long at most after the plugin is enabled.
     pub disabled_job_recheck: Duration,
+    /// The public base URL of the bot's HTTP server (`https://firebell.example.org`), for links
+    /// plugins give (a calendar feed); empty when not configured.
+    pub web_url: String,
 }
 
 impl Default for DispatchOptions {
@@ -76,6 +80,7 @@ impl Default for DispatchOptions {
             cache_capacity: 10_000,
             delivery_grace: Duration::from_secs(60),
             disabled_job_recheck: Duration::from_secs(60),
+            web_url: String::new(),
         }
     }
 }
@@ -600,6 +605,7 @@ impl Dispatcher {
             settings: &settings,
             teams: &self.teams,
             prefix: &self.options.prefix,
+            web_url: &self.options.web_url,
         };
         let decided = match cause {
             Cause::Job { job, .. } => plugin.run_job(&ctx, job).await,
