@@ -33,7 +33,7 @@ use firebell_core::chrono_tz::Tz;
 use firebell_core::clock::{Clock, ManualClock};
 use firebell_core::ids::{RoomRef, TeamId, UserRef};
 use firebell_core::message::{Action, Inbound};
-use firebell_core::plugin::{Plugin, Registry};
+use firebell_core::plugin::{Plugin, Registry, WebResponse};
 use firebell_core::store::Store;
 use firebell_core::team::{Member, Team, Teams};
 use firebell_runtime::bot::Bot;
@@ -47,6 +47,9 @@ pub const WMCS_ADMIN: &str = "#wikimedia-cloud-admin";
 pub const WMCS_PUBLIC: &str = "#wikimedia-cloud";
 /// The admin room of the sample team `sre`.
 pub const SRE_ADMIN: &str = "#sre";
+
+/// The public URL the harness's bot gives in links (`[http] public_url`).
+pub const WEB_URL: &str = "https://firebell.example.org";
 
 /// Where the harness clock starts: 2026-11-21 03:00 UTC, the hour pages like to come.
 pub fn start_time() -> DateTime<Utc> {
@@ -198,7 +201,8 @@ impl HarnessBuilder {
         }
         let teams = Teams::new(self.teams).expect("valid teams");
         let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());
-        let dispatcher = Dispatcher::new(store, clock_handle, teams, registry, DispatchOptions::default());
+        let options = DispatchOptions { web_url: WEB_URL.to_owned(), ..DispatchOptions::default() };
+        let dispatcher = Dispatcher::new(store, clock_handle, teams, registry, options);
         let adapters = self.services.into_iter().fold(Adapters::new().with(console), Adapters::with_service);
         let bot = Arc::new(Bot::new(dispatcher, adapters));
         static INSTANCES: AtomicU64 = AtomicU64::new(0);
@@ -255,6 +259,27 @@ impl Harness {
         let dispatched = self.bot.dispatcher().dispatch(&self.message(user, room, text)).await.expect("dispatch");
         self.bot.deliver(&dispatched).await;
         dispatched.envelopes.into_iter().map(|envelope| envelope.action).collect()
+    }
+
+    /// Tells the plugins that hear the start that the bot started (as a replica does), and
+    /// returns the console lines printed meanwhile.
+    pub async fn start(&self) -> Vec<String> {
+        let (_, printed) = self.printed(self.bot.announce_start("harness", self.instance)).await;
+        printed
+    }
+
+    /// A `GET` of a plugin's web page, as the HTTP server hands it over: `path` with its query.
+    pub async fn get(&self, path_and_query: &str) -> WebResponse {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let query = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (key.to_owned(), value.to_owned())
+            })
+            .collect();
+        self.bot.dispatcher().serve_web(path, query).await
     }
 
     /// Hands a prepared message to the bot and returns the console lines it printed in answer.

@@ -18,7 +18,9 @@ mod slack;
 mod synapse;
 mod test_dir;
 
-pub use harness::{Harness, HarnessBuilder, SRE_ADMIN, WMCS_ADMIN, WMCS_PUBLIC, body, sample_teams, start_time, text};
+pub use harness::{
+    Harness, HarnessBuilder, SRE_ADMIN, WEB_URL, WMCS_ADMIN, WMCS_PUBLIC, body, sample_teams, start_time, text,
+};
 pub use proxy::TcpProxy;
 pub use redis_server::{RedisServer, free_port};
 pub use slack::{Call, FakeSlack, FakeUser, Posted, Whisper, slack_signature, trigger_id, unix_now};

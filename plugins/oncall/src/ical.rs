@@ -6,9 +6,13 @@
 //! reads the exports. Everything here is pure (no clock, no network, no files), and [`parse`] reads
 //! text from the internet, so every malformed input ends in an [`ImportError`], never in a panic.
 //!
-//! Two things are done here on top of the crate. Its line folding can leave a continuation line
+//! Three things are done here on top of the crate. Its line folding can leave a continuation line
 //! at 76 octets, so [`render`] unfolds the builder's output and folds it again at 75 octets. Its
-//! parser recurses once per nested `BEGIN:`, so [`parse`] refuses deep nesting before parsing.
+//! parser recurses once per `BEGIN:`, and on a malformed parameter it reads on past the end of the
+//! line and can miss an `END:`, so [`parse`] cuts the calendar at its BEGIN/END lines and gives
+//! the parser one top-level component at a time, with at most 16 components inside an event: the
+//! recursion stays bounded whatever the parser misreads. And it reads a value up to the next CRLF
+//! anywhere in the text, so [`parse`] first makes every line end in CRLF.
 
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::{GapInfo, TZ_VARIANTS, Tz};
@@ -35,6 +39,9 @@ const MAX_NESTING: usize = 8;
 /// The most components (such as VALARMs) one VEVENT may contain.
 const MAX_NESTED_IN_EVENT: usize = 16;
 
+/// The most candidate names kept for one shift.
+const MAX_NAMES: usize = 16;
+
 /// How many characters of a bad value an error message quotes.
 const QUOTE_CHARS: usize = 60;
 
@@ -56,10 +63,11 @@ pub struct FeedEvent {
 /// An on-call interval read from another tool's export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedShift {
-    /// The ways the export names the person on call, best first, without duplicates (compared
-    /// case-insensitively): the name in the SUMMARY (PagerDuty's "On Call - Alice Smith - Primary"
-    /// gives "Alice Smith"; Grafana OnCall's "[L1] alice" or "alice (Primary)" gives "alice"), then
-    /// for each ATTENDEE and the ORGANIZER its CN, its e-mail address and that address's local part.
+    /// The ways the export names the person on call, best first, at most 16, without duplicates
+    /// (compared case-insensitively): the name in the SUMMARY (PagerDuty's "On Call - Alice Smith -
+    /// Primary" gives "Alice Smith"; Grafana OnCall's `[L1] alice` or `alice (Primary)` gives
+    /// "alice"), then for each ATTENDEE and the ORGANIZER its CN, its e-mail address and that
+    /// address's local part.
     pub names: Vec<String>,
     /// When the interval starts, clipped to the window that was asked for.
     pub start: DateTime<Utc>,
@@ -288,10 +296,11 @@ fn floor_char_boundary(text: &str, index: usize) -> usize {
 /// missing DTEND. A local time skipped by a daylight-saving change is read with the offset before
 /// the change, and a repeated one as its first occurrence (RFC 5545, section 3.3.5).
 ///
-/// Cancelled events (STATUS:CANCELLED) are skipped. Every other event must have a DTSTART, end
-/// after it starts, and name someone; otherwise the whole import fails with an error naming the
-/// event by line and UID, as does an event that repeats (RRULE or RDATE). A file with more than
-/// 5,000 events, or that is not an iCalendar file at all (an HTML page, say), is refused.
+/// Only VEVENTs are read: other components (VTIMEZONE, VTODO, …) are skipped, as are cancelled
+/// events (STATUS:CANCELLED). Every other event must have a DTSTART, end after it starts, and name
+/// someone; otherwise the whole import fails with an error naming the event by line and UID, as
+/// does an event that repeats (RRULE or RDATE). A file with more than 5,000 events, or that is not
+/// an iCalendar file at all (an HTML page, say), is refused.
 pub fn parse(ics: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ImportedShift>, ImportError> {
     let (text, skipped_lines) = calendar_text(ics)?;
     // The crate reads a value up to the next CRLF anywhere in the text: LF-only lines before a
@@ -364,6 +373,8 @@ struct Layout<'a> {
     header: Vec<(usize, &'a str)>,
     /// The components directly inside the VCALENDAR, in order.
     parts: Vec<Part<'a>>,
+    /// The unfolded line index of the `END:VCALENDAR` line.
+    close: usize,
 }
 
 /// A component directly inside the VCALENDAR, from its `BEGIN:` line to its `END:` line.
@@ -389,6 +400,13 @@ impl<'a> Layout<'a> {
             let line = raw.trim_end_matches(['\n', '\r']);
             let (start, end) = (offset, offset + raw.len());
             offset = end;
+            if open.is_empty() && index > 0 {
+                return Err(ImportError::Unbalanced {
+                    line: lines.line(index),
+                    expected: "nothing after END:VCALENDAR".to_owned(),
+                    got: quote(line),
+                });
+            }
             if let Some(name) = strip_prefix_ignore_case(line, "BEGIN:").map(str::trim_end) {
                 open.push(name);
                 events += usize::from(name == "VEVENT");
@@ -396,13 +414,13 @@ impl<'a> Layout<'a> {
                 part_start = if open.len() == 2 { start } else { part_start };
             } else if let Some(name) = strip_prefix_ignore_case(line, "END:").map(str::trim_end) {
                 check_end(open.pop(), name, lines.line(index))?;
-                if open.len() == 1 {
-                    layout.end(unfolded.get(part_start..end).unwrap_or(""));
+                match open.len() {
+                    0 => layout.close = index,
+                    1 => layout.end(unfolded.get(part_start..end).unwrap_or("")),
+                    _ => {}
                 }
             } else if open.len() == 1 {
                 layout.header.push((index, line));
-            } else if open.is_empty() {
-                return Err(ImportError::Malformed { line: lines.line(index), got: quote(line) });
             }
         }
         if let Some(name) = open.last() {
@@ -464,11 +482,12 @@ fn strip_prefix_ignore_case<'a>(line: &'a str, prefix: &str) -> Option<&'a str> 
 
 /// Has the crate's parser read the calendar's own properties, which are otherwise unused.
 fn check_header(layout: &Layout<'_>, lines: &LineMap) -> Result<(), ImportError> {
-    let body: String = layout.header.iter().map(|(_, line)| format!("{line}\n")).collect();
-    let header = format!("BEGIN:VCALENDAR\n{body}END:VCALENDAR\n");
-    let line_of = |at: usize| match at.checked_sub(1).and_then(|at| layout.header.get(at)) {
-        Some((index, _)) => lines.line(*index),
+    let body: String = layout.header.iter().map(|(_, line)| format!("{line}\r\n")).collect();
+    let header = format!("BEGIN:VCALENDAR\r\n{body}END:VCALENDAR\r\n");
+    let line_of = |at: usize| match at.checked_sub(1).map(|at| layout.header.get(at)) {
         None => lines.line(0),
+        Some(Some((index, _))) => lines.line(*index),
+        Some(None) => lines.line(layout.close),
     };
     read_calendar_simple(&header).map(drop).map_err(|error| syntax_error(&header, error.input, line_of))
 }
@@ -644,8 +663,12 @@ fn names_of(event: &Event) -> Vec<String> {
 struct Names(Vec<String>);
 
 impl Names {
-    /// Adds `name` with its blank space collapsed, unless it is empty or already there.
+    /// Adds `name` with its blank space collapsed, unless it is empty or already there, or
+    /// [`MAX_NAMES`] names are already known (an event may list thousands of attendees).
     fn add(&mut self, name: &str) {
+        if self.0.len() >= MAX_NAMES {
+            return;
+        }
         let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
         if !name.is_empty() && !self.0.iter().any(|known| known.to_lowercase() == name.to_lowercase()) {
             self.0.push(name);
@@ -674,7 +697,7 @@ fn email_of(address: &str) -> Option<(&str, &str)> {
 }
 
 /// The person in a SUMMARY: PagerDuty writes "On Call - Alice Smith - Primary"; Grafana OnCall
-/// writes the username, maybe after "[L1] " and maybe before " (schedule)".
+/// writes the username, maybe after a tag like `[L1] ` and maybe before a note like ` (Primary)`.
 fn summary_name(summary: &str) -> &str {
     let summary = summary.trim();
     match strip_prefix_ignore_case(summary, "On Call - ") {
@@ -683,7 +706,7 @@ fn summary_name(summary: &str) -> &str {
     }
 }
 
-/// `summary` without leading tags such as "[L1] ", unless nothing would be left.
+/// `summary` without leading tags such as `[L1] `, unless nothing would be left.
 fn strip_prefix_tags(summary: &str) -> &str {
     let mut rest = summary;
     while let Some(after) = rest.strip_prefix('[').and_then(|tagged| tagged.split_once(']')).map(|(_, after)| after) {
@@ -1097,6 +1120,18 @@ END:VCALENDAR
     }
 
     #[test]
+    fn parse_keeps_at_most_16_names() {
+        let attendees: String =
+            (0..10_000).map(|n| format!("ATTENDEE;CN=Person {n}:mailto:p{n}@example.com\n")).collect();
+        let ics =
+            calendar_of(&[&format!("UID:m1\nSUMMARY:alice\nDTSTART:20261207T090000Z\nDURATION:PT1H\n{attendees}")]);
+        let (from, to) = all_of_2026();
+        let shifts = parse(&ics, from, to).expect("parses");
+        assert_eq!(shifts[0].names.len(), 16);
+        assert_eq!(shifts[0].names[..4], ["alice", "Person 0", "p0@example.com", "p0"]);
+    }
+
+    #[test]
     fn parse_refuses_an_html_page() {
         let page = "\u{feff}\n<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body></body></html>\n";
         assert_eq!(error_of(page), "expected an iCalendar file (BEGIN:VCALENDAR), got \"<!DOCTYPE html>\"");
@@ -1195,6 +1230,8 @@ END:VCALENDAR
         assert_eq!(error_of(unclosed), "expected END:VEVENT at line 4, got \"END:VCALENDAR\"");
         let cut_short = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:alice\n";
         assert_eq!(error_of(cut_short), "expected END:VEVENT, but the file ends before it");
+        let trailing = "BEGIN:VCALENDAR\nVERSION:2.0\nEND:VCALENDAR\n<html>\n";
+        assert_eq!(error_of(trailing), "expected nothing after END:VCALENDAR at line 4, got \"<html>\"");
     }
 
     #[test]

@@ -144,7 +144,7 @@ fn tell(ctx: &TeamContext<'_>, notice: &Notice, tz: Tz) -> Vec<Action> {
     };
     match notice {
         Notice::Starts(shift) => {
-            let text = format!("You are on call for {} now, until {}.", team.name, show(shift));
+            let text = format!("You are on call for {} now: {}.", team.name, show(shift));
             direct(team, &shift.person, Message::text(text)).into_iter().collect()
         }
         Notice::Soon(shift) => {
@@ -155,7 +155,7 @@ fn tell(ctx: &TeamContext<'_>, notice: &Notice, tz: Tz) -> Vec<Action> {
             let zone = zone_of(team, &outgoing.person, tz);
             let text = match (next, gap_until) {
                 (Some(next), _) => format!(
-                    "Your on-call shift for {} is over: {} takes over until {}.",
+                    "Your on-call shift for {} is over: {} takes over until {} ({zone}).",
                     team.name,
                     next.person,
                     local(next.end, zone)
