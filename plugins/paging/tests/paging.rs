@@ -61,7 +61,13 @@ fn payload_since(status: &str, team: &str, severity: &str, fingerprint: &str, si
     )
 }
 
-const PAGE: &str = "PAGE P1 [FIRING] ToolsDB is not answering — @alice is on call. Reply !ack P1";
+const PAGE: &str = "PAGE P1 [FIRING] ToolsDB is not answering — @alice is on call (reached by direct message (console)). Reply !ack P1";
+/// The direct message that reaches alice for page `n`.
+fn reached(n: u32) -> String {
+    format!(
+        "[@alice] firebell: You are paged for WMCS: P{n} ToolsDB is not answering. Reply !ack P{n} in the team's room."
+    )
+}
 const LABELS: &str = "alertname=ToolsDBDown instance=clouddb1001 severity=page team=wmcs";
 
 async fn fire(bot: &Harness, receiver: &Receiver, fingerprint: &str) -> Vec<String> {
@@ -75,22 +81,36 @@ async fn fire(bot: &Harness, receiver: &Receiver, fingerprint: &str) -> Vec<Stri
 async fn a_paging_alert_opens_one_page_that_escalates_by_timezone_then_to_everyone() {
     let bot = bot(false);
     let receiver = receiver(&bot, None);
-    assert_eq!(fire(&bot, &receiver, "f1").await, [admin(PAGE), admin(LABELS)]);
+    assert_eq!(fire(&bot, &receiver, "f1").await, [admin(PAGE), admin(LABELS), reached(1)]);
     assert!(fire(&bot, &receiver, "f1").await.is_empty(), "firing again opens no second page");
     let quiet = payload("firing", "wmcs", "warning", "f2");
     assert!(bot.printed(receiver.receive(quiet.as_bytes())).await.1.is_empty(), "only the paging severity pages");
     assert!(bot.advance(minutes(9)).await.is_empty());
+    let paged = |name: &str| {
+        format!(
+            "[@{name}] firebell: You are paged for WMCS: P1 ToolsDB is not answering. Reply !ack P1 in the team's room."
+        )
+    };
     assert_eq!(
         bot.advance(minutes(1)).await,
-        [admin(
-            "P1 is not acknowledged after 10m. Paging everyone in alice's timezone (UTC+01:00): @carol Reply !ack P1"
-        )]
+        [
+            admin(
+                "P1 is not acknowledged after 10m. Paging everyone in alice's timezone (UTC+01:00): @carol Reply !ack P1"
+            ),
+            paged("carol")
+        ]
     );
     assert_eq!(
         bot.advance(minutes(20)).await,
-        [admin(
-            "P1 is not acknowledged after 30m. Paging everyone on team WMCS: @alice @bob @carol @dave Reply !ack P1"
-        )]
+        [
+            admin(
+                "P1 is not acknowledged after 30m. Paging everyone on team WMCS: @alice @bob @carol @dave Reply !ack P1"
+            ),
+            paged("alice"),
+            paged("bob"),
+            paged("carol"),
+            paged("dave")
+        ]
     );
     assert_eq!(
         text(&bot.say("bob", WMCS_ADMIN, "!ack").await),
@@ -186,7 +206,9 @@ async fn an_ack_stops_the_escalation_silences_the_alert_and_follows_it_until_it_
     let again = bot.advance(minutes(1)).await;
     assert_eq!(
         again[0],
-        admin("PAGE P2 [FIRING] ToolsDB is not answering — @alice is on call. Reply !ack P2"),
+        admin(
+            "PAGE P2 [FIRING] ToolsDB is not answering — @alice is on call (reached by direct message (console)). Reply !ack P2"
+        ),
         "firing again pages at once, although Alertmanager would report it only after its repeat_interval"
     );
     assert!(bot.advance(minutes(2)).await.iter().all(|line| !line.contains("PAGE")), "once");
@@ -276,8 +298,9 @@ async fn people_and_other_teams_can_be_brought_in() {
         [
             admin("Paged team SRE."),
             format!(
-                "[{SRE_ADMIN}] firebell: PAGE from team WMCS (alice): the core routers drop packets. Reply in #wikimedia-cloud-admin — @erin is on call."
+                "[{SRE_ADMIN}] firebell: PAGE from team WMCS (alice): the core routers drop packets. Reply in #wikimedia-cloud-admin — @erin is on call (reached by direct message (console))."
             ),
+            "[@erin] firebell: Team WMCS pages team SRE (alice): the core routers drop packets.".to_owned(),
         ]
     );
     let sre = TeamId::new("sre").unwrap();
@@ -288,7 +311,7 @@ async fn people_and_other_teams_can_be_brought_in() {
     };
     bot.store().apply(Some(&sre), Guard::NONE, &chosen(None)).await.unwrap();
     let paged = bot.say("alice", WMCS_ADMIN, "!page team sre still dropping").await;
-    assert!(paged[1].ends_with("@frank is on call."), "the other team's chat-made settings count: {paged:?}");
+    assert!(paged[1].contains("@frank is on call (reached by"), "the other team's chat-made settings count: {paged:?}");
     bot.store().apply(Some(&sre), Guard::NONE, &chosen(Some(false))).await.unwrap();
     assert_eq!(
         text(&bot.say("alice", WMCS_ADMIN, "!page team sre hello?").await),
@@ -383,4 +406,102 @@ async fn fire_again(bot: &Harness, receiver: &Receiver, since: &str) -> Vec<Stri
     let (received, lines) = bot.printed(receiver.receive(body.as_bytes())).await;
     assert_eq!(received.expect("taken"), 1);
     lines
+}
+
+/// What a push endpoint (ntfy, Gotify, or this test's) received: the path, the idempotency key
+/// and the JSON body.
+type Received = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+/// A push endpoint on a free loopback port: `/ok` takes pushes, `/fail` answers 500.
+async fn push_endpoint() -> (String, Received) {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    let received = Received::default();
+    let take = |State(received): State<Received>, uri: Uri, headers: HeaderMap, body: String| async move {
+        let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+        received.lock().unwrap().push((uri.path().to_owned(), key, json));
+        if uri.path() == "/fail" { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
+    };
+    let app = axum::Router::new().fallback(axum::routing::post(take)).with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), received)
+}
+
+#[tokio::test]
+async fn a_page_at_3am_reaches_whoever_the_schedule_names_by_direct_message_and_push_once_then_escalates() {
+    use firebell_core::team::Push;
+    use firebell_plugin_paging::push::PushClient;
+    let (url, received) = push_endpoint().await;
+    let mut teams = firebell_testkit::sample_teams();
+    let schedule = serde_json::json!({
+        "timezone": "Europe/Madrid",
+        "layers": [{ "name": "primary", "rotation": "weekly", "handoff": "09:00", "start": "2026-11-16",
+                     "participants": ["bob"] }]
+    });
+    teams[0].config.insert("oncall".into(), schedule);
+    teams[0].members[1].push = Some(Push { url: format!("{url}/ok"), topic: Some("bob-pages".into()) });
+    teams[0].members[2].push = Some(Push { url: format!("{url}/fail"), topic: None });
+    let bot = Harness::builder()
+        .teams(teams)
+        .plugin(Arc::new(PagingPlugin::new(false)))
+        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
+        .plugin(Arc::new(firebell_plugin_oncall::OncallPlugin))
+        .service(Arc::new(PushClient::new(Duration::from_millis(5))))
+        .build();
+    let receiver = receiver(&bot, None);
+    let host = url.trim_start_matches("http://");
+    assert_eq!(
+        fire(&bot, &receiver, "f1").await,
+        [
+            admin(&format!(
+                "PAGE P1 [FIRING] ToolsDB is not answering — @bob is on call (reached by direct message (console), push ({host})). Reply !ack P1"
+            )),
+            admin(LABELS),
+            "[@bob] firebell: You are paged for WMCS: P1 ToolsDB is not answering. Reply !ack P1 in the team's room."
+                .to_owned(),
+        ],
+        "the schedule's person, not the first on the roster"
+    );
+    {
+        let pushes = received.lock().unwrap();
+        assert_eq!(pushes.len(), 1, "{pushes:?}");
+        let (path, key, body) = &pushes[0];
+        assert_eq!(path, "/ok");
+        assert!(!key.is_empty(), "an idempotency key");
+        assert_eq!(body["topic"], "bob-pages");
+        assert_eq!(body["title"], "P1 ToolsDB is not answering [WMCS]");
+        assert_eq!(body["priority"], 5);
+        assert!(body["message"].as_str().unwrap().starts_with("You are paged for WMCS: P1"), "{body}");
+    }
+    let escalated = bot.advance(minutes(10)).await;
+    assert_eq!(
+        escalated[0],
+        admin(
+            "P1 is not acknowledged after 10m. Paging everyone in bob's timezone (UTC-05:00): nobody else shares that timezone; the whole team is paged next. Reply !ack P1"
+        )
+    );
+    let everyone = bot.advance(minutes(20)).await;
+    assert_eq!(
+        everyone[0],
+        admin("P1 is not acknowledged after 30m. Paging everyone on team WMCS: @alice @bob @carol @dave Reply !ack P1")
+    );
+    for person in ["alice", "bob", "carol", "dave"] {
+        let told =
+            everyone.iter().filter(|line| line.starts_with(&format!("[@{person}] firebell: You are paged"))).count();
+        assert_eq!(told, 1, "{person}: {everyone:#?}");
+    }
+    assert!(
+        everyone
+            .contains(&admin(&format!("P1: the push to carol ({host}) failed: answered 500 Internal Server Error: ."))),
+        "a failed push is said: {everyone:#?}"
+    );
+    let pushes = received.lock().unwrap();
+    let keys: Vec<&String> = pushes.iter().map(|(_, key, _)| key).collect();
+    assert_eq!(pushes.iter().filter(|(path, ..)| path == "/ok").count(), 2, "bob again with everyone: {keys:?}");
+    assert_eq!(pushes.iter().filter(|(path, ..)| path == "/fail").count(), 3, "three tries for carol");
+    let ok_keys: Vec<&String> = pushes.iter().filter(|(path, ..)| path == "/ok").map(|(_, key, _)| key).collect();
+    assert_ne!(ok_keys[0], ok_keys[1], "each push has its own action id");
 }
