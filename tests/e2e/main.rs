@@ -7,6 +7,7 @@ mod console;
 mod delivery;
 mod hardening;
 mod matrix;
+mod oncall;
 mod operations;
 mod plugins;
 mod replicas;

@@ -43,14 +43,14 @@ ids = ["console:alice"]
 }
 
 /// A running `firebell` whose output is collected as it comes.
-struct Replica {
+pub(crate) struct Replica {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     reader: Option<JoinHandle<()>>,
 }
 
 impl Replica {
-    fn start(config: &std::path::Path, redis: &str, script: &str) -> Self {
+    pub(crate) fn start(config: &std::path::Path, redis: &str, script: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_firebell"))
             .args(["--config".as_ref(), config.as_os_str(), "--store".as_ref(), redis.as_ref()])
             .env("FIREBELL_LOG", "error")
@@ -72,14 +72,14 @@ impl Replica {
     }
 
     /// Waits for the process to end and returns everything it printed.
-    fn finish(mut self) -> Vec<String> {
+    pub(crate) fn finish(mut self) -> Vec<String> {
         self.child.wait().expect("firebell ends");
         self.reader.take().expect("reader").join().expect("reader thread");
         self.lines.lock().unwrap().clone()
     }
 
     /// Kills the process at once (SIGKILL), as a crash would, and returns what it printed.
-    fn kill(mut self) -> Vec<String> {
+    pub(crate) fn kill(mut self) -> Vec<String> {
         self.child.kill().expect("killed");
         self.finish()
     }

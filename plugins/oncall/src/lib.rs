@@ -15,6 +15,8 @@ mod feed;
 pub mod ical;
 pub mod import;
 mod notices;
+#[cfg(test)]
+mod properties;
 mod rota;
 pub mod schedule;
 mod when;

@@ -25,8 +25,13 @@ pub(crate) fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
         .map_or_else(|| Utc.from_utc_datetime(&local), |at| at.with_timezone(&Utc))
 }
 
+/// Reads the time of a moment: `18:00`, or `18:00:30` to the second.
+fn parse_time(text: &str) -> Option<NaiveTime> {
+    parse_clock(text).ok().or_else(|| NaiveTime::parse_from_str(text, "%H:%M:%S").ok())
+}
+
 /// Reads a moment: `18:00` (the next one), `tomorrow 09:00`, `2026-12-24 09:00`, `2026-12-24`,
-/// each in `tz` unless followed by `UTC`.
+/// each in `tz` unless followed by `UTC`; a time may have seconds (`18:00:30`).
 pub(crate) fn parse_moment(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
     let text = text.trim();
     let (text, tz) = match text.strip_suffix(" UTC").or_else(|| text.strip_suffix(" utc")) {
@@ -37,14 +42,14 @@ pub(crate) fn parse_moment(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<Dat
     let words: Vec<&str> = text.split_whitespace().collect();
     let local = match words.as_slice() {
         [clock] if clock.contains(':') => {
-            let time = parse_clock(clock).ok()?;
+            let time = parse_time(clock)?;
             let at = instant(tz, today.and_time(time));
             return Some(if at > now { at } else { instant(tz, (today + Duration::days(1)).and_time(time)) });
         }
-        ["today", clock] => today.and_time(parse_clock(clock).ok()?),
-        ["tomorrow", clock] => (today + Duration::days(1)).and_time(parse_clock(clock).ok()?),
+        ["today", clock] => today.and_time(parse_time(clock)?),
+        ["tomorrow", clock] => (today + Duration::days(1)).and_time(parse_time(clock)?),
         [date] => date.parse::<NaiveDate>().ok()?.and_time(NaiveTime::MIN),
-        [date, clock] => date.parse::<NaiveDate>().ok()?.and_time(parse_clock(clock).ok()?),
+        [date, clock] => date.parse::<NaiveDate>().ok()?.and_time(parse_time(clock)?),
         _ => return None,
     };
     Some(instant(tz, local))
@@ -129,6 +134,7 @@ mod tests {
         assert_eq!(parse_moment("tomorrow 09:00", now, Madrid), Some(at("2026-12-08T08:00:00Z")));
         assert_eq!(parse_moment("2026-12-24 09:00", now, Madrid), Some(at("2026-12-24T08:00:00Z")));
         assert_eq!(parse_moment("2026-12-24 09:00 UTC", now, Madrid), Some(at("2026-12-24T09:00:00Z")));
+        assert_eq!(parse_moment("10:00:30 UTC", now, Madrid), Some(at("2026-12-07T10:00:30Z")));
         assert_eq!(parse_moment("2026-12-24", now, Madrid), Some(at("2026-12-23T23:00:00Z")));
         assert_eq!(parse_moment("soon", now, Madrid), None);
         assert_eq!(parse_moment("25:00", now, Madrid), None);
