@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calls::Request;
 use crate::page::{Alert, AlertStatus, Page, PageState, open_page, page_of_alert, store};
+use crate::policy::{self, Who};
 use crate::{PLUGIN, PagingSettings};
 
 /// The timed work of a page: the two escalation steps of a page nobody acknowledges, and the
@@ -93,14 +94,42 @@ impl Step {
     }
 }
 
-/// The escalation jobs of a newly opened page.
-fn schedule(state: &State<'_>, page: &Page, settings: &Settings) -> Vec<Change> {
-    [Step::Timezone, Step::Everyone].into_iter().map(|step| step.at(state, page, settings, page.opened_at)).collect()
+/// The team's escalation steps: its `escalation` policy, else the two steps of the
+/// `escalate_timezone_after` and `escalate_all_after` settings.
+fn policy(settings: &Settings) -> Vec<policy::Step> {
+    let settings: PagingSettings = settings.read();
+    if !settings.escalation.0.is_empty() {
+        return settings.escalation.0;
+    }
+    vec![
+        policy::Step { after: settings.escalate_timezone_after, who: Who::Timezone },
+        policy::Step { after: settings.escalate_all_after, who: Who::Everyone },
+    ]
 }
 
-/// Cancels the escalation of `page` (it was acknowledged or closed).
+/// The kind of the job of a policy's step `index`: `step0`, `step1`…
+fn step_kind(index: usize) -> String {
+    format!("step{index}")
+}
+
+/// The escalation jobs of a newly opened page, one per step of the policy (job
+/// `paging:<number>:step<i>`, carrying the step, so that a policy changed meanwhile does not
+/// change a page's escalation).
+fn schedule(state: &State<'_>, page: &Page, settings: &Settings) -> Vec<Change> {
+    let subject = page.number.to_string();
+    policy(settings)
+        .iter()
+        .enumerate()
+        .map(|(index, step)| state.schedule_named(&step_kind(index), &subject, after(page.opened_at, step.after), step))
+        .collect()
+}
+
+/// Cancels the escalation of `page` (it was acknowledged or closed), also the two steps an
+/// earlier version scheduled.
 pub(crate) fn stop(state: &State<'_>, page: &Page) -> Vec<Change> {
-    [Step::Timezone, Step::Everyone].into_iter().map(|step| step.cancel(state, page.number)).collect()
+    let subject = page.number.to_string();
+    let legacy = [Step::Timezone, Step::Everyone].into_iter().map(|step| step.cancel(state, page.number));
+    legacy.chain((0..policy::MOST_STEPS).map(|index| state.cancel_named(&step_kind(index), &subject))).collect()
 }
 
 /// Starts following an acknowledged page's alert in Alertmanager, from `now`.
@@ -227,6 +256,13 @@ pub(crate) fn format_wait(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 /// Runs a step of a page: an escalation of a page still firing, or the follow-up of an
 /// acknowledged one (which asks Alertmanager, and comes again).
 pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {
+    if job.kind().strip_prefix("step").is_some_and(|index| index.parse::<usize>().is_ok()) {
+        let step: policy::Step = serde_json::from_str(&job.data)
+            .map_err(|err| PluginError::Refused(format!("unreadable escalation step {:?}: {err}", job.id)))?;
+        let number =
+            job.about().parse().map_err(|_| PluginError::Refused(format!("unknown paging job {:?}", job.id)))?;
+        return escalate(ctx, number, &step.who).await;
+    }
     let Some((number, step)) = Step::of(job) else {
         return Err(PluginError::Refused(format!("unknown paging job {:?}", job.id)));
     };
@@ -244,13 +280,36 @@ pub(crate) async fn run(ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, Plu
         };
         return Ok(Outcome::act(check.call(&ctx.team.id)).write(follow(&ctx.state, &page, ctx.settings, ctx.now)));
     }
+    let who = if step == Step::Timezone { Who::Timezone } else { Who::Everyone };
+    escalate(ctx, number, &who).await
+}
+
+/// A step of the escalation of page `number`, if it still waits for someone: mentions `who`
+/// in the admin rooms and reaches each of them directly.
+async fn escalate(ctx: &TeamContext<'_>, number: u64, who: &Who) -> Result<Outcome, PluginError> {
+    let Some(page) = open_page(&ctx.state, number).await? else {
+        return Ok(Outcome::default());
+    };
     if !page.is_firing() {
         return Ok(Outcome::default());
     }
     let waited = format_wait(page.opened_at, ctx.now);
-    let (who, paged) = match step {
-        Step::Timezone => same_timezone(ctx.team, page.oncall.as_ref(), ctx.now),
-        _ => (format!("everyone on team {}", ctx.team.name), everyone(ctx.team)),
+    let team = ctx.team;
+    let (who, paged) = match who {
+        Who::Timezone => same_timezone(team, page.oncall.as_ref(), ctx.now),
+        Who::Everyone => (format!("everyone on team {}", team.name), everyone(team)),
+        Who::Admins => {
+            let admins = team.members.iter().filter(|m| m.admin).filter_map(person).collect();
+            (format!("the admins of team {}", team.name), admins)
+        }
+        Who::Oncall => match &page.oncall {
+            Some(oncall) => (format!("{oncall} again"), vec![oncall.clone()]),
+            None => (format!("everyone on team {}", team.name), everyone(team)),
+        },
+        Who::Member(name) => match team.member_named(name).and_then(person) {
+            Some(member) => (member.name.clone(), vec![member]),
+            None => (format!("everyone on team {} ({name} is not on the roster)", team.name), everyone(team)),
+        },
     };
     let mut message = Message::text(format!("{} is not acknowledged after {waited}. Paging {who}:", page.key()));
     if paged.is_empty() {

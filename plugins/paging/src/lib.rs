@@ -13,6 +13,7 @@ pub mod calls;
 mod commands;
 mod escalation;
 mod page;
+pub mod policy;
 pub mod push;
 mod results;
 
@@ -109,10 +110,16 @@ pub(crate) struct PagingSettings {
     /// Without an on-call schedule: the roster name of who is on call; empty for the first roster member.
     #[setting(default = "", member)]
     pub(crate) oncall: String,
-    /// How long a page waits before everyone in the on-call person's timezone is paged.
+    /// Who an unacknowledged page reaches next, and when: "10m timezone, 30m everyone" (timezone, everyone, admins, oncall or a roster name); empty for the two steps below.
+    #[setting(
+        default = "",
+        expected = "steps like \"10m timezone, 30m everyone\" (a wait from 1s to 1day, then timezone, everyone, admins, oncall or a roster name; waits growing), or empty"
+    )]
+    pub(crate) escalation: policy::Policy,
+    /// How long a page waits before everyone in the on-call person's timezone is paged (without an escalation policy).
     #[setting(default = "10m", min = "1s", max = "1day")]
     pub(crate) escalate_timezone_after: Duration,
-    /// How long a page waits before everyone on the team is paged.
+    /// How long a page waits before everyone on the team is paged (without an escalation policy).
     #[setting(default = "30m", min = "1s", max = "1day")]
     pub(crate) escalate_all_after: Duration,
     /// How often an acknowledged page's alert is looked up in Alertmanager, so that the page resolves when the alert does (the silence hides the resolved notification).

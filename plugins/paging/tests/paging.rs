@@ -505,3 +505,35 @@ async fn a_page_at_3am_reaches_whoever_the_schedule_names_by_direct_message_and_
     let ok_keys: Vec<&String> = pushes.iter().filter(|(path, ..)| path == "/ok").map(|(_, key, _)| key).collect();
     assert_ne!(ok_keys[0], ok_keys[1], "each push has its own action id");
 }
+
+#[tokio::test]
+async fn a_teams_escalation_policy_decides_who_is_reached_and_when() {
+    use firebell_core::team::SettingValue;
+    let mut teams = firebell_testkit::sample_teams();
+    let policy = SettingValue::Text("2m oncall, 5m admins, 10m dave, 20m everyone".into());
+    teams[0].settings.insert("paging".into(), [("escalation".to_owned(), policy)].into_iter().collect());
+    let bot = Harness::builder()
+        .teams(teams)
+        .plugin(Arc::new(PagingPlugin::new(false)))
+        .plugin(Arc::new(firebell_plugin_sal::SalPlugin))
+        .build();
+    let receiver = receiver(&bot, None);
+    fire(&bot, &receiver, "f1").await;
+    let step = |lines: Vec<String>| lines.into_iter().next().unwrap_or_default();
+    assert_eq!(
+        step(bot.advance(minutes(2)).await),
+        admin("P1 is not acknowledged after 2m. Paging alice again: @alice Reply !ack P1")
+    );
+    assert_eq!(
+        step(bot.advance(minutes(3)).await),
+        admin("P1 is not acknowledged after 5m. Paging the admins of team WMCS: @alice Reply !ack P1")
+    );
+    let dave = bot.advance(minutes(5)).await;
+    assert_eq!(dave[0], admin("P1 is not acknowledged after 10m. Paging dave: @dave Reply !ack P1"));
+    assert!(dave[1].starts_with("[@dave] firebell: You are paged for WMCS: P1"), "{dave:?}");
+    assert_eq!(
+        text(&bot.say("dave", WMCS_ADMIN, "!ack").await),
+        "dave paged: ToolsDB is not answering (P1 acknowledged)"
+    );
+    assert!(bot.advance(minutes(30)).await.is_empty(), "an acknowledged page escalates no further");
+}
