@@ -42,6 +42,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "parts/cpu.rs"]
 mod cpu;
+#[path = "parts/feed.rs"]
+mod feed;
 #[path = "parts/idle.rs"]
 mod idle;
 #[path = "parts/jobs.rs"]
@@ -99,6 +101,23 @@ fn team(index: usize) -> Team {
         settings: BTreeMap::new(),
         config: BTreeMap::new(),
     }
+}
+
+/// A team with an on-call schedule of two layers (a weekly rotation and a daily window), for
+/// the calendar feed.
+fn scheduled_team(index: usize) -> Team {
+    let mut team = team(index);
+    let names: Vec<String> = team.members.iter().take(4).map(|m| m.name.clone()).collect();
+    let schedule = serde_json::json!({
+        "timezone": "Europe/Madrid",
+        "layers": [
+            { "name": "primary", "rotation": "weekly", "handoff": "09:00", "start": "2026-11-30", "participants": names[..3] },
+            { "name": "daytime", "rotation": "daily", "handoff": "09:00", "start": "2026-11-30",
+              "participants": names[1..], "only": ["weekdays 09:00-17:00 Asia/Kolkata"] },
+        ]
+    });
+    team.config.insert("oncall".into(), schedule);
+    team
 }
 
 /// The `n`th team of the scheduler runs (the same in a replica process).
@@ -302,11 +321,14 @@ async fn main() {
     let elapsed = start.elapsed();
     let rate = (per_room * ROOMS) as f64 / elapsed.as_secs_f64();
     let commands = Commands { floor, latency, cpu, rate, total: per_room * ROOMS };
+    let feed = feed::Feed::measure(&url, scheduled_team(4000)).await;
     if std::env::var_os("FIREBELL_BENCH_QUICK").is_some() {
         commands.print(&url);
         idle.print();
+        feed.print();
         commands.print_targets();
         idle.print_targets();
+        feed.print_targets(verdict);
         return;
     }
 
@@ -411,6 +433,7 @@ async fn main() {
 
     commands.print(&url);
     idle.print();
+    feed.print();
     for (what, run) in [("16 incidents of one team", &apart), ("one incident", &together)] {
         println!(
             "  {WRITERS} writers at once on {what}, over 2 replicas: {} commands in {:.1} s, {} refused for contention; \
@@ -480,6 +503,7 @@ async fn main() {
     }
     commands.print_targets();
     idle.print_targets();
+    feed.print_targets(verdict);
     println!("    no command refused with 16 writers on one team ({}): {}", apart.refused, verdict(apart.refused == 0));
     println!(
         "    no command refused with 16 writers on one incident ({}): {}",
