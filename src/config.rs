@@ -902,6 +902,35 @@ admin_rooms = ["console:#admin"]
     }
 
     /// A team with two members, for the broken configs to break.
+    /// An on-call schedule with one layer, with `line` added or replacing the line of its key.
+    fn layer(line: &str) -> String {
+        let mut lines = vec![
+            "rotation = \"weekly\"",
+            "handoff = \"09:00\"",
+            "start = \"2026-11-30\"",
+            "participants = [\"alice\", \"bob\"]",
+        ];
+        let key = line.split(' ').next().unwrap_or_default();
+        lines.retain(|existing| !existing.starts_with(&format!("{key} ")));
+        lines.push(line);
+        format!(
+            "[teams.config.oncall]\ntimezone = \"Europe/Madrid\"\n[[teams.config.oncall.layers]]\nname = \"primary\"\n{}\n",
+            lines.join("\n")
+        )
+    }
+
+    #[test]
+    fn an_on_call_schedule_in_the_config_is_checked_with_the_roster() {
+        let roster = |extra: &str| format!("{ROSTER}{extra}");
+        assert!(load_text(&roster(&layer("only = [\"weekdays 08:00-17:00\"]"))).is_ok());
+        let err = load_text(&roster(&layer("rotation = \"fortnightly\""))).unwrap_err();
+        assert!(err.contains("key `teams[0].config.oncall`: layers[0].rotation: expected a rotation"), "{err}");
+        let err = load_text(&roster(&layer("participants = [\"mallory\"]"))).unwrap_err();
+        assert!(err.contains("mallory"), "{err}");
+        let err = load_text(&roster("[teams.config.incident]\nx = 1\n")).unwrap_err();
+        assert!(err.ends_with("this plugin takes no configuration table"), "{err}");
+    }
+
     const ROSTER: &str = r##"
 [[teams]]
 id = "wmcs"
@@ -974,6 +1003,16 @@ ids = ["console:bob"]
             (format!("[console]\nenabled = false\n{ROSTER}"), "teams[0].admin_rooms"),
             (swap("name = \"WMCS\"\n", "name = \"WMCS\"\nplugins = [\"incident\", \"pager\"]\n"), "teams[0].plugins[1]"),
             (roster("nickname = \"bobby\"\n"), "teams[0].members[1]"),
+            (roster("push = { url = \"ftp://x\" }\n"), "teams[0].members[1].push.url"),
+            (format!("[http]\npublic_url = \"firebell.example.org\"\n{ROSTER}"), "http.public_url"),
+            (roster(&layer("rotation = \"fortnightly\"")), "teams[0].config.oncall"),
+            (roster(&layer("handoff = \"9am\"")), "teams[0].config.oncall"),
+            (roster(&layer("participants = [\"mallory\"]")), "teams[0].config.oncall"),
+            (roster(&layer("only = [\"someday 08:00-17:00\"]")), "teams[0].config.oncall"),
+            (roster(&layer("nmae = \"x\"")), "teams[0].config.oncall"),
+            (roster("[teams.config.oncall]\ntimezone = \"Mars/Olympus\"\n"), "teams[0].config.oncall"),
+            (roster("[teams.config.pager]\nx = 1\n"), "teams[0].config.pager"),
+            (roster("[teams.config.incident]\nx = 1\n"), "teams[0].config.incident"),
         ];
         for (text, key) in &cases {
             let err = load_text(text).expect_err(&format!("refused: {key}\n{text}"));

@@ -68,6 +68,10 @@ pub fn routes(bot: Arc<Bot>, alerts: ReceiverOptions, metrics: Option<Prometheus
         .route("/health", get(live))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready).with_state(bot.clone()));
+    metrics::describe_counter!(
+        WEB_REQUESTS,
+        "Requests for plugins' web pages (calendar feeds), by plugin and HTTP status."
+    );
     for plugin in bot.dispatcher().registry().plugins() {
         for status in ["200", "404"] {
             metrics::counter!(WEB_REQUESTS, "plugin" => plugin.name(), "status" => status).increment(0);

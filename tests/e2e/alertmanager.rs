@@ -179,7 +179,7 @@ async fn an_alert_from_alertmanager_pages_is_silenced_by_ack_and_resolves_with_i
     let page = firebell.expect("PAGE P1 [FIRING]");
     assert_eq!(
         page,
-        "[#wikimedia-cloud-admin] firebell: PAGE P1 [FIRING] ToolsDB is not answering — @alice is on call. Reply !ack P1"
+        "[#wikimedia-cloud-admin] firebell: PAGE P1 [FIRING] ToolsDB is not answering — @alice is on call (reached by direct message (console)). Reply !ack P1"
     );
     let escalation = firebell.expect("is not acknowledged after");
     assert!(

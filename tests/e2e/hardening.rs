@@ -35,7 +35,10 @@ fn bounds(spec: &SettingSpec) -> [String; 2] {
         SettingKind::Bool => ["false".into(), "true".into()],
         SettingKind::Word { max_chars } => ["p".into(), "p".repeat(max_chars)],
         SettingKind::Member => ["\"\"".into(), "dave".into()],
-        SettingKind::Parsed { .. } => unreachable!("no standard plugin has a parsed setting"),
+        SettingKind::Parsed { .. } if spec.key == "escalation" => {
+            ["\"\"".into(), "\"1s oncall, 2s timezone, 3s admins, 4s dave, 1day everyone\"".into()]
+        }
+        SettingKind::Parsed { .. } => unreachable!("a parsed setting this test does not know: {}", spec.key),
     }
 }
 

@@ -87,7 +87,10 @@ fn shift_notices_go_out_once_each_with_two_replicas_while_one_is_killed() {
     assert_eq!(starts, everyone, "each shift start told once:\nA: {from_a:#?}\nB: {from_b:#?}");
     assert_eq!(handovers, everyone, "each outgoing person told once");
     assert!(
-        from_a.iter().any(|l| l.contains("[@p0] firebell: Your on-call shift for WMCS is over: p1 takes over")),
+        from_a
+            .iter()
+            .chain(&from_b)
+            .any(|l| l.contains("[@p0] firebell: Your on-call shift for WMCS is over: p1 takes over")),
         "the outgoing person is told who takes over"
     );
     let by_b = from_b.iter().filter(|l| l.contains("You are on call for WMCS now")).count();

@@ -332,6 +332,7 @@ fn series_values(name: &str, labels: &prometheus_parse::Labels, scraped: f64) ->
         "firebell_jobs_dead_lettered_total" => format!("{scraped}+1x40"),
         "firebell_store_errors_total" if labels.get("call") == Some("apply") => format!("{scraped}+60x40"),
         "firebell_adapter_connected" => "0x40".to_owned(),
+        "firebell_pushes_total" if labels.get("outcome") == Some("failed") => format!("{scraped}+1x40"),
         _ => format!("{scraped}x40"),
     }
 }
@@ -410,6 +411,11 @@ async fn every_alert_rule_fires_on_a_scrape_of_a_fresh_replica_whose_jobs_never_
             "Firebell gave up on a job after its last attempt",
         ),
         ("FirebellStoreErrors", "severity: warning", "Firebell's calls to Redis are failing"),
+        (
+            "FirebellPushesFailing",
+            "severity: warning",
+            "Firebell's pushes to people's phones fail: pages reach them only in chat",
+        ),
     ] {
         alerts.push_str(&alert(name, labels, summary));
     }

@@ -342,7 +342,9 @@ async fn a_button_click_acknowledges_a_page_and_workspace_admins_are_team_admins
         .unwrap();
     let page = slack.fake.wait_for("chat.postMessage", 1).await[0].clone();
     assert!(
-        page.args["text"].as_str().unwrap().starts_with("PAGE P1 [FIRING] ToolsDB is down — <@U0ALICE> is on call.")
+        page.args["text"].as_str().unwrap().starts_with(
+            "PAGE P1 [FIRING] ToolsDB is down — <@U0ALICE> is on call (reached by direct message (slack))."
+        )
     );
     let blocks: Value = match &page.args["blocks"] {
         Value::String(json) => serde_json::from_str(json).unwrap(),
@@ -363,7 +365,11 @@ async fn a_button_click_acknowledges_a_page_and_workspace_admins_are_team_admins
     let form = serde_urlencoded::to_string([("payload", click.to_string())]).unwrap();
     let clicked = slack.signed(&bot, "/slack/interactions", "application/x-www-form-urlencoded", form, 0).await;
     assert_eq!(clicked.status(), 200);
-    assert_eq!(slack.posted(2).await[1].1, "bob paged: ToolsDB is down (P1 acknowledged)");
+    let posted = slack.posted(3).await;
+    assert!(
+        posted.iter().any(|(_, text)| text == "bob paged: ToolsDB is down (P1 acknowledged)"),
+        "the page, alice's direct message and the acknowledgement: {posted:?}"
+    );
 
     let refused = slack.command(&bot, "U0BOB", "/plugins", "disable sal").await;
     assert_eq!(refused.text().await.unwrap(), "", "a refused command is not echoed to the channel");
@@ -374,7 +380,7 @@ async fn a_button_click_acknowledges_a_page_and_workspace_admins_are_team_admins
         "only its sender sees the refusal"
     );
     slack.command(&bot, "U0BOSS", "/plugins", "disable sal").await;
-    assert_eq!(slack.posted(3).await[2].1, "Plugin sal disabled for team wmcs.", "a workspace admin is a team admin");
+    assert_eq!(slack.posted(4).await[3].1, "Plugin sal disabled for team wmcs.", "a workspace admin is a team admin");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -205,6 +205,7 @@ pub struct CalendarFetcher {
 impl Default for CalendarFetcher {
     fn default() -> Self {
         let client = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default();
+        metrics::describe_counter!(FETCHES, "Calendar exports fetched for !oncall import, by outcome.");
         for outcome in ["fetched", "failed"] {
             metrics::counter!(FETCHES, "outcome" => outcome).increment(0);
         }

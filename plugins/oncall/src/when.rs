@@ -21,7 +21,8 @@ pub(crate) fn parse_clock(text: &str) -> Result<NaiveTime, String> {
 /// after it; when ambiguous (fall back), the earlier.
 pub(crate) fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     (0..=180)
-        .find_map(|minutes| tz.from_local_datetime(&(local + Duration::minutes(minutes))).earliest())
+        .filter_map(|minutes| local.checked_add_signed(Duration::minutes(minutes)))
+        .find_map(|local| tz.from_local_datetime(&local).earliest())
         .map_or_else(|| Utc.from_utc_datetime(&local), |at| at.with_timezone(&Utc))
 }
 
@@ -72,7 +73,7 @@ pub(crate) fn parse_span(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<(Date
             (from, parse_moment(until, from, tz).ok_or_else(refused)?)
         } else if let Some((from, length)) = rest.split_once(" for ") {
             let from = parse_moment(from, now, tz).ok_or_else(refused)?;
-            (from, from + parse_length(length).ok_or_else(refused)?)
+            (from, from.checked_add_signed(parse_length(length).ok_or_else(refused)?).ok_or_else(refused)?)
         } else {
             return Err(refused());
         };
@@ -158,6 +159,8 @@ mod tests {
         assert!(parse_span("from 2026-12-01 09:00 until 2026-12-02 09:00", now, Madrid).unwrap_err().contains("over"));
         assert!(parse_span("200d", now, Madrid).unwrap_err().starts_with("at most 90 days"));
         assert!(parse_span("99999999999999999999h", now, Madrid).is_err());
+        assert!(parse_span("from +262142-12-31 23:59 for 9000000h", now, Madrid).is_err(), "no overflow");
+        assert!(parse_span("from 9999-12-31 23:59 until +262143-12-31 23:59", now, Madrid).is_err());
     }
 
     #[test]

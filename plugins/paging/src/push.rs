@@ -115,6 +115,7 @@ impl PushClient {
     pub fn new(first_pause: Duration) -> Self {
         let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap_or_default();
         let pauses = ExponentialBuilder::default().with_min_delay(first_pause).with_max_times(2).with_jitter();
+        metrics::describe_counter!(PUSHES, "Pages pushed to a person's phone (ntfy, Gotify), by outcome.");
         for outcome in ["delivered", "failed"] {
             metrics::counter!(PUSHES, "outcome" => outcome).increment(0);
         }
