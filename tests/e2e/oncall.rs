@@ -281,5 +281,5 @@ async fn an_import_of_a_pagerduty_export_over_http_becomes_overrides_or_says_why
     bot.say(&format!("!oncall import http://{address}/missing.ics"));
     bot.expect("Nothing imported: the calendar could not be fetched: the server answered 404 Not Found.");
     bot.say("!oncall import ftp://example.org/x.ics");
-    bot.expect("expected the export's https:// URL");
+    bot.expect("expected the export's https:// (or webcal://) URL");
 }

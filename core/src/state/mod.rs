@@ -429,11 +429,7 @@ impl<'a> State<'a> {
     }
 }
 
-/// The records of a listing as `R`: one that is corrupt is left out with a warning, so that one
-/// broken record does not break every listing of it (reading it by its id still says what is
-/// wrong). One written by a newer version is not left out: the listing would be wrong, so the
-/// whole read is refused ([`StoreError::NewerSchema`]).
-
+/// The entries of `stream` as `E`; an entry that cannot be read is a corrupt stream.
 fn decode_entries<E: DeserializeOwned>(stream: &str, entries: &[StreamEntry]) -> Result<Vec<E>, StoreError> {
     entries
         .iter()

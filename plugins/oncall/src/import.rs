@@ -88,11 +88,16 @@ pub(crate) fn start(ctx: &Context<'_>, url: &str, mapping: Option<&str>) -> Resu
     let team = ctx.require_team()?;
     let url = url.trim_start_matches('<').trim_end_matches('>');
     let url = url.split_once('|').map_or(url, |(url, _)| url);
+    // Calendar apps' subscription links: webcal:// is https:// (PagerDuty and Grafana offer both).
+    let url = match url.strip_prefix("webcal://") {
+        Some(rest) => format!("https://{rest}"),
+        None => url.to_owned(),
+    };
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
-        return Err(PluginError::Usage(format!("expected the export's https:// URL, got {url:?}")));
+        return Err(PluginError::Usage(format!("expected the export's https:// (or webcal://) URL, got {url:?}")));
     }
     let fetch = Fetch {
-        url: url.to_owned(),
+        url,
         names: names(mapping, team)?,
         by: ctx.sender.name.clone(),
         room: ctx.room.clone(),

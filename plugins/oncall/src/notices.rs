@@ -44,6 +44,9 @@ pub(crate) enum Notice {
     Gap { from: DateTime<Utc>, to: DateTime<Utc> },
 }
 
+/// How late a notice may still go out (the bot was down when it was due).
+const STALE: Duration = Duration::hours(6);
+
 /// How far back and ahead shifts are computed around a run.
 const LOOK_AROUND: Duration = Duration::days(3);
 
@@ -99,7 +102,8 @@ pub(crate) async fn run(ctx: &TeamContext<'_>, timing: Timing) -> Result<Outcome
     let Some(rota) = Rota::read(&ctx.state, ctx.team).await? else {
         return Ok(Outcome::default().write(ctx.state.remove::<Progress>(TEAM)));
     };
-    let after = progress.done_until.unwrap_or(ctx.now).min(ctx.now);
+    // After a long outage, notices older than STALE are left out: they would mislead.
+    let after = progress.done_until.unwrap_or(ctx.now).min(ctx.now).max(ctx.now - STALE);
     let overrides = rota.overrides();
     let from = after - LOOK_AROUND;
     let to = ctx.now + LOOK_AROUND + timing.warn_within;

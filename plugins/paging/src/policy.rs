@@ -133,7 +133,7 @@ mod tests {
             let err = wrong.parse::<Policy>().unwrap_err().to_string();
             assert!(err.starts_with("expected steps like"), "{wrong}: {err}");
         }
-        let nine = vec!["1m everyone"; 9].join(", ");
+        let nine = ["1m everyone"; 9].join(", ");
         assert!(nine.parse::<Policy>().is_err(), "at most 8 steps");
     }
 }
