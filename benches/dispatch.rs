@@ -140,6 +140,7 @@ pub(crate) fn inbound(room_index: usize, n: usize, text: String) -> Inbound {
         ts: Utc::now(),
         thread: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

@@ -281,6 +281,12 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = &config.alertmanager.url {
         adapters = adapters.with_service(Arc::new(AlertmanagerClient::new(url)));
     }
+    if let Some(slack) = &connected.slack {
+        adapters = adapters.with_service(Arc::new(slack.files()));
+    }
+    if let Some(matrix) = &connected.matrix {
+        adapters = adapters.with_service(Arc::new(matrix.files()));
+    }
     adapters = adapters
         .with_service(Arc::new(firebell_plugin_paging::push::PushClient::default()))
         .with_service(Arc::new(firebell_plugin_oncall::import::CalendarFetcher::default()));

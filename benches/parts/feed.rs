@@ -66,6 +66,7 @@ impl Feed {
             mentions: Vec::new(),
             ts: chrono::Utc::now(),
             thread: None,
+            attachments: Vec::new(),
         };
         let dispatched = dispatcher.dispatch(&inbound).await.expect("!oncall ical");
         let link = dispatched

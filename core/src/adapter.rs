@@ -151,6 +151,39 @@ pub trait Service: Send + Sync {
     async fn call(&self, action_id: &str, request: &str) -> Result<String, AdapterError>;
 }
 
+/// The name of the service through which the adapter of `transport` fetches the files people
+/// attach (`files:slack`): its request is a [`FetchRequest`], its answer a [`Fetched`].
+pub fn files_service(transport: Transport) -> String {
+    format!("files:{}", transport.as_str())
+}
+
+/// What a fetching service is asked: the `url` (or another source, such as an attachment's) of
+/// a file. Other fields of the request, for the plugin that asked, are left alone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct FetchRequest {
+    /// Where the file is.
+    pub url: String,
+}
+
+/// What a fetching service answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Fetched {
+    /// The file's text (invalid UTF-8 replaced).
+    Body {
+        /// The text.
+        text: String,
+    },
+    /// Why it could not be fetched, in one line.
+    Failed {
+        /// The reason.
+        reason: String,
+    },
+}
+
+/// The most bytes a fetched file may have.
+pub const MOST_FETCHED_BYTES: usize = 4 << 20;
+
 /// The adapters of one bot, one per transport, and its services; routes each action to the
 /// right one.
 #[derive(Clone, Default)]

@@ -31,6 +31,21 @@ pub struct Inbound {
     pub ts: DateTime<Utc>,
     /// The thread the message belongs to, when the platform has threads.
     pub thread: Option<String>,
+    /// The files that came with it: an upload whose caption is the command.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file that came with a message. Its adapter fetches it through its files service (see
+/// [`files_service`](crate::adapter::files_service)), with the platform's credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's name, as uploaded (`schedule.ics`).
+    pub name: String,
+    /// Its size in bytes, when the platform says.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Where its adapter fetches it: Slack's `url_private_download`, Matrix's `mxc://` URI.
+    pub source: String,
 }
 
 /// A mention of a person in a message, as its adapter read it.

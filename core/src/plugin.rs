@@ -71,6 +71,8 @@ pub struct Context<'a> {
     pub room: &'a RoomRef,
     /// The thread it was sent in, if any.
     pub thread: Option<&'a str>,
+    /// The files that came with the command (an upload captioned with it).
+    pub attachments: &'a [crate::message::Attachment],
     /// The room's team, if any.
     pub place: Place<'a>,
     /// The plugin's own state for the room's team.

@@ -242,6 +242,7 @@ impl Harness {
             text: text.to_owned(),
             ts: self.clock.now(),
             thread: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -93,6 +93,7 @@ struct Shared {
     topics: HashMap<String, String>,
     outside: Vec<String>,
     delay: Duration,
+    files: HashMap<String, String>,
 }
 
 /// The fake Slack: a Web API and a Socket Mode endpoint on a loopback port.
@@ -122,11 +123,28 @@ impl FakeSlack {
         let (kick, _) = tokio::sync::broadcast::channel(4);
         let envelopes = Arc::new(tokio::sync::Mutex::new(receiver));
         let fake = Fake { address, shared: shared.clone(), envelopes, kick: kick.clone() };
-        let routes = Router::new().route("/api/{method}", any(api)).route("/socket", get(socket)).with_state(fake);
+        let routes = Router::new()
+            .route("/api/{method}", any(api))
+            .route("/socket", get(socket))
+            .route("/files-pri/{file}/download/{name}", get(download))
+            .with_state(fake);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, routes).await;
         });
         FakeSlack { address, shared, envelopes: sender, kick, task }
+    }
+
+    /// Keeps an uploaded file and gives its object as a `file_share` message lists it, with a
+    /// `url_private_download` served by the fake (to a bearer token only, as Slack does).
+    pub fn upload(&self, name: &str, content: &str) -> Value {
+        let mut shared = lock(&self.shared);
+        shared.next += 1;
+        let id = format!("F0{}", shared.next);
+        shared.files.insert(id.clone(), content.to_owned());
+        let url = format!("http://{}/files-pri/T0FAKE-{id}/download/{name}", self.address);
+        json!({ "id": id, "name": name, "title": name, "mimetype": "text/calendar", "filetype": "ics",
+                "pretty_type": "iCalendar", "user": "U0ALICE", "size": content.len(),
+                "url_private": url.replace("/download/", "/"), "url_private_download": url })
     }
 
     /// The Web API URL to configure: `http://127.0.0.1:PORT/api`.
@@ -459,6 +477,27 @@ fn answer(method: &str, args: &Value, shared: &mut Shared, address: SocketAddr) 
         },
         "apps.connections.open" => json!({ "ok": true, "url": format!("ws://{address}/socket") }),
         _ => json!({ "ok": false, "error": "unknown_method" }),
+    }
+}
+
+/// A file's download, as `files.slack.com` serves it: to a bearer token; without one, Slack's
+/// sign-in page (HTML, 200), which is what a bot without `files:read` gets.
+async fn download(
+    State(fake): State<Fake>,
+    Path((file, _name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let authorized = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("Bearer xoxb-"));
+    if !authorized {
+        return "<!DOCTYPE html><html><body>Sign in to Slack</body></html>".into_response();
+    }
+    let id = file.rsplit('-').next().unwrap_or_default();
+    match lock(&fake.shared).files.get(id) {
+        Some(content) => content.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

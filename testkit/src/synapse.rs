@@ -208,6 +208,23 @@ impl MatrixUser {
         self.send_content(room, json!({ "msgtype": "m.text", "body": text, "m.relates_to": relation })).await
     }
 
+    /// Uploads a file to the homeserver's media repository; returns its `mxc://` URI.
+    pub async fn upload(&self, name: &str, content_type: &str, bytes: &[u8]) -> String {
+        let url = format!("{}/_matrix/media/v3/upload?filename={name}", self.base);
+        let request = self.client.post(url).header("content-type", content_type).bearer_auth(&self.token);
+        let response = request.body(bytes.to_vec()).send().await.expect("homeserver answers");
+        let answer: Value = serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+        answer["content_uri"].as_str().unwrap_or_else(|| panic!("uploaded: {answer}")).to_owned()
+    }
+
+    /// Sends a file with a caption (MSC2530: `filename` the file's name, `body` the caption);
+    /// returns the event's id.
+    pub async fn send_file(&self, room: &str, name: &str, mxc: &str, size: usize, caption: &str) -> String {
+        let content = json!({ "msgtype": "m.file", "body": caption, "filename": name, "url": mxc,
+            "info": { "mimetype": "text/calendar", "size": size } });
+        self.send_content(room, content).await
+    }
+
     /// Sends any message content; returns its event id.
     pub async fn send_content(&self, room: &str, content: Value) -> String {
         let txn = format!("t{}", self.transactions.fetch_add(1, Ordering::Relaxed));

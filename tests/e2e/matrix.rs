@@ -476,3 +476,28 @@ async fn a_burst_from_two_people_with_a_replica_killed_in_it_is_answered_once() 
         assert_eq!(times, 1, "{w} answered once: {bodies:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ics_file_sent_with_oncall_import_as_its_caption_becomes_overrides() {
+    let world = World::new("upload").await;
+    let _bot = world.start("a", "memory://").await;
+    let (alice, admin, me) = (&world.alice, world.admin.as_str(), world.bot.user_id.as_str());
+    let start = chrono::Utc::now() + chrono::Duration::hours(2);
+    let at = |hours: i64| (start + chrono::Duration::hours(hours)).format("%Y%m%dT%H%M%SZ").to_string();
+    let export = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Grafana Labs//Grafana OnCall//EN\r\nBEGIN:VEVENT\r\nUID:oncall-1\r\n\
+         DTSTART:{}\r\nDTEND:{}\r\nSUMMARY:[L1] bob\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        at(0),
+        at(8)
+    );
+    let mxc = alice.upload("rota.ics", "text/calendar", export.as_bytes()).await;
+    let seen = alice.messages_from(admin, me).await.len();
+    alice.send_file(admin, "rota.ics", &mxc, export.len(), "!oncall import").await;
+    let answers = alice.wait_for_messages(admin, me, seen + 2).await;
+    let bodies: Vec<&str> = answers.iter().filter_map(|m| m["content"]["body"].as_str()).collect();
+    assert!(bodies.contains(&"Reading rota.ics; I will say what it holds."), "{bodies:?}");
+    assert!(
+        bodies.iter().any(|b| b.starts_with("Imported 1 shifts of the next 90 days as overrides (bob)")),
+        "{bodies:?}"
+    );
+}

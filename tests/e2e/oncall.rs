@@ -261,7 +261,7 @@ async fn an_import_of_a_pagerduty_export_over_http_becomes_overrides_or_says_why
     let config = config(dir.path(), &http(port), "");
     let mut bot = Firebell::start(&config);
     bot.say(&format!("!oncall import http://{address}/pd.ics"));
-    bot.expect("Fetching the calendar");
+    bot.expect("Reading the calendar; I will say what it holds.");
     let refused = bot.expect("Nothing imported");
     assert!(refused.contains("1 of 3 shifts name people not on the roster: Pat Seven"), "{refused}");
     assert!(refused.contains("--names \"Pat Seven=rostername\""), "{refused}");

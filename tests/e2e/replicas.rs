@@ -37,6 +37,7 @@ fn event(id: &str, user: &str, text: &str) -> Inbound {
         ts: start_time(),
         thread: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

@@ -583,3 +583,37 @@ async fn a_command_in_a_channel_the_bot_is_not_in_is_answered_by_a_direct_messag
     );
     assert_eq!(told[0].channel, "DU0ALICE", "a direct message to the sender");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ics_file_uploaded_with_oncall_import_as_its_caption_becomes_overrides() {
+    let slack = Workspace::new("upload").await;
+    let bot = slack.start("a", "http", "memory://").await;
+    let start = chrono::Utc::now() + chrono::Duration::hours(1);
+    let at = |hours: i64| (start + chrono::Duration::hours(hours)).format("%Y%m%dT%H%M%SZ").to_string();
+    let export = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Grafana Labs//Grafana OnCall//EN\r\n\
+         BEGIN:VEVENT\r\nUID:oncall-1\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:[L1] bob\r\nEND:VEVENT\r\n\
+         BEGIN:VEVENT\r\nUID:oncall-2\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:[L1] alice\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        at(0),
+        at(12),
+        at(12),
+        at(24)
+    );
+    let mut upload = message("U0BOSS", "!oncall import", "1700000300.000300", None);
+    upload["subtype"] = json!("file_share");
+    upload["files"] = json!([slack.fake.upload("rota.ics", &export)]);
+    assert_eq!(slack.event(&bot, "Ev0FILE", upload, None).await.status(), 200);
+    let posted = slack.posted(2).await;
+    assert_eq!(posted[0].1, "Reading rota.ics; I will say what it holds.");
+    assert!(posted[1].1.starts_with("Imported 2 shifts of the next 90 days as overrides (alice, bob)"), "{posted:?}");
+    let downloads = slack.fake.calls("chat.postMessage").len();
+    assert_eq!(downloads, 2, "answered once");
+    let mut bare = message("U0BOSS", "!oncall import", "1700000400.000400", None);
+    bare["client_msg_id"] = json!("m-bare");
+    slack.event(&bot, "Ev0BARE", bare, None).await;
+    let said = slack.fake.wait_for_whispers(1).await;
+    assert!(
+        said[0].text.contains("expected the export's https:// (or webcal://) URL, or its .ics file uploaded"),
+        "{said:?}"
+    );
+}

@@ -284,6 +284,7 @@ pub async fn run(
                     text,
                     ts: Utc::now(),
                     thread: None,
+                    attachments: Vec::new(),
                 })
                 .await;
             }

@@ -1,6 +1,7 @@
 //! Reading Matrix timeline events into chat messages: which events are commands for us, and
 //! their text with reply fallbacks removed and mention pills turned into user ids.
 
+use firebell_core::message::Attachment;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -25,6 +26,8 @@ pub(crate) struct TextMessage {
     pub(crate) sent_ms: u64,
     /// The thread root, when the message was sent in a thread.
     pub(crate) thread: Option<String>,
+    /// The file a captioned `m.file` carries.
+    pub(crate) attachments: Vec<Attachment>,
 }
 
 /// What an event means to the bot.
@@ -51,11 +54,26 @@ pub(crate) fn read_event(json: &str, me: &str) -> Seen {
     }
 }
 
-fn read_message(event: RawEvent) -> Option<TextMessage> {
-    let content = &event.content;
-    if content.get("msgtype")?.as_str()? != "m.text" {
+/// The file of a captioned `m.file` (MSC2530: `filename` is the file's name, `body` its
+/// caption), fetched later by its `mxc://` URL; encrypted files are left to the E2EE work.
+fn captioned_file(content: &Value) -> Option<Attachment> {
+    let name = content.get("filename")?.as_str()?;
+    let body = content.get("body")?.as_str()?;
+    let source = content.get("url")?.as_str()?;
+    if name == body || !source.starts_with("mxc://") {
         return None;
     }
+    let size = content.get("info").and_then(|info| info.get("size")).and_then(Value::as_u64);
+    Some(Attachment { name: name.to_owned(), size, source: source.to_owned() })
+}
+
+fn read_message(event: RawEvent) -> Option<TextMessage> {
+    let content = &event.content;
+    let attachments: Vec<Attachment> = match content.get("msgtype")?.as_str()? {
+        "m.text" => Vec::new(),
+        "m.file" => vec![captioned_file(content)?],
+        _ => return None,
+    };
     if content.get("m.new_content").is_some() {
         return None;
     }
@@ -81,6 +99,7 @@ fn read_message(event: RawEvent) -> Option<TextMessage> {
         text: text.trim().to_owned(),
         sent_ms: event.origin_server_ts,
         thread,
+        attachments,
     })
 }
 
@@ -159,9 +178,26 @@ mod tests {
                 sender: "@alice:hs".into(),
                 text: "!ic".into(),
                 sent_ms: 1000,
-                thread: None
+                thread: None,
+                attachments: Vec::new(),
             })
         );
+    }
+
+    #[test]
+    fn a_file_captioned_with_a_command_carries_its_file() {
+        let content = r#"{"msgtype":"m.file","body":"!oncall import","filename":"rota.ics","url":"mxc://hs/abc","info":{"size":120}}"#;
+        let Seen::Text(seen) = read_event(&message(content), "@fb:hs") else { panic!("read") };
+        assert_eq!(seen.text, "!oncall import");
+        assert_eq!(
+            seen.attachments,
+            [Attachment { name: "rota.ics".into(), size: Some(120), source: "mxc://hs/abc".into() }]
+        );
+        let uncaptioned = r#"{"msgtype":"m.file","body":"rota.ics","filename":"rota.ics","url":"mxc://hs/abc"}"#;
+        assert_eq!(read_event(&message(uncaptioned), "@fb:hs"), Seen::Ignored, "a file without a caption");
+        let encrypted =
+            r#"{"msgtype":"m.file","body":"!oncall import","filename":"rota.ics","file":{"url":"mxc://hs/x"}}"#;
+        assert_eq!(read_event(&message(encrypted), "@fb:hs"), Seen::Ignored);
     }
 
     #[test]

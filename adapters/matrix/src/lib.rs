@@ -18,6 +18,7 @@
 //! store before it is handled, so one replica answers. A killed replica needs no takeover: the
 //! others already see every message.
 
+pub mod files;
 mod inbound;
 mod outbound;
 mod recall;
@@ -199,6 +200,11 @@ impl MatrixAdapter {
         })
     }
 
+    /// The service that fetches the files people upload with a command (`files:matrix`).
+    pub fn files(&self) -> files::MatrixFiles {
+        files::MatrixFiles::new(self.client.clone())
+    }
+
     /// The device this replica uses.
     pub fn device_id(&self) -> String {
         self.client.device_id().map(|id| id.to_string()).unwrap_or_default()
@@ -293,6 +299,7 @@ impl MatrixAdapter {
             text: message.text,
             ts,
             thread: message.thread,
+            attachments: message.attachments,
         }
     }
 

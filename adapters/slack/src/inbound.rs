@@ -4,9 +4,9 @@
 
 use firebell_core::chrono::{DateTime, Utc};
 use firebell_core::ids::{Transport, UserRef};
-use firebell_core::message::Mention;
+use firebell_core::message::{Attachment, Mention};
 use slack_morphism::prelude::{
-    SlackCommandEvent, SlackEventCallbackBody, SlackInteractionActionContainer, SlackInteractionEvent,
+    SlackCommandEvent, SlackEventCallbackBody, SlackFile, SlackInteractionActionContainer, SlackInteractionEvent,
     SlackMessageEventType, SlackPushEventCallback,
 };
 
@@ -29,6 +29,8 @@ pub(crate) struct Incoming {
     pub(crate) ts: DateTime<Utc>,
     /// Whether it is a slash command, whose acknowledgement carries what its sender sees.
     pub(crate) slash_command: bool,
+    /// The files uploaded with it (a `file_share` message).
+    pub(crate) attachments: Vec<Attachment>,
 }
 
 /// Slack's message text as typed: links and channel references back to plain text, `&amp;`,
@@ -91,6 +93,7 @@ pub(crate) fn from_command(command: &SlackCommandEvent, prefix: &str) -> Incomin
         thread: None,
         ts: Utc::now(),
         slash_command: true,
+        attachments: Vec::new(),
     }
 }
 
@@ -101,7 +104,7 @@ pub(crate) fn from_event(event: &SlackPushEventCallback, me: &str, prefix: &str)
     let SlackEventCallbackBody::Message(message) = &event.event else { return None };
     let plain = match &message.subtype {
         None => true,
-        Some(subtype) => *subtype == SlackMessageEventType::ThreadBroadcast,
+        Some(subtype) => matches!(subtype, SlackMessageEventType::ThreadBroadcast | SlackMessageEventType::FileShare),
     };
     if !plain || message.sender.bot_id.is_some() {
         return None;
@@ -122,7 +125,19 @@ pub(crate) fn from_event(event: &SlackPushEventCallback, me: &str, prefix: &str)
         thread: Some(message.origin.thread_ts.as_ref().unwrap_or(&message.origin.ts).0.clone()),
         ts: slack_time(&message.origin.ts.0),
         slash_command: false,
+        attachments: message
+            .content
+            .as_ref()
+            .and_then(|content| content.files.as_ref())
+            .map_or_else(Vec::new, |files| files.iter().filter_map(attachment).collect()),
     })
+}
+
+/// A file shared with a message, as Firebell fetches it: by its `url_private_download`.
+fn attachment(file: &SlackFile) -> Option<Attachment> {
+    let source = file.url_private_download.as_ref().or(file.url_private.as_ref())?.to_string();
+    let name = file.name.clone().or_else(|| file.title.clone()).unwrap_or_else(|| file.id.0.clone());
+    Some(Attachment { name, size: None, source })
 }
 
 /// A click on one of Firebell's buttons runs the button's command as the person who clicked.
@@ -143,6 +158,7 @@ pub(crate) fn from_interaction(event: &SlackInteractionEvent) -> Option<Incoming
         thread,
         ts: Utc::now(),
         slash_command: false,
+        attachments: Vec::new(),
     })
 }
 

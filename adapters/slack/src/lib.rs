@@ -12,6 +12,7 @@
 //!   channel keep Slack's pace of about one a second, shared by every replica through the store;
 //!   `429 Retry-After` answers come back as [`AdapterError::RateLimited`].
 
+pub mod files;
 mod http;
 mod inbound;
 pub mod manifest;
@@ -256,6 +257,11 @@ impl SlackAdapter {
         })
     }
 
+    /// The service that fetches the files people upload with a command (`files:slack`).
+    pub fn files(&self) -> files::SlackFiles {
+        files::SlackFiles::new(&self.options.api_url, &self.options.bot_token)
+    }
+
     /// How Slack reaches this adapter.
     pub fn mode(&self) -> SlackMode {
         self.options.mode
@@ -308,6 +314,7 @@ impl SlackAdapter {
             text: incoming.text,
             ts: incoming.ts,
             thread: incoming.thread,
+            attachments: incoming.attachments,
         }
     }
 

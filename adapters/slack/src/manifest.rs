@@ -13,6 +13,7 @@ const SCOPES: &[&str] = &[
     "chat:write",
     "chat:write.public",
     "commands",
+    "files:read",
     "groups:history",
     "groups:read",
     "groups:write",

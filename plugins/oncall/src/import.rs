@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use firebell_core::adapter::{AdapterError, Service};
+use firebell_core::adapter::{AdapterError, Fetched, MOST_FETCHED_BYTES, Service, files_service};
 use firebell_core::async_trait;
 use firebell_core::ids::RoomRef;
 use firebell_core::message::{Action, CallResult, Message, Notify};
@@ -25,9 +25,6 @@ pub const CALENDAR_SERVICE: &str = "calendar";
 
 /// The counter of calendar fetches, by outcome (`fetched`, `failed`).
 pub const FETCHES: &str = "firebell_calendar_fetches_total";
-
-/// The largest export read.
-const MOST_BYTES: usize = 4 << 20;
 
 /// How long a fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
@@ -49,22 +46,6 @@ pub struct Fetch {
     pub thread: Option<String>,
 }
 
-/// What the service answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Fetched {
-    /// The file's text.
-    Body {
-        /// The text.
-        text: String,
-    },
-    /// Why it could not be fetched.
-    Failed {
-        /// The reason, in one line.
-        reason: String,
-    },
-}
-
 /// Reads `"Alice Smith=alice; Bob=bob"` against the roster.
 fn names(text: Option<&str>, team: &Team) -> Result<Vec<(String, String)>, PluginError> {
     let Some(text) = text else { return Ok(Vec::new()) };
@@ -83,12 +64,41 @@ fn names(text: Option<&str>, team: &Team) -> Result<Vec<(String, String)>, Plugi
         .collect()
 }
 
-/// `!oncall import <url> [--names …]`: asks for the file.
-pub(crate) fn start(ctx: &Context<'_>, url: &str, mapping: Option<&str>) -> Result<Outcome, PluginError> {
+/// `!oncall import [url] [--names …]`: asks for the file, from its URL or, without one, from
+/// the file uploaded with the command (through its platform's files service).
+pub(crate) fn start(ctx: &Context<'_>, url: Option<&str>, mapping: Option<&str>) -> Result<Outcome, PluginError> {
     let team = ctx.require_team()?;
-    let url = url.trim_start_matches('<').trim_end_matches('>');
+    let names = names(mapping, team)?;
+    let (service, url, what) = match (url, ctx.attachments.first()) {
+        (Some(url), _) => (CALENDAR_SERVICE.to_owned(), export_url(url)?, "the calendar".to_owned()),
+        (None, Some(file)) => (files_service(ctx.room.transport), file.source.clone(), file.name.clone()),
+        (None, None) => {
+            return Err(PluginError::Usage(
+                "expected the export's https:// (or webcal://) URL, or its .ics file uploaded with this command as the caption"
+                    .to_owned(),
+            ));
+        }
+    };
+    let fetch = Fetch {
+        url,
+        names,
+        by: ctx.sender.name.clone(),
+        room: ctx.room.clone(),
+        thread: ctx.thread.map(str::to_owned),
+    };
+    let call = Action::Call {
+        service,
+        request: serde_json::to_string(&fetch).expect("fetches serialize"),
+        notify: Some(Notify::new(&team.id, PLUGIN)),
+    };
+    Ok(Outcome::act(ctx.reply(Message::text(format!("Reading {what}; I will say what it holds.")))).and(call))
+}
+
+/// The URL of an export as typed: Slack's `<…>` and `<…|label>` unwrapped, and `webcal://`
+/// (calendar apps' subscription links, which PagerDuty and Grafana offer) read as `https://`.
+fn export_url(typed: &str) -> Result<String, PluginError> {
+    let url = typed.trim_start_matches('<').trim_end_matches('>');
     let url = url.split_once('|').map_or(url, |(url, _)| url);
-    // Calendar apps' subscription links: webcal:// is https:// (PagerDuty and Grafana offer both).
     let url = match url.strip_prefix("webcal://") {
         Some(rest) => format!("https://{rest}"),
         None => url.to_owned(),
@@ -96,19 +106,7 @@ pub(crate) fn start(ctx: &Context<'_>, url: &str, mapping: Option<&str>) -> Resu
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
         return Err(PluginError::Usage(format!("expected the export's https:// (or webcal://) URL, got {url:?}")));
     }
-    let fetch = Fetch {
-        url,
-        names: names(mapping, team)?,
-        by: ctx.sender.name.clone(),
-        room: ctx.room.clone(),
-        thread: ctx.thread.map(str::to_owned),
-    };
-    let call = Action::Call {
-        service: CALENDAR_SERVICE.into(),
-        request: serde_json::to_string(&fetch).expect("fetches serialize"),
-        notify: Some(Notify::new(&team.id, PLUGIN)),
-    };
-    Ok(Outcome::act(ctx.reply(Message::text("Fetching the calendar; I will say what it holds."))).and(call))
+    Ok(url)
 }
 
 /// The roster name an imported shift is for: a mapping given, the roster name itself, the
@@ -230,11 +228,11 @@ impl CalendarFetcher {
         if !status.is_success() {
             return failed(format!("the server answered {status}"));
         }
-        if response.content_length().is_some_and(|length| length > MOST_BYTES as u64) {
+        if response.content_length().is_some_and(|length| length > MOST_FETCHED_BYTES as u64) {
             return failed("the file is larger than 4 MiB".into());
         }
         match response.bytes().await {
-            Ok(bytes) if bytes.len() > MOST_BYTES => failed("the file is larger than 4 MiB".into()),
+            Ok(bytes) if bytes.len() > MOST_FETCHED_BYTES => failed("the file is larger than 4 MiB".into()),
             Ok(bytes) => Fetched::Body { text: String::from_utf8_lossy(&bytes).into_owned() },
             Err(_) => failed("the download broke off".into()),
         }

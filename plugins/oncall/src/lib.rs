@@ -173,13 +173,13 @@ struct SetTimezone {
     timezone: String,
 }
 
-/// Turns a PagerDuty or Grafana OnCall calendar export (its iCal URL) into overrides.
+/// Turns a PagerDuty or Grafana OnCall calendar export (its iCal URL, or the file uploaded with this command) into overrides.
 #[derive(Command)]
 #[command(word = "oncall", sub = "import", permission = TeamAdmins)]
 struct Import {
-    /// The export's https:// URL.
+    /// The export's https:// or webcal:// URL; without it, the .ics file uploaded with the command as its caption.
     #[arg(word)]
-    url: String,
+    url: Option<String>,
     /// How the export names people who are on the roster under another name: "Alice Smith=alice; Bob=bob".
     #[arg(option = "NAMES")]
     names: Option<String>,
@@ -305,7 +305,7 @@ impl Plugin for OncallPlugin {
             OncallCommand::Unlayer(Unlayer { name }) => chat::remove_layer(ctx, team, &name).await,
             OncallCommand::Layers(Layers) => chat::layers(ctx, team).await,
             OncallCommand::SetTimezone(SetTimezone { timezone }) => chat::set_timezone(ctx, team, &timezone).await,
-            OncallCommand::Import(Import { url, names }) => import::start(ctx, &url, names.as_deref()),
+            OncallCommand::Import(Import { url, names }) => import::start(ctx, url.as_deref(), names.as_deref()),
             OncallCommand::Ical(Ical { action }) => chat::ical(ctx, team, action).await,
         }
     }

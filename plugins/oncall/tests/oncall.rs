@@ -323,3 +323,51 @@ async fn the_calendar_feed_needs_a_valid_token_and_keeps_its_uids() {
     );
     assert_eq!(bot.get(path).await.status, 404, "revoked");
 }
+
+/// A stand-in for an adapter's files service: gives `export` for any source.
+struct Files {
+    export: String,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+#[firebell_core::async_trait]
+impl firebell_core::adapter::Service for Files {
+    fn name(&self) -> &str {
+        "files:console"
+    }
+
+    async fn call(&self, _: &str, request: &str) -> Result<String, firebell_core::adapter::AdapterError> {
+        let request: firebell_core::adapter::FetchRequest = serde_json::from_str(request).unwrap();
+        self.asked.lock().unwrap().push(request.url);
+        let fetched = firebell_core::adapter::Fetched::Body { text: self.export.clone() };
+        Ok(serde_json::to_string(&fetched).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn an_export_uploaded_with_the_command_is_read_through_its_platforms_files_service() {
+    let export = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART:20261121T090000Z\r\n\
+                  DTEND:20261122T090000Z\r\nSUMMARY:On Call - Carol Jones - Primary\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let files = Arc::new(Files { export: export.into(), asked: Default::default() });
+    let bot = Harness::builder().plugin(Arc::new(OncallPlugin)).service(files.clone()).build();
+    assert_eq!(
+        text(&bot.say("alice", WMCS_ADMIN, "!oncall import").await),
+        "error: expected the export's https:// (or webcal://) URL, or its .ics file uploaded with this command as the caption; \
+         usage: !oncall import [url] [--names NAMES]"
+    );
+    let mut upload = bot.message("alice", WMCS_ADMIN, "!oncall import");
+    upload.attachments.push(firebell_core::message::Attachment {
+        name: "rota.ics".into(),
+        size: Some(export.len() as u64),
+        source: "console:/uploads/rota.ics".into(),
+    });
+    let lines = text(&bot.send(upload).await);
+    assert_eq!(
+        lines,
+        "Reading rota.ics; I will say what it holds.\n\
+         Imported 1 shifts of the next 90 days as overrides (carol); chat overrides still win over them. !oncall schedule shows the result."
+    );
+    assert_eq!(*files.asked.lock().unwrap(), ["console:/uploads/rota.ics"]);
+    let now = text(&bot.say("bob", WMCS_ADMIN, "!oncall").await);
+    assert!(now.contains("Next: carol (override), Sat 21 Nov 04:00 to Sun 22 Nov 04:00."), "{now}");
+}

@@ -155,6 +155,7 @@ impl Dispatcher {
             sender: sender.person.clone(),
             room: &inbound.room,
             thread: inbound.thread.as_deref(),
+            attachments: &inbound.attachments,
             place: place.clone(),
             state: State::new(reads, found.plugin.name()),
             reads,
