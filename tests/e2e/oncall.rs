@@ -283,3 +283,75 @@ async fn an_import_of_a_pagerduty_export_over_http_becomes_overrides_or_says_why
     bot.say("!oncall import ftp://example.org/x.ics");
     bot.expect("expected the export's https:// (or webcal://) URL");
 }
+
+/// A push endpoint whose first answer takes 4 seconds: (idempotency key, body) of every post.
+async fn slow_push_endpoint() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::HeaderMap;
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = keys.clone();
+    let app = axum::Router::new().fallback(axum::routing::post(move |headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let first = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(key);
+                seen.len() == 1
+            };
+            if first {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+            }
+            "ok"
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}/"), keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_cut_short_by_a_killed_replica_is_sent_again_under_the_same_idempotency_key() {
+    let (push_url, keys) = slow_push_endpoint().await;
+    let server = RedisServer::start();
+    let fast = "[scheduler]\ntick = \"100ms\"\nreclaim_after = \"2s\"\ndelivery_grace = \"2s\"\n";
+    let (port_a, port_b) = (free_port(), free_port());
+    let config_a = config(server.dir(), &http(port_a), "[teams.settings.paging]\noncall = \"p1\"\n");
+    let p1 = "ids = [\"console:p1\"]\n";
+    let config_a_text = std::fs::read_to_string(&config_a)
+        .unwrap()
+        .replace("[scheduler]\ntick = \"100ms\"\nreclaim_after = \"2s\"\n", fast)
+        .replace(p1, &format!("{p1}push = {{ url = \"{push_url}\", topic = \"p1-pages\" }}\n"));
+    assert!(config_a_text.contains("delivery_grace") && config_a_text.contains("p1-pages"), "{config_a_text}");
+    std::fs::write(&config_a, &config_a_text).unwrap();
+    let config_b = server.dir().join("b.toml");
+    std::fs::write(&config_b, config_a_text.replace(&format!("127.0.0.1:{port_a}"), &format!("127.0.0.1:{port_b}")))
+        .unwrap();
+    let a = Replica::start(&config_a, &server.url(), "/sleep 60s\n");
+    let b = Replica::start(&config_b, &server.url(), "/sleep 30s\n");
+    let client = reqwest::Client::new();
+    crate::wait_until_ready(&client, &format!("http://127.0.0.1:{port_a}/health/live")).await;
+    crate::wait_until_ready(&client, &format!("http://127.0.0.1:{port_b}/health/live")).await;
+    let alert = serde_json::json!({ "version": "4", "status": "firing", "receiver": "firebell", "alerts": [{
+        "status": "firing", "labels": { "alertname": "ToolsDBDown", "team": "wmcs", "severity": "page" },
+        "annotations": { "summary": "ToolsDB is not answering" }, "startsAt": Utc::now().to_rfc3339(),
+        "fingerprint": "f00d" }] });
+    let taken =
+        client.post(format!("http://127.0.0.1:{port_a}/alertmanager")).body(alert.to_string()).send().await.unwrap();
+    assert_eq!(taken.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while keys.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let from_a = a.kill();
+    assert!(!keys.lock().unwrap().is_empty(), "replica A started the push: {from_a:#?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while keys.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let from_b = b.kill();
+    let keys = keys.lock().unwrap().clone();
+    assert_eq!(keys.len(), 2, "sent again once by the other replica's watchdog: {keys:?}\nB: {from_b:#?}");
+    assert!(!keys[0].is_empty() && keys[0] == keys[1], "under one idempotency key: {keys:?}");
+}
