@@ -202,12 +202,13 @@ fn imported_key(person: &str, start: DateTime<Utc>) -> String {
 
 /// The service that fetches calendar exports (`calendar`): one GET, at most 4 MiB, 20 s.
 pub struct CalendarFetcher {
-    client: reqwest::Client,
+    /// Made at the first fetch: an HTTP client loads its TLS roots, which an idle bot need not hold.
+    client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Default for CalendarFetcher {
     fn default() -> Self {
-        let client = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default();
+        let client = std::sync::OnceLock::new();
         metrics::describe_counter!(FETCHES, "Calendar exports fetched for !oncall import, by outcome.");
         for outcome in ["fetched", "failed"] {
             metrics::counter!(FETCHES, "outcome" => outcome).increment(0);
@@ -219,7 +220,9 @@ impl Default for CalendarFetcher {
 impl CalendarFetcher {
     async fn fetch(&self, url: &str) -> Fetched {
         let failed = |reason: String| Fetched::Failed { reason };
-        let response = match self.client.get(url).send().await {
+        let client =
+            self.client.get_or_init(|| reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default());
+        let response = match client.get(url).send().await {
             Ok(response) => response,
             Err(err) if err.is_timeout() => return failed("it took longer than 20 s".into()),
             Err(_) => return failed("the server could not be reached".into()),

@@ -100,7 +100,8 @@ pub enum Pushed {
 /// passing failure (unreachable, 5xx, 429) is tried three times within about ten seconds, then
 /// reported as failed rather than kept trying while the page waits.
 pub struct PushClient {
-    client: reqwest::Client,
+    /// Made at the first push: an HTTP client loads its TLS roots, which an idle bot need not hold.
+    client: std::sync::OnceLock<reqwest::Client>,
     pauses: ExponentialBuilder,
 }
 
@@ -113,7 +114,7 @@ impl Default for PushClient {
 impl PushClient {
     /// A client whose first pause between tries is `first_pause` (doubling).
     pub fn new(first_pause: Duration) -> Self {
-        let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap_or_default();
+        let client = std::sync::OnceLock::new();
         let pauses = ExponentialBuilder::default().with_min_delay(first_pause).with_max_times(2).with_jitter();
         metrics::describe_counter!(PUSHES, "Pages pushed to a person's phone (ntfy, Gotify), by outcome.");
         for outcome in ["delivered", "failed"] {
@@ -123,8 +124,9 @@ impl PushClient {
     }
 
     async fn post(&self, action_id: &str, push: &Push) -> Result<(), Failure> {
-        let response = self
-            .client
+        let client =
+            self.client.get_or_init(|| reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap_or_default());
+        let response = client
             .post(&push.url)
             .header("Idempotency-Key", action_id)
             .header("X-Firebell-Action", action_id)
