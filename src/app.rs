@@ -275,6 +275,7 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
         answer_unknown_commands: config.bot.answer_unknown_commands,
         delivery_grace: config.scheduler.delivery_grace,
         web_url: config.http.web_url(),
+        web_cache: config.http.page_cache,
         ..DispatchOptions::default()
     };
     let dispatcher = Dispatcher::new(store.clone(), clock, teams, registry, options);

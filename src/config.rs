@@ -169,6 +169,9 @@ pub struct HttpConfig {
     /// The address people reach this server at (`https://firebell.example.org`, behind a
     /// reverse proxy), for the links the bot gives (calendar feeds); `http://<listen>` when unset.
     pub public_url: Option<String>,
+    /// How long a public page (the status page) is kept and served again by a replica.
+    #[serde(deserialize_with = "duration")]
+    pub page_cache: Duration,
 }
 
 impl Default for HttpConfig {
@@ -180,6 +183,7 @@ impl Default for HttpConfig {
             webhook_password: None,
             body_limit_mb: ReceiverOptions::DEFAULT_BODY_LIMIT >> 20,
             public_url: None,
+            page_cache: Duration::from_secs(5),
         }
     }
 }
@@ -212,6 +216,9 @@ impl HttpConfig {
             let message =
                 format!("expected the server's public base URL, like \"https://firebell.example.org\", got {url:?}");
             return Err(("http.public_url".into(), message));
+        }
+        if self.page_cache > Duration::from_secs(300) {
+            return Err(("http.page_cache".into(), "expected at most 5m, like \"5s\"; \"0s\" keeps nothing".into()));
         }
         if !(1..=1024).contains(&self.body_limit_mb) {
             let message = format!("expected a size in MiB from 1 to 1024, got {}", self.body_limit_mb);

@@ -81,6 +81,14 @@ pub fn routes(bot: Arc<Bot>, alerts: ReceiverOptions, metrics: Option<Prometheus
             routes = routes.route(&format!("{prefix}{{*rest}}"), page);
         }
     }
+    let teams: Vec<String> = bot.dispatcher().teams().iter().map(|team| team.id.to_string()).collect();
+    let root =
+        bot.dispatcher().registry().plugins().iter().find_map(|plugin| Some((plugin.name(), plugin.web_root()?)));
+    if let (Some((plugin, prefix)), [team]) = (root, teams.as_slice()) {
+        let base = format!("{prefix}{team}");
+        let page = get(root_page).with_state((bot.clone(), plugin, base));
+        routes = routes.route("/", page.clone()).route("/{*rest}", page);
+    }
     if let Some(handle) = metrics {
         routes = routes.route("/metrics", get(render_metrics).with_state((bot.clone(), handle)));
     }
@@ -114,6 +122,18 @@ async fn plugin_page(
         }
     }
     response
+}
+
+/// `GET /` and what is not routed elsewhere, when the bot serves one team: that team's page of
+/// the plugin with a web root (`/api/v2/summary.json` is `/status/<team>/api/v2/summary.json`).
+async fn root_page(
+    State((bot, plugin, base)): State<(Arc<Bot>, &'static str, String)>,
+    uri: Uri,
+    query: RawQuery,
+) -> axum::response::Response {
+    let rest = uri.path().trim_end_matches('/');
+    let path: Uri = format!("{base}{rest}").parse().unwrap_or_else(|_| Uri::from_static("/"));
+    plugin_page(State((bot, plugin)), path, query).await
 }
 
 /// `GET /health/ready`: 200 when the store answers within [`READY_PATIENCE`] and every adapter

@@ -22,12 +22,13 @@ pub fn plugins(silences: bool) -> Registry {
     registry
         .register_trusted(Arc::new(firebell_plugin_admin::AdminPlugin))
         .expect("the admin plugin is the first registered");
-    let plugins: [Arc<dyn Plugin>; 5] = [
+    let plugins: [Arc<dyn Plugin>; 6] = [
         Arc::new(firebell_plugin_incident::IncidentPlugin),
         Arc::new(firebell_plugin_oncall::OncallPlugin),
         Arc::new(firebell_plugin_paging::PagingPlugin::new(silences)),
         Arc::new(firebell_plugin_sal::SalPlugin),
         Arc::new(firebell_plugin_status::StatusPlugin),
+        Arc::new(firebell_plugin_statuspage::StatuspagePlugin),
     ];
     for plugin in plugins {
         registry.register(plugin).expect("the standard plugins have distinct names and commands");

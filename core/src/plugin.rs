@@ -418,6 +418,12 @@ pub trait Plugin: PluginInfo + Send + Sync + 'static {
         &[]
     }
 
+    /// The web path prefix whose team page is also served at `/` (and its sub-paths, such as
+    /// `/api/v2/summary.json`) when the bot serves one team: the status page.
+    fn web_root(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Answers a `GET` request under one of its [`web_paths`](Plugin::web_paths), for a team it
     /// is enabled for. It reads, and changes nothing.
     async fn serve(&self, ctx: &TeamContext<'_>, request: &WebRequest) -> Result<WebResponse, PluginError> {

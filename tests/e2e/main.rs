@@ -13,6 +13,7 @@ mod plugins;
 mod replicas;
 mod scheduler;
 mod slack;
+mod statuspage;
 mod stopping;
 mod topologies;
 

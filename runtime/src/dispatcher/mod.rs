@@ -67,6 +67,10 @@ pub struct DispatchOptions {
     /// The public base URL of the bot's HTTP server (`https://firebell.example.org`), for links
     /// plugins give (a calendar feed); empty when not configured.
     pub web_url: String,
+    /// How long a public page (one a plugin answers with `Cache-Control: public, max-age=N`)
+    /// is kept and served again by this replica, at most: zero for never (tests), a few seconds
+    /// in production, so that a thousand readers a second cost the store one read.
+    pub web_cache: Duration,
 }
 
 impl Default for DispatchOptions {
@@ -81,6 +85,7 @@ impl Default for DispatchOptions {
             delivery_grace: Duration::from_secs(60),
             disabled_job_recheck: Duration::from_secs(60),
             web_url: String::new(),
+            web_cache: Duration::ZERO,
         }
     }
 }
@@ -220,6 +225,8 @@ pub struct Dispatcher {
     /// How many decisions were made again because what they read changed (also
     /// `firebell_redecisions_total`).
     redecisions: std::sync::atomic::AtomicU64,
+    /// Public pages kept for a few seconds, by path and query (see [`DispatchOptions::web_cache`]).
+    web_cache: web::PageCache,
 }
 
 fn team_of<'a>(place: &Place<'a>) -> Option<&'a Team> {
@@ -249,6 +256,7 @@ impl Dispatcher {
             owned_rooms: Mutex::default(),
             queues: Mutex::default(),
             redecisions: Default::default(),
+            web_cache: web::PageCache::default(),
         }
     }
 

@@ -16,6 +16,20 @@ impl Dispatcher {
     /// feed must show what another replica changed). Unknown paths and teams, and plugins
     /// disabled for the team, get the same 404; a store that does not answer, 503.
     pub async fn serve_web(&self, path: &str, query: Vec<(String, String)>) -> WebResponse {
+        let key = cache_key(path, &query);
+        if let Some(kept) = self.web_cache.get(&key) {
+            return kept;
+        }
+        let response = self.make_page(path, query).await;
+        if let Some(keep) =
+            public_max_age(&response).map(|age| age.min(self.options.web_cache)).filter(|keep| !keep.is_zero())
+        {
+            self.web_cache.keep(key, response.clone(), keep);
+        }
+        response
+    }
+
+    async fn make_page(&self, path: &str, query: Vec<(String, String)>) -> WebResponse {
         let found = self.registry.plugins().iter().find_map(|plugin| {
             let prefix = plugin.web_paths().iter().find(|prefix| path.starts_with(**prefix))?;
             Some((plugin, &path[prefix.len()..]))
@@ -74,6 +88,54 @@ impl Dispatcher {
         }
         events
     }
+}
+
+/// The most pages a replica keeps.
+const MOST_KEPT_PAGES: usize = 512;
+
+/// Public pages kept for a few seconds.
+#[derive(Default)]
+pub(crate) struct PageCache {
+    pages: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, WebResponse)>>,
+}
+
+impl PageCache {
+    fn get(&self, key: &str) -> Option<WebResponse> {
+        let pages = self.pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pages.get(key).filter(|(until, _)| *until > std::time::Instant::now()).map(|(_, page)| page.clone())
+    }
+
+    fn keep(&self, key: String, page: WebResponse, keep: std::time::Duration) {
+        let mut pages = self.pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if pages.len() >= MOST_KEPT_PAGES {
+            pages.retain(|_, (until, _)| *until > now);
+            if pages.len() >= MOST_KEPT_PAGES {
+                pages.clear();
+            }
+        }
+        pages.insert(key, (now + keep, page));
+    }
+}
+
+fn cache_key(path: &str, query: &[(String, String)]) -> String {
+    let mut key = path.to_owned();
+    for (name, value) in query {
+        key.push_str(&format!("\u{1f}{name}={value}"));
+    }
+    key
+}
+
+/// How long a response may be kept by a shared cache: `Cache-Control: public, max-age=N`.
+fn public_max_age(response: &WebResponse) -> Option<std::time::Duration> {
+    if response.status != 200 {
+        return None;
+    }
+    let (_, control) = response.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("cache-control"))?;
+    let mut directives = control.split(',').map(str::trim);
+    let public = control.split(',').any(|d| d.trim() == "public");
+    let age = directives.find_map(|d| d.strip_prefix("max-age="))?.parse().ok()?;
+    public.then(|| std::time::Duration::from_secs(age))
 }
 
 fn unavailable(reason: &str) -> WebResponse {
