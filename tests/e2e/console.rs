@@ -65,7 +65,7 @@ fn a_whole_incident_runs_through_the_console() {
             &admin("WMCS-1 task 1 done."),
             &admin("WMCS-1 follow-up recorded, tracked in T12345."),
             &admin(
-                "error: unknown subcommand \"frobnicate\"; expected one of: !incident declare, !incident confirm, !incident reject, !incident update, !incident snooze, !incident doing, !incident task, !incident done, !incident note, !incident followup, !incident show, !incident list, !incident resolve, !incident report",
+                "error: unknown subcommand \"frobnicate\"; expected one of: !incident declare, !incident confirm, !incident reject, !incident update, !incident snooze, !incident doing, !incident task, !incident done, !incident note, !incident followup, !incident show, !incident list, !incident resolve, !incident report, !incident status, !incident disclose",
             ),
             &admin("WMCS-1 · 2026-11-21 [WMCS] Toolforge webservices return 502"),
             &admin("IC: bob (since 03:03 UTC)"),

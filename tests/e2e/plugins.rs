@@ -72,7 +72,7 @@ async fn only_admins_administer_and_a_refusal_changes_nothing() {
     let unknown = text(&bot.say("alice", WMCS_ADMIN, "!plugins enable pager").await);
     assert_eq!(
         unknown,
-        "error: unknown plugin \"pager\"; expected one of admin, incident, oncall, paging, sal, status; usage: !plugins enable <name>"
+        "error: unknown plugin \"pager\"; expected one of admin, incident, oncall, paging, sal, status, statuspage; usage: !plugins enable <name>"
     );
 }
 
