@@ -276,6 +276,7 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
         delivery_grace: config.scheduler.delivery_grace,
         web_url: config.http.web_url(),
         web_cache: config.http.page_cache,
+        link_secret: config.http.link_secret().map(String::into_bytes),
         ..DispatchOptions::default()
     };
     let dispatcher = Dispatcher::new(store.clone(), clock, teams, registry, options);

@@ -169,6 +169,9 @@ pub struct HttpConfig {
     /// The address people reach this server at (`https://firebell.example.org`, behind a
     /// reverse proxy), for the links the bot gives (calendar feeds); `http://<listen>` when unset.
     pub public_url: Option<String>,
+    /// The key (at least 32 characters; or `FIREBELL_LINK_SECRET`) that signs the expiring links to
+    /// pages that are not public, such as an incident's live page; the same on every replica.
+    pub link_secret: Option<String>,
     /// How long a public page (the status page) is kept and served again by a replica.
     #[serde(deserialize_with = "duration")]
     pub page_cache: Duration,
@@ -183,6 +186,7 @@ impl Default for HttpConfig {
             webhook_password: None,
             body_limit_mb: ReceiverOptions::DEFAULT_BODY_LIMIT >> 20,
             public_url: None,
+            link_secret: None,
             page_cache: Duration::from_secs(5),
         }
     }
@@ -201,6 +205,14 @@ impl HttpConfig {
         }
     }
 
+    /// The key that signs links to pages that are not public, from the environment or the file.
+    pub fn link_secret(&self) -> Option<String> {
+        std::env::var("FIREBELL_LINK_SECRET")
+            .ok()
+            .filter(|secret| !secret.is_empty())
+            .or_else(|| self.link_secret.clone())
+    }
+
     /// The base URL links to this server start with, without a trailing `/`; empty without a
     /// server.
     pub fn web_url(&self) -> String {
@@ -216,6 +228,12 @@ impl HttpConfig {
             let message =
                 format!("expected the server's public base URL, like \"https://firebell.example.org\", got {url:?}");
             return Err(("http.public_url".into(), message));
+        }
+        if self.link_secret().is_some_and(|secret| secret.len() < 32) {
+            return Err((
+                "http.link_secret".into(),
+                "expected a key of at least 32 characters (or FIREBELL_LINK_SECRET)".into(),
+            ));
         }
         if self.page_cache > Duration::from_secs(300) {
             return Err(("http.page_cache".into(), "expected at most 5m, like \"5s\"; \"0s\" keeps nothing".into()));

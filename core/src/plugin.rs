@@ -94,6 +94,8 @@ pub struct Context<'a> {
     /// The public base URL of the bot's HTTP server, without a trailing `/`, for links to the
     /// pages plugins serve; empty when the operator set none (`[http] public_url`).
     pub web_url: &'a str,
+    /// Makes and checks signed links to pages that are not public.
+    pub links: &'a WebLinks,
     /// Whether the sender may run a command; used by help to list only what applies.
     pub may_run: &'a (dyn Fn(&CommandSpec) -> bool + Send + Sync),
 }
@@ -169,6 +171,8 @@ pub struct TeamContext<'a> {
     /// The public base URL of the bot's HTTP server, without a trailing `/`, for links to the
     /// pages plugins serve; empty when the operator set none (`[http] public_url`).
     pub web_url: &'a str,
+    /// Makes and checks signed links to pages that are not public.
+    pub links: &'a WebLinks,
 }
 
 impl<'a> TeamContext<'a> {
@@ -820,5 +824,63 @@ mod tests {
         assert_eq!(err.to_string(), "two plugins are called ic");
         let err = registry.register(Arc::new(Fake(crate::job::DELIVERY_WATCHDOG, &[]))).unwrap_err();
         assert_eq!(err, RegisterError::ReservedName("firebell.delivery"));
+    }
+}
+
+/// Signed, expiring links to pages that are not public (an incident's live status doc): made
+/// and checked with a key only the replicas hold (`[http] link_secret`), without a store read.
+/// Without a key or a public URL, no link is made and every link is refused.
+#[derive(Clone, Default)]
+pub struct WebLinks {
+    base: String,
+    key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebLinks").field("base", &self.base).field("key", &self.key.as_ref().map(|_| "…")).finish()
+    }
+}
+
+impl WebLinks {
+    /// Links under `base` (the public URL), signed with `key`.
+    pub fn new(base: &str, key: Option<&[u8]>) -> Self {
+        Self { base: base.trim_end_matches('/').to_owned(), key: key.filter(|key| !key.is_empty()).map(<[u8]>::to_vec) }
+    }
+
+    fn mac(&self, path: &str, expires: i64) -> Option<hmac::Hmac<sha2::Sha256>> {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.key.as_deref()?).ok()?;
+        mac.update(path.as_bytes());
+        mac.update(b"\n");
+        mac.update(expires.to_string().as_bytes());
+        Some(mac)
+    }
+
+    /// A link to `path` that works until `now + valid_for`; `None` without a key or a public URL.
+    pub fn signed(&self, path: &str, now: DateTime<Utc>, valid_for: std::time::Duration) -> Option<String> {
+        use hmac::Mac;
+        if self.base.is_empty() {
+            return None;
+        }
+        let expires = now.timestamp().saturating_add(i64::try_from(valid_for.as_secs()).unwrap_or(i64::MAX / 2));
+        let signature = self.mac(path, expires)?.finalize().into_bytes();
+        let hex: String = signature.iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!("{}{path}?expires={expires}&sig={hex}", self.base))
+    }
+
+    /// Whether `request` carries a valid, unexpired signature of its path.
+    pub fn verify(&self, request: &WebRequest, now: DateTime<Utc>) -> bool {
+        use hmac::Mac;
+        let (Some(expires), Some(signature)) = (request.query("expires"), request.query("sig")) else { return false };
+        let Ok(expires) = expires.parse::<i64>() else { return false };
+        let bytes: Option<Vec<u8>> = (0..signature.len())
+            .step_by(2)
+            .map(|i| signature.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .collect();
+        match (bytes, self.mac(&request.path, expires)) {
+            (Some(bytes), Some(mac)) => expires > now.timestamp() && mac.verify_slice(&bytes).is_ok(),
+            _ => false,
+        }
     }
 }

@@ -141,9 +141,16 @@ pub struct HarnessBuilder {
     teams: Vec<Team>,
     store: Option<Arc<dyn Store>>,
     services: Vec<Arc<dyn Service>>,
+    link_secret: Option<Vec<u8>>,
 }
 
 impl HarnessBuilder {
+    /// Signs links to pages that are not public with `secret` (`[http] link_secret`).
+    pub fn link_secret(mut self, secret: &str) -> Self {
+        self.link_secret = Some(secret.as_bytes().to_vec());
+        self
+    }
+
     /// Adds a plugin.
     pub fn plugin(mut self, plugin: Arc<dyn Plugin>) -> Self {
         self.plugins.push((plugin, false));
@@ -201,7 +208,11 @@ impl HarnessBuilder {
         }
         let teams = Teams::new(self.teams).expect("valid teams");
         let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());
-        let options = DispatchOptions { web_url: WEB_URL.to_owned(), ..DispatchOptions::default() };
+        let options = DispatchOptions {
+            web_url: WEB_URL.to_owned(),
+            link_secret: self.link_secret,
+            ..DispatchOptions::default()
+        };
         let dispatcher = Dispatcher::new(store, clock_handle, teams, registry, options);
         let adapters = self.services.into_iter().fold(Adapters::new().with(console), Adapters::with_service);
         let bot = Arc::new(Bot::new(dispatcher, adapters));
@@ -225,7 +236,13 @@ pub struct Harness {
 impl Harness {
     /// Starts building a harness with the sample teams and a memory store.
     pub fn builder() -> HarnessBuilder {
-        HarnessBuilder { plugins: Vec::new(), teams: sample_teams(), store: None, services: Vec::new() }
+        HarnessBuilder {
+            plugins: Vec::new(),
+            teams: sample_teams(),
+            store: None,
+            services: Vec::new(),
+            link_secret: None,
+        }
     }
 
     /// A message from `user` in `room`, with a fresh event id, for [`Harness::send`] when a

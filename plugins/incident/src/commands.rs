@@ -296,7 +296,12 @@ pub(crate) async fn show(ctx: &Context<'_>, args: Show) -> Result<Outcome, Plugi
     let incident = any_target(ctx, args.id, "incident show").await?;
     // Only what the doc shows, and one more to tell whether there is more.
     let latest = records::latest_timeline(&ctx.state, incident.number, STATUS_DOC_TIMELINE + 1).await?;
-    Ok(Outcome::act(ctx.reply(Message::text(render_status_doc(&incident, &latest, ctx.now)))))
+    let mut doc = render_status_doc(&incident, &latest, ctx.now);
+    if let Some(link) = crate::page::link_line(ctx, &incident) {
+        doc.push('\n');
+        doc.push_str(&link);
+    }
+    Ok(Outcome::act(ctx.reply(Message::text(doc))))
 }
 
 pub(crate) async fn list(ctx: &Context<'_>, team: &Team) -> Result<Outcome, PluginError> {

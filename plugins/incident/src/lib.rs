@@ -11,6 +11,7 @@ mod declared;
 mod format;
 mod held;
 mod model;
+mod page;
 mod records;
 mod report;
 mod rooms;
@@ -64,6 +65,18 @@ impl Plugin for IncidentPlugin {
             C::Resolve(args) => commands::resolve(ctx, team, args).await,
             C::Report(args) => commands::report(ctx, args).await,
         }
+    }
+
+    fn web_paths(&self) -> &'static [&'static str] {
+        &["/incidents/"]
+    }
+
+    async fn serve(
+        &self,
+        ctx: &TeamContext<'_>,
+        request: &firebell_core::plugin::WebRequest,
+    ) -> Result<firebell_core::plugin::WebResponse, PluginError> {
+        page::serve(ctx, request).await
     }
 
     async fn run_job(&self, ctx: &TeamContext<'_>, job: &Job) -> Result<Outcome, PluginError> {

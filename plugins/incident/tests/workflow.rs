@@ -567,3 +567,38 @@ async fn the_ic_resolves_and_while_there_is_none_any_member_does() {
     let help = text(&with_help.say("bob", WMCS_ADMIN, "!help incident resolve").await);
     assert!(help.contains("its IC, or any team member while it has none"), "{help}");
 }
+
+#[tokio::test]
+async fn the_live_incident_page_needs_a_signed_link_and_shows_the_status_doc() {
+    let bot = Harness::builder()
+        .link_secret("a-link-secret-of-at-least-32-characters")
+        .plugin(Arc::new(IncidentPlugin))
+        .build();
+    bot.say("alice", WMCS_ADMIN, "!incident declare Ceph <slow> & stuck --security").await;
+    bot.say("alice", WMCS_ADMIN, "!incident doing draining osd.12").await;
+    let shown = text(&bot.say("bob", WMCS_ADMIN, "!incident show").await);
+    let line = shown.lines().last().unwrap();
+    let link = line.strip_prefix("Live page (for the team, works 24h): ").unwrap_or_else(|| panic!("{shown}"));
+    let path = link.strip_prefix(firebell_testkit::WEB_URL).unwrap();
+    assert!(path.starts_with("/incidents/WMCS-1?expires="), "{path}");
+    let page = bot.get(path).await;
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(html.contains("<title>WMCS-1: Ceph &lt;slow&gt; &amp; stuck</title>"), "escaped: {html}");
+    assert!(html.contains("draining osd.12") && html.contains("security incident: for the team only"));
+    let doc_start = shown.lines().next().unwrap();
+    assert!(
+        html.contains(
+            &doc_start.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+        ),
+        "the same doc as !incident show"
+    );
+    let (plain, _) = path.split_once('?').unwrap();
+    for refused in [plain.to_owned(), format!("{plain}?expires=9999999999&sig=00"), path.replace("WMCS-1", "WMCS-2")] {
+        assert_eq!(bot.get(&refused).await.status, 403, "{refused}");
+    }
+    bot.clock().set(firebell_core::clock::Clock::now(bot.clock()) + chrono::Duration::hours(25));
+    assert_eq!(bot.get(path).await.status, 403, "expired");
+    let visitor = text(&bot.say("visitor", WMCS_ADMIN, "!incident show").await);
+    assert!(!visitor.contains("Live page"), "only team members get a link");
+}

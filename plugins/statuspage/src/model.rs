@@ -211,3 +211,32 @@ mod tests {
         assert!(err.starts_with("expected a state: operational, degraded"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Whatever a person types as a component's state reads as one or says what was expected, in
+    //! one line. `FIREBELL_FUZZ_CASES` sets the number of cases (`scripts/fuzz` runs millions).
+
+    use proptest::prelude::*;
+
+    use super::ComponentState;
+
+    fn cases() -> u32 {
+        std::env::var("FIREBELL_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(3000)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn typed_states_read_or_say_what_was_expected(text in prop_oneof![".{0,60}", "(?i)(major|partial|degraded|operational|maintenance)[ _-]?(outage|performance)?"]) {
+            match text.parse::<ComponentState>() {
+                Ok(state) => prop_assert!(ComponentState::ALL.contains(&state)),
+                Err(err) => {
+                    let said = err.to_string();
+                    prop_assert!(said.starts_with("expected a state") && !said.contains('\n'), "{said}");
+                }
+            }
+        }
+    }
+}

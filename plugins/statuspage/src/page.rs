@@ -196,8 +196,8 @@ pub fn gather(sources: Sources<'_>) -> View {
             Some(_) => {}
         }
     }
-    open.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-    history.sort_by(|a, b| b.resolved_at.cmp(&a.resolved_at));
+    open.sort_by_key(|incident| std::cmp::Reverse(incident.created_at));
+    history.sort_by_key(|incident| std::cmp::Reverse(incident.resolved_at));
     let components: Vec<ComponentView> = sources
         .components
         .iter()

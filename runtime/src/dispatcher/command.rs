@@ -165,6 +165,7 @@ impl Dispatcher {
             teams: &self.teams,
             prefix: &self.options.prefix,
             web_url: &self.options.web_url,
+            links: &self.links,
             sender_is_admin: team_of(place).is_some_and(|team| permits(Permission::TeamAdmins, team, sender)),
             may_run: &may_run,
         };

@@ -71,6 +71,9 @@ pub struct DispatchOptions {
     /// is kept and served again by this replica, at most: zero for never (tests), a few seconds
     /// in production, so that a thousand readers a second cost the store one read.
     pub web_cache: Duration,
+    /// The key that signs links to pages that are not public (`[http] link_secret`); no such
+    /// links without one.
+    pub link_secret: Option<Vec<u8>>,
 }
 
 impl Default for DispatchOptions {
@@ -86,6 +89,7 @@ impl Default for DispatchOptions {
             disabled_job_recheck: Duration::from_secs(60),
             web_url: String::new(),
             web_cache: Duration::ZERO,
+            link_secret: None,
         }
     }
 }
@@ -227,6 +231,8 @@ pub struct Dispatcher {
     redecisions: std::sync::atomic::AtomicU64,
     /// Public pages kept for a few seconds, by path and query (see [`DispatchOptions::web_cache`]).
     web_cache: web::PageCache,
+    /// Signed links to pages that are not public.
+    links: firebell_core::plugin::WebLinks,
 }
 
 fn team_of<'a>(place: &Place<'a>) -> Option<&'a Team> {
@@ -246,6 +252,7 @@ impl Dispatcher {
         options: DispatchOptions,
     ) -> Self {
         let cache = Cache::new(options.cache_capacity);
+        let links = firebell_core::plugin::WebLinks::new(&options.web_url, options.link_secret.as_deref());
         Self {
             store,
             clock,
@@ -257,6 +264,7 @@ impl Dispatcher {
             queues: Mutex::default(),
             redecisions: Default::default(),
             web_cache: web::PageCache::default(),
+            links,
         }
     }
 
@@ -614,6 +622,7 @@ impl Dispatcher {
             teams: &self.teams,
             prefix: &self.options.prefix,
             web_url: &self.options.web_url,
+            links: &self.links,
         };
         let decided = match cause {
             Cause::Job { job, .. } => plugin.run_job(&ctx, job).await,

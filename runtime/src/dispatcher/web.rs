@@ -35,8 +35,7 @@ impl Dispatcher {
             Some((plugin, &path[prefix.len()..]))
         });
         let Some((plugin, after_prefix)) = found else { return WebResponse::not_found() };
-        let (team_id, rest) = split_team(after_prefix);
-        let Some(team) = self.teams.get(team_id) else { return WebResponse::not_found() };
+        let Some((team, rest)) = self.team_of_segment(after_prefix) else { return WebResponse::not_found() };
         let reads = Reads::new(self.store.as_ref(), Some(&team.id), None);
         let choices = match self.choices(&reads).await {
             Ok(choices) => choices,
@@ -56,6 +55,7 @@ impl Dispatcher {
             teams: &self.teams,
             prefix: &self.options.prefix,
             web_url: &self.options.web_url,
+            links: &self.links,
         };
         let request = WebRequest { path: path.to_owned(), rest: rest.to_owned(), query };
         match plugin.serve(&ctx, &request).await {
@@ -69,6 +69,19 @@ impl Dispatcher {
                 unavailable("the page could not be made")
             }
         }
+    }
+
+    /// The team a web path's segment names, and the rest of the path: `wmcs.ics` and
+    /// `wmcs/alice.ics` name `wmcs`; so does an id in the team's capitals, `WMCS-3` (rest `-3`).
+    fn team_of_segment<'p>(&self, after_prefix: &'p str) -> Option<(&firebell_core::team::Team, &'p str)> {
+        let (segment, rest) = split_team(after_prefix);
+        if let Some(team) = self.teams.get(segment) {
+            return Some((team, rest));
+        }
+        let (prefix, number) = segment.rsplit_once('-')?;
+        let team = self.teams.iter().find(|team| team.incident_prefix() == prefix)?;
+        let at = after_prefix.len() - rest.len() - number.len() - 1;
+        Some((team, &after_prefix[at..]))
     }
 
     /// The [`STARTED`] events of this start (`replica` and `boot`, unique per process): one per
