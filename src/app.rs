@@ -277,6 +277,7 @@ async fn run(app: &App, cli: Cli) -> anyhow::Result<()> {
         web_url: config.http.web_url(),
         web_cache: config.http.page_cache,
         link_secret: config.http.link_secret().map(String::into_bytes),
+        trusted_user_header: config.http.trusted_user_header.clone(),
         ..DispatchOptions::default()
     };
     let dispatcher = Dispatcher::new(store.clone(), clock, teams, registry, options);

@@ -172,6 +172,10 @@ pub struct HttpConfig {
     /// The key (at least 32 characters; or `FIREBELL_LINK_SECRET`) that signs the expiring links to
     /// pages that are not public, such as an incident's live page; the same on every replica.
     pub link_secret: Option<String>,
+    /// The header a trusted reverse proxy sets to the signed-in person (`X-Forwarded-User`), a
+    /// roster name or account: team members then read pages that are not public without a
+    /// signed link. Set it only when every request passes through that proxy.
+    pub trusted_user_header: Option<String>,
     /// How long a public page (the status page) is kept and served again by a replica.
     #[serde(deserialize_with = "duration")]
     pub page_cache: Duration,
@@ -187,6 +191,7 @@ impl Default for HttpConfig {
             body_limit_mb: ReceiverOptions::DEFAULT_BODY_LIMIT >> 20,
             public_url: None,
             link_secret: None,
+            trusted_user_header: None,
             page_cache: Duration::from_secs(5),
         }
     }
@@ -233,6 +238,14 @@ impl HttpConfig {
             return Err((
                 "http.link_secret".into(),
                 "expected a key of at least 32 characters (or FIREBELL_LINK_SECRET)".into(),
+            ));
+        }
+        if let Some(header) =
+            self.trusted_user_header.as_ref().filter(|h| axum::http::HeaderName::try_from(h.as_str()).is_err())
+        {
+            return Err((
+                "http.trusted_user_header".into(),
+                format!("expected a header name like \"X-Forwarded-User\", got {header:?}"),
             ));
         }
         if self.page_cache > Duration::from_secs(300) {

@@ -105,11 +105,19 @@ async fn plugin_page(
     State((bot, plugin)): State<(Arc<Bot>, &'static str)>,
     uri: Uri,
     RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     let Ok(query) = serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or("")) else {
         return (StatusCode::BAD_REQUEST, "expected a query string of key=value pairs\n").into_response();
     };
-    let page = bot.dispatcher().serve_web(uri.path(), query).await;
+    let trusted = bot.dispatcher().options().trusted_user_header.as_deref();
+    let user = trusted
+        .and_then(|name| headers.get(name))
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|user| !user.is_empty() && user.len() <= 256)
+        .map(str::to_owned);
+    let page = bot.dispatcher().serve_web(uri.path(), query, user).await;
     metrics::counter!(WEB_REQUESTS, "plugin" => plugin, "status" => page.status.to_string()).increment(1);
     let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, page.body).into_response();
@@ -130,10 +138,11 @@ async fn root_page(
     State((bot, plugin, base)): State<(Arc<Bot>, &'static str, String)>,
     uri: Uri,
     query: RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     let rest = uri.path().trim_end_matches('/');
     let path: Uri = format!("{base}{rest}").parse().unwrap_or_else(|_| Uri::from_static("/"));
-    plugin_page(State((bot, plugin)), path, query).await
+    plugin_page(State((bot, plugin)), path, query, headers).await
 }
 
 /// `GET /health/ready`: 200 when the store answers within [`READY_PATIENCE`] and every adapter

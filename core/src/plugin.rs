@@ -449,6 +449,9 @@ pub struct WebRequest {
     pub rest: String,
     /// The query's pairs, decoded, in order.
     pub query: Vec<(String, String)>,
+    /// Who a trusted reverse proxy says is asking (`[http] trusted_user_header`): a roster name
+    /// or an account (`matrix:@alice:example.org`); `None` without such a proxy.
+    pub user: Option<String>,
 }
 
 impl WebRequest {

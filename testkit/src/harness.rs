@@ -288,6 +288,11 @@ impl Harness {
 
     /// A `GET` of a plugin's web page, as the HTTP server hands it over: `path` with its query.
     pub async fn get(&self, path_and_query: &str) -> WebResponse {
+        self.get_as(path_and_query, None).await
+    }
+
+    /// A `GET` as a trusted reverse proxy forwards it for `user` (`[http] trusted_user_header`).
+    pub async fn get_as(&self, path_and_query: &str, user: Option<&str>) -> WebResponse {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         let query = query
             .split('&')
@@ -297,7 +302,7 @@ impl Harness {
                 (key.to_owned(), value.to_owned())
             })
             .collect();
-        self.bot.dispatcher().serve_web(path, query).await
+        self.bot.dispatcher().serve_web(path, query, user.map(str::to_owned)).await
     }
 
     /// Hands a prepared message to the bot and returns the console lines it printed in answer.

@@ -21,6 +21,7 @@ room = "#wikimedia-cloud-admin"
 [http]
 listen = "127.0.0.1:{port}"
 page_cache = "{cache}"
+trusted_user_header = "X-Forwarded-User"
 [[teams]]
 id = "wmcs"
 name = "WMCS"
@@ -126,6 +127,15 @@ async fn the_status_page_renders_in_a_real_browser_at_its_path_and_at_the_root()
     assert_eq!(summary["components"][1]["status"], "partial_outage");
     let atom = client.get(format!("{base}/status/wmcs/history.atom")).send().await.unwrap();
     assert_eq!(atom.headers()["content-type"], "application/atom+xml; charset=utf-8");
+
+    let live = format!("{base}/incidents/WMCS-1");
+    assert_eq!(client.get(&live).send().await.unwrap().status(), 403, "not public");
+    let through_proxy = client.get(&live).header("X-Forwarded-User", "alice").send().await.unwrap();
+    assert_eq!(through_proxy.status(), 200, "a team member named by the trusted proxy");
+    let doc = through_proxy.text().await.unwrap();
+    assert!(doc.contains("WMCS-1: Toolforge webservices down") && doc.contains("Timeline (UTC)"), "{doc}");
+    let stranger = client.get(&live).header("X-Forwarded-User", "mallory").send().await.unwrap();
+    assert_eq!(stranger.status(), 403, "someone off the roster");
 
     let dom = in_chromium(&format!("{base}/status/wmcs"), dir.path());
     for shown in

@@ -1,7 +1,8 @@
 //! The live status doc of one incident on the web, at `/incidents/<ID>`: the IC, the state, who
 //! is doing what, tasks and follow-ups, the whole timeline in UTC, and the report draft. It is
 //! not public: a request needs a signed, expiring link, which `!incident show` gives team
-//! members in the team's own rooms.
+//! members in the team's own rooms, or to come through a trusted reverse proxy that names a
+//! team member (`[http] trusted_user_header`).
 
 use std::time::Duration;
 
@@ -48,7 +49,8 @@ pub(crate) async fn serve(ctx: &TeamContext<'_>, request: &WebRequest) -> Result
     let Some(number) = request.rest.strip_prefix('-').and_then(|n| n.parse::<u64>().ok()) else {
         return Ok(WebResponse::not_found());
     };
-    if !ctx.links.verify(request, ctx.now) {
+    let member = request.user.as_deref().is_some_and(|user| is_member(ctx.team, user));
+    if !member && !ctx.links.verify(request, ctx.now) {
         return Ok(WebResponse::text(
             403,
             "this page needs a valid link: ask !incident show in the team's room for a fresh one\n",
@@ -60,6 +62,12 @@ pub(crate) async fn serve(ctx: &TeamContext<'_>, request: &WebRequest) -> Result
     Ok(WebResponse::ok("text/html; charset=utf-8", html)
         .header("Cache-Control", "private, no-store")
         .header("X-Robots-Tag", "noindex"))
+}
+
+/// Whether `user`, as a trusted proxy names them, is on `team`'s roster: by name, or by an
+/// account written `transport:id`.
+fn is_member(team: &firebell_core::team::Team, user: &str) -> bool {
+    team.member_named(user).is_some() || team.members.iter().any(|m| m.ids.iter().any(|id| id.to_string() == user))
 }
 
 fn render(incident: &Incident, entries: &[crate::model::TimelineEntry], now: DateTime<Utc>) -> String {

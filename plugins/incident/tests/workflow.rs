@@ -599,6 +599,9 @@ async fn the_live_incident_page_needs_a_signed_link_and_shows_the_status_doc() {
     }
     bot.clock().set(firebell_core::clock::Clock::now(bot.clock()) + chrono::Duration::hours(25));
     assert_eq!(bot.get(path).await.status, 403, "expired");
+    assert_eq!(bot.get_as(plain, Some("bob")).await.status, 200, "a team member through the trusted proxy");
+    assert_eq!(bot.get_as(plain, Some("console:carol")).await.status, 200, "by account too");
+    assert_eq!(bot.get_as(plain, Some("mallory")).await.status, 403, "not on the roster");
     let visitor = text(&bot.say("visitor", WMCS_ADMIN, "!incident show").await);
     assert!(!visitor.contains("Live page"), "only team members get a link");
 }

@@ -74,6 +74,9 @@ pub struct DispatchOptions {
     /// The key that signs links to pages that are not public (`[http] link_secret`); no such
     /// links without one.
     pub link_secret: Option<Vec<u8>>,
+    /// The request header a trusted reverse proxy in front of the HTTP server sets to the
+    /// signed-in person (`X-Forwarded-User`); the server honours it only when this is set.
+    pub trusted_user_header: Option<String>,
 }
 
 impl Default for DispatchOptions {
@@ -90,6 +93,7 @@ impl Default for DispatchOptions {
             web_url: String::new(),
             web_cache: Duration::ZERO,
             link_secret: None,
+            trusted_user_header: None,
         }
     }
 }

@@ -15,12 +15,12 @@ impl Dispatcher {
     /// Answers a `GET` of `path` for the plugin serving it, reading fresh state (no cache: a
     /// feed must show what another replica changed). Unknown paths and teams, and plugins
     /// disabled for the team, get the same 404; a store that does not answer, 503.
-    pub async fn serve_web(&self, path: &str, query: Vec<(String, String)>) -> WebResponse {
+    pub async fn serve_web(&self, path: &str, query: Vec<(String, String)>, user: Option<String>) -> WebResponse {
         let key = cache_key(path, &query);
         if let Some(kept) = self.web_cache.get(&key) {
             return kept;
         }
-        let response = self.make_page(path, query).await;
+        let response = self.make_page(path, query, user).await;
         if let Some(keep) =
             public_max_age(&response).map(|age| age.min(self.options.web_cache)).filter(|keep| !keep.is_zero())
         {
@@ -29,7 +29,7 @@ impl Dispatcher {
         response
     }
 
-    async fn make_page(&self, path: &str, query: Vec<(String, String)>) -> WebResponse {
+    async fn make_page(&self, path: &str, query: Vec<(String, String)>, user: Option<String>) -> WebResponse {
         let found = self.registry.plugins().iter().find_map(|plugin| {
             let prefix = plugin.web_paths().iter().find(|prefix| path.starts_with(**prefix))?;
             Some((plugin, &path[prefix.len()..]))
@@ -57,7 +57,7 @@ impl Dispatcher {
             web_url: &self.options.web_url,
             links: &self.links,
         };
-        let request = WebRequest { path: path.to_owned(), rest: rest.to_owned(), query };
+        let request = WebRequest { path: path.to_owned(), rest: rest.to_owned(), query, user };
         match plugin.serve(&ctx, &request).await {
             Ok(response) => response,
             Err(PluginError::Store(err)) => unavailable(&err.to_string()),
