@@ -52,6 +52,8 @@ mod jobs;
 mod memory;
 #[path = "parts/mix.rs"]
 mod mix;
+#[path = "parts/page.rs"]
+mod page;
 
 /// Rooms (one team each) driven in parallel in the throughput run.
 const ROOMS: usize = 16;
@@ -323,13 +325,16 @@ async fn main() {
     let rate = (per_room * ROOMS) as f64 / elapsed.as_secs_f64();
     let commands = Commands { floor, latency, cpu, rate, total: per_room * ROOMS };
     let feed = feed::Feed::measure(&url, scheduled_team(4000)).await;
+    let page = page::Page::measure(&url, team(4001)).await;
     if std::env::var_os("FIREBELL_BENCH_QUICK").is_some() {
         commands.print(&url);
         idle.print();
         feed.print();
+        page.print();
         commands.print_targets();
         idle.print_targets();
         feed.print_targets(verdict);
+        page.print_targets(verdict);
         return;
     }
 
@@ -435,6 +440,7 @@ async fn main() {
     commands.print(&url);
     idle.print();
     feed.print();
+    page.print();
     for (what, run) in [("16 incidents of one team", &apart), ("one incident", &together)] {
         println!(
             "  {WRITERS} writers at once on {what}, over 2 replicas: {} commands in {:.1} s, {} refused for contention; \
@@ -505,6 +511,7 @@ async fn main() {
     commands.print_targets();
     idle.print_targets();
     feed.print_targets(verdict);
+    page.print_targets(verdict);
     println!("    no command refused with 16 writers on one team ({}): {}", apart.refused, verdict(apart.refused == 0));
     println!(
         "    no command refused with 16 writers on one incident ({}): {}",
